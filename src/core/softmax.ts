@@ -1,0 +1,67 @@
+import { expNonPositive } from './exp.js';
+
+/**
+ * softmax(z / T)_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T),  m = max_j z_j
+ * log-softmax(z / T)_i = (z_i - m) / T - log sum_j exp((z_j - m) / T)
+ *
+ * The argmax mapping regularised by Shannon entropy; temperature as in Hinton et al. 2015.
+ * Shifting by the row maximum before dividing by T (a division, not a multiplication by 1/T,
+ * which overflows for subnormal T) keeps every exponent <= 0, so no input can
+ * overflow: rows mixing 1e300 and 0, or -1e4 and 1e4, are exact, and an overflowing difference
+ * (z_i - m = -Infinity) correctly gives probability 0. Masked classes (-Infinity) get probability
+ * 0 and log-probability -Infinity. A row with every class masked gets all zeros (all -Infinity in
+ * log space) rather than NaN; callers reject such rows before they get here.
+ */
+export function softmax(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  temperature = 1,
+  out: Float64Array = new Float64Array(rows * cols),
+): Float64Array {
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    const end = base + cols;
+    let m = -Infinity;
+    for (let i = base; i < end; i++) if (data[i] > m) m = data[i];
+    if (m === -Infinity) {
+      out.fill(0, base, end);
+      continue;
+    }
+    let sum = 0;
+    for (let i = base; i < end; i++) {
+      const e = expNonPositive((data[i] - m) / temperature);
+      out[i] = e;
+      sum += e;
+    }
+    const inv = 1 / sum;
+    for (let i = base; i < end; i++) out[i] *= inv;
+  }
+  return out;
+}
+
+export function logSoftmax(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  temperature = 1,
+  out: Float64Array = new Float64Array(rows * cols),
+): Float64Array {
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    const end = base + cols;
+    let m = -Infinity;
+    for (let i = base; i < end; i++) if (data[i] > m) m = data[i];
+    if (m === -Infinity) {
+      out.fill(-Infinity, base, end);
+      continue;
+    }
+    let sum = 0;
+    for (let i = base; i < end; i++) {
+      const x = (data[i] - m) / temperature;
+      out[i] = x;
+      sum += expNonPositive(x);
+    }
+    const lse = Math.log(sum);
+    for (let i = base; i < end; i++) out[i] -= lse;
+  }
+  return out;
+}
