@@ -1,6 +1,7 @@
 import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
 import { sparsemax, type SparseMapResult } from './sparsemax.js';
+import { exactReciprocal, scaledRow } from './temperature.js';
 
 /**
  * alpha-entmax(z / T) = argmax_{p in simplex} <p, z / T> + H^T_alpha(p)   (Peters, Niculae &
@@ -12,13 +13,14 @@ import { sparsemax, type SparseMapResult } from './sparsemax.js';
  *
  * Root finding. x has maximum 0, so tau lies in [-1, -k^(1 - alpha)] where k counts the
  * candidates x_i > -1 (nothing at or below -1 can be in the support; the bracket ends give
- * f >= 0 and f <= 0). We run Newton's method from the left end, safeguarded by that bracket:
- * each f evaluation shrinks [lo, hi], a Newton step that leaves it is replaced by bisection,
- * and the loop stops when a step no longer moves tau by more than a few ulps (or f is exactly
- * 0). For alpha <= 2, f is convex, so Newton from the left climbs monotonically and converges
- * quadratically: about 5-15 passes where the entmax package runs 50 bisection passes (which
- * leave tau ~1e-15 off) - and every class at or below lo is dropped from later passes.
- * For alpha > 2 the bracket keeps Newton honest.
+ * f >= 0 and f <= 0). We run Newton's method on h(tau) = log sum_i [x_i - tau]_+^q (root 0)
+ * from the left end, safeguarded by that bracket: each evaluation shrinks [lo, hi], a step that
+ * leaves it (or stalls) is replaced by bisection, and the loop stops when sum p = 1 to round-off
+ * or the bracket is a few ulps wide. The log makes the function nearly linear when alpha is near
+ * 1 (where sum p behaves like an exponential), so from a far start it takes ~5 passes on
+ * standard-normal rows of 1000-32000 classes where Newton on sum p itself takes 8-11 (measured),
+ * and the entmax package runs 50 bisection passes (which leave tau ~1e-15 off). Every class at or
+ * below lo leaves later passes for good.
  *
  * alpha = 1.5 is then made exact like the sort-based entmax15: once Newton has isolated the
  * support S, tau is recomputed in closed form from sum_{i in S} (x_i - tau)^2 = 1:
@@ -43,6 +45,7 @@ export function entmax(
   out: Float64Array = new Float64Array(rows * cols),
   support: Int32Array = new Int32Array(rows),
 ): SparseMapResult {
+  const invT = exactReciprocal(temperature);
   if (alpha === 1) {
     softmax(data, rows, cols, temperature, out);
     for (let r = 0, base = 0; r < rows; r++, base += cols) {
@@ -67,9 +70,10 @@ export function entmax(
       support[r] = 0;
       continue;
     }
+    const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
     let k = 0;
     for (let i = base; i < end; i++) {
-      const x = ((data[i] - m) / temperature) * am1;
+      const x = (src[i] - shift) * scale * am1;
       if (x > -1) cand[k++] = x;
     }
     let tau = quadratic ? entmax15Threshold(cand, k) : entmaxThreshold(cand, k, q, am1);
@@ -78,7 +82,7 @@ export function entmax(
     let sum = 0;
     let s = 0;
     for (let i = base; i < end; i++) {
-      const y = ((data[i] - m) / temperature) * am1 - tau;
+      const y = (src[i] - shift) * scale * am1 - tau;
       let p = 0;
       if (y > 0) {
         p = quadratic ? y * y : expNonPositive(q * Math.log(y));
@@ -92,6 +96,22 @@ export function entmax(
     support[r] = s;
   }
   return { probs: out, support };
+}
+
+/**
+ * Stop when sum p = 1 to within the round-off of summing k terms: every p_i moves with tau in the
+ * same direction, so no p_i is then off by more than |f|. (A test on the step size alone is not
+ * enough: for alpha > 2 the terms have infinite slope at their kinks, and Newton can crawl far
+ * from the root.)
+ */
+function fTolerance(k: number): number {
+  return (k + 4) * EPS;
+}
+
+/** The Newton point tau - f / f', or the bracket's midpoint if that leaves (lo, hi) or stalls. */
+function newtonOrBisect(tau: number, step: number, lo: number, hi: number): number {
+  const next = tau + step;
+  return next > lo && next < hi && next !== tau ? next : lo + 0.5 * (hi - lo);
 }
 
 /**
@@ -119,14 +139,11 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
       }
     }
     k = w;
-    if (f === 0) return tau;
+    if (Math.abs(f) <= fTolerance(k)) return tau;
     if (f > 0) lo = tau;
     else hi = tau;
-    let next = tau + f / (q * df);
-    if (!(next > lo && next < hi)) next = lo + 0.5 * (hi - lo);
-    const step = Math.abs(next - tau);
-    tau = next;
-    if (step <= 4 * EPS * Math.abs(tau) || hi - lo <= 2 * EPS * Math.abs(lo)) return tau;
+    if (hi - lo <= 2 * EPS * Math.abs(lo)) return tau;
+    tau = newtonOrBisect(tau, (Math.log1p(f) * (f + 1)) / (q * df), lo, hi);
   }
   return tau;
 }
@@ -155,14 +172,11 @@ export function entmax15Threshold(c: Float64Array, k: number): number {
       }
     }
     k = w;
-    if (f === 0) break;
+    if (Math.abs(f) <= fTolerance(k)) break;
     if (f > 0) lo = tau;
     else hi = tau;
-    let next = tau + f / (2 * df);
-    if (!(next > lo && next < hi)) next = lo + 0.5 * (hi - lo);
-    const step = Math.abs(next - tau);
-    tau = next;
-    if (step <= 4 * EPS * Math.abs(tau) || hi - lo <= 2 * EPS * Math.abs(lo)) break;
+    if (hi - lo <= 2 * EPS * Math.abs(lo)) break;
+    tau = newtonOrBisect(tau, (Math.log1p(f) * (f + 1)) / (2 * df), lo, hi);
   }
   // Closed form over S = {c_i > tau}: the support Newton converged to. A class within round-off
   // of the root may fall on either side; its term (c_i - tau)^2 vanishes there, so it does not

@@ -1,4 +1,5 @@
 import { expNonPositive } from './exp.js';
+import { exactReciprocal, scaledRow } from './temperature.js';
 
 /**
  * softmax(z / T)_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T),  m = max_j z_j
@@ -19,6 +20,7 @@ export function softmax(
   temperature = 1,
   out: Float64Array = new Float64Array(rows * cols),
 ): Float64Array {
+  const invT = exactReciprocal(temperature);
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
     let m = -Infinity;
@@ -27,9 +29,10 @@ export function softmax(
       out.fill(0, base, end);
       continue;
     }
+    const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
     let sum = 0;
     for (let i = base; i < end; i++) {
-      const e = expNonPositive((data[i] - m) / temperature);
+      const e = expNonPositive((src[i] - shift) * scale);
       out[i] = e;
       sum += e;
     }
@@ -46,6 +49,7 @@ export function logSoftmax(
   temperature = 1,
   out: Float64Array = new Float64Array(rows * cols),
 ): Float64Array {
+  const invT = exactReciprocal(temperature);
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
     let m = -Infinity;
@@ -54,9 +58,10 @@ export function logSoftmax(
       out.fill(-Infinity, base, end);
       continue;
     }
+    const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
     let sum = 0;
     for (let i = base; i < end; i++) {
-      const x = (data[i] - m) / temperature;
+      const x = (src[i] - shift) * scale;
       out[i] = x;
       sum += expNonPositive(x);
     }

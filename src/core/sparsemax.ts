@@ -1,3 +1,4 @@
+import { exactReciprocal, scaledRow } from './temperature.js';
 /**
  * sparsemax(z / T) = argmin_{p in simplex} ||p - z / T||^2  (Martins & Astudillo 2016)
  *
@@ -36,6 +37,7 @@ export function sparsemax(
   out: Float64Array = new Float64Array(rows * cols),
   support: Int32Array = new Int32Array(rows),
 ): SparseMapResult {
+  const invT = exactReciprocal(temperature);
   const cand = new Float64Array(cols);
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
@@ -46,15 +48,16 @@ export function sparsemax(
       support[r] = 0;
       continue;
     }
+    const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
     let k = 0;
     for (let i = base; i < end; i++) {
-      const x = (data[i] - m) / temperature;
+      const x = (src[i] - shift) * scale;
       if (x > -1) cand[k++] = x;
     }
     const tau = sparsemaxThreshold(cand, k);
     let s = 0;
     for (let i = base; i < end; i++) {
-      const p = (data[i] - m) / temperature - tau;
+      const p = (src[i] - shift) * scale - tau;
       if (p > 0) {
         out[i] = p;
         s++;
