@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import underPressure from '@fastify/under-pressure';
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+} from 'fastify-type-provider-zod';
+import { DEFAULTS, type Config } from './config.js';
+import { ApiError } from './errors.js';
+import errorsPlugin, { send } from './plugins/errors.js';
+import metricsPlugin from './plugins/metrics.js';
+import poolPlugin from './plugins/pool.js';
+import healthRoutes from './routes/health.js';
+import metricsRoutes from './routes/metrics.js';
+import v1Routes from './routes/v1.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Shape of the batch, for the access log. */
+    anymax?: { rows: number; cols: number };
+  }
+}
+
+const REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/** Builds the service (never listens: src/server.ts does). */
+export async function buildApp(overrides: Partial<Config> = {}): Promise<FastifyInstance> {
+  const config: Config = { ...DEFAULTS, ...overrides };
+  const app = Fastify({
+    logger: { level: config.logLevel },
+    bodyLimit: config.maxBodyBytes,
+    // One access-log line per request, written below with the batch shape.
+    logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
+    requestIdHeader: 'x-request-id',
+    // A caller's id is echoed if it is sane; otherwise (or absent) we make one.
+    genReqId: () => randomUUID(),
+  });
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (!REQUEST_ID.test(request.id)) request.id = randomUUID();
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    request.log.info(
+      {
+        route: request.routeOptions.url ?? 'unmatched',
+        method: request.method,
+        status: reply.statusCode,
+        rows: request.anymax?.rows,
+        cols: request.anymax?.cols,
+        durationMs: Number(reply.elapsedTime.toFixed(3)),
+      },
+      'request',
+    );
+  });
+
+  await app.register(metricsPlugin);
+  await app.register(errorsPlugin, { maxBodyBytes: config.maxBodyBytes });
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: {
+        title: 'anymax',
+        version: '1.0.0',
+        description:
+          'The (.+)-max family over batched logit matrices: argmax, softmax, sparsemax, alpha-entmax, ' +
+          'Gumbel-softmax and seeded sampling. Errors share one shape (components.schemas.Error).',
+      },
+      tags: [
+        { name: 'v1', description: 'Mappings and sampling' },
+        { name: 'health', description: 'Liveness and readiness' },
+      ],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+  await app.register(underPressure, {
+    // The main thread only moves bytes; a long stall means it is swamped.
+    maxEventLoopDelay: 1000,
+    retryAfter: 1,
+    exposeStatusRoute: false,
+    pressureHandler: (_req, reply, type, value) => {
+      app.metrics.rejected.inc({ reason: 'overloaded' });
+      send(reply, new ApiError(503, 'OVERLOADED', `the service is overloaded (${type}: ${value})`, undefined, 1));
+    },
+  });
+  await app.register(poolPlugin, config);
+  await app.register(v1Routes, { testCrashRoute: config.testCrashRoute });
+  await app.register(healthRoutes);
+  await app.register(metricsRoutes);
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+  return app;
+}

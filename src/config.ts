@@ -1,0 +1,98 @@
+import { availableParallelism } from 'node:os';
+import { z } from 'zod';
+
+/**
+ * Service configuration. This is the only module that reads process.env; everything else gets a
+ * Config. Values are validated at start, and a bad value stops the process with a message that
+ * names the variable.
+ */
+
+const int = (name: string, min: number) =>
+  z.coerce
+    .number({ error: `${name} must be a number` })
+    .int({ error: `${name} must be an integer` })
+    .min(min, { error: `${name} must be >= ${min}` });
+
+const EnvSchema = z.object({
+  PORT: int('PORT', 0).max(65535, { error: 'PORT must be <= 65535' }).default(8080),
+  HOST: z.string().min(1, { error: 'HOST must not be empty' }).default('127.0.0.1'),
+  WORKERS: int('WORKERS', 1).max(256, { error: 'WORKERS must be <= 256' }).optional(),
+  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1024).default(64 * 1024 * 1024),
+  MAX_ELEMENTS: int('MAX_ELEMENTS', 1).default(16 * 1024 * 1024),
+  QUEUE_LIMIT: int('QUEUE_LIMIT', 0).default(256),
+  REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1).default(30_000),
+  LOG_LEVEL: z
+    .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
+    })
+    .default('info'),
+  /** Test-only: registers POST /v1/_test/crash, whose task kills its worker thread. */
+  ANYMAX_TEST_CRASH_ROUTE: z
+    .enum(['0', '1', 'true', 'false'], { error: 'ANYMAX_TEST_CRASH_ROUTE must be 0 or 1' })
+    .default('0'),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  /** Worker threads in the pool. */
+  workers: number;
+  /** Largest accepted request body. */
+  maxBodyBytes: number;
+  /** Largest rows x classes (x n draws for /v1/sample) a request may ask for. */
+  maxElements: number;
+  /** Jobs that may wait for a worker; past that, 503. */
+  queueLimit: number;
+  /** A job not finished this long after it was queued is abandoned with a 503. */
+  requestTimeoutMs: number;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * Bodies up to this size are parsed and, if their work is small, computed on the main thread:
+   * a worker round trip costs more than the maths of a small request.
+   */
+  inlineMaxBytes: number;
+  /** rows x classes (x n) at or below which a parsed job runs inline. */
+  inlineMaxWork: number;
+  /** Work at or above which one request's rows are split across the pool's workers. */
+  splitMinWork: number;
+  testCrashRoute: boolean;
+}
+
+export const DEFAULTS: Config = {
+  port: 8080,
+  host: '127.0.0.1',
+  workers: availableParallelism(),
+  maxBodyBytes: 64 * 1024 * 1024,
+  maxElements: 16 * 1024 * 1024,
+  queueLimit: 256,
+  requestTimeoutMs: 30_000,
+  logLevel: 'info',
+  inlineMaxBytes: 64 * 1024,
+  inlineMaxWork: 16 * 1024,
+  splitMinWork: 1 << 20,
+  testCrashRoute: false,
+};
+
+export class ConfigError extends Error {}
+
+/** Builds the Config from an environment (process.env by default); throws ConfigError. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = EnvSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.message} (got ${JSON.stringify(env[String(i.path[0])])})`);
+    throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
+  }
+  const e = parsed.data;
+  return {
+    ...DEFAULTS,
+    port: e.PORT,
+    host: e.HOST,
+    workers: e.WORKERS ?? DEFAULTS.workers,
+    maxBodyBytes: e.MAX_BODY_BYTES,
+    maxElements: e.MAX_ELEMENTS,
+    queueLimit: e.QUEUE_LIMIT,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
+    logLevel: e.LOG_LEVEL,
+    testCrashRoute: e.ANYMAX_TEST_CRASH_ROUTE === '1' || e.ANYMAX_TEST_CRASH_ROUTE === 'true',
+  };
+}

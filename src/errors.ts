@@ -1,0 +1,88 @@
+/**
+ * The errors the API answers with. Every non-2xx response has the shape
+ * {"statusCode", "code", "error", "message"} (plus "issues" for validation), and every error
+ * thrown anywhere in the service is turned into one by the single error handler
+ * (src/plugins/errors.ts). Instances cross the worker boundary as plain objects
+ * (see toPlain / fromPlain), since structured clone drops class identity.
+ */
+
+export type ErrorCode =
+  | 'INVALID_REQUEST'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'TOO_MANY_ELEMENTS'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
+  | 'SHUTTING_DOWN'
+  | 'WORKER_CRASHED'
+  | 'INTERNAL';
+
+/** One validation problem: where (a JSON path) and what. */
+export interface Issue {
+  path: (string | number)[];
+  message: string;
+}
+
+const REASONS: Record<number, string> = {
+  400: 'Bad Request',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+
+export function reasonPhrase(statusCode: number): string {
+  return REASONS[statusCode] ?? 'Error';
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly statusCode: number,
+    readonly code: ErrorCode,
+    message: string,
+    readonly issues?: Issue[],
+    /** Seconds, for 503s. */
+    readonly retryAfter?: number,
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+
+  toJSON(): Record<string, unknown> {
+    return {
+      statusCode: this.statusCode,
+      code: this.code,
+      error: reasonPhrase(this.statusCode),
+      message: this.message,
+      ...(this.issues ? { issues: this.issues } : {}),
+    };
+  }
+}
+
+export const badRequest = (message: string, issues?: Issue[]) =>
+  new ApiError(400, 'INVALID_REQUEST', message, issues ?? undefined);
+
+/** Marker so an ApiError thrown in a worker can be rebuilt on the main thread. */
+export interface PlainApiError {
+  __apiError: true;
+  statusCode: number;
+  code: ErrorCode;
+  message: string;
+  issues?: Issue[];
+}
+
+export function toPlain(e: ApiError): PlainApiError {
+  return { __apiError: true, statusCode: e.statusCode, code: e.code, message: e.message, issues: e.issues };
+}
+
+export function isPlainApiError(v: unknown): v is PlainApiError {
+  return typeof v === 'object' && v !== null && (v as PlainApiError).__apiError === true;
+}
+
+export function fromPlain(p: PlainApiError): ApiError {
+  return new ApiError(p.statusCode, p.code, p.message, p.issues);
+}

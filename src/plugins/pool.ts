@@ -1,0 +1,176 @@
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Piscina } from 'piscina';
+import type { Config } from '../config.js';
+import { ApiError, fromPlain } from '../errors.js';
+import { assemble, compute, parseJson, prepare, slice, type EndpointName, type Job } from '../jobs/endpoints.js';
+import { now, type Result, type Task } from '../worker.js';
+
+/**
+ * The worker-thread pool (piscina) and the policy of what runs where:
+ *  - a body up to inlineMaxBytes is parsed on the main thread, and if its work (rows x classes
+ *    x n) is at most inlineMaxWork it is computed there too: a worker round trip costs more than
+ *    the maths of a small request (~2x the throughput at 1x50);
+ *  - any bigger body goes to a worker as raw bytes (transferred, not copied), which parses,
+ *    validates, computes and serialises it, so the main thread does no per-element work;
+ *  - a job of splitMinWork or more is split by rows across the workers; the kernels take the
+ *    global row index, so the answer is byte-identical to an unsplit run.
+ * Queue full -> 503 OVERLOADED, not done within requestTimeoutMs -> 503 TIMEOUT (a running job
+ * is stopped with its worker), worker died -> 500 WORKER_CRASHED; piscina replaces the worker.
+ */
+
+export interface JobOutcome {
+  body: string;
+  rows: number;
+  cols: number;
+}
+
+export interface Jobs {
+  run(endpoint: EndpointName, raw: Buffer): Promise<JobOutcome>;
+  /** Test-only crash task. */
+  crash(): Promise<never>;
+  /** Workers started and queue below its limit. */
+  ready(): boolean;
+  pool: Piscina;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    jobs: Jobs;
+  }
+}
+
+const RETRY_AFTER_S = 1;
+
+function workerFile(): { filename: string; execArgv: string[] } {
+  // Under the TypeScript sources (tests, tsx) the worker is a .ts file that needs tsx's loader;
+  // built (dist/), it is plain JS.
+  const ts = import.meta.url.endsWith('.ts');
+  const filename = new URL(`../worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
+  return { filename, execArgv: ts ? ['--import', 'tsx'] : [] };
+}
+
+export default fp(
+  async function poolPlugin(app: FastifyInstance, config: Config) {
+    const { filename, execArgv } = workerFile();
+    const pool = new Piscina({
+      filename,
+      execArgv,
+      minThreads: config.workers,
+      maxThreads: config.workers,
+      maxQueue: config.queueLimit,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+    });
+    // A worker that dies with no task of ours in flight is replaced by piscina; log, don't crash.
+    pool.on('error', (err) => app.log.error({ err }, 'worker error'));
+    let inFlight = 0;
+    const limits = { maxElements: config.maxElements };
+    const m = app.metrics;
+    m.poolProbe.queueDepth = () => pool.queueSize;
+    m.poolProbe.busyWorkers = () => Math.min(config.workers, inFlight - pool.queueSize);
+
+    async function submit(task: Task, transferList: ArrayBuffer[], signal: AbortSignal): Promise<Result> {
+      inFlight++;
+      try {
+        return (await pool.run(task, { transferList, signal })) as Result;
+      } catch (e) {
+        throw poolError(e, signal);
+      } finally {
+        inFlight--;
+      }
+    }
+
+    function poolError(e: unknown, signal: AbortSignal): ApiError {
+      const msg = (e as Error)?.message ?? String(e);
+      if (/queue is at limit|No task queue available/i.test(msg)) {
+        m.rejected.inc({ reason: 'overloaded' });
+        return new ApiError(503, 'OVERLOADED', 'the job queue is full; retry later', undefined, RETRY_AFTER_S);
+      }
+      if (/pool is closed|Terminating worker thread/i.test(msg) && !signal.aborted) {
+        m.rejected.inc({ reason: 'shutting_down' });
+        return new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, RETRY_AFTER_S);
+      }
+      if ((e as Error)?.name === 'AbortError' || signal.aborted) {
+        m.rejected.inc({ reason: 'timeout' });
+        return new ApiError(503, 'TIMEOUT', `the job did not finish within ${config.requestTimeoutMs} ms`, undefined, RETRY_AFTER_S);
+      }
+      if (/worker exited/i.test(msg)) {
+        m.rejected.inc({ reason: 'crashed' });
+        return new ApiError(500, 'WORKER_CRASHED', 'the worker running this request died; the pool has replaced it');
+      }
+      return new ApiError(500, 'INTERNAL', 'internal error in a worker');
+    }
+
+    function record(endpoint: EndpointName, where: 'inline' | 'pool', kernelMs: number, rows: number, work: number) {
+      m.kernelSeconds.observe({ kernel: endpoint, where }, kernelMs / 1000);
+      m.rows.inc({ kernel: endpoint }, rows);
+      m.elements.inc({ kernel: endpoint }, work);
+    }
+
+    /** Runs a validated job in the pool, split by rows when it is big. */
+    async function runJob(job: Job, signal: AbortSignal): Promise<JobOutcome> {
+      const parts = job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1;
+      const tasks: Promise<Result>[] = [];
+      for (let c = 0; c < parts; c++) {
+        const r0 = Math.floor((c * job.rows) / parts);
+        const r1 = Math.floor(((c + 1) * job.rows) / parts);
+        const sub = slice(job, r0, r1);
+        sub.data = sub.data.slice(); // own buffer, so it can be transferred
+        tasks.push(submit({ kind: 'job', job: sub, enqueuedAt: now() }, [sub.data.buffer as ArrayBuffer], signal));
+      }
+      const results = await Promise.all(tasks);
+      let kernelMs = 0;
+      const pieces = results.map((r) => {
+        if (r.kind !== 'pieces') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
+        m.queueWaitSeconds.observe({ kernel: job.endpoint }, r.waitMs / 1000);
+        kernelMs += r.kernelMs;
+        return r.pieces;
+      });
+      record(job.endpoint, 'pool', kernelMs, job.rows, job.work);
+      return { body: assemble(job, pieces), rows: job.rows, cols: job.cols };
+    }
+
+    const jobs: Jobs = {
+      pool,
+      ready: () => pool.threads.length >= config.workers && pool.queueSize < Math.max(config.queueLimit, 1),
+      async run(endpoint, raw) {
+        const signal = AbortSignal.timeout(config.requestTimeoutMs);
+        if (raw.length <= config.inlineMaxBytes) {
+          const job = prepare(endpoint, parseJson(raw.toString('utf8')), limits);
+          if (job.work > config.inlineMaxWork) return runJob(job, signal);
+          const t0 = performance.now();
+          const pieces = compute(job);
+          record(endpoint, 'inline', performance.now() - t0, job.rows, job.work);
+          return { body: assemble(job, [pieces]), rows: job.rows, cols: job.cols };
+        }
+        // Transfer the body's memory to the worker when the Buffer owns all of it; else copy.
+        const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length;
+        const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
+        const task: Task = { kind: 'body', endpoint, body, limits, splitMinWork: config.splitMinWork, enqueuedAt: now() };
+        const r = await submit(task, [body.buffer as ArrayBuffer], signal);
+        m.queueWaitSeconds.observe({ kernel: endpoint }, r.waitMs / 1000);
+        switch (r.kind) {
+          case 'error':
+            throw fromPlain(r.error);
+          case 'done':
+            record(endpoint, 'pool', r.kernelMs, r.rows, r.work);
+            return { body: r.body, rows: r.rows, cols: r.cols };
+          case 'split':
+            return runJob(r.job, signal);
+          default:
+            throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
+        }
+      },
+      async crash() {
+        const signal = AbortSignal.timeout(config.requestTimeoutMs);
+        await submit({ kind: 'crash', enqueuedAt: now() }, [], signal);
+        throw new ApiError(500, 'INTERNAL', 'the crash task returned');
+      },
+    };
+    app.decorate('jobs', jobs);
+    app.addHook('onClose', async () => {
+      await pool.close();
+    });
+  },
+  { name: 'anymax-pool', dependencies: ['anymax-metrics'] },
+);

@@ -1,0 +1,17 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { send } from '../plugins/errors.js';
+import { ApiError } from '../errors.js';
+
+const Status = z.object({ status: z.string() }).meta({ example: { status: 'ok' } });
+
+/** Liveness (the process answers) and readiness (workers up, queue has room). */
+export default async function healthRoutes(app: FastifyInstance) {
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  r.get('/health/live', { schema: { tags: ['health'], response: { 200: Status } } }, async () => ({ status: 'ok' }));
+  r.get('/health/ready', { schema: { tags: ['health'], response: { 200: Status } } }, async (_req, reply) => {
+    if (app.jobs.ready()) return { status: 'ready' };
+    return send(reply, new ApiError(503, 'OVERLOADED', 'not ready: workers starting or queue full', undefined, 1));
+  });
+}

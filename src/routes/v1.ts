@@ -1,0 +1,54 @@
+import type { FastifyInstance } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { z } from 'zod';
+import type { EndpointName } from '../jobs/endpoints.js';
+import { ArgmaxRequest, ArgmaxResponse } from '../schemas/argmax.js';
+import { errorResponses } from '../schemas/common.js';
+import { EntmaxRequest, EntmaxResponse } from '../schemas/entmax.js';
+import { GumbelSoftmaxRequest, GumbelSoftmaxResponse } from '../schemas/gumbel-softmax.js';
+import { SampleRequest, SampleResponse } from '../schemas/sample.js';
+import { SoftmaxRequest, SoftmaxResponse } from '../schemas/softmax.js';
+import { SparsemaxRequest, SparsemaxResponse } from '../schemas/sparsemax.js';
+
+/**
+ * POST /v1/<mapping>. Thin: the body arrives as raw bytes (see the parser below) and goes to the
+ * job runner (src/plugins/pool.ts), which validates it with the same schemas these routes
+ * document, computes, and returns the JSON text sent here as is.
+ */
+
+const ROUTES: { name: EndpointName; summary: string; request: z.ZodType; response: z.ZodType }[] = [
+  { name: 'argmax', summary: 'Index of the largest logit of each row', request: ArgmaxRequest, response: ArgmaxResponse },
+  { name: 'softmax', summary: 'softmax(logits / T), or log-softmax', request: SoftmaxRequest, response: SoftmaxResponse },
+  { name: 'sparsemax', summary: 'Euclidean projection of logits / T onto the simplex', request: SparsemaxRequest, response: SparsemaxResponse },
+  { name: 'entmax', summary: 'alpha-entmax of logits / T', request: EntmaxRequest, response: EntmaxResponse },
+  { name: 'gumbel-softmax', summary: 'Seeded Gumbel-softmax relaxed (or hard) sample', request: GumbelSoftmaxRequest, response: GumbelSoftmaxResponse },
+  { name: 'sample', summary: 'Seeded draws after temperature, mapping, topK, topP and minP', request: SampleRequest, response: SampleResponse },
+];
+
+export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean }) {
+  // Keep the body as bytes: parsing and validating it is per-element work, done by the job
+  // runner (in a worker for big bodies), not by Fastify on the main thread.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+
+  const r = app.withTypeProvider<ZodTypeProvider>();
+  for (const { name, summary, request, response } of ROUTES) {
+    r.post(
+      `/v1/${name}`,
+      {
+        schema: { tags: ['v1'], summary, body: request, response: { 200: response, ...errorResponses } },
+        // The documented schema is enforced by the job runner on the raw body (see above).
+        validatorCompiler: () => (data) => ({ value: data }),
+      },
+      async (req, reply) => {
+        const out = await app.jobs.run(name, req.body as unknown as Buffer);
+        req.anymax = { rows: out.rows, cols: out.cols };
+        return reply.type('application/json').send(out.body);
+      },
+    );
+  }
+
+  if (opts.testCrashRoute) {
+    app.post('/v1/_test/crash', { schema: { hide: true } }, async () => app.jobs.crash());
+  }
+}

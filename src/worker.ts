@@ -1,0 +1,55 @@
+import { performance } from 'node:perf_hooks';
+import { ApiError, toPlain, type PlainApiError } from './errors.js';
+import { assemble, compute, parseJson, prepare, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
+
+/**
+ * The pool's worker (piscina). Everything per element happens here, off the main thread:
+ * decoding and JSON.parse of the raw body, validation, the kernel, and the JSON of the answer.
+ * The main thread only moves bytes. Errors come back as values (not throws) so an ApiError keeps
+ * its status and code across the thread boundary.
+ */
+
+export type Task =
+  /** A raw body: parse and validate, then either answer it or, if it is big enough to split, hand the job back. */
+  | { kind: 'body'; endpoint: EndpointName; body: Uint8Array; limits: Limits; splitMinWork: number; enqueuedAt: number }
+  /** Rows of a validated job: compute and serialise them. */
+  | { kind: 'job'; job: Job; enqueuedAt: number }
+  /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
+  | { kind: 'crash'; enqueuedAt: number };
+
+export type Result = { waitMs: number } & (
+  | { kind: 'done'; body: string; kernelMs: number; rows: number; cols: number; work: number }
+  | { kind: 'split'; job: Job }
+  | { kind: 'pieces'; pieces: string[]; kernelMs: number }
+  | { kind: 'error'; error: PlainApiError }
+);
+
+/** Wall-clock milliseconds comparable across threads (performance.now() is per thread). */
+export const now = (): number => performance.timeOrigin + performance.now();
+
+export default function run(task: Task): Result {
+  const waitMs = now() - task.enqueuedAt;
+  try {
+    switch (task.kind) {
+      case 'body': {
+        const text = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength).toString('utf8');
+        const job = prepare(task.endpoint, parseJson(text), task.limits);
+        if (job.work >= task.splitMinWork && job.rows >= 2) return { waitMs, kind: 'split', job };
+        const t0 = performance.now();
+        const pieces = compute(job);
+        const kernelMs = performance.now() - t0;
+        return { waitMs, kind: 'done', body: assemble(job, [pieces]), kernelMs, rows: job.rows, cols: job.cols, work: job.work };
+      }
+      case 'job': {
+        const t0 = performance.now();
+        const pieces = compute(task.job);
+        return { waitMs, kind: 'pieces', pieces, kernelMs: performance.now() - t0 };
+      }
+      case 'crash':
+        process.exit(70); // in a worker thread this ends the thread, as a crash would
+    }
+  } catch (e) {
+    if (e instanceof ApiError) return { waitMs, kind: 'error', error: toPlain(e) };
+    throw e;
+  }
+}
