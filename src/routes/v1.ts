@@ -28,7 +28,9 @@ const ROUTES: { name: EndpointName; summary: string; request: z.ZodType; respons
 export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean }) {
   // Keep the body as bytes: parsing and validating it is per-element work, done by the job
   // runner (in a worker for big bodies), not by Fastify on the main thread.
-  app.removeContentTypeParser('application/json');
+  // Only application/json: Fastify's default text/plain parser would hand the job runner a
+  // string (accepted as JSON when small, garbled when big), where the contract says 415.
+  app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
 
   const r = app.withTypeProvider<ZodTypeProvider>();
