@@ -159,10 +159,18 @@ export function prepare(endpoint: EndpointName, body: unknown, limits: Limits): 
   }
   const parsed = ep.schema.safeParse(body);
   if (!parsed.success) {
-    const issues: Issue[] = parsed.error.issues.map((i) => ({
-      path: i.path.map((k) => (typeof k === 'symbol' ? String(k) : k)),
-      message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
-    }));
+    const issues: Issue[] = [];
+    const seen = new Set<string>();
+    for (const i of parsed.error.issues) {
+      const issue = {
+        path: i.path.map((k) => (typeof k === 'symbol' ? String(k) : k)),
+        message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
+      };
+      // One check can fail twice with the same message (seed 2^53 is neither a safe integer nor <= max).
+      const key = JSON.stringify(issue);
+      if (!seen.has(key)) issues.push(issue);
+      seen.add(key);
+    }
     throw badRequest(issues.map((i) => i.message).join('; '), issues);
   }
   const params: P = parsed.data;
