@@ -1,0 +1,30 @@
+# syntax=docker/dockerfile:1
+# anymax: multi-stage build on the official Node 20 slim image.
+
+# --- build: full install (TypeScript), compile src/ to dist/ ------------------------------
+FROM node:20-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build
+
+# --- runtime: production dependencies only, non-root ------------------------------------
+FROM node:20-slim AS runtime
+ENV NODE_ENV=production \
+    HOST=0.0.0.0 \
+    PORT=8080
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
+COPY --from=build /app/dist ./dist
+# The official image ships an unprivileged "node" user (uid 1000).
+USER node
+EXPOSE 8080
+# No curl in the slim image: a node one-liner asks /health/ready.
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
+# Exec form: node is PID 1's child-free process and receives SIGTERM itself (graceful shutdown
+# in src/server.ts); no shell wrapper to swallow the signal.
+CMD ["node", "dist/server.js"]
