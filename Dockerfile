@@ -25,6 +25,6 @@ EXPOSE 8080
 # No curl in the slim image: a node one-liner asks /health/ready.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
-# Exec form: node is PID 1's child-free process and receives SIGTERM itself (graceful shutdown
+# Exec form: node runs as PID 1 and handles SIGTERM itself (graceful shutdown
 # in src/server.ts); no shell wrapper to swallow the signal.
 CMD ["node", "dist/server.js"]
