@@ -17,6 +17,13 @@ import { now, type Result, type Task } from '../worker.js';
  *    global row index, so the answer is byte-identical to an unsplit run.
  * Queue full -> 503 OVERLOADED, not done within requestTimeoutMs -> 503 TIMEOUT (a running job
  * is stopped with its worker), worker died -> 500 WORKER_CRASHED; piscina replaces the worker.
+ *
+ * The queue limit is enforced here, per request, not by piscina's maxQueue: piscina keeps tasks
+ * that carry an AbortSignal (all of ours, for the timeout) in a side queue that maxQueue does not
+ * count, so a limit >= 1 was never applied; and with maxQueue 0 a refused task stayed in that
+ * side queue and was run later anyway, keeping the worker busy for requests already answered 503.
+ * A request that goes to the pool takes one of workers + queueLimit slots until it is answered;
+ * the tasks of an admitted request (the body, then its row chunks) are not refused.
  */
 
 export interface JobOutcome {
@@ -58,16 +65,32 @@ export default fp(
       execArgv,
       minThreads: config.workers,
       maxThreads: config.workers,
-      maxQueue: config.queueLimit,
       idleTimeout: Number.MAX_SAFE_INTEGER,
     });
     // A worker that dies with no task of ours in flight is replaced by piscina; log, don't crash.
     pool.on('error', (err) => app.log.error({ err }, 'worker error'));
     let inFlight = 0;
+    /** Requests holding a pool slot (running or waiting); at most workers + queueLimit. */
+    let admitted = 0;
+    const slots = config.workers + config.queueLimit;
     const limits = { maxElements: config.maxElements };
     const m = app.metrics;
     m.poolProbe.queueDepth = () => pool.queueSize;
     m.poolProbe.busyWorkers = () => Math.min(config.workers, inFlight - pool.queueSize);
+
+    /** Runs fn holding a pool slot; 503 OVERLOADED when every slot is taken. */
+    async function withSlot<T>(fn: () => Promise<T>): Promise<T> {
+      if (admitted >= slots) {
+        m.rejected.inc({ reason: 'overloaded' });
+        throw new ApiError(503, 'OVERLOADED', 'the job queue is full; retry later', undefined, RETRY_AFTER_S);
+      }
+      admitted++;
+      try {
+        return await fn();
+      } finally {
+        admitted--;
+      }
+    }
 
     async function submit(task: Task, transferList: ArrayBuffer[], signal: AbortSignal): Promise<Result> {
       inFlight++;
@@ -130,43 +153,49 @@ export default fp(
       return { body: assemble(job, pieces), rows: job.rows, cols: job.cols };
     }
 
+    /** A body too big to parse inline: a worker parses, validates and (unless it splits) computes it. */
+    async function runBody(endpoint: EndpointName, raw: Buffer, signal: AbortSignal): Promise<JobOutcome> {
+      // Transfer the body's memory to the worker when the Buffer owns all of it; else copy.
+      const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length;
+      const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
+      const task: Task = { kind: 'body', endpoint, body, limits, splitMinWork: config.splitMinWork, enqueuedAt: now() };
+      const r = await submit(task, [body.buffer as ArrayBuffer], signal);
+      m.queueWaitSeconds.observe({ kernel: endpoint }, r.waitMs / 1000);
+      switch (r.kind) {
+        case 'error':
+          throw fromPlain(r.error);
+        case 'done':
+          record(endpoint, 'pool', r.kernelMs, r.rows, r.work);
+          return { body: r.body, rows: r.rows, cols: r.cols };
+        case 'split':
+          return runJob(r.job, signal);
+        default:
+          throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
+      }
+    }
+
     const jobs: Jobs = {
       pool,
-      ready: () => pool.threads.length >= config.workers && pool.queueSize < Math.max(config.queueLimit, 1),
+      ready: () => pool.threads.length >= config.workers && admitted - config.workers < Math.max(config.queueLimit, 1),
       async run(endpoint, raw) {
         const signal = AbortSignal.timeout(config.requestTimeoutMs);
         if (raw.length <= config.inlineMaxBytes) {
           const job = prepare(endpoint, parseJson(raw.toString('utf8')), limits);
-          if (job.work > config.inlineMaxWork) return runJob(job, signal);
+          if (job.work > config.inlineMaxWork) return withSlot(() => runJob(job, signal));
           const t0 = performance.now();
           const pieces = compute(job);
           record(endpoint, 'inline', performance.now() - t0, job.rows, job.work);
           return { body: assemble(job, [pieces]), rows: job.rows, cols: job.cols };
         }
-        // Transfer the body's memory to the worker when the Buffer owns all of it; else copy.
-        const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length;
-        const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
-        const task: Task = { kind: 'body', endpoint, body, limits, splitMinWork: config.splitMinWork, enqueuedAt: now() };
-        const r = await submit(task, [body.buffer as ArrayBuffer], signal);
-        m.queueWaitSeconds.observe({ kernel: endpoint }, r.waitMs / 1000);
-        switch (r.kind) {
-          case 'error':
-            throw fromPlain(r.error);
-          case 'done':
-            record(endpoint, 'pool', r.kernelMs, r.rows, r.work);
-            return { body: r.body, rows: r.rows, cols: r.cols };
-          case 'split':
-            return runJob(r.job, signal);
-          default:
-            throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
-        }
+        return withSlot(() => runBody(endpoint, raw, signal));
       },
       async crash() {
         const signal = AbortSignal.timeout(config.requestTimeoutMs);
-        await submit({ kind: 'crash', enqueuedAt: now() }, [], signal);
+        await withSlot(() => submit({ kind: 'crash', enqueuedAt: now() }, [], signal));
         throw new ApiError(500, 'INTERNAL', 'the crash task returned');
       },
     };
+
     app.decorate('jobs', jobs);
     app.addHook('onClose', async () => {
       await pool.close();
