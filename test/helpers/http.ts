@@ -131,8 +131,10 @@ export function parseProm(text: string): PromText {
       }
     }
     const raw = m[3];
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : raw === 'NaN' ? NaN : Number(raw);
-    if (Number.isNaN(value) && raw !== 'NaN') throw new Error(`bad value in ${JSON.stringify(line)}`);
+    // Prometheus parses values with Go's ParseFloat: NaN and Inf in any case (prom-client writes "Nan").
+    const special = /^([+-]?)(inf|nan)$/i.exec(raw);
+    const value = special ? (special[2].toLowerCase() === 'nan' ? NaN : special[1] === '-' ? -Infinity : Infinity) : Number(raw);
+    if (Number.isNaN(value) && !special) throw new Error(`bad value in ${JSON.stringify(line)}`);
     samples.push({ name: m[1], labels, value });
   }
   return { types, help, samples };
