@@ -1,0 +1,531 @@
+import { argmax } from './argmax.js';
+import { entmax } from './entmax.js';
+import {
+  GUMBEL_BUCKET_MAX,
+  GUMBEL_BUCKET_MIN,
+  GUMBEL_BUCKET_SHIFT,
+  gumbelFromWord,
+  gumbelWordFloor,
+  seedKey0,
+  seedKey1,
+} from './gumbel.js';
+import { philoxBlocks } from './philox.js';
+import { softmax } from './softmax.js';
+import { sparsemax } from './sparsemax.js';
+
+/**
+ * Seeded sampling: n draws per row from
+ *   p = minP(topP(topK(mapping(z / T))))      each filter followed by renormalisation,
+ * each draw a Gumbel-max draw (src/core/gumbel.ts): draw d of global row r is the lowest j
+ * maximising log p_j + g(r, d, j) over the classes with p_j > 0. This is the inverse-free form of
+ * categorical sampling (Gumbel 1954; Maddison et al. 2014) and, the noise being a pure function
+ * of (seed, r, d, j), the draws do not depend on batching, chunking or thread count.
+ *
+ * The exact contract (other implementations reproduce it):
+ *  - z: the logits, or for probabilities pi, z_j = log(pi_j / sum_i pi_i) (pi_j = 0 -> -Infinity).
+ *  - T = 0: greedy; every draw is argmax_j z_j (ties to the lowest index); filters are ignored.
+ *  - mapping: softmax(z, T), sparsemax(z, T) or entmax(z, alpha, T) of ./softmax, ./sparsemax,
+ *    ./entmax.
+ *  - topK (integer >= 1), if given: keep the k largest p (ties: lower index first), zero the rest.
+ *  - topP in (0, 1], if given: sort p descending (ties: lower index first) and keep the shortest
+ *    prefix whose running sum (added in that order) reaches topP; if rounding means it never does,
+ *    keep every class with p > 0. At least one class is always kept.
+ *  - minP in [0, 1], if given: keep p_j >= minP * max_i p_i.
+ *  - after each filter that is given: p_j <- p_j / S, S = sum of the kept p in index order.
+ *  - the score of class j is Math.log(p_j) + g(r, d, j), in float64.
+ *
+ * Preconditions (checked by the HTTP layer, not here): logits finite or -Infinity, probabilities
+ * finite and >= 0 with a positive finite sum, T >= 0 finite, alpha > 1, 0 <= rowOffset and
+ * rowOffset + rows <= 2^32, n >= 0. Odd input never throws or loops: a row with every class
+ * masked draws -1, a NaN score never wins, a NaN filter parameter keeps every class.
+ *
+ * Speed. The work is one Philox word per class and draw (~7.5 ns, see ./philox.ts); everything
+ * else is arranged so that only O(log n) classes per draw pay for the two logarithms of the noise
+ * and for log p_j, and without changing any result:
+ *  - softmax without filters (the common case) never forms p. With x_j = (z_j - max z) / T,
+ *    log p_j = x_j - log sum_i exp(x_i) up to a few ulps, and the normaliser is the same for every
+ *    class, so the proxy score x_j + g_j orders classes like the exact score except within
+ *    rounding. We keep the classes whose proxy is within EPS = 1e-9 of the best proxy (tested
+ *    first against GUMBEL_BUCKET_MAX, a one-load upper bound of g); if one class is left it is the
+ *    draw; only a near-tie (probability ~1e-9) calls softmax and compares exact scores. Chunks of
+ *    64 classes whose largest x cannot reach the best proxy even with the largest possible noise
+ *    (22.87) skip Philox altogether, which removes most of the work on peaked rows.
+ *  - otherwise (sparse mappings, filters) we form p, keep its support, and stream the exact score
+ *    with a bound: g <= -log(1 - u) since -log u >= 1 - u, so class j can beat the running best
+ *    B only if 1 - u_j < p_j exp(-B) (with a 1e-6 margin for rounding); the test is a multiply
+ *    and a compare on the Philox word, and p_j exp(-B) <= 2^-33 skips Philox for the class.
+ *    Philox blocks are computed only for the runs of support classes that need them.
+ */
+
+export type SampleMapping = 'softmax' | 'sparsemax' | 'entmax';
+
+export interface SampleOptions {
+  /** 'logits' (default) or 'probs'. */
+  input?: 'logits' | 'probs';
+  /** Default 'softmax'. */
+  mapping?: SampleMapping;
+  /** entmax alpha, default 1.5. */
+  alpha?: number;
+  /** Default 1; 0 means greedy. */
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  minP?: number;
+  /** Draws per row, default 1. */
+  n?: number;
+  /** Integer in [0, 2^53). */
+  seed: number;
+  /** Global index of row 0 in the request, default 0. */
+  rowOffset?: number;
+}
+
+/** Classes per chunk in the softmax path: 64 Philox blocks. */
+const CHUNK = 256;
+/** Near-tie margin of the softmax path, in score units (rounding of the scores is < 1e-12). */
+const EPS = 1e-9;
+/** Rounding margin of the support path's bound, in score units. */
+const DELTA = 1e-6;
+const TWO_32 = 4294967296;
+/** 2^32 (1 - u) = 2^32 - x - 0.5 for the word x. */
+const ONE_MINUS_U_SCALE = 4294967295.5;
+const G_CAP = GUMBEL_BUCKET_MAX[GUMBEL_BUCKET_MAX.length - 1];
+
+/**
+ * n draws (d = 0..n-1) for each row of the row-major (rows x cols) data; draw d of row r goes to
+ * out[r n + d]. See the file comment for the exact definition.
+ */
+export function sample(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  options: SampleOptions,
+  out: Int32Array = new Int32Array(rows * (options.n ?? 1)),
+): Int32Array {
+  const n = options.n ?? 1;
+  const temperature = options.temperature ?? 1;
+  const mapping = options.mapping ?? 'softmax';
+  const alpha = options.alpha ?? 1.5;
+  const probsInput = options.input === 'probs';
+  const { topK, topP, minP } = options;
+  const rowOffset = options.rowOffset ?? 0;
+  const k0 = seedKey0(options.seed);
+  const k1 = seedKey1(options.seed);
+  const greedy = !(temperature > 0);
+  const filtered = topK != null || topP != null || minP != null;
+  const fast = mapping === 'softmax' && !filtered;
+
+  // Scratch, allocated once per call.
+  const z = probsInput ? new Float64Array(cols) : undefined;
+  const p = new Float64Array(cols);
+  const words = new Uint32Array(CHUNK);
+  const s: Scratch = {
+    p,
+    words,
+    chunkMax: fast ? new Float64Array(Math.ceil(cols / CHUNK)) : EMPTY_F64,
+    x: fast && temperature !== 1 ? new Float64Array(cols) : EMPTY_F64,
+    near: new Int32Array(16),
+    nearW: new Uint32Array(16),
+    nearX: new Float64Array(16),
+    nearCount: 0,
+    idx: fast ? EMPTY_I32 : new Int32Array(cols),
+    pv: fast ? EMPTY_F64 : new Float64Array(cols),
+    sorted: filtered ? new Float64Array(cols) : EMPTY_F64,
+  };
+  const support = new Int32Array(1);
+  const one = new Int32Array(1);
+
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    if (z) logNormalised(data, base, cols, z);
+    const o = r * n;
+    const row = r + rowOffset;
+    if (fast && !greedy) {
+      if (z) softmaxDraws(z, 0, cols, temperature, n, k0, k1, row, out, o, s);
+      else softmaxDraws(data, base, cols, temperature, n, k0, k1, row, out, o, s);
+      continue;
+    }
+    const zr = z ?? data.subarray(base, base + cols);
+    if (greedy) {
+      argmax(zr, 1, cols, one);
+      out.fill(one[0], o, o + n);
+      continue;
+    }
+    if (mapping === 'softmax') softmax(zr, 1, cols, temperature, p);
+    else if (mapping === 'sparsemax') sparsemax(zr, 1, cols, temperature, p, support);
+    else entmax(zr, 1, cols, alpha, temperature, p, support);
+    if (topK != null) {
+      topKFilter(p, cols, topK, s.sorted);
+      renormalise(p, cols);
+    }
+    if (topP != null) {
+      topPFilter(p, cols, topP, s.sorted);
+      renormalise(p, cols);
+    }
+    if (minP != null) {
+      minPFilter(p, cols, minP);
+      renormalise(p, cols);
+    }
+    supportDraws(cols, n, k0, k1, row, out, o, s);
+  }
+  return out;
+}
+
+interface Scratch {
+  p: Float64Array;
+  words: Uint32Array;
+  chunkMax: Float64Array;
+  x: Float64Array;
+  near: Int32Array;
+  nearW: Uint32Array;
+  nearX: Float64Array;
+  nearCount: number;
+  idx: Int32Array;
+  pv: Float64Array;
+  sorted: Float64Array;
+}
+
+const EMPTY_F64 = new Float64Array(0);
+const EMPTY_I32 = new Int32Array(0);
+
+/** z_j = log(pi_j / sum pi) for the row at data[base..base + cols); pi_j <= 0 (or NaN) -> -Infinity. */
+function logNormalised(data: Float64Array, base: number, cols: number, z: Float64Array): void {
+  let sum = 0;
+  for (let j = 0; j < cols; j++) {
+    const v = data[base + j];
+    if (v > 0) sum += v;
+  }
+  for (let j = 0; j < cols; j++) {
+    const v = data[base + j];
+    z[j] = v > 0 ? Math.log(v / sum) : -Infinity;
+  }
+}
+
+/**
+ * n draws of one row from softmax(z / T), no filters (see "Speed" in the file comment); the row
+ * is z[zBase..zBase + cols).
+ */
+function softmaxDraws(
+  z: Float64Array,
+  zBase: number,
+  cols: number,
+  temperature: number,
+  n: number,
+  k0: number,
+  k1: number,
+  row: number,
+  out: Int32Array,
+  o: number,
+  s: Scratch,
+): void {
+  const chunkMax = s.chunkMax;
+  const words = s.words;
+  const nChunks = chunkMax.length;
+  let m = -Infinity;
+  for (let c = 0, j = zBase; c < nChunks; c++) {
+    const end = Math.min(j + CHUNK, zBase + cols);
+    let cm = -Infinity;
+    for (; j < end; j++) if (z[j] > cm) cm = z[j];
+    chunkMax[c] = cm;
+    if (cm > m) m = cm;
+  }
+  if (m === -Infinity) {
+    out.fill(-1, o, o + n);
+    return;
+  }
+  // x_j = (z_j - m) / T is read as src[sBase + j] - shift: at T = 1 straight from z (dividing by
+  // 1 is exact), otherwise from a row of x computed once for all n draws.
+  let src = z;
+  let sBase = zBase;
+  let shift = m;
+  if (temperature !== 1) {
+    src = s.x;
+    sBase = 0;
+    shift = 0;
+    for (let j = 0; j < cols; j++) src[j] = (z[zBase + j] - m) / temperature;
+  }
+  // (z - m) / T is non-decreasing in z, so the chunk maxima of x are those of z, mapped.
+  for (let c = 0; c < nChunks; c++) chunkMax[c] = (chunkMax[c] - m) / temperature;
+
+  let pReady = false;
+  for (let d = 0; d < n; d++) {
+    // Pass over the row: keep every class whose proxy score x + g can come within EPS of the
+    // best, judged by bucket bounds of g only (no logarithm): lower bounds raise the bar thr,
+    // upper bounds decide who stays. wFloor turns thr into a bar on the word alone (x <= 0).
+    let maxLo = -Infinity;
+    let thr = -Number.MAX_VALUE; // a finite floor keeps masked classes (-Infinity) out
+    let wFloor = 0;
+    let len = 0;
+    for (let c = 0; c < nChunks; c++) {
+      if (chunkMax[c] + G_CAP < thr) continue; // nothing here can reach thr: skip Philox too
+      const j0 = c * CHUNK;
+      const j1 = Math.min(j0 + CHUNK, cols);
+      philoxBlocks(k0, k1, d, row, 0, j0 >>> 2, (j1 - j0 + 3) >>> 2, words);
+      for (let j = j0; j < j1; j++) {
+        const w = words[j - j0];
+        if (w < wFloor) continue;
+        const x = src[sBase + j] - shift;
+        const b = w >>> GUMBEL_BUCKET_SHIFT;
+        if (x + GUMBEL_BUCKET_MAX[b] < thr) continue;
+        if (len === s.near.length) len = compactNear(s, len, thr);
+        s.near[len] = j;
+        s.nearW[len] = w;
+        s.nearX[len] = x;
+        len++;
+        const lo = x + GUMBEL_BUCKET_MIN[b];
+        if (lo > maxLo) {
+          maxLo = lo;
+          thr = maxLo - EPS;
+          wFloor = gumbelWordFloor(thr);
+        }
+      }
+    }
+    out[o + d] = len === 0 ? -1 : settle(s, len, thr);
+    if (out[o + d] !== SETTLE_EXACT) continue;
+    // A near-tie of proxies: settle it with the exact scores log p_j + g_j, p from softmax.
+    if (!pReady) {
+      softmax(z.subarray(zBase, zBase + cols), 1, cols, temperature, s.p);
+      pReady = true;
+    }
+    let bi = -1;
+    let bs = -Infinity;
+    for (let i = 0; i < s.nearCount; i++) {
+      const pj = s.p[s.near[i]];
+      if (pj > 0) {
+        const sc = Math.log(pj) + gumbelFromWord(s.nearW[i]);
+        if (sc > bs) {
+          bs = sc;
+          bi = s.near[i];
+        }
+      }
+    }
+    out[o + d] = bi;
+  }
+}
+
+/** Returned by settle when the exact scores must decide among s.near[0..s.nearCount). */
+const SETTLE_EXACT = -2;
+
+/**
+ * The draw among the kept classes s.near[0..len) (ascending j), or SETTLE_EXACT. Classes whose
+ * upper bound is below thr are out; if one is left it wins; otherwise exact proxies x + g decide,
+ * unless two come within EPS of each other.
+ */
+function settle(s: Scratch, len: number, thr: number): number {
+  const { near, nearW, nearX } = s;
+  let k = 0;
+  for (let i = 0; i < len; i++) {
+    if (nearX[i] + GUMBEL_BUCKET_MAX[nearW[i] >>> GUMBEL_BUCKET_SHIFT] >= thr) {
+      near[k] = near[i];
+      nearW[k] = nearW[i];
+      nearX[k] = nearX[i];
+      k++;
+    }
+  }
+  if (k === 1) return near[0];
+  let best = -Infinity;
+  for (let i = 0; i < k; i++) {
+    const sc = nearX[i] + gumbelFromWord(nearW[i]);
+    nearX[i] = sc; // from here on nearX holds the proxy score
+    if (sc > best) best = sc;
+  }
+  let m = 0;
+  for (let i = 0; i < k; i++) {
+    if (nearX[i] >= best - EPS) {
+      near[m] = near[i];
+      nearW[m] = nearW[i];
+      m++;
+    }
+  }
+  if (m === 1) return near[0];
+  s.nearCount = m;
+  return SETTLE_EXACT;
+}
+
+/** Drop kept classes whose upper bound fell below thr; grow the buffers if that frees nothing. */
+function compactNear(s: Scratch, len: number, thr: number): number {
+  let k = 0;
+  for (let i = 0; i < len; i++) {
+    if (s.nearX[i] + GUMBEL_BUCKET_MAX[s.nearW[i] >>> GUMBEL_BUCKET_SHIFT] >= thr) {
+      s.near[k] = s.near[i];
+      s.nearW[k] = s.nearW[i];
+      s.nearX[k] = s.nearX[i];
+      k++;
+    }
+  }
+  if (k * 2 > len) {
+    const near = new Int32Array(len * 2);
+    near.set(s.near);
+    const nearW = new Uint32Array(len * 2);
+    nearW.set(s.nearW);
+    const nearX = new Float64Array(len * 2);
+    nearX.set(s.nearX);
+    s.near = near;
+    s.nearW = nearW;
+    s.nearX = nearX;
+  }
+  return k;
+}
+
+/** n draws of one row from the final p in s.p (see "Speed" in the file comment). */
+function supportDraws(
+  cols: number,
+  n: number,
+  k0: number,
+  k1: number,
+  row: number,
+  out: Int32Array,
+  o: number,
+  s: Scratch,
+): void {
+  const { p, idx, pv, words } = s;
+  let k = 0;
+  for (let j = 0; j < cols; j++) {
+    if (p[j] > 0) {
+      idx[k] = j;
+      pv[k] = p[j];
+      k++;
+    }
+  }
+  if (k === 0) {
+    out.fill(-1, o, o + n);
+    return;
+  }
+  const maxBlocks = words.length >>> 2;
+  for (let d = 0; d < n; d++) {
+    let best = -Infinity;
+    let bi = -1;
+    let scale = Infinity; // 2^32 exp(DELTA - best)
+    let first = 0; // words holds blocks [first, last)
+    let last = 0;
+    for (let i = 0; i < k; i++) {
+      const lim = pv[i] * scale;
+      if (!(lim > 0.5)) continue; // 2^32 (1 - u) >= 0.5 for every word: this class cannot win
+      const j = idx[i];
+      const b = j >>> 2;
+      if (b < first || b >= last) {
+        // The run of blocks from b to the last support class within maxBlocks of it.
+        let i2 = i;
+        while (i2 + 1 < k && idx[i2 + 1] >>> 2 < b + maxBlocks) i2++;
+        first = b;
+        last = (idx[i2] >>> 2) + 1;
+        philoxBlocks(k0, k1, d, row, 0, first, last - first, words);
+      }
+      const w = words[((b - first) << 2) + (j & 3)];
+      if (ONE_MINUS_U_SCALE - w < lim) {
+        const sc = Math.log(pv[i]) + gumbelFromWord(w);
+        if (sc > best) {
+          best = sc;
+          bi = j;
+          scale = Math.exp(DELTA - best) * TWO_32;
+        }
+      }
+    }
+    out[o + d] = bi;
+  }
+}
+
+/** p_j <- p_j / S, S = sum of p in index order (zeros stay zero). */
+function renormalise(p: Float64Array, cols: number): void {
+  let sum = 0;
+  for (let j = 0; j < cols; j++) if (p[j] > 0) sum += p[j];
+  if (!(sum > 0)) return;
+  for (let j = 0; j < cols; j++) if (p[j] > 0) p[j] = p[j] / sum;
+}
+
+/**
+ * Keep the k largest entries of p[0..cols) (ties: lower index first), zero the others; k is
+ * floored and at least 1. Does not renormalise. sorted: scratch of length >= cols.
+ */
+export function topKFilter(p: Float64Array, cols: number, k: number, sorted: Float64Array = new Float64Array(cols)): void {
+  k = Math.max(1, Math.floor(k));
+  let npos = 0;
+  for (let j = 0; j < cols; j++) if (p[j] > 0) sorted[npos++] = p[j];
+  if (!(k < npos)) return;
+  keepLargest(p, cols, k, kthLargest(sorted, npos, k));
+}
+
+/**
+ * Keep the shortest prefix of p[0..cols) sorted descending (ties: lower index first) whose sum
+ * reaches topP, at least one class; every class with p > 0 if the sum never reaches it. Does not
+ * renormalise. sorted: scratch of length >= cols.
+ */
+export function topPFilter(p: Float64Array, cols: number, topP: number, sorted: Float64Array = new Float64Array(cols)): void {
+  let npos = 0;
+  for (let j = 0; j < cols; j++) if (p[j] > 0) sorted[npos++] = p[j];
+  if (npos === 0) return;
+  const asc = sorted.subarray(0, npos).sort();
+  // Equal values add up to the same sum in any order, so sorting values (not indices) suffices.
+  let cum = 0;
+  let k = npos;
+  for (let i = npos - 1; i >= 0; i--) {
+    cum += asc[i];
+    if (cum >= topP) {
+      k = npos - i;
+      break;
+    }
+  }
+  if (k < npos) keepLargest(p, cols, k, asc[npos - k]);
+}
+
+/** Keep p_j >= minP * max p, zero the others. Does not renormalise. */
+export function minPFilter(p: Float64Array, cols: number, minP: number): void {
+  let mx = 0;
+  for (let j = 0; j < cols; j++) if (p[j] > mx) mx = p[j];
+  const t = minP * mx;
+  for (let j = 0; j < cols; j++) if (p[j] < t) p[j] = 0;
+}
+
+/** Keep every p_j > v, and p_j === v in index order until k are kept; zero the rest. */
+function keepLargest(p: Float64Array, cols: number, k: number, v: number): void {
+  let above = 0;
+  for (let j = 0; j < cols; j++) if (p[j] > v) above++;
+  let ties = k - above;
+  for (let j = 0; j < cols; j++) {
+    const pj = p[j];
+    if (pj > v) continue;
+    if (pj === v && ties > 0) ties--;
+    else p[j] = 0;
+  }
+}
+
+/**
+ * The k-th largest of a[0..n) (1 <= k <= n), reordering a: quickselect (Hoare 1961) with a
+ * median-of-three pivot and three-way partition (so runs of equal values cost one pass), falling
+ * back to a sort if the ranges stop shrinking fast (adversarial input), so never worse than
+ * O(n log n).
+ */
+export function kthLargest(a: Float64Array, n: number, k: number): number {
+  // The k-th largest is the (n - k)-th smallest, 0-based.
+  const target = n - k;
+  let lo = 0;
+  let hi = n - 1;
+  let budget = 2 * Math.ceil(Math.log2(n + 1)) + 8;
+  while (lo < hi) {
+    if (budget-- === 0) {
+      a.subarray(lo, hi + 1).sort();
+      return a[target];
+    }
+    const mid = (lo + hi) >>> 1;
+    const x = a[lo];
+    const y = a[mid];
+    const zz = a[hi];
+    const pivot = x < y ? (y < zz ? y : x < zz ? zz : x) : x < zz ? x : y < zz ? zz : y;
+    // Dutch national flag: [lo, lt) < pivot, [lt, i) === pivot, (gt, hi] > pivot.
+    let lt = lo;
+    let gt = hi;
+    let i = lo;
+    while (i <= gt) {
+      const v = a[i];
+      if (v < pivot) {
+        a[i++] = a[lt];
+        a[lt++] = v;
+      } else if (v > pivot) {
+        a[i] = a[gt];
+        a[gt--] = v;
+      } else i++;
+    }
+    if (target < lt) hi = lt - 1;
+    else if (target > gt) lo = gt + 1;
+    else return pivot;
+  }
+  return a[target];
+}
