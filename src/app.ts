@@ -4,8 +4,8 @@ import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import {
-  jsonSchemaTransform,
-  jsonSchemaTransformObject,
+  createJsonSchemaTransform,
+  createJsonSchemaTransformObject,
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
@@ -77,8 +77,11 @@ export async function buildApp(overrides: Partial<Config> = {}): Promise<Fastify
         { name: 'health', description: 'Liveness and readiness' },
       ],
     },
-    transform: jsonSchemaTransform,
-    transformObject: jsonSchemaTransformObject,
+    // The document says OpenAPI 3.0.3, so the schemas must be 3.0 ones (nullable: true, not
+    // type: [..., "null"]): the provider's object transform defaults to JSON Schema 2020-12
+    // for components whatever the document version, which made the document invalid.
+    transform: createJsonSchemaTransform({ zodToJsonConfig: { target: 'openapi-3.0' } }),
+    transformObject: createJsonSchemaTransformObject({ zodToJsonConfig: { target: 'openapi-3.0' } }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
   await app.register(underPressure, {
