@@ -1,0 +1,94 @@
+import SwaggerParser from '@apidevtools/swagger-parser';
+import type { FastifyInstance } from 'fastify';
+import type { OpenAPI } from 'openapi-types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../../src/app.js';
+
+/** GET /openapi.json (generated from the Zod schemas) and GET /docs (Swagger UI). */
+
+let app: FastifyInstance;
+let doc: Record<string, any>;
+
+const V1 = ['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample'];
+
+beforeAll(async () => {
+  app = await buildApp({ workers: 1, logLevel: 'silent', testCrashRoute: true });
+  await app.ready();
+  const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+  expect(res.statusCode).toBe(200);
+  expect(res.headers['content-type']).toMatch(/^application\/json/);
+  doc = JSON.parse(res.body);
+});
+
+afterAll(async () => {
+  await app?.close();
+});
+
+/** Every value under `node` (depth-first), to look for examples wherever the generator put them. */
+function* walk(node: unknown, path = ''): Generator<[string, unknown]> {
+  yield [path, node];
+  if (node && typeof node === 'object') {
+    for (const [k, v] of Object.entries(node)) yield* walk(v, `${path}/${k}`);
+  }
+}
+
+describe('GET /openapi.json', () => {
+  it('is a valid OpenAPI 3 document (swagger-parser)', async () => {
+    expect(doc.openapi).toMatch(/^3\./);
+    const validated = await SwaggerParser.validate(structuredClone(doc) as OpenAPI.Document);
+    expect(validated.info.title).toBe('anymax');
+  });
+
+  it('documents all six /v1 POST paths with request bodies and error responses', () => {
+    for (const name of V1) {
+      const op = doc.paths[`/v1/${name}`]?.post;
+      expect(op, name).toBeDefined();
+      expect(op.requestBody.content['application/json'].schema, name).toBeDefined();
+      for (const status of ['200', '400', '413', '415', '500', '503']) expect(op.responses[status], `${name} ${status}`).toBeDefined();
+    }
+  });
+
+  it('documents the health routes, hides the test and utility routes', () => {
+    expect(doc.paths['/health/live']?.get).toBeDefined();
+    expect(doc.paths['/health/ready']?.get).toBeDefined();
+    expect(doc.paths['/v1/_test/crash']).toBeUndefined();
+    expect(doc.paths['/metrics']).toBeUndefined();
+    expect(doc.paths['/openapi.json']).toBeUndefined();
+  });
+
+  it("carries the seed article's example z = [3, 2, 1]", async () => {
+    const dereferenced = (await SwaggerParser.dereference(structuredClone(doc) as OpenAPI.Document)) as Record<string, any>;
+    const hits = [...walk(dereferenced.paths)].filter(
+      ([path, v]) => /example/.test(path) && JSON.stringify(v).includes('[[3,2,1]]'),
+    );
+    expect(hits.length).toBeGreaterThan(0);
+    // And on the request body of argmax itself.
+    const argmaxBody = JSON.stringify(dereferenced.paths['/v1/argmax'].post.requestBody);
+    expect(argmaxBody).toContain('[[3,2,1]]');
+  });
+
+  it('describes the request fields of the contract', async () => {
+    const d = (await SwaggerParser.dereference(structuredClone(doc) as OpenAPI.Document)) as Record<string, any>;
+    const props = (name: string) => d.paths[`/v1/${name}`].post.requestBody.content['application/json'].schema.properties;
+    expect(Object.keys(props('argmax'))).toEqual(['logits']);
+    expect(Object.keys(props('softmax')).sort()).toEqual(['log', 'logits', 'temperature']);
+    expect(Object.keys(props('entmax')).sort()).toEqual(['alpha', 'logits', 'temperature']);
+    expect(Object.keys(props('gumbel-softmax')).sort()).toEqual(['hard', 'logits', 'probs', 'seed', 'temperature']);
+    expect(Object.keys(props('sample')).sort()).toEqual(
+      ['alpha', 'logits', 'mapping', 'minP', 'n', 'probs', 'seed', 'temperature', 'topK', 'topP'].sort(),
+    );
+    expect(props('sample').mapping.enum).toEqual(['softmax', 'sparsemax', 'entmax']);
+  });
+});
+
+describe('GET /docs', () => {
+  it('answers 200 HTML (Swagger UI)', async () => {
+    let res = await app.inject({ method: 'GET', url: '/docs' });
+    for (let hops = 0; res.statusCode >= 300 && res.statusCode < 400 && hops < 3; hops++) {
+      res = await app.inject({ method: 'GET', url: new URL(String(res.headers.location), 'http://x/docs').pathname });
+    }
+    expect(res.statusCode).toBe(200);
+    expect(res.headers['content-type']).toMatch(/^text\/html/);
+    expect(res.body).toMatch(/swagger/i);
+  });
+});
