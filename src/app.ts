@@ -3,6 +3,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { DestinationStream } from 'pino';
 import {
   createJsonSchemaTransform,
   createJsonSchemaTransformObject,
@@ -27,11 +28,15 @@ declare module 'fastify' {
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
+/** What buildApp takes: config overrides, and where to write the log (stdout by default; for tests). */
+export type BuildOptions = Partial<Config> & { logStream?: DestinationStream };
+
 /** Builds the service (never listens: src/server.ts does). */
-export async function buildApp(overrides: Partial<Config> = {}): Promise<FastifyInstance> {
+export async function buildApp(options: BuildOptions = {}): Promise<FastifyInstance> {
+  const { logStream, ...overrides } = options;
   const config: Config = { ...DEFAULTS, ...overrides };
   const app = Fastify({
-    logger: { level: config.logLevel },
+    logger: logStream ? { level: config.logLevel, stream: logStream } : { level: config.logLevel },
     bodyLimit: config.maxBodyBytes,
     // One access-log line per request, written below with the batch shape.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
