@@ -40,15 +40,19 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
     bodyLimit: config.maxBodyBytes,
     // One access-log line per request, written below with the batch shape.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
-    requestIdHeader: 'x-request-id',
-    // A caller's id is echoed if it is sane; otherwise (or absent) we make one.
-    genReqId: () => randomUUID(),
+    // A caller's x-request-id is used if it is sane; otherwise (or absent) we make one. Decided
+    // here, before Fastify binds the id to the request's logger, so the access log carries the
+    // id we echo (replacing request.id in a hook left the logger with the rejected one).
+    requestIdHeader: false,
+    genReqId: (req) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
+    },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
   app.addHook('onRequest', async (request, reply) => {
-    if (!REQUEST_ID.test(request.id)) request.id = randomUUID();
     reply.header('x-request-id', request.id);
   });
   app.addHook('onResponse', async (request, reply) => {
