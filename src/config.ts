@@ -7,16 +7,24 @@ import { z } from 'zod';
  * names the variable.
  */
 
-const int = (name: string, min: number) =>
-  z.coerce
-    .number({ error: `${name} must be a number` })
-    .int({ error: `${name} must be an integer` })
-    .min(min, { error: `${name} must be >= ${min}` });
+// A blank value is refused rather than coerced: Number('') is 0, which made PORT= listen on a
+// random port and QUEUE_LIMIT= disable the queue without a word.
+const blankToNaN = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? Number.NaN : v);
+
+const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.preprocess(
+    blankToNaN,
+    z.coerce
+      .number({ error: `${name} must be a number` })
+      .int({ error: `${name} must be an integer` })
+      .min(min, { error: `${name} must be >= ${min}` })
+      .max(max, { error: `${name} must be <= ${max}` }),
+  );
 
 const EnvSchema = z.object({
-  PORT: int('PORT', 0).max(65535, { error: 'PORT must be <= 65535' }).default(8080),
-  HOST: z.string().min(1, { error: 'HOST must not be empty' }).default('127.0.0.1'),
-  WORKERS: int('WORKERS', 1).max(256, { error: 'WORKERS must be <= 256' }).optional(),
+  PORT: int('PORT', 0, 65535).default(8080),
+  HOST: z.string().trim().min(1, { error: 'HOST must not be empty' }).default('127.0.0.1'),
+  WORKERS: int('WORKERS', 1, 256).optional(),
   MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1024).default(64 * 1024 * 1024),
   MAX_ELEMENTS: int('MAX_ELEMENTS', 1).default(16 * 1024 * 1024),
   QUEUE_LIMIT: int('QUEUE_LIMIT', 0).default(256),
