@@ -1,0 +1,101 @@
+import { availableParallelism } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULTS, loadConfig } from '../src/config.js';
+
+/** loadConfig(env): the only reader of the environment; a bad value is a ConfigError naming it. */
+
+describe('loadConfig', () => {
+  it('gives the defaults for an empty environment', () => {
+    const c = loadConfig({});
+    expect(c).toEqual(DEFAULTS);
+    expect(c).toMatchObject({
+      port: 8080,
+      host: '127.0.0.1',
+      workers: availableParallelism(),
+      maxBodyBytes: 64 * 1024 * 1024,
+      maxElements: 16 * 1024 * 1024,
+      queueLimit: 256,
+      requestTimeoutMs: 30_000,
+      logLevel: 'info',
+      testCrashRoute: false,
+    });
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      PORT: '0',
+      HOST: '0.0.0.0',
+      WORKERS: '3',
+      MAX_BODY_BYTES: '2048',
+      MAX_ELEMENTS: '1000',
+      QUEUE_LIMIT: '0',
+      REQUEST_TIMEOUT_MS: '250',
+      LOG_LEVEL: 'warn',
+      ANYMAX_TEST_CRASH_ROUTE: '1',
+    });
+    expect(c).toMatchObject({
+      port: 0,
+      host: '0.0.0.0',
+      workers: 3,
+      maxBodyBytes: 2048,
+      maxElements: 1000,
+      queueLimit: 0,
+      requestTimeoutMs: 250,
+      logLevel: 'warn',
+      testCrashRoute: true,
+    });
+  });
+
+  it('ignores variables it does not know', () => {
+    expect(loadConfig({ HOME: '/root', NODE_ENV: 'test', PATH: '/bin' })).toEqual(DEFAULTS);
+  });
+
+  it.each([
+    ['ANYMAX_TEST_CRASH_ROUTE', '0', false],
+    ['ANYMAX_TEST_CRASH_ROUTE', 'false', false],
+    ['ANYMAX_TEST_CRASH_ROUTE', 'true', true],
+  ])('%s=%s -> %s', (name, value, expected) => {
+    expect(loadConfig({ [name]: value }).testCrashRoute).toBe(expected);
+  });
+
+  it.each([
+    ['PORT', 'abc'],
+    ['PORT', '-1'],
+    ['PORT', '65536'],
+    ['PORT', '80.5'],
+    ['PORT', ''],
+    ['PORT', '  '],
+    ['HOST', ''],
+    ['HOST', '   '],
+    ['WORKERS', 'abc'],
+    ['WORKERS', '0'],
+    ['WORKERS', '257'],
+    ['WORKERS', '1.5'],
+    ['WORKERS', ''],
+    ['MAX_BODY_BYTES', '100'],
+    ['MAX_BODY_BYTES', 'lots'],
+    ['MAX_ELEMENTS', '0'],
+    ['QUEUE_LIMIT', '-1'],
+    ['QUEUE_LIMIT', ''],
+    ['REQUEST_TIMEOUT_MS', '0'],
+    ['REQUEST_TIMEOUT_MS', 'Infinity'],
+    ['LOG_LEVEL', 'loud'],
+    ['LOG_LEVEL', 'INFO'],
+    ['ANYMAX_TEST_CRASH_ROUTE', 'yes'],
+  ])('%s=%j is refused with a message naming it', (name, value) => {
+    let err: unknown;
+    try {
+      loadConfig({ [name]: value });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const message = (err as Error).message;
+    expect(message).toContain(name);
+    expect(message).toContain(JSON.stringify(value));
+  });
+
+  it('reports every bad variable at once', () => {
+    expect(() => loadConfig({ PORT: 'x', WORKERS: '0', LOG_LEVEL: 'nope' })).toThrow(/PORT[\s\S]*WORKERS[\s\S]*LOG_LEVEL/);
+  });
+});
