@@ -21,8 +21,9 @@ async function main(): Promise<void> {
     else app.log.info({ signal }, 'shutting down');
     await app.close();
   });
-  await app.listen({ port: config.port, host: config.host });
-  app.log.info({ workers: config.workers, docs: `http://${config.host}:${config.port}/docs` }, 'anymax ready');
+  // The address actually bound (with PORT=0 the port is only known now).
+  const address = await app.listen({ port: config.port, host: config.host });
+  app.log.info({ workers: config.workers, docs: `${address}/docs` }, 'anymax ready');
 }
 
 await main();
