@@ -1,0 +1,517 @@
+/**
+ * Load harness: `npm run load [-- flags]`.
+ *
+ * Builds the service if dist/ is older than src/ (tsc), starts the BUILT server
+ * (`node dist/server.js`, PORT=<free port> HOST=127.0.0.1 LOG_LEVEL=warn NODE_ENV=production) and
+ * a bare Fastify "hello" server (`node load/hello.mjs`, the ceiling of the HTTP stack) as child processes
+ * on 127.0.0.1, checks one response of every scenario for correctness (twice: the answers must
+ * also be identical), then runs each scenario with autocannon: a warm-up, then a measured window.
+ * Both children get SIGTERM at the end, also when something fails or the harness is interrupted.
+ *
+ * Prints a table (req/s mean, p50 / p99 latency, errors, non-2xx, ratio to the hello ceiling,
+ * target met / MISSED, and where the service's CPU went: ms of CPU per request on its main
+ * thread and on its other threads, read from /proc) or, with --json, one JSON object per line
+ * and scenario. Exit code 1 if any connection error, timeout, non-2xx answer or failed check
+ * happened (warm-up included), or a child died; a MISSED target fails the run only with --strict.
+ *
+ * Flags:
+ *   --duration S     measured seconds per scenario (default 10)
+ *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
+ *   --only K,K       scenario keys: hello, sample-1x50, sample-8x32000, softmax-64x1000
+ *   --connections N  override every scenario's connection count
+ *   --workers N      WORKERS for the service (default: the service's own, availableParallelism)
+ *   --json           one JSON object per scenario on stdout (progress goes to stderr)
+ *   --build          always run `npm run build` first;  --no-build  never (dist must exist)
+ *   --cpu-prof DIR   run both servers with `node --cpu-prof --cpu-prof-dir DIR`: a .cpuprofile of
+ *                    each main thread, named by pid, written at exit (summarise with
+ *                    load/cpuprofile-top.ts). The pool's worker threads get none: the service
+ *                    starts them with execArgv [] (src/plugins/pool.ts), so they do not inherit
+ *                    --cpu-prof; profile their work with load/worker-phases.ts.
+ *   --strict         also exit 1 when a target is MISSED
+ *   --server FILE    run this built server.js instead of dist/server.js (no build check), e.g. a
+ *                    patched copy of the service for an A/B comparison
+ *
+ * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import autocannon, { type Result } from 'autocannon';
+import { scenarios, type Scenario } from './scenarios.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const HOST = '127.0.0.1';
+
+interface Flags {
+  duration: number;
+  warmup: number;
+  only: string[] | undefined;
+  connections: number | undefined;
+  workers: number | undefined;
+  json: boolean;
+  build: 'auto' | 'always' | 'never';
+  cpuProf: string | undefined;
+  strict: boolean;
+  server: string | undefined;
+}
+
+function usage(msg?: string): never {
+  if (msg) process.stderr.write(`load: ${msg}\n`);
+  const header = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0];
+  process.stderr.write(`${header.replace(/^\/\*\*\n/, '').replace(/^ \* ?/gm, '')}\n`);
+  process.exit(msg ? 2 : 0);
+}
+
+function parseFlags(argv: string[]): Flags {
+  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, workers: undefined, json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined };
+  const num = (name: string, v: string | undefined, min: number): number => {
+    const n = Number(v);
+    if (v === undefined || !Number.isFinite(n) || n < min) usage(`${name} needs a number >= ${min}`);
+    return n;
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const [name, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, undefined];
+    const value = () => inline ?? argv[++i];
+    switch (name) {
+      case '--duration': f.duration = num(name, value(), 1); break;
+      case '--warmup': f.warmup = num(name, value(), 0); break;
+      case '--only': f.only = (value() ?? '').split(',').filter(Boolean); break;
+      case '--connections': f.connections = Math.floor(num(name, value(), 1)); break;
+      case '--workers': f.workers = Math.floor(num(name, value(), 1)); break;
+      case '--json': f.json = true; break;
+      case '--build': f.build = 'always'; break;
+      case '--no-build': f.build = 'never'; break;
+      case '--cpu-prof': f.cpuProf = path.resolve(value() ?? usage('--cpu-prof needs a directory')); break;
+      case '--strict': f.strict = true; break;
+      case '--server': f.server = path.resolve(value() ?? usage('--server needs a file')); break;
+      case '-h': case '--help': usage(); break;
+      default: usage(`unknown flag ${a}`);
+    }
+  }
+  return f;
+}
+
+const flags = parseFlags(process.argv.slice(2));
+/** Progress and diagnostics: stderr with --json (stdout is the JSON lines), else stdout. */
+const say = (s: string) => (flags.json ? process.stderr : process.stdout).write(`${s}\n`);
+
+// ---------------------------------------------------------------------------------------------
+// Build
+
+function newestMtime(p: string): number {
+  const st = statSync(p);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let m = st.mtimeMs;
+  for (const e of readdirSync(p)) m = Math.max(m, newestMtime(path.join(p, e)));
+  return m;
+}
+
+function ensureBuilt(): void {
+  const server = path.join(ROOT, 'dist', 'server.js');
+  let stale = true;
+  try {
+    const inputs = Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'tsconfig.json')), newestMtime(path.join(ROOT, 'tsconfig.build.json')));
+    stale = statSync(server).mtimeMs < inputs;
+  } catch {
+    stale = true;
+  }
+  if (flags.build === 'never') {
+    try {
+      statSync(server);
+    } catch {
+      throw new Error('--no-build, but dist/server.js does not exist');
+    }
+    if (stale) say('warning: dist/ is older than src/ (--no-build: running it anyway)');
+    return;
+  }
+  if (!stale && flags.build === 'auto') return;
+  say(`building: npm run build (${stale ? 'dist/ is older than src/' : '--build'})`);
+  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Child processes
+
+interface Child {
+  name: string;
+  proc: ChildProcess;
+  port: number;
+  /** Last lines of its stdout / stderr, printed if something fails. */
+  tail: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
+  stopping: boolean;
+}
+
+const children: Child[] = [];
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.unref();
+    s.on('error', reject);
+    s.listen(0, HOST, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function startChild(name: string, args: string[], env: Record<string, string>): Promise<Child> {
+  const port = await freePort();
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, PORT: String(port), HOST };
+  delete childEnv.NODE_OPTIONS; // not tsx's loader or anything else the harness runs under
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const c: Child = { name, proc, port, tail: [], exited: undefined as never, exit: undefined, stopping: false };
+  c.exited = new Promise((resolve) => {
+    proc.on('exit', (code, signal) => {
+      c.exit = { code, signal };
+      if (!c.stopping) say(`${name} (pid ${proc.pid}) exited unexpectedly: code ${code} signal ${signal}`);
+      resolve(c.exit);
+    });
+  });
+  const keep = (chunk: Buffer) => {
+    for (const line of chunk.toString('utf8').split('\n')) if (line) c.tail.push(line);
+    if (c.tail.length > 40) c.tail.splice(0, c.tail.length - 40);
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  children.push(c);
+  return c;
+}
+
+function request(port: number, method: string, urlPath: string, body?: string, timeoutMs = 30_000): Promise<{ status: number; contentType: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: HOST, port, method, path: urlPath, headers: body === undefined ? {} : { 'content-type': 'application/json' }, timeout: timeoutMs }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (b: Buffer) => chunks.push(b));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function waitReady(c: Child, urlPath: string, timeoutMs = 20_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    if (c.exit) throw new Error(`${c.name} exited before it was ready (code ${c.exit.code}, signal ${c.exit.signal})`);
+    try {
+      const r = await request(c.port, 'GET', urlPath, undefined, 1000);
+      if (r.status === 200) return;
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() - t0 > timeoutMs) throw new Error(`${c.name} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** SIGTERM, then SIGKILL after 15 s. Resolves with how it exited. */
+async function stopChild(c: Child): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  c.stopping = true;
+  if (c.exit) return c.exit;
+  c.proc.kill('SIGTERM');
+  const timer = setTimeout(() => {
+    say(`${c.name} (pid ${c.proc.pid}) did not exit 15 s after SIGTERM: SIGKILL`);
+    c.proc.kill('SIGKILL');
+  }, 15_000);
+  const e = await c.exited;
+  clearTimeout(timer);
+  return e;
+}
+
+// Interrupted (Ctrl-C, or killed by a supervisor): stop the children before going.
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.on(sig, () => {
+    say(`load: ${sig}, stopping the servers`);
+    Promise.all(children.map(stopChild)).finally(() => process.exit(130));
+  });
+}
+// Last resort (an exception that escapes everything): never leave a child running.
+process.on('exit', () => {
+  for (const c of children) if (!c.exit) c.proc.kill('SIGTERM');
+});
+
+// ---------------------------------------------------------------------------------------------
+// CPU accounting from /proc (Linux): CPU time of every thread of a process.
+
+const CLK_TCK = 100; // USER_HZ, 100 on Linux
+
+/** tid -> CPU ms (user + system) of every live thread of pid; empty off Linux. */
+function threadCpu(pid: number): Map<number, number> {
+  const out = new Map<number, number>();
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const t of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // fields after "(comm) ": state=0, ..., utime=11, stime=12
+      out.set(Number(t), ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK);
+    } catch {
+      // thread ended
+    }
+  }
+  return out;
+}
+
+interface CpuSplit {
+  /** CPU ms of the main (event loop) thread. */
+  mainMs: number;
+  /** CPU ms of every other thread: worker threads, V8 GC / compiler helpers, libuv pool. */
+  otherMs: number;
+  /** The busiest other threads, CPU ms each (the pool's workers are normally the top ones). */
+  topOtherMs: number[];
+}
+
+function cpuDelta(pid: number, before: Map<number, number>, after: Map<number, number>): CpuSplit {
+  let mainMs = 0;
+  let otherMs = 0;
+  const others: number[] = [];
+  for (const [tid, ms] of after) {
+    const d = ms - (before.get(tid) ?? 0);
+    if (tid === pid) mainMs += d;
+    else {
+      otherMs += d;
+      others.push(d);
+    }
+  }
+  others.sort((a, b) => b - a);
+  return { mainMs, otherMs, topOtherMs: others.slice(0, 4) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+interface Row {
+  scenario: string;
+  key: string;
+  path: string;
+  bodyBytes: number;
+  connections: number;
+  durationS: number;
+  requests: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  statusCodes: Record<string, number>;
+  warmupRequests: number;
+  warmupFailures: number;
+  ratioToHello: number | null;
+  target: string;
+  targetMet: boolean | null;
+  serverCpuMsPerReq: { main: number; other: number; topOtherThreads: number[] } | null;
+  harnessCpuMsPerReq: number;
+  loadavg: { before: number[]; after: number[] };
+  ok: boolean;
+}
+
+function failures(r: Result): number {
+  return r.errors + r.timeouts + r.non2xx + r.mismatches;
+}
+
+async function cannon(s: Scenario, port: number, connections: number, duration: number): Promise<Result> {
+  return autocannon({
+    url: `http://${HOST}:${port}${s.path}`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: s.body,
+    connections,
+    pipelining: 1,
+    duration,
+    timeout: 10,
+    title: s.name,
+  });
+}
+
+const round = (x: number, d = 2) => Number(x.toFixed(d));
+
+async function runScenario(s: Scenario, c: Child): Promise<Row> {
+  const connections = flags.connections ?? s.connections;
+  const bodyBytes = Buffer.byteLength(s.body);
+  say(`\n== ${s.name}: POST ${s.path}, body ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} connections`);
+
+  // Correctness: one answer, checked; a second one must be byte-identical (seeded / pure).
+  const a = await request(c.port, 'POST', s.path, s.body);
+  s.check(a.status, a.contentType, a.body);
+  const b = await request(c.port, 'POST', s.path, s.body);
+  if (b.body !== a.body) throw new Error(`${s.name}: two identical requests got different answers`);
+  say(`   check ok (${(Buffer.byteLength(a.body) / 1024).toFixed(1)} KiB answer)`);
+
+  let warm: Result | undefined;
+  if (flags.warmup > 0) {
+    say(`   warm-up ${flags.warmup} s`);
+    warm = await cannon(s, c.port, connections, flags.warmup);
+  }
+  if (c.exit) throw new Error(`${c.name} died during the warm-up of ${s.name}`);
+
+  say(`   measuring ${flags.duration} s`);
+  const loadBefore = os.loadavg();
+  const cpu0 = threadCpu(c.proc.pid!);
+  const h0 = process.cpuUsage();
+  const r = await cannon(s, c.port, connections, flags.duration);
+  const h1 = process.cpuUsage(h0);
+  const cpu1 = threadCpu(c.proc.pid!);
+  const loadAfter = os.loadavg();
+  if (c.exit) throw new Error(`${c.name} died while ${s.name} was measured`);
+
+  const total = r.requests.total;
+  const split = cpu0.size ? cpuDelta(c.proc.pid!, cpu0, cpu1) : undefined;
+  const per = (ms: number) => (total ? round(ms / total, 3) : NaN);
+  const statusCodes: Record<string, number> = {};
+  for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statusCodes[k] = Number(v.count);
+  const warmupFailures = warm ? failures(warm) : 0;
+  return {
+    scenario: s.name,
+    key: s.key,
+    path: s.path,
+    bodyBytes,
+    connections,
+    durationS: r.duration,
+    requests: total,
+    rps: round(r.requests.mean, 1),
+    p50Ms: r.latency.p50,
+    p99Ms: r.latency.p99,
+    maxMs: r.latency.max,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    statusCodes,
+    warmupRequests: warm?.requests.total ?? 0,
+    warmupFailures,
+    ratioToHello: null,
+    target: s.target.kind === 'ratio' ? `>= ${s.target.min * 100}% of hello` : s.target.kind === 'rps' ? `>= ${s.target.min} req/s` : '',
+    targetMet: null,
+    serverCpuMsPerReq: split ? { main: per(split.mainMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
+    harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
+    loadavg: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
+    ok: total > 0 && failures(r) === 0 && warmupFailures === 0,
+  };
+}
+
+function pad(s: string, n: number, right = false): string {
+  return right ? s.padStart(n) : s.padEnd(n);
+}
+
+function printTable(rows: Row[]): void {
+  const head = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs hello', 'target', '', 'cpu ms/req main+other', 'cannon ms/req', 'load1'];
+  const cells = rows.map((r) => [
+    r.scenario,
+    String(r.connections),
+    r.rps.toFixed(1),
+    String(r.p50Ms),
+    String(r.p99Ms),
+    String(r.errors),
+    String(r.non2xx),
+    r.ratioToHello === null ? '-' : `${(r.ratioToHello * 100).toFixed(1)}%`,
+    r.target || '(ceiling)',
+    r.targetMet === null ? (r.target ? '?' : '') : r.targetMet ? 'met' : 'MISSED',
+    r.serverCpuMsPerReq ? `${r.serverCpuMsPerReq.main.toFixed(3)}+${r.serverCpuMsPerReq.other.toFixed(3)}` : '-',
+    r.harnessCpuMsPerReq.toFixed(3),
+    r.loadavg.before[0].toFixed(2),
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const right = new Set([1, 2, 3, 4, 5, 6, 7, 10, 11, 12]);
+  const line = (c: string[]) => c.map((x, i) => pad(x, widths[i], right.has(i))).join('  ');
+  say('');
+  say(line(head));
+  say(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const c of cells) say(line(c));
+}
+
+async function main(): Promise<number> {
+  const all = scenarios();
+  const chosen = flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
+  const unknown = (flags.only ?? []).filter((k) => !all.some((s) => s.key === k));
+  if (unknown.length) usage(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.key).join(', ')}`);
+
+  say(`load: ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  const needService = chosen.some((s) => s.server === 'service');
+  const needHello = chosen.some((s) => s.server === 'hello');
+  if (needService && !flags.server) ensureBuilt();
+  const serverJs = flags.server ?? path.join('dist', 'server.js');
+
+  let service: Child | undefined;
+  let hello: Child | undefined;
+  const rows: Row[] = [];
+  let failed = false;
+  try {
+    if (needHello) {
+      const prof = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf] : [];
+      hello = await startChild('hello', [...prof, path.join('load', 'hello.mjs')], { NODE_ENV: 'production' });
+      await waitReady(hello, '/health');
+      say(`hello server: pid ${hello.proc.pid}, http://${HOST}:${hello.port}`);
+    }
+    if (needService) {
+      const args = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf, serverJs] : [serverJs];
+      const env: Record<string, string> = { LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+      if (flags.workers) env.WORKERS = String(flags.workers);
+      service = await startChild('service', args, env);
+      await waitReady(service, '/health/ready');
+      say(`service: pid ${service.proc.pid}, http://${HOST}:${service.port}, node ${args.join(' ')}${flags.workers ? `, WORKERS=${flags.workers}` : ''}`);
+    }
+    for (const s of chosen) {
+      const row = await runScenario(s, s.server === 'hello' ? hello! : service!);
+      rows.push(row);
+      say(`   ${row.rps.toFixed(1)} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.requests} requests, errors ${row.errors}, timeouts ${row.timeouts}, non-2xx ${row.non2xx}${row.warmupFailures ? `, warm-up failures ${row.warmupFailures}` : ''}`);
+    }
+  } catch (e) {
+    failed = true;
+    say(`\nload: FAILED: ${(e as Error).message}`);
+  } finally {
+    for (const c of [hello, service]) {
+      if (!c) continue;
+      const wasDead = c.exit !== undefined && !c.stopping;
+      const e = await stopChild(c);
+      const clean = e.code === 0 || (c.name === 'hello' && e.signal === 'SIGTERM');
+      if (wasDead || !clean) {
+        failed = true;
+        say(`${c.name} ended with code ${e.code} signal ${e.signal}; its last output:\n  ${c.tail.join('\n  ') || '(none)'}`);
+      }
+    }
+    if (flags.cpuProf) say(`cpu profiles in ${flags.cpuProf} (summarise: npx tsx load/cpuprofile-top.ts ${flags.cpuProf}/*.cpuprofile)`);
+  }
+
+  const ceiling = rows.find((r) => r.key === 'hello')?.rps;
+  const targets = new Map(chosen.map((s) => [s.key, s.target]));
+  for (const r of rows) {
+    const t = targets.get(r.key)!;
+    if (ceiling && r.key !== 'hello') r.ratioToHello = round(r.rps / ceiling, 4);
+    if (t.kind === 'rps') r.targetMet = r.rps >= t.min;
+    if (t.kind === 'ratio' && r.ratioToHello !== null) r.targetMet = r.ratioToHello >= t.min;
+    if (!r.ok) failed = true;
+  }
+  if (flags.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+  else if (rows.length) {
+    printTable(rows);
+    say(`\nreq/s: autocannon's mean of per-second counts; latency from autocannon's histogram. cpu ms/req: CPU time of the`);
+    say(`service's main thread + its other threads (pool workers, GC/compiler helpers) from /proc, over the measured window;`);
+    say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores). load1: before the window.`);
+    say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  }
+  const missed = rows.filter((r) => r.targetMet === false);
+  if (missed.length && flags.strict) failed = true;
+  const bad = rows.filter((r) => !r.ok);
+  if (bad.length) say(`load: errors, timeouts or non-2xx answers in: ${bad.map((r) => r.scenario).join(', ')}`);
+  say(failed ? 'load: FAILED' : `load: ok${missed.length ? ` (targets MISSED: ${missed.map((r) => r.scenario).join(', ')})` : ''}`);
+  return failed ? 1 : 0;
+}
+
+process.exitCode = await main();
