@@ -9,7 +9,7 @@ import {
   seedKey0,
   seedKey1,
 } from './gumbel.js';
-import { philoxBlocks } from './philox.js';
+import { philoxRun } from './philox.js';
 import { softmax } from './softmax.js';
 import { sparsemax } from './sparsemax.js';
 
@@ -83,6 +83,8 @@ export interface SampleOptions {
 const CHUNK = 256;
 /** Near-tie margin of the softmax path, in score units (rounding of the scores is < 1e-12). */
 const EPS = 1e-9;
+/** Rounding margin of the word floor (thr - cx is rounded), in score units. */
+const FLOOR_MARGIN = 1e-6;
 /** Rounding margin of the support path's bound, in score units. */
 const DELTA = 1e-6;
 const TWO_32 = 4294967296;
@@ -117,10 +119,8 @@ export function sample(
   // Scratch, allocated once per call.
   const z = probsInput ? new Float64Array(cols) : undefined;
   const p = new Float64Array(cols);
-  const words = new Uint32Array(CHUNK);
   const s: Scratch = {
     p,
-    words,
     chunkMax: fast ? new Float64Array(Math.ceil(cols / CHUNK)) : EMPTY_F64,
     x: fast && temperature !== 1 ? new Float64Array(cols) : EMPTY_F64,
     near: new Int32Array(16),
@@ -171,7 +171,6 @@ export function sample(
 
 interface Scratch {
   p: Float64Array;
-  words: Uint32Array;
   chunkMax: Float64Array;
   x: Float64Array;
   near: Int32Array;
@@ -185,6 +184,7 @@ interface Scratch {
 
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_I32 = new Int32Array(0);
+const EMPTY_U32 = new Uint32Array(0);
 
 /** z_j = log(pi_j / sum pi) for the row at data[base..base + cols); pi_j <= 0 (or NaN) -> -Infinity. */
 function logNormalised(data: Float64Array, base: number, cols: number, z: Float64Array): void {
@@ -217,15 +217,18 @@ function softmaxDraws(
   s: Scratch,
 ): void {
   const chunkMax = s.chunkMax;
-  const words = s.words;
   const nChunks = chunkMax.length;
   let m = -Infinity;
+  let top = 0; // the chunk holding the row maximum
   for (let c = 0, j = zBase; c < nChunks; c++) {
     const end = Math.min(j + CHUNK, zBase + cols);
     let cm = -Infinity;
     for (; j < end; j++) if (z[j] > cm) cm = z[j];
     chunkMax[c] = cm;
-    if (cm > m) m = cm;
+    if (cm > m) {
+      m = cm;
+      top = c;
+    }
   }
   if (m === -Infinity) {
     out.fill(-1, o, o + n);
@@ -249,16 +252,25 @@ function softmaxDraws(
   for (let d = 0; d < n; d++) {
     // Pass over the row: keep every class whose proxy score x + g can come within EPS of the
     // best, judged by bucket bounds of g only (no logarithm): lower bounds raise the bar thr,
-    // upper bounds decide who stays. wFloor turns thr into a bar on the word alone (x <= 0).
+    // upper bounds decide who stays. wFloor turns thr into a bar on the word alone: in a chunk
+    // whose largest x is cx, a class needs g >= thr - cx.
     let maxLo = -Infinity;
     let thr = -Number.MAX_VALUE; // a finite floor keeps masked classes (-Infinity) out
-    let wFloor = 0;
     let len = 0;
-    for (let c = 0; c < nChunks; c++) {
-      if (chunkMax[c] + G_CAP < thr) continue; // nothing here can reach thr: skip Philox too
+    // The chunk with the row maximum goes first: it sets a high bar early, so the word floor
+    // filters the other chunks from their first class. The order changes no result: the kept
+    // classes are settled with explicit lowest-index tie-breaks.
+    for (let t = -1; t < nChunks; t++) {
+      const c = t < 0 ? top : t;
+      if (t === top) continue;
+      const cx = chunkMax[c];
+      if (cx + G_CAP < thr) continue; // nothing here can reach thr: skip Philox too
       const j0 = c * CHUNK;
       const j1 = Math.min(j0 + CHUNK, cols);
-      philoxBlocks(k0, k1, d, row, 0, j0 >>> 2, (j1 - j0 + 3) >>> 2, words);
+      // On short chunks (small rows) the floor does not repay its upkeep.
+      const useFloor = j1 - j0 > 32;
+      let wFloor = useFloor ? gumbelWordFloor(thr - cx - FLOOR_MARGIN) : 0;
+      const words = philoxRun(k0, k1, d, row, 0, j0 >>> 2, (j1 - j0 + 3) >>> 2);
       for (let j = j0; j < j1; j++) {
         const w = words[j - j0];
         if (w < wFloor) continue;
@@ -274,7 +286,7 @@ function softmaxDraws(
         if (lo > maxLo) {
           maxLo = lo;
           thr = maxLo - EPS;
-          wFloor = gumbelWordFloor(thr);
+          if (useFloor) wFloor = gumbelWordFloor(thr - cx - FLOOR_MARGIN);
         }
       }
     }
@@ -291,7 +303,7 @@ function softmaxDraws(
       const pj = s.p[s.near[i]];
       if (pj > 0) {
         const sc = Math.log(pj) + gumbelFromWord(s.nearW[i]);
-        if (sc > bs) {
+        if (sc > bs || (sc === bs && s.near[i] < bi)) {
           bs = sc;
           bi = s.near[i];
         }
@@ -305,7 +317,7 @@ function softmaxDraws(
 const SETTLE_EXACT = -2;
 
 /**
- * The draw among the kept classes s.near[0..len) (ascending j), or SETTLE_EXACT. Classes whose
+ * The draw among the kept classes s.near[0..len) (any order), or SETTLE_EXACT. Classes whose
  * upper bound is below thr are out; if one is left it wins; otherwise exact proxies x + g decide,
  * unless two come within EPS of each other.
  */
@@ -376,7 +388,7 @@ function supportDraws(
   o: number,
   s: Scratch,
 ): void {
-  const { p, idx, pv, words } = s;
+  const { p, idx, pv } = s;
   let k = 0;
   for (let j = 0; j < cols; j++) {
     if (p[j] > 0) {
@@ -389,12 +401,13 @@ function supportDraws(
     out.fill(-1, o, o + n);
     return;
   }
-  const maxBlocks = words.length >>> 2;
+  const maxBlocks = CHUNK >>> 2;
   for (let d = 0; d < n; d++) {
     let best = -Infinity;
     let bi = -1;
     let scale = Infinity; // 2^32 exp(DELTA - best)
-    let first = 0; // words holds blocks [first, last)
+    let words: Uint32Array = EMPTY_U32; // holds blocks [first, last)
+    let first = 0;
     let last = 0;
     for (let i = 0; i < k; i++) {
       const lim = pv[i] * scale;
@@ -407,7 +420,7 @@ function supportDraws(
         while (i2 + 1 < k && idx[i2 + 1] >>> 2 < b + maxBlocks) i2++;
         first = b;
         last = (idx[i2] >>> 2) + 1;
-        philoxBlocks(k0, k1, d, row, 0, first, last - first, words);
+        words = philoxRun(k0, k1, d, row, 0, first, last - first);
       }
       const w = words[((b - first) << 2) + (j & 3)];
       if (ONE_MINUS_U_SCALE - w < lim) {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { mulhi32, philox4x32_10, philoxBlocks } from '../../src/core/philox.js';
+import { PHILOX_RUN_MAX, mulhi32, philox4x32_10, philoxBlocks, philoxBlocksJs, philoxRun } from '../../src/core/philox.js';
+import { philoxSimd, SIMD_MAX_BLOCKS } from '../../src/core/philox-simd.js';
 import { philoxBig } from '../helpers/philox-bigint.js';
 
 const hex = (words: ArrayLike<number>) => Array.from(words, (x) => x.toString(16).padStart(8, '0')).join(' ');
@@ -57,7 +58,10 @@ describe('mulhi32', () => {
   });
 });
 
-describe('philoxBlocks', () => {
+describe.each([
+  ['philoxBlocks (SIMD where available)', philoxBlocks],
+  ['philoxBlocksJs', philoxBlocksJs],
+] as const)('%s', (_name, blocks) => {
   it('equals one philox4x32_10 call per block, for any run length, offset and key', () => {
     fc.assert(
       fc.property(
@@ -68,7 +72,7 @@ describe('philoxBlocks', () => {
         fc.integer({ min: 0, max: 3 }),
         ([k0, k1], [c1, c2, c3], first, nBlocks, offset) => {
           const got = new Uint32Array(offset + 4 * nBlocks + 4);
-          philoxBlocks(k0, k1, c1, c2, c3, first, nBlocks, got, offset);
+          blocks(k0, k1, c1, c2, c3, first, nBlocks, got, offset);
           const want = new Uint32Array(got.length);
           for (let i = 0; i < nBlocks; i++) philox4x32_10((first + i) >>> 0, c1, c2, c3, k0, k1, want, offset + 4 * i);
           expect(Array.from(got)).toEqual(Array.from(want));
@@ -80,15 +84,54 @@ describe('philoxBlocks', () => {
 
   it('wraps the block counter at 2^32 and survives alternating keys', () => {
     const got = new Uint32Array(20);
-    philoxBlocks(1, 2, 3, 4, 5, 0xfffffffe, 5, got);
+    blocks(1, 2, 3, 4, 5, 0xfffffffe, 5, got);
     const want: number[] = [];
     for (const b of [0xfffffffe, 0xffffffff, 0, 1, 2]) want.push(...philoxBig([b, 3, 4, 5], [1, 2]));
     expect(Array.from(got)).toEqual(want);
-    // The round keys are cached per key; switching keys back and forth must not reuse stale ones.
+    // The JS path caches round keys per key; switching keys back and forth must not reuse them.
     for (const [k0, k1] of [[7, 8], [9, 10], [7, 8], [7, 9], [8, 9]]) {
       const one = new Uint32Array(4);
-      philoxBlocks(k0, k1, 0, 0, 0, 3, 1, one);
+      blocks(k0, k1, 0, 0, 0, 3, 1, one);
       expect(Array.from(one)).toEqual(philoxBig([3, 0, 0, 0], [k0, k1]));
     }
+  });
+
+  it('handles runs longer than one SIMD call', () => {
+    const n = PHILOX_RUN_MAX + 37;
+    const got = new Uint32Array(4 * n);
+    blocks(11, 12, 13, 14, 15, 0xffffff00, n, got);
+    for (const i of [0, 255, 256, 257, PHILOX_RUN_MAX - 1, PHILOX_RUN_MAX, n - 1]) {
+      expect(Array.from(got.subarray(4 * i, 4 * i + 4))).toEqual(philoxBig([(0xffffff00 + i) >>> 0, 13, 14, 15], [11, 12]));
+    }
+  });
+});
+
+describe('philoxRun and the WebAssembly SIMD generator', () => {
+  it('SIMD is available on the Node versions we support (so the fast path is the one tested)', () => {
+    expect(philoxSimd).not.toBeNull();
+    expect(SIMD_MAX_BLOCKS).toBe(PHILOX_RUN_MAX);
+  });
+
+  it('philoxRun and the raw SIMD words equal the BigInt reference', () => {
+    fc.assert(
+      fc.property(
+        fc.tuple(edgeWord, edgeWord, edgeWord, edgeWord, edgeWord),
+        edgeWord,
+        fc.integer({ min: 1, max: 70 }),
+        ([k0, k1, c1, c2, c3], first, nBlocks) => {
+          const words = philoxRun(k0, k1, c1, c2, c3, first, nBlocks);
+          for (let i = 0; i < nBlocks; i += Math.max(1, nBlocks >> 3)) {
+            expect(Array.from(words.subarray(4 * i, 4 * i + 4))).toEqual(philoxBig([(first + i) >>> 0, c1, c2, c3], [k0, k1]));
+          }
+          if (philoxSimd) {
+            philoxSimd.blocks(k0, k1, c1, c2, c3, first, nBlocks);
+            const js = new Uint32Array(4 * nBlocks);
+            philoxBlocksJs(k0, k1, c1, c2, c3, first, nBlocks, js);
+            expect(Array.from(philoxSimd.words.subarray(0, 4 * nBlocks))).toEqual(Array.from(js));
+          }
+        },
+      ),
+      { seed: 31337, numRuns: 300 },
+    );
   });
 });
