@@ -268,6 +268,16 @@ function threadCpu(pid: number): Map<number, number> {
   return out;
 }
 
+/** CPU ms used by the whole machine so far (all CPUs: user, nice, system, irq, softirq, steal). */
+function machineCpuMs(): number {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    return ((f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 1000) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
 interface CpuSplit {
   /** CPU ms of the main (event loop) thread. */
   mainMs: number;
@@ -319,6 +329,11 @@ interface Row {
   targetMet: boolean | null;
   serverCpuMsPerReq: { main: number; other: number; topOtherThreads: number[] } | null;
   harnessCpuMsPerReq: number;
+  /**
+   * CPU (in cores) used during the window by processes other than this harness and the loaded
+   * server: the other side of a shared machine. Above ~0.2 the numbers are contended.
+   */
+  othersCores: number | null;
   loadavg: { before: number[]; after: number[] };
   ok: boolean;
 }
@@ -365,10 +380,14 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   say(`   measuring ${flags.duration} s`);
   const loadBefore = os.loadavg();
   const cpu0 = threadCpu(c.proc.pid!);
+  const m0 = machineCpuMs();
+  const w0 = performance.now();
   const h0 = process.cpuUsage();
   const r = await cannon(s, c.port, connections, flags.duration);
   const h1 = process.cpuUsage(h0);
   const cpu1 = threadCpu(c.proc.pid!);
+  const m1 = machineCpuMs();
+  const wallMs = performance.now() - w0;
   const loadAfter = os.loadavg();
   if (c.exit) throw new Error(`${c.name} died while ${s.name} was measured`);
 
@@ -401,6 +420,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
     targetMet: null,
     serverCpuMsPerReq: split ? { main: per(split.mainMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
     harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
+    othersCores: split && Number.isFinite(m1 - m0) ? round(Math.max(0, m1 - m0 - split.mainMs - split.otherMs - (h1.user + h1.system) / 1000) / wallMs) : null,
     loadavg: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
     ok: total > 0 && failures(r) === 0 && warmupFailures === 0,
   };
@@ -411,7 +431,7 @@ function pad(s: string, n: number, right = false): string {
 }
 
 function printTable(rows: Row[]): void {
-  const head = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs hello', 'target', '', 'cpu ms/req main+other', 'cannon ms/req', 'load1'];
+  const head = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs hello', 'target', '', 'cpu ms/req main+other', 'cannon ms/req', 'others', 'load1'];
   const cells = rows.map((r) => [
     r.scenario,
     String(r.connections),
@@ -425,10 +445,11 @@ function printTable(rows: Row[]): void {
     r.targetMet === null ? (r.target ? '?' : '') : r.targetMet ? 'met' : 'MISSED',
     r.serverCpuMsPerReq ? `${r.serverCpuMsPerReq.main.toFixed(3)}+${r.serverCpuMsPerReq.other.toFixed(3)}` : '-',
     r.harnessCpuMsPerReq.toFixed(3),
+    r.othersCores === null ? '-' : r.othersCores.toFixed(2),
     r.loadavg.before[0].toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const right = new Set([1, 2, 3, 4, 5, 6, 7, 10, 11, 12]);
+  const right = new Set([1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]);
   const line = (c: string[]) => c.map((x, i) => pad(x, widths[i], right.has(i))).join('  ');
   say('');
   say(line(head));
@@ -503,7 +524,8 @@ async function main(): Promise<number> {
     printTable(rows);
     say(`\nreq/s: autocannon's mean of per-second counts; latency from autocannon's histogram. cpu ms/req: CPU time of the`);
     say(`service's main thread + its other threads (pool workers, GC/compiler helpers) from /proc, over the measured window;`);
-    say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores). load1: before the window.`);
+    say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores). others: cores used by`);
+    say(`other processes during the window (a shared machine; above ~0.2 the numbers are contended). load1: before the window.`);
     say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   }
   const missed = rows.filter((r) => r.targetMet === false);
