@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { PHILOX_RUN_MAX, mulhi32, philox4x32_10, philoxBlocks, philoxBlocksJs, philoxRun } from '../../src/core/philox.js';
 import { philoxSimd, SIMD_MAX_BLOCKS } from '../../src/core/philox-simd.js';
 import { philoxBig } from '../helpers/philox-bigint.js';
@@ -133,5 +133,27 @@ describe('philoxRun and the WebAssembly SIMD generator', () => {
       ),
       { seed: 31337, numRuns: 300 },
     );
+  });
+});
+
+describe('without WebAssembly SIMD', () => {
+  it('philoxRun and the sampler fall back to JavaScript with the same output', async () => {
+    const { sample } = await import('../../src/core/sample.js');
+    const data = Float64Array.from({ length: 3 * 700 }, (_, i) => Math.sin(i) * 3);
+    const withSimd = sample(data, 3, 700, { seed: 5, n: 2 });
+    vi.resetModules();
+    vi.doMock('../../src/core/philox-simd.js', () => ({ philoxSimd: null, SIMD_MAX_BLOCKS: 4096 }));
+    try {
+      expect((await import('../../src/core/philox-simd.js')).philoxSimd).toBeNull();
+      const philox = await import('../../src/core/philox.js');
+      const words = philox.philoxRun(1, 2, 3, 4, 5, 6, 9);
+      for (let i = 0; i < 9; i++) expect(Array.from(words.subarray(4 * i, 4 * i + 4))).toEqual(philoxBig([6 + i, 3, 4, 5], [1, 2]));
+      const fallback = await import('../../src/core/sample.js');
+      expect(fallback.sample).not.toBe(sample);
+      expect(Array.from(fallback.sample(data, 3, 700, { seed: 5, n: 2 }))).toEqual(Array.from(withSimd));
+    } finally {
+      vi.doUnmock('../../src/core/philox-simd.js');
+      vi.resetModules();
+    }
   });
 });
