@@ -38,6 +38,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   const app = Fastify({
     logger: logStream ? { level: config.logLevel, stream: logStream } : { level: config.logLevel },
     bodyLimit: config.maxBodyBytes,
+    // Requests arriving while closing get the contract's 503 (hook below), not Fastify's bare one.
+    return503OnClosing: false,
     // One access-log line per request, written below with the batch shape.
     logController: new LogController({ disableRequestLogging: true, requestIdLogLabel: 'requestId' }),
     // A caller's x-request-id is used if it is sane; otherwise (or absent) we make one. Decided
@@ -52,8 +54,25 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
 
+  // Graceful shutdown (src/server.ts calls app.close()). From the moment closing starts, every
+  // response says Connection: close, so a keep-alive client lets go of its socket once its
+  // in-flight request is answered: otherwise server.close() waited out the idle keep-alive
+  // timeout (72 s) for that socket, past close-with-grace's delay, and the process did not exit 0.
+  // A request that still arrives on such a socket (pipelined) is refused with the contract's 503.
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      app.metrics.rejected.inc({ reason: 'shutting_down' });
+      return send(reply, new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, 1));
+    }
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
     request.log.info(
