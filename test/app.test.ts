@@ -1,8 +1,9 @@
+import { connect } from 'node:net';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
-import { post, randomLogits } from './helpers/http.js';
+import { post, randomLogits, waitFor, within } from './helpers/http.js';
 
 /**
  * buildApp as a whole: request ids, the one access-log line per request (captured through the
@@ -199,5 +200,43 @@ describe('over a real socket (127.0.0.1)', () => {
       // Same bytes as the same body through inject.
       expect(a.text).toBe((await post(server, '/v1/sample', bodies[i])).body);
     }
+  });
+});
+
+describe('closing (what server.ts does on SIGTERM)', () => {
+  it('answers the in-flight request with Connection: close, computes nothing pipelined after, and closes promptly', async () => {
+    const lines = new Lines();
+    const a = await buildApp({ workers: 1, logLevel: 'info', logStream: lines, maxElements: 1e8 });
+    await a.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = a.server.address() as { port: number };
+    const heavy = JSON.stringify({ logits: randomLogits(4, 1000, 1), n: 4000, seed: 1 });
+    const small = JSON.stringify({ logits: [[1, 2]] });
+    const http = (path: string, body: string) =>
+      `POST ${path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+
+    // One keep-alive connection with a heavy request in flight.
+    const sock = connect({ host: '127.0.0.1', port });
+    let received = '';
+    sock.on('data', (d: Buffer) => (received += d.toString('latin1')));
+    const sockClosed = new Promise<void>((r) => sock.on('close', () => r()));
+    await new Promise((r) => sock.once('connect', r));
+    sock.write(http('/v1/sample', heavy));
+    await waitFor(() => a.metrics.poolProbe.busyWorkers() >= 1, 20_000, 'the job to start');
+
+    const closed = a.close();
+    // Pipelined on the same connection once closing has begun: not computed.
+    sock.write(http('/v1/softmax', small));
+    // A keep-alive socket is released as soon as its request is answered (not after 72 s).
+    await within(closed, 20_000, 'app.close()');
+    await within(sockClosed, 5_000, 'the client socket to close');
+
+    const head = received.slice(0, received.indexOf('\r\n\r\n')).toLowerCase();
+    expect(head).toMatch(/^http\/1\.1 200/);
+    expect(head).toContain('connection: close');
+    const access = lines.requests();
+    expect(access.find((l) => l.route === '/v1/sample')).toMatchObject({ status: 200 });
+    // The request pipelined behind it was never computed, and only one response went out.
+    expect(access.some((l) => l.route === '/v1/softmax' && l.status === 200)).toBe(false);
+    expect(received.match(/HTTP\/1\.1 /g)).toHaveLength(1);
   });
 });

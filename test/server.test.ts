@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
+import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -70,7 +70,13 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
   return Object.assign(s, { port }) as unknown as Server;
 }
 
-function send(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
+function send(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  agent: Agent | false = false,
+): Promise<{ status: number; body: string; connection: string | undefined }> {
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       {
@@ -78,14 +84,14 @@ function send(port: number, method: string, path: string, body?: string): Promis
         port,
         method,
         path,
-        agent: false,
+        agent,
         headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
       },
       (res) => {
         let text = '';
         res.setEncoding('utf8');
         res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, connection: res.headers.connection }));
         res.on('error', reject);
       },
     );
@@ -150,6 +156,37 @@ describe('src/server.ts', () => {
     expect(access.map((l) => l.status)).toEqual([200, 200, 200, 200]);
     expect(access.every((l) => l.rows === 4 && l.cols === 1000)).toBe(true);
     expect(s.stdout.join('\n')).not.toContain('"logits"');
+  });
+
+  it('SIGTERM with keep-alive clients: in-flight requests finish, their sockets are let go, exit 0', async () => {
+    const s = await startServer({ REQUEST_TIMEOUT_MS: '60000' });
+    const agent = new Agent({ keepAlive: true, maxSockets: 8 });
+    try {
+      // Warm keep-alive sockets, then put three heavy jobs in flight on them.
+      await Promise.all([1, 2, 3].map(() => send(s.port, 'GET', '/health/live', undefined, agent)));
+      const bodies = [1, 2, 3].map((i) => JSON.stringify({ logits: randomLogits(4, 1000, i), n: 4000, seed: i }));
+      const inFlight = bodies.map((b) => send(s.port, 'POST', '/v1/sample', b, agent));
+      inFlight.forEach((p) => p.catch(() => {}));
+      await waitFor(
+        async () => {
+          const m = parseProm((await send(s.port, 'GET', '/metrics')).body);
+          return promValue(m, 'anymax_busy_workers') + promValue(m, 'anymax_queue_depth') >= 3;
+        },
+        20_000,
+        'three jobs in the pool',
+      );
+      s.proc.kill('SIGTERM');
+      const results = await within(Promise.all(inFlight), 60_000, 'the in-flight requests');
+      for (const r of results) {
+        expect(r.status).toBe(200);
+        expect(r.connection).toBe('close');
+      }
+      // Well before the 72 s keep-alive timeout and the 65 s close-with-grace delay.
+      const exit = await within(s.exited, 30_000, 'the process to exit');
+      expect(exit).toEqual({ code: 0, signal: null });
+    } finally {
+      agent.destroy();
+    }
   });
 
   it('SIGINT when idle exits 0', async () => {
