@@ -183,6 +183,50 @@ describe('over a real socket (127.0.0.1)', () => {
     for (const row of probs) expect(Math.abs(row.reduce((a, b) => a + b, 0) - 1)).toBeLessThan(1e-12);
   });
 
+  it('413 for a chunked body (no Content-Length) that grows over maxBodyBytes', async () => {
+    const small = await buildApp({ workers: 1, logLevel: 'silent', maxBodyBytes: 100_000 });
+    try {
+      await small.listen({ port: 0, host: '127.0.0.1' });
+      const { port } = small.server.address() as { port: number };
+      const row = `[${Array(1000).fill('1.5').join(',')}]`;
+      async function* chunks() {
+        yield new TextEncoder().encode(`{"logits":[${row}`);
+        for (let i = 0; i < 40; i++) yield new TextEncoder().encode(`,${row}`);
+        yield new TextEncoder().encode(']}');
+      }
+      const res = await fetch(`http://127.0.0.1:${port}/v1/softmax`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: ReadableStream.from(chunks()),
+        duplex: 'half',
+        signal: AbortSignal.timeout(20_000),
+      } as RequestInit);
+      expect(res.status).toBe(413);
+      expect(await res.json()).toMatchObject({ code: 'PAYLOAD_TOO_LARGE' });
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('keeps serving after clients hang up on jobs in flight', async () => {
+    const heavy = JSON.stringify({ logits: randomLogits(4, 1000, 3), n: 4000, seed: 1 });
+    const aborts = [1, 2, 3].map(async () => {
+      const ac = new AbortController();
+      const p = fetch(`${base}/v1/sample`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: heavy, signal: ac.signal });
+      setTimeout(() => ac.abort(), 50);
+      await p.then((r) => r.text()).catch(() => undefined);
+    });
+    await within(Promise.all(aborts), 20_000, 'the aborted requests');
+    await waitFor(async () => (await fetch(`${base}/health/ready`)).status === 200, 20_000, 'ready');
+    const res = await fetch(`${base}/v1/softmax`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"logits":[[1,2]]}',
+      signal: AbortSignal.timeout(20_000),
+    });
+    expect(res.status).toBe(200);
+  });
+
   it('handles concurrent connections', async () => {
     const bodies = Array.from({ length: 12 }, (_, i) => ({ logits: randomLogits(3, 50, i), n: 3, seed: i }));
     const answers = await Promise.all(
