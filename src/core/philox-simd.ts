@@ -15,19 +15,29 @@
  * synchronous compilation). If WebAssembly SIMD is unavailable, philoxSimd is null and callers
  * use the JavaScript path.
  *
- * Exported function blocks(k0, k1, c1, c2, c3, first, nBlocks): for b = first .. first + nBlocks
- * - 1 (mod 2^32), rounded up to a multiple of 4, writes the 4 words of Philox(b, c1, c2, c3; k0,
- * k1) to memory words 4 (b - first) .. 4 (b - first) + 3, from address 0. The last group of four
- * columns is transposed from lanes (one word of four blocks) to blocks (four words of one block)
- * with eight shuffles.
+ * Exported function blocks(k0, k1, c1, c2, c3, first, nBlocks, nRows): for each i < nRows and
+ * b = first .. first + nBlocks - 1 (mod 2^32), nBlocks rounded up to a multiple of 4 (= P), writes
+ * the 4 words of Philox(b, c1, c2 + i, c3; k0, k1) to memory words 4 (i P + b - first) + 0..3,
+ * from address 0. Several rows per call serve batches of short rows. Each group of four blocks is
+ * transposed from lanes (one word of four blocks) to blocks (four words of one block) with eight
+ * shuffles before it is stored.
  */
 
 /** Blocks one call can produce: the module has one 64 KiB page, 16 bytes per block. */
 export const SIMD_MAX_BLOCKS = 4096;
 
 export interface PhiloxSimd {
-  /** See the file comment. nBlocks must be at most SIMD_MAX_BLOCKS. */
-  blocks(k0: number, k1: number, c1: number, c2: number, c3: number, first: number, nBlocks: number): void;
+  /** See the file comment. nRows * (nBlocks rounded up to a multiple of 4) <= SIMD_MAX_BLOCKS. */
+  blocks(
+    k0: number,
+    k1: number,
+    c1: number,
+    c2: number,
+    c3: number,
+    first: number,
+    nBlocks: number,
+    nRows: number,
+  ): void;
   /** The module memory as words: block i of the last call is words[4 i .. 4 i + 3]. */
   words: Uint32Array;
 }
@@ -91,20 +101,24 @@ const shuffle32 = (lanes: readonly number[]) => [
 const HIGH_HALVES = shuffle32([1, 3, 5, 7]);
 
 function assemble(): Uint8Array {
-  // Parameters 0-6: k0 k1 c1 c2 c3 first n (i32). Locals: v128 8-18, i32 19 (pass), 20 (address).
-  const K0 = 0, K1 = 1, C1 = 2, C2 = 3, C3 = 4, FIRST = 5, N = 6;
-  const X0 = 7, X1 = 8, X2 = 9, X3 = 10, HI0 = 11, LO0 = 12, HI1 = 13, LO1 = 14, B = 15, KK0 = 16, KK1 = 17;
-  const T0 = 18, PASS = 19, ADDR = 20;
+  // Parameters 0-7: k0 k1 c1 c2 c3 first n rows (i32). Locals: v128 8-19; i32 20 (pass), 21
+  // (byte address), 22 (row).
+  const K0 = 0, K1 = 1, C1 = 2, C2 = 3, C3 = 4, FIRST = 5, N = 6, ROWS = 7;
+  const X0 = 8, X1 = 9, X2 = 10, X3 = 11, HI0 = 12, LO0 = 13, HI1 = 14, LO1 = 15, B = 16, KK0 = 17, KK1 = 18;
+  const T0 = 19, PASS = 20, ADDR = 21, ROW = 22;
   const body: number[] = [];
   const emit = (...parts: number[][]) => {
     for (const p of parts) body.push(...p);
   };
-  // B = first + (0, 1, 2, 3): the block counters of the first pass.
+  emit([0x02, 0x40], [0x03, 0x40]); // block, loop (rows)
+  emit(get(ROW), get(ROWS), [0x4f], [0x0d, 1]); // if row >= rows: break
+  // B = first + (0, 1, 2, 3): the block counters of the row's first pass.
   emit(get(FIRST), I32X4_SPLAT, v128Const([0, 1, 2, 3]), I32X4_ADD, set(B));
-  emit([0x02, 0x40], [0x03, 0x40]); // block, loop
+  emit(i32Const(0), set(PASS));
+  emit([0x02, 0x40], [0x03, 0x40]); // block, loop (passes of four blocks)
   emit(get(PASS), i32Const(4), [0x6c], get(N), [0x4f], [0x0d, 1]); // if 4 pass >= n: break
   emit(get(B), set(X0));
-  emit(get(C1), I32X4_SPLAT, set(X1), get(C2), I32X4_SPLAT, set(X2), get(C3), I32X4_SPLAT, set(X3));
+  emit(get(C1), I32X4_SPLAT, set(X1), get(C2), get(ROW), [0x6a], I32X4_SPLAT, set(X2), get(C3), I32X4_SPLAT, set(X3));
   emit(get(K0), I32X4_SPLAT, set(KK0), get(K1), I32X4_SPLAT, set(KK1));
   for (let round = 0; round < 10; round++) {
     emit(get(X0), splat4(M0), I32X4_MUL, set(LO0));
@@ -126,20 +140,22 @@ function assemble(): Uint8Array {
   emit(get(X2), get(X3), shuffle32([0, 4, 1, 5]), set(HI0));
   emit(get(X0), get(X1), shuffle32([2, 6, 3, 7]), set(LO0));
   emit(get(X2), get(X3), shuffle32([2, 6, 3, 7]), set(HI1));
-  emit(get(PASS), i32Const(6), [0x74], set(ADDR)); // 64 bytes per pass
   emit(get(ADDR), get(T0), get(HI0), shuffle32([0, 1, 4, 5]), v128Store(0));
   emit(get(ADDR), get(T0), get(HI0), shuffle32([2, 3, 6, 7]), v128Store(16));
   emit(get(ADDR), get(LO0), get(HI1), shuffle32([0, 1, 4, 5]), v128Store(32));
   emit(get(ADDR), get(LO0), get(HI1), shuffle32([2, 3, 6, 7]), v128Store(48));
+  emit(get(ADDR), i32Const(64), [0x6a], set(ADDR)); // 64 bytes per pass
   emit(get(PASS), i32Const(1), [0x6a], set(PASS));
   emit(get(B), splat4(4), I32X4_ADD, set(B));
-  emit([0x0c, 0], [0x0b], [0x0b], [0x0b]); // br loop; end loop; end block; end function
-  const locals = [2, ...uleb(12), V128, ...uleb(2), I32];
+  emit([0x0c, 0], [0x0b], [0x0b]); // br pass loop; end loop; end block
+  emit(get(ROW), i32Const(1), [0x6a], set(ROW));
+  emit([0x0c, 0], [0x0b], [0x0b], [0x0b]); // br row loop; end loop; end block; end function
+  const locals = [2, ...uleb(12), V128, ...uleb(3), I32];
   const func = [...locals, ...body];
   const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
-    ...section(1, [1, 0x60, 7, I32, I32, I32, I32, I32, I32, I32, 0]), // type: (i32 x7) -> ()
+    ...section(1, [1, 0x60, 8, I32, I32, I32, I32, I32, I32, I32, I32, 0]), // type: (i32 x8) -> ()
     ...section(3, [1, 0]), // function 0 has type 0
     ...section(5, [1, 0x00, 1]), // one memory, 1 page
     ...section(7, [2, ...name('blocks'), 0x00, 0, ...name('memory'), 0x02, 0]),

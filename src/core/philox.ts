@@ -110,10 +110,35 @@ export function philoxRun(
 ): Uint32Array {
   const simd = philoxSimd;
   if (simd !== null) {
-    simd.blocks(k0, k1, c1, c2, c3, firstBlock, nBlocks);
+    simd.blocks(k0, k1, c1, c2, c3, firstBlock, nBlocks, 1);
     return simd.words;
   }
   philoxBlocksJs(k0, k1, c1, c2, c3, firstBlock, nBlocks, RUN_BUFFER, 0);
+  return RUN_BUFFER;
+}
+
+/**
+ * philoxRun for nRows consecutive values of c2 (c2, c2 + 1, ...; mod 2^32) at once, for batches of
+ * short rows: block b of row i is at words 4 (i P + b - firstBlock) + 0..3 of the returned buffer,
+ * P = nBlocks rounded up to a multiple of 4. Requires nRows P <= PHILOX_RUN_MAX.
+ */
+export function philoxRows(
+  k0: number,
+  k1: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  firstBlock: number,
+  nBlocks: number,
+  nRows: number,
+): Uint32Array {
+  const simd = philoxSimd;
+  if (simd !== null) {
+    simd.blocks(k0, k1, c1, c2, c3, firstBlock, nBlocks, nRows);
+    return simd.words;
+  }
+  const stride = 4 * ((nBlocks + 3) & ~3);
+  for (let i = 0; i < nRows; i++) philoxBlocksJs(k0, k1, c1, (c2 + i) >>> 0, c3, firstBlock, nBlocks, RUN_BUFFER, i * stride);
   return RUN_BUFFER;
 }
 

@@ -9,7 +9,7 @@ import {
   seedKey0,
   seedKey1,
 } from './gumbel.js';
-import { philoxRun } from './philox.js';
+import { PHILOX_RUN_MAX, philoxRows, philoxRun } from './philox.js';
 import { softmax } from './softmax.js';
 import { sparsemax } from './sparsemax.js';
 
@@ -79,6 +79,8 @@ export interface SampleOptions {
   rowOffset?: number;
 }
 
+/** Rows up to this many classes take the batched path (shortRowsDraws). */
+const SHORT_ROW = 64;
 /** Classes per chunk in the softmax path: 64 Philox blocks. */
 const CHUNK = 256;
 /** Near-tie margin of the softmax path, in score units (rounding of the scores is < 1e-12). */
@@ -134,6 +136,10 @@ export function sample(
   const support = new Int32Array(1);
   const one = new Int32Array(1);
 
+  if (fast && !greedy && !probsInput && cols <= SHORT_ROW) {
+    shortRowsDraws(data, rows, cols, temperature, n, k0, k1, rowOffset, out, s);
+    return out;
+  }
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     if (z) logNormalised(data, base, cols, z);
     const o = r * n;
@@ -292,25 +298,104 @@ function softmaxDraws(
     }
     out[o + d] = len === 0 ? -1 : settle(s, len, thr);
     if (out[o + d] !== SETTLE_EXACT) continue;
-    // A near-tie of proxies: settle it with the exact scores log p_j + g_j, p from softmax.
+    // A near-tie of proxies: settle it with the exact scores, p from softmax.
     if (!pReady) {
       softmax(z.subarray(zBase, zBase + cols), 1, cols, temperature, s.p);
       pReady = true;
     }
-    let bi = -1;
-    let bs = -Infinity;
-    for (let i = 0; i < s.nearCount; i++) {
-      const pj = s.p[s.near[i]];
-      if (pj > 0) {
-        const sc = Math.log(pj) + gumbelFromWord(s.nearW[i]);
-        if (sc > bs || (sc === bs && s.near[i] < bi)) {
-          bs = sc;
-          bi = s.near[i];
+    out[o + d] = exactDraw(s);
+  }
+}
+
+/**
+ * Softmax rows of at most SHORT_ROW classes, logits input, no filters: the same draws as
+ * softmaxDraws, with the Philox blocks of up to PHILOX_RUN_MAX / 4 rows computed in one call
+ * (per-row overhead dominates short rows). Rows have one chunk, so no chunk skip or word floor.
+ */
+function shortRowsDraws(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  temperature: number,
+  n: number,
+  k0: number,
+  k1: number,
+  rowOffset: number,
+  out: Int32Array,
+  s: Scratch,
+): void {
+  const nBlocks = (cols + 3) >>> 2;
+  const padded = (nBlocks + 3) & ~3; // blocks per row in the Philox buffer
+  const batch = Math.floor(PHILOX_RUN_MAX / padded);
+  if (s.near.length < cols) growNear(s, cols); // every class may be kept: no checks below
+  const { near, nearW, nearX } = s;
+  for (let r0 = 0; r0 < rows; r0 += batch) {
+    const nr = Math.min(batch, rows - r0);
+    for (let d = 0; d < n; d++) {
+      const words = philoxRows(k0, k1, d, rowOffset + r0, 0, 0, nBlocks, nr);
+      for (let i = 0, base = r0 * cols; i < nr; i++, base += cols) {
+        const wb = 4 * padded * i;
+        let m = -Infinity;
+        for (let j = base; j < base + cols; j++) if (data[j] > m) m = data[j];
+        let draw = -1;
+        if (m !== -Infinity) {
+          let maxLo = -Number.MAX_VALUE; // finite, so that thr keeps masked classes out
+          let thr = maxLo;
+          let len = 0;
+          for (let j = 0; j < cols; j++) {
+            const w = words[wb + j];
+            const x = (data[base + j] - m) / temperature;
+            const b = w >>> GUMBEL_BUCKET_SHIFT;
+            if (x + GUMBEL_BUCKET_MAX[b] < thr) continue;
+            near[len] = j;
+            nearW[len] = w;
+            nearX[len] = x;
+            len++;
+            const lo = x + GUMBEL_BUCKET_MIN[b];
+            if (lo > maxLo) {
+              maxLo = lo;
+              thr = maxLo - EPS;
+            }
+          }
+          draw = len === 0 ? -1 : settle(s, len, thr);
+          if (draw === SETTLE_EXACT) {
+            softmax(data.subarray(base, base + cols), 1, cols, temperature, s.p);
+            draw = exactDraw(s);
+          }
         }
+        out[(r0 + i) * n + d] = draw;
       }
     }
-    out[o + d] = bi;
   }
+}
+
+function growNear(s: Scratch, size: number): void {
+  const near = new Int32Array(size);
+  near.set(s.near.subarray(0, Math.min(size, s.near.length)));
+  const nearW = new Uint32Array(size);
+  nearW.set(s.nearW.subarray(0, Math.min(size, s.nearW.length)));
+  const nearX = new Float64Array(size);
+  nearX.set(s.nearX.subarray(0, Math.min(size, s.nearX.length)));
+  s.near = near;
+  s.nearW = nearW;
+  s.nearX = nearX;
+}
+
+/** The lowest j maximising log p_j + g_j over s.near[0..s.nearCount), p in s.p (index space). */
+function exactDraw(s: Scratch): number {
+  let bi = -1;
+  let bs = -Infinity;
+  for (let i = 0; i < s.nearCount; i++) {
+    const pj = s.p[s.near[i]];
+    if (pj > 0) {
+      const sc = Math.log(pj) + gumbelFromWord(s.nearW[i]);
+      if (sc > bs || (sc === bs && s.near[i] < bi)) {
+        bs = sc;
+        bi = s.near[i];
+      }
+    }
+  }
+  return bi;
 }
 
 /** Returned by settle when the exact scores must decide among s.near[0..s.nearCount). */
@@ -363,17 +448,7 @@ function compactNear(s: Scratch, len: number, thr: number): number {
       k++;
     }
   }
-  if (k * 2 > len) {
-    const near = new Int32Array(len * 2);
-    near.set(s.near);
-    const nearW = new Uint32Array(len * 2);
-    nearW.set(s.nearW);
-    const nearX = new Float64Array(len * 2);
-    nearX.set(s.nearX);
-    s.near = near;
-    s.nearW = nearW;
-    s.nearX = nearX;
-  }
+  if (k * 2 > len) growNear(s, len * 2);
   return k;
 }
 

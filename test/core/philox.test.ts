@@ -1,6 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { PHILOX_RUN_MAX, mulhi32, philox4x32_10, philoxBlocks, philoxBlocksJs, philoxRun } from '../../src/core/philox.js';
+import {
+  PHILOX_RUN_MAX,
+  mulhi32,
+  philox4x32_10,
+  philoxBlocks,
+  philoxBlocksJs,
+  philoxRows,
+  philoxRun,
+} from '../../src/core/philox.js';
 import { philoxSimd, SIMD_MAX_BLOCKS } from '../../src/core/philox-simd.js';
 import { philoxBig } from '../helpers/philox-bigint.js';
 
@@ -124,7 +132,7 @@ describe('philoxRun and the WebAssembly SIMD generator', () => {
             expect(Array.from(words.subarray(4 * i, 4 * i + 4))).toEqual(philoxBig([(first + i) >>> 0, c1, c2, c3], [k0, k1]));
           }
           if (philoxSimd) {
-            philoxSimd.blocks(k0, k1, c1, c2, c3, first, nBlocks);
+            philoxSimd.blocks(k0, k1, c1, c2, c3, first, nBlocks, 1);
             const js = new Uint32Array(4 * nBlocks);
             philoxBlocksJs(k0, k1, c1, c2, c3, first, nBlocks, js);
             expect(Array.from(philoxSimd.words.subarray(0, 4 * nBlocks))).toEqual(Array.from(js));
@@ -132,6 +140,32 @@ describe('philoxRun and the WebAssembly SIMD generator', () => {
         },
       ),
       { seed: 31337, numRuns: 300 },
+    );
+  });
+});
+
+describe('philoxRows', () => {
+  it('gives each row (c2 + i) its run at stride 4 ceil4(nBlocks) words', () => {
+    fc.assert(
+      fc.property(
+        fc.tuple(edgeWord, edgeWord, edgeWord, edgeWord, edgeWord),
+        edgeWord,
+        fc.integer({ min: 1, max: 17 }),
+        fc.integer({ min: 1, max: 40 }),
+        ([k0, k1, c1, c2, c3], first, nBlocks, nRows) => {
+          const words = philoxRows(k0, k1, c1, c2, c3, first, nBlocks, nRows);
+          const stride = 4 * Math.ceil(nBlocks / 4) * 4;
+          for (let i = 0; i < nRows; i += 3) {
+            for (let b = 0; b < nBlocks; b += 2) {
+              const at = i * stride + 4 * b;
+              expect(Array.from(words.subarray(at, at + 4))).toEqual(
+                philoxBig([(first + b) >>> 0, c1, (c2 + i) >>> 0, c3], [k0, k1]),
+              );
+            }
+          }
+        },
+      ),
+      { seed: 4242, numRuns: 200 },
     );
   });
 });
@@ -148,6 +182,13 @@ describe('without WebAssembly SIMD', () => {
       const philox = await import('../../src/core/philox.js');
       const words = philox.philoxRun(1, 2, 3, 4, 5, 6, 9);
       for (let i = 0; i < 9; i++) expect(Array.from(words.subarray(4 * i, 4 * i + 4))).toEqual(philoxBig([6 + i, 3, 4, 5], [1, 2]));
+      const rows = philox.philoxRows(1, 2, 3, 0xffffffff, 5, 6, 3, 3);
+      for (let i = 0; i < 3; i++) {
+        for (let b = 0; b < 3; b++) {
+          const at = 16 * i + 4 * b;
+          expect(Array.from(rows.subarray(at, at + 4))).toEqual(philoxBig([6 + b, 3, (0xffffffff + i) >>> 0, 5], [1, 2]));
+        }
+      }
       const fallback = await import('../../src/core/sample.js');
       expect(fallback.sample).not.toBe(sample);
       expect(Array.from(fallback.sample(data, 3, 700, { seed: 5, n: 2 }))).toEqual(Array.from(withSimd));

@@ -184,8 +184,8 @@ describe('sample: exact contract', () => {
   it('settles near-ties between proxy scores exactly as the contract does', () => {
     // Class 1 gets the logit that puts z_1 + g_1 within an ulp of z_0 + g_0; the rest cannot win.
     let exactTiesToLower = 0;
-    for (let seed = 0; seed < 300; seed++) {
-      const cols = 6;
+    for (let seed = 0; seed < 600; seed++) {
+      const cols = seed < 300 ? 6 : 300; // the batched short-row path, then the chunked one
       const z = new Float64Array(cols).fill(-60);
       const g0 = gumbelAt(seed, 0, 0, 0);
       const g1 = gumbelAt(seed, 0, 0, 1);
@@ -203,9 +203,9 @@ describe('sample: exact contract', () => {
     // The support path skips class j when 1 - u_j >= p_j exp(-best): g <= -log(1 - u) is tight
     // for u near 1, so put the winner on the class with the largest noise of the row and let it
     // win by margins down to rounding. topK = cols forces that path for softmax.
-    const cols = 64;
     let checked = 0;
-    for (let seed = 0; seed < 120; seed++) {
+    for (let seed = 0; seed < 150; seed++) {
+      const cols = seed < 120 ? 64 : 700; // short rows, then chunked rows
       const g = Array.from({ length: cols }, (_, j) => gumbelAt(seed, 0, 0, j));
       const b = argmaxOf(g);
       if (b === 0) continue;
