@@ -249,6 +249,7 @@ const CLK_TCK = 100; // USER_HZ, 100 on Linux
 /** tid -> CPU ms (user + system) of every live thread of pid; empty off Linux. */
 function threadCpu(pid: number): Map<number, number> {
   const out = new Map<number, number>();
+  // The main thread's system (kernel) part is kept under -pid: syscalls, i.e. socket I/O.
   let tids: string[];
   try {
     tids = readdirSync(`/proc/${pid}/task`);
@@ -261,6 +262,7 @@ function threadCpu(pid: number): Map<number, number> {
       const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
       // fields after "(comm) ": state=0, ..., utime=11, stime=12
       out.set(Number(t), ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK);
+      if (Number(t) === pid) out.set(-pid, (Number(f[12]) * 1000) / CLK_TCK);
     } catch {
       // thread ended
     }
@@ -281,6 +283,8 @@ function machineCpuMs(): number {
 interface CpuSplit {
   /** CPU ms of the main (event loop) thread. */
   mainMs: number;
+  /** Of which in the kernel (system time: socket reads and writes). */
+  mainSysMs: number;
   /** CPU ms of every other thread: worker threads, V8 GC / compiler helpers, libuv pool. */
   otherMs: number;
   /** The busiest other threads, CPU ms each (the pool's workers are normally the top ones). */
@@ -289,18 +293,20 @@ interface CpuSplit {
 
 function cpuDelta(pid: number, before: Map<number, number>, after: Map<number, number>): CpuSplit {
   let mainMs = 0;
+  let mainSysMs = 0;
   let otherMs = 0;
   const others: number[] = [];
   for (const [tid, ms] of after) {
     const d = ms - (before.get(tid) ?? 0);
-    if (tid === pid) mainMs += d;
+    if (tid === -pid) mainSysMs += d;
+    else if (tid === pid) mainMs += d;
     else {
       otherMs += d;
       others.push(d);
     }
   }
   others.sort((a, b) => b - a);
-  return { mainMs, otherMs, topOtherMs: others.slice(0, 4) };
+  return { mainMs, mainSysMs, otherMs, topOtherMs: others.slice(0, 4) };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -327,7 +333,7 @@ interface Row {
   ratioToHello: number | null;
   target: string;
   targetMet: boolean | null;
-  serverCpuMsPerReq: { main: number; other: number; topOtherThreads: number[] } | null;
+  serverCpuMsPerReq: { main: number; mainSys: number; other: number; topOtherThreads: number[] } | null;
   harnessCpuMsPerReq: number;
   /**
    * CPU (in cores) used during the window by processes other than this harness and the loaded
@@ -418,7 +424,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
     ratioToHello: null,
     target: s.target.kind === 'ratio' ? `>= ${s.target.min * 100}% of hello` : s.target.kind === 'rps' ? `>= ${s.target.min} req/s` : '',
     targetMet: null,
-    serverCpuMsPerReq: split ? { main: per(split.mainMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
+    serverCpuMsPerReq: split ? { main: per(split.mainMs), mainSys: per(split.mainSysMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
     harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
     othersCores: split && Number.isFinite(m1 - m0) ? round(Math.max(0, m1 - m0 - split.mainMs - split.otherMs - (h1.user + h1.system) / 1000) / wallMs) : null,
     loadavg: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
