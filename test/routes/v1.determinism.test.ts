@@ -17,6 +17,9 @@ const logits = randomLogits(ROWS, COLS, 2024, 4);
 const masked = logits.map((row, r) => row.map((v, j) => ((r + j) % 7 === 0 ? null : v)));
 const probs = logits.map((row) => row.map((v) => (v < -2 ? 0 : Math.exp(v))));
 const BIG_SEED = 2 ** 52 + 123_456_789; // exercises the high key word
+// Short rows: the sampler batches the noise of several short rows together, which a split must not change.
+const short = randomLogits(ROWS, 5, 7, 2);
+const short16 = randomLogits(ROWS, 16, 8, 2);
 
 const BODIES: [string, string, Record<string, unknown>][] = [
   ['sample softmax', 'sample', { logits, n: 7, seed: BIG_SEED }],
@@ -24,6 +27,9 @@ const BODIES: [string, string, Record<string, unknown>][] = [
   ['sample sparsemax', 'sample', { logits: masked, mapping: 'sparsemax', temperature: 0.5, n: 5, seed: 3 }],
   ['sample entmax', 'sample', { logits: masked, mapping: 'entmax', alpha: 1.3, n: 5, seed: 4 }],
   ['sample greedy', 'sample', { logits, temperature: 0, n: 3, seed: 5 }],
+  ['sample short rows', 'sample', { logits: short, n: 9, seed: BIG_SEED }],
+  ['sample short rows, 16 classes', 'sample', { logits: short16, n: 4, temperature: 0.8, seed: 6 }],
+  ['gumbel-softmax short rows', 'gumbel-softmax', { logits: short, seed: 6 }],
   ['gumbel-softmax logits', 'gumbel-softmax', { logits: masked, temperature: 0.7, seed: BIG_SEED }],
   ['gumbel-softmax probs hard', 'gumbel-softmax', { probs, hard: true, seed: 0 }],
   ['softmax log', 'softmax', { logits: masked, log: true, temperature: 1.5 }],
@@ -115,7 +121,7 @@ describe('byte-identical answers whatever the path, worker count or split', () =
     expect(s.seed).toBe(BIG_SEED);
     expect(s.samples).toHaveLength(ROWS);
     for (const row of s.samples) expect(row).toHaveLength(7);
-    const g = JSON.parse(base[5]) as { probs: number[][]; indices: number[] };
+    const g = JSON.parse(base[BODIES.findIndex(([label]) => label === 'gumbel-softmax logits')]) as { probs: number[][]; indices: number[] };
     expect(g.probs).toHaveLength(ROWS);
     expect(g.indices).toHaveLength(ROWS);
   });
@@ -140,6 +146,13 @@ describe('rows use their global index', () => {
         samples: number[][];
       };
       expect(part.samples).toEqual(full.samples.slice(0, k));
+    }
+    const sFull = JSON.parse((await post(app, '/v1/sample', { logits: short, n: 6, seed: 17 })).body) as { samples: number[][] };
+    for (const k of [1, 3, 17]) {
+      const part = JSON.parse((await post(app, '/v1/sample', { logits: short.slice(0, k), n: 6, seed: 17 })).body) as {
+        samples: number[][];
+      };
+      expect(part.samples, `short rows, prefix ${k}`).toEqual(sFull.samples.slice(0, k));
     }
     const gFull = JSON.parse((await post(app, '/v1/gumbel-softmax', { logits, seed: 17 })).body) as {
       probs: number[][];
