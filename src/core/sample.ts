@@ -11,6 +11,7 @@ import {
 } from './gumbel.js';
 import { PHILOX_RUN_MAX, philoxRows, philoxRun } from './philox.js';
 import { softmax } from './softmax.js';
+import { kthLargestPositive, massPrefix, SelectScratch } from './select.js';
 import { sparsemax } from './sparsemax.js';
 
 /**
@@ -139,7 +140,7 @@ export function sample(
     nearCount: 0,
     idx: fast ? EMPTY_I32 : new Int32Array(cols),
     pv: fast ? EMPTY_F64 : new Float64Array(cols),
-    sorted: filtered ? new Float64Array(cols) : EMPTY_F64,
+    select: filtered ? new SelectScratch(new Float64Array(cols)) : EMPTY_SELECT,
   };
   const support = new Int32Array(1);
   const one = new Int32Array(1);
@@ -167,11 +168,11 @@ export function sample(
     else if (mapping === 'sparsemax') sparsemax(zr, 1, cols, temperature, p, support);
     else entmax(zr, 1, cols, alpha, temperature, p, support);
     if (topK != null) {
-      topKFilter(p, cols, topK, s.sorted);
+      topKFilter(p, cols, topK, s.select);
       renormalise(p, cols);
     }
     if (topP != null) {
-      topPFilter(p, cols, topP, s.sorted);
+      topPFilter(p, cols, topP, s.select);
       renormalise(p, cols);
     }
     if (minP != null) {
@@ -193,12 +194,13 @@ interface Scratch {
   nearCount: number;
   idx: Int32Array;
   pv: Float64Array;
-  sorted: Float64Array;
+  select: SelectScratch;
 }
 
 const EMPTY_F64 = new Float64Array(0);
 const EMPTY_I32 = new Int32Array(0);
 const EMPTY_U32 = new Uint32Array(0);
+const EMPTY_SELECT = new SelectScratch(EMPTY_F64);
 
 /** z_j = log(pi_j / sum pi) for the row at data[base..base + cols); pi_j <= 0 (or NaN) -> -Infinity. */
 function logNormalised(data: Float64Array, base: number, cols: number, z: Float64Array): void {
@@ -529,37 +531,29 @@ function renormalise(p: Float64Array, cols: number): void {
 
 /**
  * Keep the k largest entries of p[0..cols) (ties: lower index first), zero the others; k is
- * floored and at least 1. Does not renormalise. sorted: scratch of length >= cols.
+ * floored and at least 1. Does not renormalise.
  */
-export function topKFilter(p: Float64Array, cols: number, k: number, sorted: Float64Array = new Float64Array(cols)): void {
+export function topKFilter(p: Float64Array, cols: number, k: number, scratch = new SelectScratch(new Float64Array(cols))): void {
   k = Math.max(1, Math.floor(k));
+  const values = scratch.values;
   let npos = 0;
-  for (let j = 0; j < cols; j++) if (p[j] > 0) sorted[npos++] = p[j];
+  for (let j = 0; j < cols; j++) if (p[j] > 0) values[npos++] = p[j];
   if (!(k < npos)) return;
-  keepLargest(p, cols, k, kthLargest(sorted, npos, k));
+  keepLargest(p, cols, k, kthLargestPositive(scratch, npos, k));
 }
 
 /**
  * Keep the shortest prefix of p[0..cols) sorted descending (ties: lower index first) whose sum
  * reaches topP, at least one class; every class with p > 0 if the sum never reaches it. Does not
- * renormalise. sorted: scratch of length >= cols.
+ * renormalise.
  */
-export function topPFilter(p: Float64Array, cols: number, topP: number, sorted: Float64Array = new Float64Array(cols)): void {
+export function topPFilter(p: Float64Array, cols: number, topP: number, scratch = new SelectScratch(new Float64Array(cols))): void {
+  const values = scratch.values;
   let npos = 0;
-  for (let j = 0; j < cols; j++) if (p[j] > 0) sorted[npos++] = p[j];
+  for (let j = 0; j < cols; j++) if (p[j] > 0) values[npos++] = p[j];
   if (npos === 0) return;
-  const asc = sorted.subarray(0, npos).sort();
-  // Equal values add up to the same sum in any order, so sorting values (not indices) suffices.
-  let cum = 0;
-  let k = npos;
-  for (let i = npos - 1; i >= 0; i--) {
-    cum += asc[i];
-    if (cum >= topP) {
-      k = npos - i;
-      break;
-    }
-  }
-  if (k < npos) keepLargest(p, cols, k, asc[npos - k]);
+  const { k, last } = massPrefix(scratch, npos, topP);
+  if (k < npos) keepLargest(p, cols, k, last);
 }
 
 /** Keep p_j >= minP * max p, zero the others. Does not renormalise. */
@@ -581,47 +575,4 @@ function keepLargest(p: Float64Array, cols: number, k: number, v: number): void 
     if (pj === v && ties > 0) ties--;
     else p[j] = 0;
   }
-}
-
-/**
- * The k-th largest of a[0..n) (1 <= k <= n), reordering a: quickselect (Hoare 1961) with a
- * median-of-three pivot and three-way partition (so runs of equal values cost one pass), falling
- * back to a sort if the ranges stop shrinking fast (adversarial input), so never worse than
- * O(n log n).
- */
-export function kthLargest(a: Float64Array, n: number, k: number): number {
-  // The k-th largest is the (n - k)-th smallest, 0-based.
-  const target = n - k;
-  let lo = 0;
-  let hi = n - 1;
-  let budget = 2 * Math.ceil(Math.log2(n + 1)) + 8;
-  while (lo < hi) {
-    if (budget-- === 0) {
-      a.subarray(lo, hi + 1).sort();
-      return a[target];
-    }
-    const mid = (lo + hi) >>> 1;
-    const x = a[lo];
-    const y = a[mid];
-    const zz = a[hi];
-    const pivot = x < y ? (y < zz ? y : x < zz ? zz : x) : x < zz ? x : y < zz ? zz : y;
-    // Dutch national flag: [lo, lt) < pivot, [lt, i) === pivot, (gt, hi] > pivot.
-    let lt = lo;
-    let gt = hi;
-    let i = lo;
-    while (i <= gt) {
-      const v = a[i];
-      if (v < pivot) {
-        a[i++] = a[lt];
-        a[lt++] = v;
-      } else if (v > pivot) {
-        a[i] = a[gt];
-        a[gt--] = v;
-      } else i++;
-    }
-    if (target < lt) hi = lt - 1;
-    else if (target > gt) lo = gt + 1;
-    else return pivot;
-  }
-  return a[target];
 }
