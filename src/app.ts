@@ -117,6 +117,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
     maxEventLoopDelay: 1000,
     retryAfter: 1,
     exposeStatusRoute: false,
+    // Sending here ends the request (Fastify stops the lifecycle once a reply is sent). Liveness
+    // and metrics opt out with a no-op handler in their route config.
     pressureHandler: (_req, reply, type, value) => {
       app.metrics.rejected.inc({ reason: 'overloaded' });
       send(reply, new ApiError(503, 'OVERLOADED', `the service is overloaded (${type}: ${value})`, undefined, 1));

@@ -162,10 +162,11 @@ export function prepare(endpoint: EndpointName, body: unknown, limits: Limits): 
     const issues: Issue[] = [];
     const seen = new Set<string>();
     for (const i of parsed.error.issues) {
-      const issue = {
-        path: i.path.map((k) => (typeof k === 'symbol' ? String(k) : k)),
-        message: i.code === 'unrecognized_keys' ? `unknown field(s): ${i.keys.join(', ')}` : i.message,
-      };
+      const path = i.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+      const issue =
+        i.code === 'unrecognized_keys'
+          ? { path: [...path, ...i.keys], message: `unknown field(s): ${i.keys.join(', ')}` }
+          : { path, message: i.message };
       // One check can fail twice with the same message (seed 2^53 is neither a safe integer nor <= max).
       const key = JSON.stringify(issue);
       if (!seen.has(key)) issues.push(issue);

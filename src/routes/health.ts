@@ -9,7 +9,13 @@ const Status = z.object({ status: z.string() }).meta({ example: { status: 'ok' }
 /** Liveness (the process answers) and readiness (workers up, queue has room). */
 export default async function healthRoutes(app: FastifyInstance) {
   const r = app.withTypeProvider<ZodTypeProvider>();
-  r.get('/health/live', { schema: { tags: ['health'], response: { 200: Status } } }, async () => ({ status: 'ok' }));
+  // Liveness stays 200 under load shedding: a swamped process is alive, and restarting it would
+  // only lose its in-flight work (readiness does go 503 then).
+  r.get(
+    '/health/live',
+    { schema: { tags: ['health'], response: { 200: Status } }, config: { pressureHandler: () => undefined } },
+    async () => ({ status: 'ok' }),
+  );
   r.get('/health/ready', { schema: { tags: ['health'], response: { 200: Status } } }, async (_req, reply) => {
     if (app.jobs.ready()) return { status: 'ready' };
     return send(reply, new ApiError(503, 'OVERLOADED', 'not ready: workers starting or queue full', undefined, 1));
