@@ -1,4 +1,11 @@
-import { gumbelNoise } from './gumbel.js';
+import {
+  GUMBEL_BUCKET_MAX,
+  GUMBEL_BUCKET_MIN,
+  GUMBEL_BUCKET_SHIFT,
+  gumbelFromWord,
+  gumbelNoise,
+  streamWords,
+} from './gumbel.js';
 import { softmax } from './softmax.js';
 
 /**
@@ -14,6 +21,11 @@ import { softmax } from './softmax.js';
  * The index of each row is the lowest j maximising z_j + g_j (float64), -1 if every class is
  * masked. That is argmax y in exact arithmetic, but computed on z + g rather than on y: for huge
  * tau every y_j rounds to nearly 1 / cols and an argmax of y would be decided by rounding ties.
+ *
+ * hard = true does not need the noise of every class, only the argmax: with bucket bounds of the
+ * noise (GUMBEL_BUCKET_MIN/MAX of ./gumbel.ts) and rounding being monotone,
+ * fl(z_j + lo_j) <= z_j + g_j (as computed) <= fl(z_j + hi_j), so only classes whose upper bound
+ * reaches the largest lower bound can win, and only those pay for the two logarithms of g.
  *
  * Never NaN or Infinity for tau > 0 (subnormal to 1e300) and finite logits of any size: the
  * softmax shifts by the row maximum and divides by tau (./softmax.ts), so every exponent is <= 0
@@ -52,6 +64,10 @@ export function gumbelSoftmax(
   const hard = options.hard ?? false;
   const probsInput = options.input === 'probs';
   const rowOffset = options.rowOffset ?? 0;
+  if (hard) {
+    hardRows(data, rows, cols, seed, probsInput, rowOffset, probs, indices);
+    return { probs, indices };
+  }
   // z + g of one row; the noise is written here first, then the logits added in place.
   const v = new Float64Array(cols);
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
@@ -71,12 +87,50 @@ export function gumbelSoftmax(
       }
     }
     indices[r] = best;
-    if (hard) {
-      probs.fill(0, base, base + cols);
-      if (best >= 0) probs[base + best] = 1;
-    } else {
-      softmax(v, 1, cols, tau, probs.subarray(base, base + cols));
-    }
+    softmax(v, 1, cols, tau, probs.subarray(base, base + cols));
   }
   return { probs, indices };
+}
+
+/** hard = true: the index (see the file comment) and its one-hot, per row. */
+function hardRows(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  seed: number,
+  probsInput: boolean,
+  rowOffset: number,
+  probs: Float64Array,
+  indices: Int32Array,
+): void {
+  const words = new Uint32Array((cols + 3) & ~3);
+  const z = new Float64Array(cols);
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    streamWords(seed, r + rowOffset, 0, cols, words);
+    let sum = 0;
+    if (probsInput) for (let j = 0; j < cols; j++) if (data[base + j] > 0) sum += data[base + j];
+    // The largest lower bound of z + g; a finite start keeps masked classes (-Infinity) out.
+    let maxLo = -Number.MAX_VALUE;
+    for (let j = 0; j < cols; j++) {
+      const d = data[base + j];
+      const zj = probsInput ? (d > 0 ? Math.log(d / sum) : -Infinity) : d;
+      z[j] = zj;
+      const lo = zj + GUMBEL_BUCKET_MIN[words[j] >>> GUMBEL_BUCKET_SHIFT];
+      if (lo > maxLo) maxLo = lo;
+    }
+    let best = -1;
+    let max = -Infinity;
+    for (let j = 0; j < cols; j++) {
+      const w = words[j];
+      if (z[j] + GUMBEL_BUCKET_MAX[w >>> GUMBEL_BUCKET_SHIFT] < maxLo) continue;
+      const vj = z[j] + gumbelFromWord(w);
+      if (vj > max) {
+        max = vj;
+        best = j;
+      }
+    }
+    indices[r] = best;
+    probs.fill(0, base, base + cols);
+    if (best >= 0) probs[base + best] = 1;
+  }
 }

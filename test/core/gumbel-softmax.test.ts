@@ -64,6 +64,25 @@ describe('gumbelSoftmax', () => {
     }
   });
 
+  it('hard and soft agree with the definition on rows built to tie (z_j = c - g_j)', () => {
+    // z_j + g_j rounds to c or a neighbour for every class: the index is decided by exact ties and
+    // last bits, which the bucket-bound shortcut of hard = true must not disturb.
+    for (const cols of [7, 64, 1000]) {
+      const rows = 6;
+      const z = new Float64Array(rows * cols);
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < cols; j++) z[r * cols + j] = [0, 1, 1e5, -3.3, 1e-3, 7][r] - gumbelAt(77, r, 0, j);
+      }
+      const soft = gumbelSoftmax(z, rows, cols, { tau: 1, seed: 77 });
+      const hard = gumbelSoftmax(z, rows, cols, { tau: 1, seed: 77, hard: true });
+      for (let r = 0; r < rows; r++) {
+        const want = expectedIndex(z, r * cols, cols, 77, r);
+        expect(soft.indices[r]).toBe(want);
+        expect(hard.indices[r]).toBe(want);
+      }
+    }
+  });
+
   it('masked classes get probability 0 and are never chosen', () => {
     const rows = 500;
     const cols = 10;
