@@ -374,7 +374,8 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   s.check(a.status, a.contentType, a.body);
   const b = await request(c.port, 'POST', s.path, s.body);
   if (b.body !== a.body) throw new Error(`${s.name}: two identical requests got different answers`);
-  say(`   check ok (${(Buffer.byteLength(a.body) / 1024).toFixed(1)} KiB answer)`);
+  const answerBytes = Buffer.byteLength(a.body);
+  say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer)`);
 
   let warm: Result | undefined;
   if (flags.warmup > 0) {
