@@ -246,6 +246,8 @@ function softmaxDraws(
       top = c;
     }
   }
+  let jTop = top * CHUNK; // the first class at the maximum
+  while (jTop < cols - 1 && z[zBase + jTop] !== m) jTop++;
   if (m === -Infinity) {
     out.fill(-1, o, o + n);
     return;
@@ -287,6 +289,12 @@ function softmaxDraws(
       const useFloor = j1 - j0 > 32;
       let wFloor = useFloor ? gumbelWordFloor(thr - cx - FLOOR_MARGIN) : 0;
       const words = philoxRun(k0, k1, d, row, 0, j0 >>> 2, (j1 - j0 + 3) >>> 2);
+      if (t < 0) {
+        // Seed the bar with the class at the maximum (x = 0), as the loop would when it gets there.
+        maxLo = GUMBEL_BUCKET_MIN[words[jTop - j0] >>> GUMBEL_BUCKET_SHIFT];
+        thr = maxLo - EPS;
+        if (useFloor) wFloor = gumbelWordFloor(thr - cx - FLOOR_MARGIN);
+      }
       for (let j = j0; j < j1; j++) {
         const w = words[j - j0];
         if (w < wFloor) continue;
@@ -346,15 +354,23 @@ function shortRowsDraws(
       for (let i = 0, base = r0 * cols; i < nr; i++, base += cols) {
         const wb = 4 * padded * i;
         let m = -Infinity;
-        for (let j = base; j < base + cols; j++) if (data[j] > m) m = data[j];
+        let top = 0;
+        for (let j = 0; j < cols; j++) {
+          if (data[base + j] > m) {
+            m = data[base + j];
+            top = j;
+          }
+        }
         let draw = -1;
         if (m !== -Infinity) {
-          let maxLo = -Number.MAX_VALUE; // finite, so that thr keeps masked classes out
-          let thr = maxLo;
+          // Seed the bar with the class at the maximum (x = 0): most classes then fail the test
+          // below at once, which the branch predictor likes. It is kept when the loop meets it.
+          let maxLo = GUMBEL_BUCKET_MIN[words[wb + top] >>> GUMBEL_BUCKET_SHIFT];
+          let thr = maxLo - EPS;
           let len = 0;
           for (let j = 0; j < cols; j++) {
             const w = words[wb + j];
-            const x = (data[base + j] - m) / temperature;
+            const x = temperature === 1 ? data[base + j] - m : (data[base + j] - m) / temperature;
             const b = w >>> GUMBEL_BUCKET_SHIFT;
             if (x + GUMBEL_BUCKET_MAX[b] < thr) continue;
             near[len] = j;
