@@ -18,7 +18,8 @@ export type Task =
   | { kind: 'crash'; enqueuedAt: number };
 
 export type Result = { waitMs: number } & (
-  | { kind: 'done'; body: string; kernelMs: number; rows: number; cols: number; work: number }
+  /** body: the answer's bytes (ASCII JSON), so the main thread sends them without encoding a string. */
+  | { kind: 'done'; body: Uint8Array; kernelMs: number; rows: number; cols: number; work: number }
   | { kind: 'split'; job: Job }
   | { kind: 'pieces'; pieces: string[]; kernelMs: number }
   | { kind: 'error'; error: PlainApiError }
@@ -26,6 +27,16 @@ export type Result = { waitMs: number } & (
 
 /** Wall-clock milliseconds comparable across threads (performance.now() is per thread). */
 export const now = (): number => performance.timeOrigin + performance.now();
+
+/**
+ * The bytes of an ASCII string (our JSON answers are: keys, numbers, null), in a buffer of its
+ * own: a view on Buffer's shared pool would make the postMessage clone the whole pool slab.
+ */
+function asciiBytes(text: string): Uint8Array {
+  const out = Buffer.allocUnsafeSlow(text.length);
+  out.write(text, 0, 'latin1');
+  return out;
+}
 
 export default function run(task: Task): Result {
   const waitMs = now() - task.enqueuedAt;
@@ -38,7 +49,7 @@ export default function run(task: Task): Result {
         const t0 = performance.now();
         const pieces = compute(job);
         const kernelMs = performance.now() - t0;
-        return { waitMs, kind: 'done', body: assemble(job, [pieces]), kernelMs, rows: job.rows, cols: job.cols, work: job.work };
+        return { waitMs, kind: 'done', body: asciiBytes(assemble(job, [pieces])), kernelMs, rows: job.rows, cols: job.cols, work: job.work };
       }
       case 'job': {
         const t0 = performance.now();

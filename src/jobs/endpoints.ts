@@ -15,7 +15,7 @@ import { parseLogits, parseProbs } from '../schemas/matrix.js';
 import { SampleRequest } from '../schemas/sample.js';
 import { SoftmaxRequest } from '../schemas/softmax.js';
 import { SparsemaxRequest } from '../schemas/sparsemax.js';
-import { list, logMatrixRows, matrixRows } from './json.js';
+import { list, matrixRows } from './json.js';
 
 /**
  * What each /v1 endpoint does with a parsed body, independent of where it runs (main thread or
@@ -77,7 +77,7 @@ const table: Record<EndpointName, Endpoint> = {
     compute: ({ data, rows, cols, params }) => {
       const T = params.temperature as number;
       return params.log
-        ? [logMatrixRows(logSoftmax(data, rows, cols, T), 0, rows, cols)]
+        ? [matrixRows(logSoftmax(data, rows, cols, T), 0, rows, cols)]
         : [matrixRows(softmax(data, rows, cols, T), 0, rows, cols)];
     },
   },
