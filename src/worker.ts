@@ -1,10 +1,11 @@
 import { performance } from 'node:perf_hooks';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
-import { assemble, compute, parseJson, prepare, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
+import { assemble, compute, prepareBytes, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
 
 /**
  * The pool's worker (piscina). Everything per element happens here, off the main thread:
- * decoding and JSON.parse of the raw body, validation, the kernel, and the JSON of the answer.
+ * reading the raw body (src/jobs/fast-body.ts, or JSON.parse), validation, the kernel, and the
+ * JSON of the answer.
  * The main thread only moves bytes. Errors come back as values (not throws) so an ApiError keeps
  * its status and code across the thread boundary.
  */
@@ -43,8 +44,7 @@ export default function run(task: Task): Result {
   try {
     switch (task.kind) {
       case 'body': {
-        const text = Buffer.from(task.body.buffer, task.body.byteOffset, task.body.byteLength).toString('utf8');
-        const job = prepare(task.endpoint, parseJson(text), task.limits);
+        const job = prepareBytes(task.endpoint, task.body, task.limits);
         if (job.work >= task.splitMinWork && job.rows >= 2) return { waitMs, kind: 'split', job };
         const t0 = performance.now();
         const pieces = compute(job);

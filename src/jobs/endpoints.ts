@@ -11,10 +11,11 @@ import { ArgmaxRequest } from '../schemas/argmax.js';
 import { scalarsOf } from '../schemas/common.js';
 import { EntmaxRequest } from '../schemas/entmax.js';
 import { GumbelSoftmaxRequest } from '../schemas/gumbel-softmax.js';
-import { parseLogits, parseProbs } from '../schemas/matrix.js';
+import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matrix.js';
 import { SampleRequest } from '../schemas/sample.js';
 import { SoftmaxRequest } from '../schemas/softmax.js';
 import { SparsemaxRequest } from '../schemas/sparsemax.js';
+import { readMatrixFast, type FastMatrix } from './fast-body.js';
 import { list, matrixRows } from './json.js';
 
 /**
@@ -151,8 +152,12 @@ export function randomSeed(): number {
   return (w[0] & 0x1fffff) * 2 ** 32 + w[1];
 }
 
-/** Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). */
-export function prepare(endpoint: EndpointName, body: unknown, limits: Limits): Job {
+/**
+ * Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). With `pre`, the
+ * matrix was already read and checked from the bytes (./fast-body.ts) and body holds a
+ * placeholder in its place.
+ */
+export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, pre?: FastMatrix): Job {
   const ep = table[endpoint];
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest('the request body must be a JSON object');
@@ -180,9 +185,15 @@ export function prepare(endpoint: EndpointName, body: unknown, limits: Limits): 
   if (hasLogits && hasProbs) throw badRequest('give exactly one of logits or probs, not both');
   if (ep.acceptsProbs && !hasLogits && !hasProbs) throw badRequest('one of logits or probs is required');
   const factor = ep.workPerElement(params);
-  const m = hasProbs
-    ? parseProbs(params.probs, 'probs', limits.maxElements, factor)
-    : parseLogits(params.logits, 'logits', limits.maxElements, factor);
+  let m: Matrix;
+  if (pre) {
+    checkWork(pre.field, pre.rows, pre.cols, factor, limits.maxElements);
+    m = pre;
+  } else {
+    m = hasProbs
+      ? parseProbs(params.probs, 'probs', limits.maxElements, factor)
+      : parseLogits(params.logits, 'logits', limits.maxElements, factor);
+  }
   delete params.logits;
   delete params.probs;
   if (ep.seeded && params.seed === undefined) params.seed = randomSeed();
@@ -224,6 +235,17 @@ export function slice(job: Job, r0: number, r1: number): Job {
     rowOffset: job.rowOffset + r0,
     work: (job.work / job.rows) * (r1 - r0),
   };
+}
+
+/**
+ * A Job from a raw body: the matrix read straight from the bytes when it is plain and valid
+ * (./fast-body.ts), else JSON.parse and the general validation (which words every error).
+ */
+export function prepareBytes(endpoint: EndpointName, bytes: Uint8Array, limits: Limits): Job {
+  const fast = readMatrixFast(bytes);
+  if (fast) return prepare(endpoint, parseJson(fast.rest), limits, fast);
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return prepare(endpoint, parseJson(buf.toString('utf8')), limits);
 }
 
 /** Whole pipeline for one body: parse, validate, compute, serialise. */

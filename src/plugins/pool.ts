@@ -3,7 +3,7 @@ import fp from 'fastify-plugin';
 import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { ApiError, fromPlain } from '../errors.js';
-import { assemble, compute, parseJson, prepare, slice, type EndpointName, type Job } from '../jobs/endpoints.js';
+import { assemble, compute, prepareBytes, slice, type EndpointName, type Job } from '../jobs/endpoints.js';
 import { now, type Result, type Task } from '../worker.js';
 
 /**
@@ -203,7 +203,7 @@ export default fp(
         // inline request's main-thread time (measured with load/).
         const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
         if (raw.length <= config.inlineMaxBytes) {
-          const job = prepare(endpoint, parseJson(raw.toString('utf8')), limits);
+          const job = prepareBytes(endpoint, raw, limits);
           if (job.work > config.inlineMaxWork) return withSlot(() => runJob(job, timeout()));
           const t0 = performance.now();
           const pieces = compute(job);

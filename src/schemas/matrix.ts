@@ -95,10 +95,15 @@ function shape(value: unknown, field: string, maxElements: number, extraWork: nu
       ]);
     }
   }
+  checkWork(field, rows, cols, extraWork, maxElements);
+  return { rows, cols };
+}
+
+/** 413 when rows x cols (x extraWork) is over maxElements. */
+export function checkWork(field: string, rows: number, cols: number, extraWork: number, maxElements: number): void {
   const work = rows * cols * extraWork;
   if (work > maxElements) {
     const what = extraWork === 1 ? `${rows} x ${cols}` : `${rows} x ${cols} x ${extraWork}`;
     throw new ApiError(413, 'TOO_MANY_ELEMENTS', `${field}: ${what} = ${work} elements is over the limit of ${maxElements}`);
   }
-  return { rows, cols };
 }
