@@ -1,5 +1,9 @@
 import { expNonPositive } from './exp.js';
+import { softmaxRowsSimd } from './softmax-simd.js';
 import { exactReciprocal, scaledRow } from './temperature.js';
+
+/** Rows at least this long go to the WebAssembly SIMD path (./softmax-simd.ts) where available. */
+export const SIMD_MIN_COLS = 1;
 
 /**
  * softmax(z / T)_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T),  m = max_j z_j
@@ -21,6 +25,7 @@ export function softmax(
   out: Float64Array = new Float64Array(rows * cols),
 ): Float64Array {
   const invT = exactReciprocal(temperature);
+  if (cols >= SIMD_MIN_COLS && softmaxRowsSimd(data, rows, cols, temperature, invT, false, out)) return out;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
     let m = -Infinity;
@@ -50,6 +55,7 @@ export function logSoftmax(
   out: Float64Array = new Float64Array(rows * cols),
 ): Float64Array {
   const invT = exactReciprocal(temperature);
+  if (cols >= SIMD_MIN_COLS && softmaxRowsSimd(data, rows, cols, temperature, invT, true, out)) return out;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
     let m = -Infinity;

@@ -1,0 +1,133 @@
+/**
+ * A minimal WebAssembly assembler for the small SIMD kernels in this directory: LEB128 encoders,
+ * section framing, the handful of opcodes the kernels use, and synchronous instantiation. The same
+ * helpers as the ones inside ./philox-simd.ts (which predates this file), factored out so further
+ * kernels need not copy them. Modules built with these are a few KB, far below the size limit
+ * for synchronous compilation on the main thread.
+ */
+
+export function uleb(n: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = n & 0x7f;
+    n >>>= 7;
+    if (n !== 0) b |= 0x80;
+    out.push(b);
+  } while (n !== 0);
+  return out;
+}
+
+export function sleb(n: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = n & 0x7f;
+    n >>= 7;
+    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+export const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
+export const name = (s: string): number[] => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+
+/** Value types. */
+export const I32 = 0x7f;
+export const F64 = 0x7c;
+export const V128 = 0x7b;
+
+/** Control. */
+export const BLOCK = [0x02, 0x40];
+export const LOOP = [0x03, 0x40];
+export const IF = [0x04, 0x40];
+export const ELSE = [0x05];
+export const END = [0x0b];
+export const br = (depth: number) => [0x0c, ...uleb(depth)];
+export const brIf = (depth: number) => [0x0d, ...uleb(depth)];
+export const call = (f: number) => [0x10, ...uleb(f)];
+export const SELECT = [0x1b];
+
+/** Locals. */
+export const get = (i: number) => [0x20, ...uleb(i)];
+export const set = (i: number) => [0x21, ...uleb(i)];
+export const tee = (i: number) => [0x22, ...uleb(i)];
+
+/** Scalar i32 and f64. */
+export const i32Const = (v: number) => [0x41, ...sleb(v | 0)];
+export const I32_EQZ = [0x45];
+export const I32_NE = [0x47];
+export const I32_LT_U = [0x49];
+export const I32_GE_U = [0x4f];
+export const I32_ADD = [0x6a];
+export const I32_SUB = [0x6b];
+export const I32_MUL = [0x6c];
+export const I32_AND = [0x71];
+export const I32_SHL = [0x74];
+export function f64Const(v: number): number[] {
+  return [0x44, ...new Uint8Array(new Float64Array([v]).buffer)];
+}
+export const f64Load = (offset = 0) => [0x2b, 3, ...uleb(offset)];
+export const f64Store = (offset = 0) => [0x39, 3, ...uleb(offset)];
+export const F64_EQ = [0x61];
+export const F64_LT = [0x63];
+export const F64_ADD = [0xa0];
+export const F64_SUB = [0xa1];
+export const F64_MUL = [0xa2];
+export const F64_DIV = [0xa3];
+
+/** SIMD (prefix 0xfd). */
+export const simd = (op: number) => [0xfd, ...uleb(op)];
+export const v128Load = (offset = 0) => [...simd(0x00), 4, ...uleb(offset)];
+export const v128Store = (offset = 0) => [...simd(0x0b), 4, ...uleb(offset)];
+/** v128.const from four 32-bit words, lowest first. */
+export const v128Const = (w: readonly number[]) => [
+  ...simd(0x0c),
+  ...w.flatMap((x) => [x & 255, (x >>> 8) & 255, (x >>> 16) & 255, (x >>> 24) & 255]),
+];
+/** v128.const holding v in both f64 lanes. */
+export function f64x2Const(v: number): number[] {
+  const bytes = new Uint8Array(new Float64Array([v, v]).buffer);
+  return [...simd(0x0c), ...bytes];
+}
+/** v128.const holding the 64-bit integer hi * 2^32 + lo in both lanes. */
+export const i64x2Const = (hi: number, lo: number) => v128Const([lo, hi, lo, hi]);
+export const F64X2_SPLAT = simd(0x14);
+export const f64x2ExtractLane = (l: number) => [...simd(0x21), l];
+export const V128_AND = simd(0x4e);
+export const V128_ANDNOT = simd(0x4f);
+export const F64X2_EQ = simd(0x47);
+export const F64X2_LT = simd(0x49);
+export const I64X2_SHL = simd(0xcb);
+export const I64X2_ADD = simd(0xce);
+export const F64X2_ADD = simd(0xf0);
+export const F64X2_SUB = simd(0xf1);
+export const F64X2_MUL = simd(0xf2);
+export const F64X2_DIV = simd(0xf3);
+/** Pseudo-maximum: b > a ? b : a per lane (so a NaN b is skipped, like `if (x > m) m = x`). */
+export const F64X2_PMAX = simd(0xf7);
+
+/** The slice of the WebAssembly JS API used here (the project's TypeScript libs omit it). */
+export interface WasmMemory {
+  buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+
+/**
+ * Compiles and instantiates a module synchronously; null where WebAssembly (or a feature the
+ * module uses, such as SIMD) is unavailable, so callers can fall back to JavaScript.
+ */
+export function instantiate(bytes: Uint8Array, imports: object = {}): Record<string, unknown> | null {
+  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+  if (wasm === undefined) return null;
+  try {
+    return new wasm.Instance(new wasm.Module(bytes), imports).exports;
+  } catch {
+    return null;
+  }
+}
