@@ -1,7 +1,7 @@
 import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
-import { sparsemax, type SparseMapResult } from './sparsemax.js';
-import { exactReciprocal, scaledRow } from './temperature.js';
+import { growScratch, newScratch, rowCandidates, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
+import { exactReciprocal } from './temperature.js';
 
 /**
  * alpha-entmax(z / T) = argmax_{p in simplex} <p, z / T> + H^T_alpha(p)   (Peters, Niculae &
@@ -60,43 +60,57 @@ export function entmax(
   const am1 = alpha - 1;
   const q = 1 / am1;
   const quadratic = alpha === 1.5;
-  const cand = new Float64Array(cols);
+  // Entries with z < m - span map to x <= -1 (see rowCandidates); the factor covers the rounding
+  // of T / am1 and of the products that form x.
+  const span = (temperature / am1) * (1 + 2 ** -40);
+  const sc = (scratch = growScratch(scratch, cols));
+  const { vals, idx, xs, ids, work } = sc;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
-    let m = -Infinity;
-    for (let i = base; i < end; i++) if (data[i] > m) m = data[i];
+    const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
+    const k0 = COUNT[0];
+    zeroRow(out, base, end);
     if (m === -Infinity) {
-      out.fill(0, base, end);
       support[r] = 0;
       continue;
     }
-    const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
+    // x = (alpha - 1) (z - m) / T, the same double as the old (z - m) * (1 / T) * (alpha - 1).
     let k = 0;
-    for (let i = base; i < end; i++) {
-      const x = (src[i] - shift) * scale * am1;
-      if (x > -1) cand[k++] = x;
+    for (let j = 0; j < k0; j++) {
+      const d = vals[j] - m;
+      const x = (invT ? d * invT : d / temperature) * am1;
+      const keep = +(x > -1);
+      xs[k] = x;
+      ids[k] = idx[j];
+      work[k] = x;
+      k += keep;
     }
-    let tau = quadratic ? entmax15Threshold(cand, k) : entmaxThreshold(cand, k, q, am1);
+    const tau = quadratic ? entmax15Threshold(work, k) : entmaxThreshold(work, k, q, am1);
 
-    // Write unnormalised p, then normalise.
+    // Unnormalised p of the candidates into work, then normalise (the sum is the same double as
+    // over the whole row in index order: the other classes add exact zeros).
     let sum = 0;
     let s = 0;
-    for (let i = base; i < end; i++) {
-      const y = (src[i] - shift) * scale * am1 - tau;
+    for (let j = 0; j < k; j++) {
+      const y = xs[j] - tau;
       let p = 0;
-      if (y > 0) {
-        p = quadratic ? y * y : expNonPositive(q * Math.log(y));
-        if (p > 0) s++;
-      }
-      out[i] = p;
+      if (quadratic) {
+        const yk = y * +(y > 0);
+        p = yk * yk;
+      } else if (y > 0) p = expNonPositive(q * Math.log(y));
+      work[j] = p;
       sum += p;
+      s += +(p > 0);
     }
     const inv = 1 / sum;
-    for (let i = base; i < end; i++) out[i] *= inv;
+    for (let j = 0; j < k; j++) out[ids[j]] = work[j] * inv;
     support[r] = s;
   }
   return { probs: out, support };
 }
+
+let scratch = newScratch(1024);
+const COUNT = new Int32Array(1);
 
 /**
  * Stop when sum p = 1 to within the round-off of summing k terms: every p_i moves with tau in the
@@ -115,11 +129,52 @@ function newtonOrBisect(tau: number, step: number, lo: number, hi: number): numb
 }
 
 /**
+ * A lower bound on tau that sheds most candidates before any power is taken (alpha < 2, q > 1).
+ * For any set A with sum_A (c_i - t) >= 0, the power-mean inequality gives
+ *   f(t) + 1 = sum_i [c_i - t]_+^q >= sum_A [c_i - t]_+^q >= |A|^(1 - q) (sum_A (c_i - t))^q,
+ * which is 1 at t_A = mean_A - |A|^(-(alpha - 1)); so f(t_A) >= 0 and t_A <= tau. Iterating
+ * A <- {c_i > t_A} (at alpha = 2 this is Michelot's algorithm) climbs towards the root using
+ * only sums. Each bound is lowered by the round-off of the mean before it is used, so a class
+ * at or below it is out of the support for certain. Compacts c[0..k) to the classes above the
+ * bound; returns the new k and leaves the bound in `bound`.
+ */
+let bound = -1;
+function powerMeanBound(c: Float64Array, k: number, am1: number, quadratic: boolean): number {
+  let lo = -1;
+  let sum = 0;
+  for (let i = 0; i < k; i++) sum += c[i];
+  for (let pass = 0; pass < 16 && k > 1; pass++) {
+    const t = sum / k - (quadratic ? 1 / Math.sqrt(k) : Math.pow(k, -am1)) - 2 * (k + 4) * EPS;
+    if (!(t > lo)) break;
+    lo = t;
+    let w = 0;
+    let s = 0;
+    for (let i = 0; i < k; i++) {
+      const v = c[i];
+      const keep = +(v > lo);
+      c[w] = v;
+      s += v * keep;
+      w += keep;
+    }
+    if (w === k) break; // nothing shed: the next bound would be this one
+    k = w;
+    sum = s;
+  }
+  bound = lo;
+  return k;
+}
+
+/**
  * Newton from the left, safeguarded by the bracket [lo, hi], for sum_i [c_i - tau]_+^q = 1
  * over candidates c[0..k) with maximum 0 (all > -1). Reorders and shrinks c.
  */
 export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: number): number {
   let lo = -1;
+  if (am1 < 1) {
+    k = powerMeanBound(c, k, am1, false);
+    lo = bound;
+  }
+  // At tau = -k^(1 - alpha) each of the k classes left has p_i <= 1 / k, so f <= 0 there.
   let hi = -Math.pow(k, -am1);
   if (!(hi > lo)) return lo; // k = 1 (or round-off): the single class takes all the mass
   let tau = lo;
@@ -153,7 +208,9 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
  * the support Newton isolated, as the sort-based algorithm of Peters et al. computes it.
  */
 export function entmax15Threshold(c: Float64Array, k: number): number {
-  let lo = -1;
+  k = powerMeanBound(c, k, 0.5, true);
+  if (k <= SORT_MAX) return sortedThreshold15(c, k);
+  let lo = bound;
   let hi = -1 / Math.sqrt(k);
   if (!(hi > lo)) return lo;
   let tau = lo;
@@ -201,4 +258,52 @@ export function entmax15Threshold(c: Float64Array, k: number): number {
   const exact = mean - Math.sqrt(delta > 0 ? delta : 0);
   // Trust the closed form only where it agrees with Newton's root (it always should).
   return Math.abs(exact - tau) <= 1e-12 ? exact : tau;
+}
+
+/** Up to this many classes left after the bound, sorting them beats Newton's passes (measured). */
+const SORT_MAX = 32;
+
+/**
+ * The sort-based entmax15 threshold of Peters et al. on c[0..k) (k small: insertion sort,
+ * descending): the support size is the largest n whose closed form tau_n = mean_n -
+ * sqrt((1 - ss_n) / n) satisfies tau_n <= c_(n), as the entmax package selects it; tau is then
+ * recomputed over that support with the two-pass variance, as the Newton path does.
+ */
+function sortedThreshold15(c: Float64Array, k: number): number {
+  for (let i = 1; i < k; i++) {
+    const v = c[i];
+    let j = i - 1;
+    while (j >= 0 && c[j] < v) {
+      c[j + 1] = c[j];
+      j--;
+    }
+    c[j + 1] = v;
+  }
+  let n = 1;
+  let sum = 0;
+  let sumsq = 0;
+  for (let j = 1; j <= k; j++) {
+    const v = c[j - 1];
+    sum += v;
+    sumsq += v * v;
+    const mean = sum / j;
+    const delta = (1 - j * (sumsq / j - mean * mean)) / j;
+    const t = mean - Math.sqrt(delta > 0 ? delta : 0);
+    if (t <= v) n = j;
+  }
+  return closedForm15(c, n);
+}
+
+/** tau = mean - sqrt((1 - sum (c_i - mean)^2) / n) over c[0..n). */
+function closedForm15(c: Float64Array, n: number): number {
+  let sum = 0;
+  for (let i = 0; i < n; i++) sum += c[i];
+  const mean = sum / n;
+  let ss = 0;
+  for (let i = 0; i < n; i++) {
+    const d = c[i] - mean;
+    ss += d * d;
+  }
+  const delta = (1 - ss) / n;
+  return mean - Math.sqrt(delta > 0 ? delta : 0);
 }
