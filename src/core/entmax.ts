@@ -180,7 +180,8 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
   let tau = lo;
   for (let it = 0; it < MAX_ITERS; it++) {
     let f = -1;
-    let df = 0;
+    let d1 = 0;
+    let d2 = 0;
     let w = 0;
     for (let i = 0; i < k; i++) {
       const ci = c[i];
@@ -189,8 +190,11 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
       const y = ci - tau;
       if (y > 0) {
         const p = expNonPositive(q * Math.log(y));
+        const r = 1 / y;
+        const pr = p * r;
         f += p;
-        df += p / y;
+        d1 += pr;
+        d2 += pr * r;
       }
     }
     k = w;
@@ -198,7 +202,16 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
     if (f > 0) lo = tau;
     else hi = tau;
     if (hi - lo <= 2 * EPS * Math.abs(lo)) return tau;
-    tau = newtonOrBisect(tau, (Math.log1p(f) * (f + 1)) / (q * df), lo, hi);
+    // Halley on h = log F, F = f + 1: h' = -q d1 / F, h'' = q (q - 1) d2 / F - h'^2; the step
+    // -2 h h' / (2 h'^2 - h h'') (cubic convergence: one pass fewer than Newton on these rows),
+    // Newton's -h / h' where that denominator is not positive, bisection if either leaves (lo, hi).
+    const F = f + 1;
+    const h = Math.log1p(f);
+    const h1 = (-q * d1) / F;
+    const h2 = (q * (q - 1) * d2) / F - h1 * h1;
+    const den = 2 * h1 * h1 - h * h2;
+    const step = den > 0 ? (-2 * h * h1) / den : -h / h1;
+    tau = newtonOrBisect(tau, step, lo, hi);
   }
   return tau;
 }
