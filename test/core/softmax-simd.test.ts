@@ -2,7 +2,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expNonPositive } from '../../src/core/exp.js';
 import { expSimd, softmaxRowsSimd, softmaxSimdAvailable } from '../../src/core/softmax-simd.js';
+import { logSoftmax, softmax, SIMD_MIN_SIZE } from '../../src/core/softmax.js';
 import { exactReciprocal, scaledRow } from '../../src/core/temperature.js';
+import { compareMatrix, loadReferenceCases, toMatrix } from '../helpers/reference.js';
 
 /** Distance in units in the last place between two positive doubles. */
 function ulps(a: number, b: number): number {
@@ -164,5 +166,24 @@ describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
       softmaxRowsSimd(copy, rows, cols, 1, 1, false, copy);
       expect(copy).toEqual(got);
     }
+  });
+  // test/core/reference.test.ts goes through softmax(), which sends small matrices to the
+  // JavaScript path; here every softmax / log_softmax case is run through the SIMD path itself.
+  it('passes the reference vectors (../shared/reference/vectors.json) at every size', () => {
+    let n = 0;
+    for (const c of loadReferenceCases()) {
+      if (c.mapping !== 'softmax' && c.mapping !== 'log_softmax') continue;
+      const { data, rows, cols } = toMatrix(c.logits);
+      const got = simdRows(data, rows, cols, c.temperature, c.mapping === 'log_softmax');
+      expect(compareMatrix(got, c.expected!, c.atol!, c.rtol!), c.name).toEqual([]);
+      n++;
+    }
+    expect(n).toBeGreaterThan(0);
+  });
+
+  it('is what softmax() and logSoftmax() use from SIMD_MIN_SIZE elements', () => {
+    const data = new Float64Array(3 * SIMD_MIN_SIZE).map((_, i) => Math.sin(i) * 5);
+    expect(softmax(data, 3, SIMD_MIN_SIZE, 0.7)).toEqual(simdRows(data, 3, SIMD_MIN_SIZE, 0.7, false));
+    expect(logSoftmax(data, 3, SIMD_MIN_SIZE, 2)).toEqual(simdRows(data, 3, SIMD_MIN_SIZE, 2, true));
   });
 });
