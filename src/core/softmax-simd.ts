@@ -266,7 +266,11 @@ export function softmaxRowsSimd(
   const perTile = Math.max(1, Math.floor(TILE / cols));
   const need = Math.min(perTile, rows) * cols + 2 * (CHUNK / 8);
   if (heap.length < need) {
-    kernel.memory.grow(Math.ceil((need * 8 - kernel.memory.buffer.byteLength) / 65536));
+    try {
+      kernel.memory.grow(Math.ceil((need * 8 - kernel.memory.buffer.byteLength) / 65536));
+    } catch {
+      return false; // no memory for a row this long: the JavaScript path needs none
+    }
     heap = new Float64Array(kernel.memory.buffer);
   }
   const mode = (log ? 1 : 0) | (invT ? 0 : 2);

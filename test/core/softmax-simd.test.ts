@@ -51,6 +51,22 @@ function simdRows(data: Float64Array, rows: number, cols: number, T: number, log
   return out;
 }
 
+/** exp(z - m) by Math.exp, summed by Neumaier's method (to about an ulp), divided. */
+function accurateSoftmax(data: Float64Array): number[] {
+  let m = -Infinity;
+  for (const z of data) m = Math.max(m, z);
+  const e = Array.from(data, (z) => Math.exp(z - m));
+  let sum = 0;
+  let c = 0;
+  for (const v of e) {
+    const t = sum + v;
+    c += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
+    sum = t;
+  }
+  sum += c;
+  return e.map((v) => v / sum);
+}
+
 describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
   it('exp is within 2 ulps of Math.exp over the whole non-positive range', () => {
     fc.assert(
@@ -76,14 +92,15 @@ describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
     expect(expSimd(-745)).toBe(Math.exp(-745)); // subnormal
   });
 
-  // Up to ~32 classes the two paths differ only by their exponentials (each within an ulp or two
-  // of exp); on longer rows the JavaScript path's plain running sum drifts by up to ~n ulps (3e-14
-  // relative measured at 32000 classes), so there both are held to an accurate reference instead.
+  // On short rows the two paths differ only by their exponentials (each within an ulp or two of
+  // exp): at most 8.2e-16 relative in 80000 random rows of 8 classes. Longer rows add the JavaScript
+  // path's running-sum drift (1.3e-15 seen at 24-32 classes, 3e-14 at 32000), so there this path
+  // is held to an accurately summed reference instead (next tests).
   it('matches the JavaScript path to 1e-15 relative on random short rows (both parities, all temperatures)', () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 1, max: 6 }),
-        fc.integer({ min: 1, max: 32 }),
+        fc.integer({ min: 1, max: 8 }),
         fc.constantFrom(1, 0.5, 2, 0.7, 3, 1e-3),
         fc.double({ min: 0.1, max: 50, noNaN: true }),
         fc.boolean(),
@@ -110,23 +127,32 @@ describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
     );
   });
 
+  it('is within 1e-15 relative of an accurately summed Math.exp softmax on random rows', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 3000 }),
+        fc.double({ min: 0.1, max: 30, noNaN: true }),
+        fc.integer({ min: 0, max: 2 ** 31 - 1 }),
+        (cols, spread, seed) => {
+          let s = seed || 1;
+          const rand = () => ((s = (Math.imul(s, 1103515245) + 12345) >>> 0) / 2 ** 32);
+          const data = new Float64Array(cols).map(() => (rand() * 2 - 1) * spread);
+          const b = simdRows(data, 1, cols, 1, false);
+          const want = accurateSoftmax(data);
+          return want.every((w, i) => Math.abs(b[i] - w) <= 1e-15 * w + 1e-320);
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
   it('is within 1e-15 relative of an accurately summed Math.exp softmax on rows of any length', () => {
     for (const [cols, spread] of [[33, 1], [257, 10], [1001, 4], [32000, 3], [50257, 20]]) {
       const data = new Float64Array(cols).map((_, i) => Math.sin(i * 12.9898 + cols) * spread);
       const b = simdRows(data, 1, cols, 1, false);
-      let m = -Infinity;
-      for (const z of data) m = Math.max(m, z);
-      const e = Array.from(data, (z) => Math.exp(z - m));
-      // Neumaier summation: the row sum to about an ulp.
-      let sum = 0, c = 0;
-      for (const v of e) {
-        const t = sum + v;
-        c += Math.abs(sum) >= Math.abs(v) ? sum - t + v : v - t + sum;
-        sum = t;
-      }
-      sum += c;
+      const want = accurateSoftmax(data);
       let worst = 0;
-      for (let i = 0; i < cols; i++) worst = Math.max(worst, Math.abs(b[i] - e[i] / sum) / (e[i] / sum));
+      for (let i = 0; i < cols; i++) worst = Math.max(worst, Math.abs(b[i] - want[i]) / want[i]);
       expect(worst).toBeLessThan(1e-15);
     }
   });
@@ -161,7 +187,7 @@ describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
       const got = simdRows(data, rows, cols, 1, false);
       let worst = 0;
       for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / want[i]);
-      expect(worst).toBeLessThan(2e-14);
+      expect(worst).toBeLessThan(1e-13); // mostly the JavaScript path's own running-sum drift
       const copy = data.slice();
       softmaxRowsSimd(copy, rows, cols, 1, 1, false, copy);
       expect(copy).toEqual(got);
