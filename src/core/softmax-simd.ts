@@ -1,30 +1,32 @@
 /**
- * softmax / log-softmax rows on WebAssembly SIMD (f64x2): the same arithmetic as ./softmax.ts
- * except for the exponential and the row sum (which is more accurate here; see below).
+ * softmax / log-softmax rows on WebAssembly SIMD (f64x2): the same arithmetic as ./softmax.ts,
+ * the same exponential bit for bit, and a more accurate row sum.
  *
- * exp without tables (128-bit SIMD has no gathers):
- *   x  = max(x, -746)                             (-Infinity too; NaN stays NaN)
- *   kb = x / ln2 + S,  S = 1.5 * 2^52 + 64        (rounds: the low mantissa bits of kb are k + 64)
- *   k  = kb - S = round(x / ln2)
- *   r  = (x - k ln2_hi) - k ln2_lo,  |r| <= ln2 / 2   (ln2_hi has 32 bits: k ln2_hi is exact)
- *   y  = 1 + (r + r^2 u(r)),  u of degree 9 fitted (Chebyshev, mpmath) to (e^r - 1 - r) / r^2,
- *        evaluated by Estrin's scheme; e^r is approximated to 1.6e-17 relative (0.07 ulp) over
- *        |r| <= ln2 / 2 * 1.0005
- *   exp(x) = [bits(y) + (kb << 52)] * 2^-64,  kb << 52 = (k + 64) << 52 (mod 2^64)
- * The integer add puts k + 64 into the exponent field; y 2^(k + 64) is normal for every
- * x >= -746 (k >= -1076), so it is exact, and the multiply by 2^-64 is exact for normal results
- * and rounds once for subnormal ones; exp(-746) < 2^-1075 rounds to 0, so no mask is needed.
- * Within 1 ulp of Math.exp in 2e6 random trials; tested to 2 ulps in test/core/softmax-simd.test.ts.
+ * exp: the table-driven scheme of ./exp.ts (Tang 1989), two lanes at a time, the same constants
+ * and the same operations in the same order, so the same doubles:
+ *   x  <- -746 if x < -745.2                       (-Infinity too; NaN stays NaN)
+ *   kb = x 128 / ln2 + S,  S = 1.5 * 2^52 + 8192   (rounds: mantissa bits of kb are k + 8192)
+ *   k  = kb - S,  r = (x - k ln2_hi / 128) - k ln2_lo / 128
+ *   y  = t + t p(r),  t = 2^((k & 127) / 128) from a 128-entry table, p = degree-5 Taylor of e^r - 1
+ *   exp(x) = [bits(y) + ((kb >> 7) << 52)] * 2^-64,  (kb >> 7) << 52 = ((k >> 7) + 64) << 52
+ * The two table entries are read lane by lane (i32x4.extract_lane of kb, v128.load64_zero,
+ * v128.load64_lane): 128-bit SIMD has no gather, but two scalar loads cost less than the degree-11
+ * polynomial a table-free exp needs on |r| <= ln2 / 2 (that variant, in this file's history, was
+ * within 1 ulp of Math.exp but ~1.4x slower per element here). The integer add puts
+ * (k >> 7) + 64 into the exponent field of y, which stays normal for every x >= -746, and the
+ * multiply by 2^-64 is exact for normal results and rounds once for subnormal ones, as
+ * ./exp.ts's multiply by 2^(k >> 7) does; exp(-746) rounds to 0. The one difference: ./exp.ts's
+ * 2^(k >> 7) table underflows to 0 at 2^-1075, so for x in [-745.2, -744.4] it gives 0 where this
+ * gives 5e-324 (= Math.exp there).
  *
- * The exp loop is split in two per chunk of CHUNK bytes: loop A reduces (x, kb, r, storing kb
- * and r to a scratch area), loop B evaluates the polynomial, scales, stores e and sums. One long
- * dependency chain per vector (~60 cycles) kept too few vectors in flight; two short ones
- * overlap better (measured ~1.6x on the exp pass).
+ * The exp loop is split in two per chunk of CHUNK bytes: loop A reduces (x to kb and r, stored to
+ * a scratch area), loop B reads the table, evaluates, scales, stores e and sums. One long
+ * dependency chain per vector kept too few vectors in flight; two short ones overlap better.
  *
  * Row sum: Fast2Sum per lane (the rounding error of every add is carried exactly in a second
  * accumulator; exact because the lanes start at 1 and every term is in [0, 1]), so the sum is
- * within about an ulp at any row length, for 3 more adds per vector (~15% of the exp loop). The JavaScript path's plain
- * running sum drifts by up to ~100 ulps at 32000 classes; the two paths therefore agree to
+ * within about an ulp at any row length, for 3 more adds per vector. The JavaScript path's plain
+ * running sum drifts by up to ~3e-14 relative at 32000 classes; the two paths therefore agree to
  * 1e-15 only on short rows, and this one is the closer to the exact softmax (tests).
  *
  * Data movement: WebAssembly memory is not the caller's array, so rows are copied in by tiles of
@@ -32,37 +34,35 @@
  * in place in three passes (max; exp and sum; normalise), and the tile is copied out with
  * TypedArray.set (memcpy).
  *
- * Exports run(rows, cols, invT, T, mode, scratch): mode bit 0 = log-softmax, bit 1 = divide by T
- * (else multiply by invT; see ./temperature.ts); rows packed from address 0, scratch a byte
- * address with 2 CHUNK free bytes. exp1(x) exposes the exponential for tests.
+ * Memory: the table at byte 0, rows packed from byte 1024, then the scratch. Exports
+ * run(rows, cols, invT, T, mode, scratch): mode bit 0 = log-softmax, bit 1 = divide by T (else
+ * multiply by invT; see ./temperature.ts); scratch a byte address with 2 CHUNK free bytes.
+ * exp1(x) exposes the exponential for tests.
  */
 import {
   BLOCK, br, brIf, call, ELSE, END, F64, f64Const, f64Load, f64Store, f64x2Const, f64x2ExtractLane,
   F64X2_ADD, F64X2_DIV, F64X2_MUL, F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_DIV,
   F64_EQ, F64_LT, F64_MUL, F64_SUB, get, I32, i32Const, I32_ADD, I32_AND, I32_GE_U, I32_LT_U, I32_MUL, I32_NE,
   I32_SHL, I64X2_ADD, I64X2_SHL, IF, instantiate, LOOP, section, SELECT, set, tee, uleb, V128,
-  v128Load, v128Store, name, type WasmMemory,
+  v128Load, v128Store, V128_BITSELECT, name, simd, F64X2_LT, type WasmMemory,
 } from './wasm.js';
 
-const INV_LN2 = 1 / Math.LN2;
-const SHIFT = 6755399441055808; // 1.5 * 2^52 + 64
-const LN2_HI = 6.93147180369123816490e-1;
-const LN2_LO = 1.90821492927058770002e-10;
+/** As ./exp.ts: below this exp is 0 (exp(-745.2) < 2^-1075 already rounds to 0). */
+const UNDERFLOW = -745.2;
+/** Arguments below UNDERFLOW are replaced by this, whose exp rounds to 0 in the final multiply. */
 const CLAMP = -746;
 const TWO_M64 = 2 ** -64;
 /** Bytes of a row per pass of the split exp loops; the scratch holds twice as many. */
 const CHUNK = 4096;
-/** u(r) = (e^r - 1 - r) / r^2, highest degree first. */
-const U = [
-  2.5100424157005067e-8, 2.7620138719733994e-7, 2.7557268378684192e-6, 2.480152119021773e-5,
-  0.00019841269863105968, 0.0013888888917281794, 0.008333333333330051, 0.04166666666662399,
-  0.16666666666666669, 0.5000000000000001,
-];
 
-/** Emits exp of v128 local x onto the stack; kb, kf, r are scratch v128 locals. */
-function emitExp(x: number, kb: number, kf: number, r: number, r2: number, r4: number): number[] {
-  return [...emitReduce(x, kb, kf, r), ...emitFinish(kb, r, r2, r4)];
-}
+const T_N = 128;
+const T_INV_LN2 = T_N / Math.LN2;
+const T_SHIFT = 6755399441055744 + 64 * T_N; // 1.5 * 2^52 + 8192: bits 7.. of kb are (k >> 7) + 64
+const T_LN2_HI = 6.93147180369123816490e-1 / T_N;
+const T_LN2_LO = 1.90821492927058770002e-10 / T_N;
+/** Byte address of the table in the module memory; rows start after it. */
+const TABLE = 0;
+const BASE0 = 8 * T_N;
 
 /** The range reduction: sets v128 locals kb and r from x (kf is scratch). */
 function emitReduce(x: number, kb: number, kf: number, r: number): number[] {
@@ -70,30 +70,28 @@ function emitReduce(x: number, kb: number, kf: number, r: number): number[] {
   const e = (...parts: number[][]) => {
     for (const p of parts) c.push(...p);
   };
-  // x = max(x, -746) (NaN stays NaN): exp(-746) < 2^-1075 rounds to 0 in the final multiply, so
-  // no mask is needed for -Infinity or any other underflow.
-  e(get(x), f64x2Const(CLAMP), F64X2_PMAX, set(r));
-  e(get(r), f64x2Const(INV_LN2), F64X2_MUL, f64x2Const(SHIFT), F64X2_ADD, tee(kb));
-  e(f64x2Const(SHIFT), F64X2_SUB, set(kf));
-  e(get(r), get(kf), f64x2Const(LN2_HI), F64X2_MUL, F64X2_SUB, get(kf), f64x2Const(LN2_LO), F64X2_MUL, F64X2_SUB, set(r));
+  e(f64x2Const(CLAMP), get(x), get(x), f64x2Const(UNDERFLOW), F64X2_LT, V128_BITSELECT, set(r)); // NaN stays
+  e(get(r), f64x2Const(T_INV_LN2), F64X2_MUL, f64x2Const(T_SHIFT), F64X2_ADD, tee(kb));
+  e(f64x2Const(T_SHIFT), F64X2_SUB, set(kf));
+  e(get(r), get(kf), f64x2Const(T_LN2_HI), F64X2_MUL, F64X2_SUB, get(kf), f64x2Const(T_LN2_LO), F64X2_MUL, F64X2_SUB, set(r));
   return c;
 }
 
-/** exp(x) onto the stack from the reduction's kb and r (r2, r4 are scratch). */
-function emitFinish(kb: number, r: number, r2: number, r4: number): number[] {
+/** exp onto the stack from the reduction's kb and r (t is scratch). */
+function emitFinish(kb: number, r: number, t: number): number[] {
   const c: number[] = [];
   const e = (...parts: number[][]) => {
     for (const p of parts) c.push(...p);
   };
-  // c = U reversed (ascending); q_i = c_2i + c_2i+1 r; u = (q0 + q1 r2) + (q2 + q3 r2) r4 + q4 r8.
-  const cc = [...U].reverse();
-  const q = (i: number) => [get(r), f64x2Const(cc[2 * i + 1]), F64X2_MUL, f64x2Const(cc[2 * i]), F64X2_ADD].flat();
-  e(get(r), get(r), F64X2_MUL, set(r2), get(r2), get(r2), F64X2_MUL, set(r4));
-  e(q(0), q(1), get(r2), F64X2_MUL, F64X2_ADD);
-  e(q(2), q(3), get(r2), F64X2_MUL, F64X2_ADD, get(r4), F64X2_MUL, F64X2_ADD);
-  e(q(4), get(r4), get(r4), F64X2_MUL, F64X2_MUL, F64X2_ADD);
-  e(get(r2), F64X2_MUL, get(r), F64X2_ADD, f64x2Const(1), F64X2_ADD);
-  e(get(kb), i32Const(52), I64X2_SHL, I64X2_ADD, f64x2Const(TWO_M64), F64X2_MUL);
+  const addr = (lane: number) => [get(kb), [...simd(0x1b), lane], i32Const(T_N - 1), I32_AND, i32Const(3), I32_SHL].flat();
+  e(addr(0), [...simd(0x5d), 3, ...uleb(TABLE)], set(t)); // v128.load64_zero
+  e(addr(2), get(t), [...simd(0x57), 3, ...uleb(TABLE), 1], set(t)); // v128.load64_lane 1
+  // e^r - 1 = r (1 + r (1/2 + r (1/6 + r (1/24 + r / 120)))), |r| <= ln2 / 256
+  e(get(r), f64x2Const(1 / 120), F64X2_MUL, f64x2Const(1 / 24), F64X2_ADD);
+  e(get(r), F64X2_MUL, f64x2Const(1 / 6), F64X2_ADD, get(r), F64X2_MUL, f64x2Const(0.5), F64X2_ADD);
+  e(get(r), F64X2_MUL, f64x2Const(1), F64X2_ADD, get(r), F64X2_MUL);
+  e(get(t), F64X2_MUL, get(t), F64X2_ADD);
+  e(get(kb), i32Const(7), [...simd(0xcd)], i32Const(52), I64X2_SHL, I64X2_ADD, f64x2Const(TWO_M64), F64X2_MUL);
   return c;
 }
 
@@ -102,7 +100,7 @@ function assemble(): Uint8Array {
   const ROWS = 0, COLS = 1, INVT = 2, T = 3, MODE = 4, SCR = 5;
   const ROW = 6, BASE = 7, VEND = 8, P = 9, ROWEND = 10, LOGF = 11, Q = 12, CEND = 13, S2 = 14;
   const M = 15, S = 16, Z = 17, SA = 18, SB = 19, SH = 20, SBB = 21, SERR = 22;
-  const VSHIFT = 23, VSCALE = 24, VSUM = 25, VX = 26, VE = 27, KB = 28, KF = 29, R = 30, R2 = 31, R4 = 32;
+  const VSHIFT = 23, VSCALE = 24, VSUM = 25, VX = 26, VE = 27, KB = 28, KF = 29, R = 30, T2 = 31; // 32 unused
   const VC = 33, VT = 34, VBB = 35;
   const body: number[] = [];
   const emit = (...parts: number[][]) => {
@@ -114,7 +112,7 @@ function assemble(): Uint8Array {
     emit(...loopBody);
     emit(get(P), i32Const(step), I32_ADD, set(P), br(0), END, END);
   };
-  emit(get(MODE), i32Const(1), I32_AND, set(LOGF));
+  emit(get(MODE), i32Const(1), I32_AND, set(LOGF), i32Const(BASE0), set(BASE));
   emit(BLOCK, LOOP, get(ROW), get(ROWS), I32_GE_U, brIf(1)); // rows
   emit(get(BASE), get(COLS), i32Const(-2), I32_AND, i32Const(3), I32_SHL, I32_ADD, set(VEND));
   emit(get(BASE), get(COLS), i32Const(3), I32_SHL, I32_ADD, set(ROWEND));
@@ -141,7 +139,7 @@ function assemble(): Uint8Array {
     for (let mode = 0; mode < 4; mode++) {
       const log = (mode & 1) !== 0;
       const op = mode & 2 ? F64X2_DIV : F64X2_MUL;
-      const exp = emitExp(VX, KB, KF, R, R2, R4);
+      const exp = [...emitReduce(VX, KB, KF, R), ...emitFinish(KB, R, T2)];
       emit(BLOCK, get(MODE), i32Const(mode), I32_NE, brIf(0), get(BASE), set(P));
       // In chunks of CHUNK bytes: loop A stores x in place and r, kb at SCR; loop B finishes exp.
       // Two short dependency chains per vector instead of one long one let more vectors overlap.
@@ -157,7 +155,7 @@ function assemble(): Uint8Array {
       emit(get(SCR), set(S2));
       emit(BLOCK, LOOP, get(P), get(CEND), I32_GE_U, brIf(1));
       emit(get(S2), v128Load(), set(R), get(S2), v128Load(16), set(KB));
-      emit(emitFinish(KB, R, R2, R4), set(VE));
+      emit(emitFinish(KB, R, T2), set(VE));
       if (!log) emit(get(P), get(VE), v128Store());
       // Row sum per lane by Fast2Sum (Dekker): the lanes start at 1 and every e is in [0, 1], so
       // |sum| >= |e| and e - (t - sum) is exactly the rounding error of t = sum + e; VC gathers
@@ -204,7 +202,7 @@ function assemble(): Uint8Array {
   const run = [3, 9, I32, 8, F64, 13, V128, ...body];
 
   // exp1(x): lane 0 of the vector exponential of (x, x).
-  const exp1 = [1, 6, V128, ...get(0), ...F64X2_SPLAT, ...set(1), ...emitExp(1, 2, 3, 4, 5, 6), ...f64x2ExtractLane(0), ...END];
+  const exp1 = [1, 6, V128, ...get(0), ...F64X2_SPLAT, ...set(1), ...emitReduce(1, 2, 3, 4), ...emitFinish(2, 4, 5), ...f64x2ExtractLane(0), ...END];
 
   const fn = (code: number[]) => [...uleb(code.length), ...code];
   return new Uint8Array([
@@ -237,6 +235,7 @@ function load(): Kernel | null {
 
 const kernel = load();
 let heap: Float64Array = kernel ? new Float64Array(kernel.memory.buffer) : new Float64Array(0);
+for (let i = 0; i < T_N && kernel; i++) heap[i] = Math.pow(2, i / T_N);
 
 /** Doubles per tile: rows are copied in and out in blocks of about this size (256 KiB). */
 const TILE = 32768;
@@ -264,7 +263,7 @@ export function softmaxRowsSimd(
 ): boolean {
   if (kernel === null) return false;
   const perTile = Math.max(1, Math.floor(TILE / cols));
-  const need = Math.min(perTile, rows) * cols + 2 * (CHUNK / 8);
+  const need = T_N + Math.min(perTile, rows) * cols + 2 * (CHUNK / 8);
   if (heap.length < need) {
     try {
       kernel.memory.grow(Math.ceil((need * 8 - kernel.memory.buffer.byteLength) / 65536));
@@ -278,9 +277,9 @@ export function softmaxRowsSimd(
     const n = Math.min(perTile, rows - r);
     const from = r * cols;
     const to = from + n * cols;
-    heap.set(data.subarray(from, to));
+    heap.set(data.subarray(from, to), T_N);
     kernel.run(n, cols, invT || 1, temperature, mode, 8 * (need - 2 * (CHUNK / 8)));
-    out.set(heap.subarray(0, n * cols), from);
+    out.set(heap.subarray(T_N, T_N + n * cols), from);
   }
   return true;
 }

@@ -97,6 +97,8 @@ export const F64X2_SPLAT = simd(0x14);
 export const f64x2ExtractLane = (l: number) => [...simd(0x21), l];
 export const V128_AND = simd(0x4e);
 export const V128_ANDNOT = simd(0x4f);
+/** v128.bitselect(a, b, mask) = (a & mask) | (b & ~mask). */
+export const V128_BITSELECT = simd(0x52);
 export const F64X2_EQ = simd(0x47);
 export const F64X2_LT = simd(0x49);
 export const I64X2_SHL = simd(0xcb);
