@@ -24,6 +24,8 @@
  * shuffles before it is stored.
  */
 
+import { I32, V128, get, i32Const, instantiate, name, section, set, simd, uleb, v128Const, v128Store, V128_XOR, type WasmMemory } from './wasm.js';
+
 /** Blocks one call can produce: the module has one 64 KiB page, 16 bytes per block. */
 export const SIMD_MAX_BLOCKS = 4096;
 
@@ -48,51 +50,14 @@ const M1 = 0xcd9e8d57;
 const W0 = 0x9e3779b9;
 const W1 = 0xbb67ae85;
 
-// --- A minimal assembler for the one function we need. -----------------------------------------
+// --- The instructions this kernel needs beyond the shared ones in ./wasm.ts. -------------------
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const section = (id: number, bytes: number[]): number[] => [id, ...uleb(bytes.length), ...bytes];
-const I32 = 0x7f;
-const V128 = 0x7b;
-const get = (i: number) => [0x20, ...uleb(i)];
-const set = (i: number) => [0x21, ...uleb(i)];
-const i32Const = (v: number) => [0x41, ...sleb(v | 0)];
-const simd = (op: number) => [0xfd, ...uleb(op)];
-const v128Const = (w: readonly number[]) => [
-  ...simd(0x0c),
-  ...w.flatMap((x) => [x & 255, (x >>> 8) & 255, (x >>> 16) & 255, (x >>> 24) & 255]),
-];
 const splat4 = (x: number) => v128Const([x, x, x, x]);
 const I32X4_SPLAT = simd(0x11);
-const V128_XOR = simd(0x51);
 const I32X4_ADD = simd(0xae);
 const I32X4_MUL = simd(0xb5);
 const EXTMUL_LOW_U = simd(0xde); // i64x2.extmul_low_i32x4_u
 const EXTMUL_HIGH_U = simd(0xdf); // i64x2.extmul_high_i32x4_u
-const v128Store = (offset: number) => [...simd(0x0b), 4, ...uleb(offset)];
 /** i8x16.shuffle picking 32-bit lanes (0-3 from the first operand, 4-7 from the second). */
 const shuffle32 = (lanes: readonly number[]) => [
   ...simd(0x0d),
@@ -153,7 +118,6 @@ function assemble(): Uint8Array {
   emit([0x0c, 0], [0x0b], [0x0b], [0x0b]); // br row loop; end loop; end block; end function
   const locals = [2, ...uleb(12), V128, ...uleb(3), I32];
   const func = [...locals, ...body];
-  const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00, // magic, version 1
     ...section(1, [1, 0x60, 8, I32, I32, I32, I32, I32, I32, I32, I32, 0]), // type: (i32 x8) -> ()
@@ -165,25 +129,12 @@ function assemble(): Uint8Array {
 }
 
 /** The slice of the WebAssembly JS API used here (the project's TypeScript libs omit it). */
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-interface WasmMemory {
-  buffer: ArrayBuffer;
-}
-
-function instantiate(): PhiloxSimd | null {
-  const wasm = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-  if (wasm === undefined) return null;
-  try {
-    const { exports } = new wasm.Instance(new wasm.Module(assemble()), {});
-    const memory = exports.memory as WasmMemory;
-    return { blocks: exports.blocks as PhiloxSimd['blocks'], words: new Uint32Array(memory.buffer) };
-  } catch {
-    return null; // no WebAssembly SIMD here: callers fall back to JavaScript
-  }
+function load(): PhiloxSimd | null {
+  const exports = instantiate(assemble()); // null without WebAssembly SIMD: callers use JavaScript
+  if (!exports) return null;
+  const memory = exports.memory as WasmMemory;
+  return { blocks: exports.blocks as PhiloxSimd['blocks'], words: new Uint32Array(memory.buffer) };
 }
 
 /** The SIMD generator, or null where WebAssembly SIMD is unavailable. */
-export const philoxSimd: PhiloxSimd | null = instantiate();
+export const philoxSimd: PhiloxSimd | null = load();

@@ -1,8 +1,7 @@
 /**
  * A minimal WebAssembly assembler for the small SIMD kernels in this directory: LEB128 encoders,
- * section framing, the handful of opcodes the kernels use, and synchronous instantiation. The same
- * helpers as the ones inside ./philox-simd.ts (which predates this file), factored out so further
- * kernels need not copy them. Modules built with these are a few KB, far below the size limit
+ * section framing, the handful of opcodes the kernels use (./philox-simd.ts, ./softmax-simd.ts),
+ * and synchronous instantiation. Modules built with these are a few KB, far below the size limit
  * for synchronous compilation on the main thread.
  */
 
@@ -97,6 +96,7 @@ export const F64X2_SPLAT = simd(0x14);
 export const f64x2ExtractLane = (l: number) => [...simd(0x21), l];
 export const V128_AND = simd(0x4e);
 export const V128_ANDNOT = simd(0x4f);
+export const V128_XOR = simd(0x51);
 /** v128.bitselect(a, b, mask) = (a & mask) | (b & ~mask). */
 export const V128_BITSELECT = simd(0x52);
 export const F64X2_EQ = simd(0x47);
