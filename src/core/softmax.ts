@@ -3,11 +3,13 @@ import { softmaxRowsSimd } from './softmax-simd.js';
 import { exactReciprocal, scaledRow } from './temperature.js';
 
 /**
- * Matrices of at least this many elements go to the WebAssembly SIMD path (./softmax-simd.ts)
- * where it is available. A call there has a fixed cost of ~0.1 us (copies, the call), whatever
- * the shape: measured break-even at ~32 elements (1x32 or 64x1), 1.3-2x faster from 64 up.
+ * Every shape goes to the WebAssembly SIMD path (./softmax-simd.ts) where it is available, even
+ * tiny ones where its fixed ~0.1 us a call costs a little more than JavaScript (0.9x at 1x16):
+ * the two paths round differently in the last bits (the SIMD row sum is compensated), and a
+ * row's answer must not depend on the batch it came in (a request split into chunks of rows
+ * must give the same bytes). JavaScript is the fallback where WebAssembly SIMD is missing.
  */
-export const SIMD_MIN_SIZE = 32;
+export const SIMD_MIN_SIZE = 1;
 
 /**
  * softmax(z / T)_i = exp((z_i - m) / T) / sum_j exp((z_j - m) / T),  m = max_j z_j

@@ -224,3 +224,20 @@ describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
     expect(logSoftmax(data, 3, SIMD_MIN_SIZE, 2)).toEqual(simdRows(data, 3, SIMD_MIN_SIZE, 2, true));
   });
 });
+
+describe('batch independence', () => {
+  it('a row gets the same bits alone as inside any batch (so split requests give the same bytes)', () => {
+    for (const cols of [1, 2, 3, 7, 10, 16, 31, 33, 100]) {
+      const rows = 9;
+      const data = new Float64Array(rows * cols).map((_, i) => Math.cos(i * 1.7) * 6);
+      for (const log of [false, true]) {
+        const f = log ? logSoftmax : softmax;
+        const whole = f(data, rows, cols, 0.8);
+        for (let r = 0; r < rows; r++) {
+          const alone = f(data.subarray(r * cols, (r + 1) * cols), 1, cols, 0.8);
+          expect(Array.from(alone), `cols ${cols} row ${r} log ${log}`).toEqual(Array.from(whole.subarray(r * cols, (r + 1) * cols)));
+        }
+      }
+    }
+  });
+});
