@@ -33,14 +33,15 @@
  *
  * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
+import { ensureBuilt } from './build.js';
 import { scenarios, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -102,38 +103,6 @@ const say = (s: string) => (flags.json ? process.stderr : process.stdout).write(
 
 // ---------------------------------------------------------------------------------------------
 // Build
-
-function newestMtime(p: string): number {
-  const st = statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let m = st.mtimeMs;
-  for (const e of readdirSync(p)) m = Math.max(m, newestMtime(path.join(p, e)));
-  return m;
-}
-
-function ensureBuilt(): void {
-  const server = path.join(ROOT, 'dist', 'server.js');
-  let stale = true;
-  try {
-    const inputs = Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'tsconfig.json')), newestMtime(path.join(ROOT, 'tsconfig.build.json')));
-    stale = statSync(server).mtimeMs < inputs;
-  } catch {
-    stale = true;
-  }
-  if (flags.build === 'never') {
-    try {
-      statSync(server);
-    } catch {
-      throw new Error('--no-build, but dist/server.js does not exist');
-    }
-    if (stale) say('warning: dist/ is older than src/ (--no-build: running it anyway)');
-    return;
-  }
-  if (!stale && flags.build === 'auto') return;
-  say(`building: npm run build (${stale ? 'dist/ is older than src/' : '--build'})`);
-  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
-}
 
 // ---------------------------------------------------------------------------------------------
 // Child processes
@@ -473,7 +442,7 @@ async function main(): Promise<number> {
   say(`load: ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const needService = chosen.some((s) => s.server === 'service');
   const needHello = chosen.some((s) => s.server === 'hello');
-  if (needService && !flags.server) ensureBuilt();
+  if (needService && !flags.server) ensureBuilt(flags.build, say);
   const serverJs = flags.server ?? path.join('dist', 'server.js');
 
   let service: Child | undefined;

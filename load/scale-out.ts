@@ -25,12 +25,13 @@
  *   --no-build     never run `npm run build` (by default it runs when dist/ is older than src/)
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import { findNginx, freePort, launch, renderNginxConf, request, stop, waitHttp200, type Proc } from '../test/deploy/procs.js';
+import { ensureBuilt } from './build.js';
 import { scenarios, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -64,31 +65,6 @@ const flags = { duration: 8, warmup: 2, only: ['sample-1x50', 'softmax-64x1000']
   }
 }
 const say = (s: string) => (flags.json ? process.stderr : process.stdout).write(`${s}\n`);
-
-function newestMtime(p: string): number {
-  const st = statSync(p);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let m = st.mtimeMs;
-  for (const e of readdirSync(p)) m = Math.max(m, newestMtime(path.join(p, e)));
-  return m;
-}
-
-function ensureBuilt(): void {
-  let stale = true;
-  try {
-    stale = statSync(path.join(ROOT, 'dist/server.js')).mtimeMs < Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(ROOT, 'tsconfig.build.json')));
-  } catch {
-    stale = true;
-  }
-  if (!stale) return;
-  if (!flags.build) {
-    say('warning: dist/ is older than src/ (--no-build: running it anyway)');
-    return;
-  }
-  say('building: npm run build (dist/ is older than src/)');
-  const r = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
-  if (r.status !== 0) throw new Error(`npm run build failed (exit ${r.status})`);
-}
 
 // --- CPU accounting (Linux /proc) ---------------------------------------------------------------
 
@@ -261,7 +237,7 @@ async function runSetup(setup: Setup, list: Scenario[], nginxBin: string | undef
 }
 
 async function main(): Promise<number> {
-  ensureBuilt();
+  ensureBuilt(flags.build ? 'auto' : 'never', say);
   const nginxBin = findNginx();
   const list = scenarios().filter((s) => flags.only.includes(s.key));
   if (list.length !== flags.only.length || list.some((s) => s.server !== 'service')) usage(`--only: unknown scenario in ${flags.only.join(',')}`);
