@@ -238,11 +238,17 @@ export function slice(job: Job, r0: number, r1: number): Job {
 }
 
 /**
+ * Bodies below this go straight to JSON.parse: on a 1x50 body the byte scanner saves nothing and
+ * its long-number fallback costs more than JSON.parse (8.6 vs 4.5 us measured).
+ */
+export const FAST_MIN_BYTES = 16 * 1024;
+
+/**
  * A Job from a raw body: the matrix read straight from the bytes when it is plain and valid
  * (./fast-body.ts), else JSON.parse and the general validation (which words every error).
  */
 export function prepareBytes(endpoint: EndpointName, bytes: Uint8Array, limits: Limits): Job {
-  const fast = readMatrixFast(bytes);
+  const fast = bytes.length >= FAST_MIN_BYTES ? readMatrixFast(bytes) : null;
   if (fast) return prepare(endpoint, parseJson(fast.rest), limits, fast);
   const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   return prepare(endpoint, parseJson(buf.toString('utf8')), limits);

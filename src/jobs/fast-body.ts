@@ -163,7 +163,7 @@ function matrix(b: Uint8Array, i: number, probs: boolean): Parsed {
           i = numberEnd;
           // Mostly long numbers (e.g. the 17-digit repr of random doubles): Number() on each text
           // is ~3x slower than JSON.parse, so hand such a body back as soon as it shows.
-          if (slowNumbers > 256 && slowNumbers * 4 > k) throw BAIL;
+          if (slowNumbers > 64 && slowNumbers * 4 > k) throw BAIL;
           if (v - v !== 0) throw BAIL; // 1e400 -> Infinity: the general path words the error
           if (probs) {
             if (!(v >= 0)) throw BAIL;

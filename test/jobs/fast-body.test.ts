@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { FAST_MIN_BYTES, prepare, prepareBytes } from '../../src/jobs/endpoints.js';
 import { readMatrixFast } from '../../src/jobs/fast-body.js';
 import { parseLogits, parseProbs } from '../../src/schemas/matrix.js';
 
@@ -111,5 +112,22 @@ describe('readMatrixFast', () => {
     ['truncated', '{"logits": [[1, 2]'],
   ])('steps aside on %s', (_name, text) => {
     expect(readMatrixFast(enc(text))).toBeNull();
+  });
+});
+
+describe('prepareBytes', () => {
+  it('gives the same Job from the byte scanner as from JSON.parse on a big body', () => {
+    const rows = Array.from({ length: 6 }, (_, r) => Array.from({ length: 700 }, (_, j) => (j % 97 === 0 ? null : Number((Math.sin(r * 700 + j) * 4).toFixed(6)))));
+    const text = JSON.stringify({ logits: rows, n: 3, seed: 5, mapping: 'sparsemax' });
+    const bytes = enc(text);
+    expect(bytes.length).toBeGreaterThanOrEqual(FAST_MIN_BYTES);
+    expect(readMatrixFast(bytes)).not.toBeNull(); // the fast path is the one taken
+    const limits = { maxElements: 1e7 };
+    const fast = prepareBytes('sample', bytes, limits);
+    const slowJob = prepare('sample', JSON.parse(text), limits);
+    expect(fast.params).toEqual(slowJob.params);
+    expect([fast.rows, fast.cols, fast.work, fast.input]).toEqual([slowJob.rows, slowJob.cols, slowJob.work, slowJob.input]);
+    expect(sameBits(fast.data, slowJob.data)).toBe(true);
+    expect(() => prepareBytes('sample', bytes, { maxElements: 100 })).toThrow(/over the limit of 100/);
   });
 });
