@@ -13,6 +13,8 @@
  *    add queueing latency (and memory: every connection's body is in flight at once).
  */
 
+import { rng } from '../test/helpers/stats.js';
+
 export type Target = { kind: 'ratio'; min: number } | { kind: 'rps'; min: number } | { kind: 'none' };
 
 export interface Scenario {
@@ -30,17 +32,8 @@ export interface Scenario {
   check(status: number, contentType: string, body: string): void;
 }
 
-/** mulberry32: a tiny seeded PRNG, so the bodies are identical across runs. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, the tests' seeded generator: the bodies are identical across runs. */
+const prng = rng;
 
 /**
  * rows x cols logits ~ N(0, 2^2), written with 6 decimals (e.g. -1.234567): about 9.5 bytes per

@@ -22,18 +22,18 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
   );
 
 const EnvSchema = z.object({
-  PORT: int('PORT', 0, 65535).default(8080),
-  HOST: z.string().trim().min(1, { error: 'HOST must not be empty' }).default('127.0.0.1'),
+  PORT: int('PORT', 0, 65535).optional(),
+  HOST: z.string().trim().min(1, { error: 'HOST must not be empty' }).optional(),
   WORKERS: int('WORKERS', 1, 256).optional(),
-  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1024).default(64 * 1024 * 1024),
-  MAX_ELEMENTS: int('MAX_ELEMENTS', 1).default(16 * 1024 * 1024),
-  QUEUE_LIMIT: int('QUEUE_LIMIT', 0).default(256),
-  REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1).default(30_000),
+  MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1024).optional(),
+  MAX_ELEMENTS: int('MAX_ELEMENTS', 1).optional(),
+  QUEUE_LIMIT: int('QUEUE_LIMIT', 0).optional(),
+  REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1).optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
     })
-    .default('info'),
+    .optional(),
   /** Test-only: registers POST /v1/_test/crash, whose task kills its worker thread. */
   ANYMAX_TEST_CRASH_ROUTE: z
     .enum(['0', '1', 'true', 'false'], { error: 'ANYMAX_TEST_CRASH_ROUTE must be 0 or 1' })
@@ -91,16 +91,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  // Unset variables take DEFAULTS, the one place the defaults are written.
   return {
     ...DEFAULTS,
-    port: e.PORT,
-    host: e.HOST,
+    port: e.PORT ?? DEFAULTS.port,
+    host: e.HOST ?? DEFAULTS.host,
     workers: e.WORKERS ?? DEFAULTS.workers,
-    maxBodyBytes: e.MAX_BODY_BYTES,
-    maxElements: e.MAX_ELEMENTS,
-    queueLimit: e.QUEUE_LIMIT,
-    requestTimeoutMs: e.REQUEST_TIMEOUT_MS,
-    logLevel: e.LOG_LEVEL,
+    maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULTS.maxBodyBytes,
+    maxElements: e.MAX_ELEMENTS ?? DEFAULTS.maxElements,
+    queueLimit: e.QUEUE_LIMIT ?? DEFAULTS.queueLimit,
+    requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? DEFAULTS.requestTimeoutMs,
+    logLevel: e.LOG_LEVEL ?? DEFAULTS.logLevel,
     testCrashRoute: e.ANYMAX_TEST_CRASH_ROUTE === '1' || e.ANYMAX_TEST_CRASH_ROUTE === 'true',
   };
 }

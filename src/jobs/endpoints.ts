@@ -254,12 +254,6 @@ export function prepareBytes(endpoint: EndpointName, bytes: Uint8Array, limits: 
   return prepare(endpoint, parseJson(buf.toString('utf8')), limits);
 }
 
-/** Whole pipeline for one body: parse, validate, compute, serialise. */
-export function runBody(endpoint: EndpointName, text: string, limits: Limits): string {
-  const job = prepare(endpoint, parseJson(text), limits);
-  return assemble(job, [compute(job)]);
-}
-
 export function parseJson(text: string): unknown {
   try {
     return JSON.parse(text);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { ENDPOINTS, assemble, compute, prepare, randomSeed, runBody, slice, type EndpointName } from '../../src/jobs/endpoints.js';
+import { ENDPOINTS, assemble, compute, prepare, randomSeed, slice, type EndpointName } from '../../src/jobs/endpoints.js';
 import { randomLogits } from '../helpers/http.js';
 
 /**
@@ -36,7 +36,8 @@ describe('split, compute, assemble = unsplit', () => {
     expect(job.cols).toBe(23);
     expect(job.rowOffset).toBe(0);
     const whole = assemble(job, [compute(job)]);
-    expect(whole).toBe(runBody(ep, JSON.stringify(body), LIMITS));
+    const fresh = prepare(ep, JSON.parse(JSON.stringify(body)), LIMITS);
+    expect(whole).toBe(assemble(fresh, [compute(fresh)]));
     for (const cuts of SPLITS) {
       const pieces: string[][] = [];
       for (let c = 0; c + 1 < cuts.length; c++) {
