@@ -7,7 +7,7 @@ import { compareMatrix, loadReferenceCases, toMatrix } from '../helpers/referenc
 
 const cases = loadReferenceCases();
 
-describe('kernels against ../shared/reference/vectors.json', () => {
+describe('kernels against test/fixtures/reference/vectors.json', () => {
   it('has the cases its README promises', () => {
     expect(cases.length).toBe(182);
   });

@@ -206,7 +206,7 @@ describe.runIf(softmaxSimdAvailable)('WebAssembly SIMD softmax', () => {
   });
   // test/core/reference.test.ts goes through softmax(), which sends small matrices to the
   // JavaScript path; here every softmax / log_softmax case is run through the SIMD path itself.
-  it('passes the reference vectors (../shared/reference/vectors.json) at every size', () => {
+  it('passes the reference vectors (test/fixtures/reference/vectors.json) at every size', () => {
     let n = 0;
     for (const c of loadReferenceCases()) {
       if (c.mapping !== 'softmax' && c.mapping !== 'log_softmax') continue;

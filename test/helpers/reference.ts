@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-/** One case of ../shared/reference/vectors.json (see its README). */
+/** One case of test/fixtures/reference/vectors.json (see the README beside it). */
 export interface ReferenceCase {
   name: string;
   mapping: 'softmax' | 'log_softmax' | 'sparsemax' | 'entmax' | 'argmax';
@@ -15,10 +15,12 @@ export interface ReferenceCase {
   indices?: number[];
 }
 
-/** The reference vectors live beside the repository (../shared), computed outside the project. */
-export const VECTORS_PATH = fileURLToPath(
-  new URL('../../../shared/reference/vectors.json', import.meta.url),
-);
+/**
+ * The reference vectors, computed outside the project (PyTorch float64 and the entmax package,
+ * cross-checked at 40 digits: test/fixtures/reference/README.md), copied into the repository so
+ * the suite needs nothing beside it.
+ */
+export const VECTORS_PATH = fileURLToPath(new URL('../fixtures/reference/vectors.json', import.meta.url));
 
 export function loadReferenceCases(): ReferenceCase[] {
   const doc = JSON.parse(readFileSync(VECTORS_PATH, 'utf8')) as { format: number; cases: ReferenceCase[] };

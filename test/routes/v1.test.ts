@@ -6,7 +6,7 @@ import { compareMatrix, loadReferenceCases, type ReferenceCase } from '../helper
 
 /**
  * The /v1 endpoints through app.inject against the contract: response shapes and values, every
- * case of ../shared/reference/vectors.json over HTTP. (Bad input: ./v1.errors.test.ts;
+ * case of test/fixtures/reference/vectors.json over HTTP. (Bad input: ./v1.errors.test.ts;
  * determinism across workers, splits and paths: ./v1.determinism.test.ts.)
  */
 
@@ -285,7 +285,7 @@ describe('POST /v1/sample', () => {
   });
 });
 
-describe('reference vectors over HTTP (../shared/reference/vectors.json)', () => {
+describe('reference vectors over HTTP (test/fixtures/reference/vectors.json)', () => {
   const cases = loadReferenceCases();
 
   it('has the 182 cases its README promises', () => {
