@@ -16,7 +16,7 @@ import { SampleRequest } from '../schemas/sample.js';
 import { SoftmaxRequest } from '../schemas/softmax.js';
 import { SparsemaxRequest } from '../schemas/sparsemax.js';
 import { readMatrixFast, type FastMatrix } from './fast-body.js';
-import { list, matrixRows } from './json.js';
+import { closeOutput, formatRange, openOutput, type OutArray } from './format.js';
 
 /**
  * What each /v1 endpoint does with a parsed body, independent of where it runs (main thread or
@@ -47,18 +47,30 @@ export interface Job {
   work: number;
 }
 
+/** One array of an answer: its JSON name, element type, and values per row (1: a vector). */
+export interface OutputSpec {
+  name: string;
+  type: 'f64' | 'i32';
+  /** 'cols': rows x cols (written over the job's data when computed in place); 'n': rows x n draws; 1: one value per row. */
+  width: 'cols' | 'n' | 1;
+}
+
 interface Endpoint {
   schema: z.ZodObject;
   /** Whether probs may replace logits. */
   acceptsProbs: boolean;
   seeded: boolean;
   workPerElement(params: Record<string, unknown>): number;
-  /** Names of the array fields of the response, in order. */
-  fields(params: Record<string, unknown>): string[];
-  compute(job: Job): string[];
+  /** The arrays of the answer, in order. */
+  outputs(params: Record<string, unknown>): OutputSpec[];
+  /** Runs the kernel on the job's rows, writing each output (allocated per outputs()). */
+  run(job: Job, outs: OutArray[]): void;
 }
 
 type P = Record<string, unknown>;
+
+const f64 = (name: string): OutputSpec => ({ name, type: 'f64', width: 'cols' });
+const i32 = (name: string, width: 'n' | 1 = 1): OutputSpec => ({ name, type: 'i32', width });
 
 const table: Record<EndpointName, Endpoint> = {
   argmax: {
@@ -66,20 +78,19 @@ const table: Record<EndpointName, Endpoint> = {
     acceptsProbs: false,
     seeded: false,
     workPerElement: () => 1,
-    fields: () => ['indices'],
-    compute: ({ data, rows, cols }) => [list(argmax(data, rows, cols), 0, rows)],
+    outputs: () => [i32('indices')],
+    run: ({ data, rows, cols }, [indices]) => void argmax(data, rows, cols, indices as Int32Array),
   },
   softmax: {
     schema: scalarsOf(SoftmaxRequest),
     acceptsProbs: false,
     seeded: false,
     workPerElement: () => 1,
-    fields: (p) => [p.log ? 'logProbs' : 'probs'],
-    compute: ({ data, rows, cols, params }) => {
+    outputs: (p) => [f64(p.log ? 'logProbs' : 'probs')],
+    run: ({ data, rows, cols, params }, [out]) => {
       const T = params.temperature as number;
-      return params.log
-        ? [matrixRows(logSoftmax(data, rows, cols, T), 0, rows, cols)]
-        : [matrixRows(softmax(data, rows, cols, T), 0, rows, cols)];
+      if (params.log) logSoftmax(data, rows, cols, T, out as Float64Array);
+      else softmax(data, rows, cols, T, out as Float64Array);
     },
   },
   sparsemax: {
@@ -87,64 +98,96 @@ const table: Record<EndpointName, Endpoint> = {
     acceptsProbs: false,
     seeded: false,
     workPerElement: () => 1,
-    fields: () => ['probs', 'support'],
-    compute: ({ data, rows, cols, params }) => {
-      const { probs, support } = sparsemax(data, rows, cols, params.temperature as number);
-      return [matrixRows(probs, 0, rows, cols), list(support, 0, rows)];
-    },
+    outputs: () => [f64('probs'), i32('support')],
+    run: ({ data, rows, cols, params }, [probs, support]) =>
+      void sparsemax(data, rows, cols, params.temperature as number, probs as Float64Array, support as Int32Array),
   },
   entmax: {
     schema: scalarsOf(EntmaxRequest),
     acceptsProbs: false,
     seeded: false,
     workPerElement: () => 1,
-    fields: () => ['probs', 'support'],
-    compute: ({ data, rows, cols, params }) => {
-      const { probs, support } = entmax(data, rows, cols, params.alpha as number, params.temperature as number);
-      return [matrixRows(probs, 0, rows, cols), list(support, 0, rows)];
-    },
+    outputs: () => [f64('probs'), i32('support')],
+    run: ({ data, rows, cols, params }, [probs, support]) =>
+      void entmax(data, rows, cols, params.alpha as number, params.temperature as number, probs as Float64Array, support as Int32Array),
   },
   'gumbel-softmax': {
     schema: scalarsOf(GumbelSoftmaxRequest),
     acceptsProbs: true,
     seeded: true,
     workPerElement: () => 1,
-    fields: () => ['probs', 'indices'],
-    compute: ({ data, rows, cols, params, input, rowOffset }) => {
-      const { probs, indices } = gumbelSoftmax(data, rows, cols, {
-        tau: params.temperature as number,
-        hard: params.hard as boolean,
-        seed: params.seed as number,
-        input,
-        rowOffset,
-      });
-      return [matrixRows(probs, 0, rows, cols), list(indices, 0, rows)];
-    },
+    outputs: () => [f64('probs'), i32('indices')],
+    run: ({ data, rows, cols, params, input, rowOffset }, [probs, indices]) =>
+      void gumbelSoftmax(
+        data,
+        rows,
+        cols,
+        { tau: params.temperature as number, hard: params.hard as boolean, seed: params.seed as number, input, rowOffset },
+        probs as Float64Array,
+        indices as Int32Array,
+      ),
   },
   sample: {
     schema: scalarsOf(SampleRequest),
     acceptsProbs: true,
     seeded: true,
     workPerElement: (p) => p.n as number,
-    fields: () => ['samples'],
-    compute: ({ data, rows, cols, params, input, rowOffset }) => {
-      const n = params.n as number;
-      const out = sample(data, rows, cols, {
-        input,
-        mapping: params.mapping as 'softmax' | 'sparsemax' | 'entmax',
-        alpha: params.alpha as number,
-        temperature: params.temperature as number,
-        topK: params.topK as number | undefined,
-        topP: params.topP as number | undefined,
-        minP: params.minP as number | undefined,
-        n,
-        seed: params.seed as number,
-        rowOffset,
-      });
-      return [matrixRows(out, 0, rows, n)];
-    },
+    outputs: () => [i32('samples', 'n')],
+    run: ({ data, rows, cols, params, input, rowOffset }, [samples]) =>
+      void sample(
+        data,
+        rows,
+        cols,
+        {
+          input,
+          mapping: params.mapping as 'softmax' | 'sparsemax' | 'entmax',
+          alpha: params.alpha as number,
+          temperature: params.temperature as number,
+          topK: params.topK as number | undefined,
+          topP: params.topP as number | undefined,
+          minP: params.minP as number | undefined,
+          n: params.n as number,
+          seed: params.seed as number,
+          rowOffset,
+        },
+        samples as Int32Array,
+      ),
   },
 };
+
+/** The answer's arrays of a job, with their widths resolved and whether each is a matrix. */
+export interface Layout {
+  spec: OutputSpec;
+  width: number;
+  matrix: boolean;
+}
+
+export function layoutOf(job: Pick<Job, 'endpoint' | 'params' | 'cols'>): Layout[] {
+  return table[job.endpoint].outputs(job.params).map((spec) => ({
+    spec,
+    width: spec.width === 'cols' ? job.cols : spec.width === 'n' ? (job.params.n as number) : 1,
+    matrix: spec.width !== 1,
+  }));
+}
+
+/**
+ * Runs the job's kernel into output arrays. With inPlace, a rows x cols real output is written
+ * over job.data (every kernel reads a row before it writes it: test/jobs/endpoints.test.ts checks
+ * the bytes match), so a big job needs no second matrix; `alloc` makes the other outputs
+ * (a SharedArrayBuffer-backed allocator for the pool's streamed answers).
+ */
+export function run(
+  job: Job,
+  inPlace = false,
+  alloc: (type: 'f64' | 'i32', length: number) => OutArray = (type, length) =>
+    type === 'f64' ? new Float64Array(length) : new Int32Array(length),
+): OutArray[] {
+  const outs = layoutOf(job).map(({ spec, width }) =>
+    inPlace && spec.type === 'f64' && spec.width === 'cols' ? job.data : alloc(spec.type, job.rows * width),
+  );
+  table[job.endpoint].run(job, outs);
+  return outs;
+}
 
 /** A seed in [0, 2^53) from the OS CSPRNG, for requests that did not give one. */
 export function randomSeed(): number {
@@ -209,18 +252,35 @@ export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, p
   };
 }
 
-/** Runs the kernel on the job's rows; the JSON text of each response array for those rows. */
+/** Runs the kernel on the job's rows; the JSON text of each answer array for those rows. */
 export function compute(job: Job): string[] {
-  return table[job.endpoint].compute(job);
+  const outs = run(job);
+  return layoutOf(job).map(({ width, matrix }, i) =>
+    matrix ? formatRows(outs[i], width, job.rows) : formatRange(outs[i], 1, false, 0, job.rows),
+  );
+}
+
+/** rows x width values as the comma-separated JSON arrays of each row (a piece of a matrix). */
+function formatRows(buf: OutArray, width: number, rows: number): string {
+  return `[${formatRange(buf, width, true, 0, rows * width)}]`;
+}
+
+/** The opening of the answer, up to its first array's values; then each array's closing and the next's opening. */
+export function answerFrame(job: Pick<Job, 'endpoint' | 'params' | 'cols'>): { open: string[]; close: string[]; end: string } {
+  const layout = layoutOf(job);
+  const open = layout.map(({ spec, matrix }, i) => `${i ? ',' : '{'}${openOutput(spec.name, matrix)}`);
+  const close = layout.map(({ matrix }) => closeOutput(matrix));
+  const end = table[job.endpoint].seeded ? `,"seed":${job.params.seed as number}}` : '}';
+  return { open, close, end };
 }
 
 /** The response body from the pieces of every chunk, in row order. */
-export function assemble(job: Pick<Job, 'endpoint' | 'params'>, pieces: string[][]): string {
+export function assemble(job: Pick<Job, 'endpoint' | 'params' | 'cols'>, pieces: string[][]): string {
   const ep = table[job.endpoint];
-  const fields = ep.fields(job.params);
+  const layout = layoutOf(job);
   let out = '{';
-  fields.forEach((name, i) => {
-    out += `${i ? ',' : ''}"${name}":[${pieces.map((p) => p[i]).join(',')}]`;
+  layout.forEach(({ spec }, i) => {
+    out += `${i ? ',' : ''}"${spec.name}":[${pieces.map((p) => p[i]).join(',')}]`;
   });
   if (ep.seeded) out += `,"seed":${job.params.seed as number}`;
   return `${out}}`;

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { ENDPOINTS, assemble, compute, prepare, randomSeed, slice, type EndpointName } from '../../src/jobs/endpoints.js';
+import { ENDPOINTS, assemble, compute, layoutOf, prepare, randomSeed, run, slice, type EndpointName } from '../../src/jobs/endpoints.js';
+import { formatRange } from '../../src/jobs/format.js';
 import { randomLogits } from '../helpers/http.js';
 
 /**
@@ -49,6 +50,19 @@ describe('split, compute, assemble = unsplit', () => {
       }
       expect(assemble(job, pieces), `cuts ${cuts.join(',')}`).toBe(whole);
     }
+  });
+
+  // The pool's streamed path computes big jobs over their own matrix (no second copy of it).
+  it.each(cases)('%s: computed in place, the same bytes', (_label, ep, body) => {
+    const whole = assemble(prepare(ep, structuredClone(body), LIMITS), [compute(prepare(ep, structuredClone(body), LIMITS))]);
+    const job = prepare(ep, structuredClone(body), LIMITS);
+    const outs = run(job, true);
+    const layout = layoutOf(job);
+    if (layout[0].spec.width === 'cols') expect(outs[0]).toBe(job.data);
+    const pieces = layout.map(({ width, matrix }, i) =>
+      matrix ? `[${formatRange(outs[i], width, true, 0, job.rows * width)}]` : formatRange(outs[i], 1, false, 0, job.rows),
+    );
+    expect(assemble(job, [pieces])).toBe(whole);
   });
 
   it('a slice of a slice keeps the global offset', () => {

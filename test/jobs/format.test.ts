@@ -1,0 +1,37 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { closeOutput, formatRange, openOutput } from '../../src/jobs/format.js';
+
+/** Chunked answers: any cut of an output's elements formats to pieces that join to the whole. */
+
+const whole = (rows: number[][]) => JSON.stringify(rows);
+
+describe('formatRange', () => {
+  it('any cuts of a matrix join to its JSON text', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 7 }),
+        fc.array(fc.double({ noNaN: true }), { minLength: 42, maxLength: 42 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 41 }), { maxLength: 8 }),
+        (rows, width, pool, cutsIn) => {
+          const n = rows * width;
+          const buf = Float64Array.from(pool.slice(0, n));
+          const nested = Array.from({ length: rows }, (_, r) => Array.from(buf.subarray(r * width, (r + 1) * width)));
+          const cuts = [0, ...cutsIn.filter((c) => c < n).sort((a, b) => a - b), n];
+          let text = openOutput('probs', true);
+          for (let c = 0; c + 1 < cuts.length; c++) text += formatRange(buf, width, true, cuts[c], cuts[c + 1]);
+          text += closeOutput(true);
+          expect(text).toBe(`"probs":${whole(nested)}`);
+        },
+      ),
+    );
+  });
+
+  it('vectors, -Infinity as null, and an empty range', () => {
+    const v = Int32Array.from([3, -1, 7]);
+    expect(openOutput('support', false) + formatRange(v, 1, false, 0, 2) + formatRange(v, 1, false, 2, 3) + closeOutput(false)).toBe('"support":[3,-1,7]');
+    expect(formatRange(Float64Array.from([-Infinity, 0.5]), 2, true, 0, 2)).toBe('null,0.5');
+    expect(formatRange(v, 1, false, 2, 2)).toBe('');
+  });
+});
