@@ -15,7 +15,7 @@ import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matr
 import { SampleRequest } from '../schemas/sample.js';
 import { SoftmaxRequest } from '../schemas/softmax.js';
 import { SparsemaxRequest } from '../schemas/sparsemax.js';
-import { readMatrixFast, type FastMatrix } from './fast-body.js';
+import { scanBody, type ScannedMatrix } from './body-scan.js';
 import { closeOutput, formatRange, openOutput, type OutArray } from './format.js';
 
 /**
@@ -197,10 +197,11 @@ export function randomSeed(): number {
 
 /**
  * Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). With `pre`, the
- * matrix was already read and checked from the bytes (./fast-body.ts) and body holds a
- * placeholder in its place.
+ * matrix was already read from the bytes (./body-scan.ts) and body holds a placeholder in its
+ * place; its errors are raised here, in the general path's order (other fields, shape, element
+ * limit, elements).
  */
-export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, pre?: FastMatrix): Job {
+export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, pre?: ScannedMatrix): Job {
   const ep = table[endpoint];
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest('the request body must be a JSON object');
@@ -230,7 +231,9 @@ export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, p
   const factor = ep.workPerElement(params);
   let m: Matrix;
   if (pre) {
+    if (pre.shapeError) throw pre.shapeError;
     checkWork(pre.field, pre.rows, pre.cols, factor, limits.maxElements);
+    if (pre.elementError) throw pre.elementError;
     m = pre;
   } else {
     m = hasProbs
@@ -298,20 +301,26 @@ export function slice(job: Job, r0: number, r1: number): Job {
 }
 
 /**
- * Bodies below this go straight to JSON.parse: on a 1x50 body the byte scanner saves nothing and
- * its long-number fallback costs more than JSON.parse (8.6 vs 4.5 us measured).
+ * Bodies below this go straight to JSON.parse: on a 1x50 body the byte scanner saves nothing
+ * (8.6 vs 4.5 us measured), and JSON.parse of a small body is small.
  */
 export const FAST_MIN_BYTES = 16 * 1024;
 
+/** The largest non-matrix part of a scanned body (valid ones have a few scalars). */
+export const REST_MAX_BYTES = 1024 * 1024;
+
 /**
- * A Job from a raw body: the matrix read straight from the bytes when it is plain and valid
- * (./fast-body.ts), else JSON.parse and the general validation (which words every error).
+ * A Job from a raw body: small bodies by JSON.parse and the general validation; bigger ones by
+ * the byte scanner (./body-scan.ts), which never materialises the body and gives the same Job
+ * and the same errors. `alloc` places the matrix (the pool puts big ones on shared memory).
  */
-export function prepareBytes(endpoint: EndpointName, bytes: Uint8Array, limits: Limits): Job {
-  const fast = bytes.length >= FAST_MIN_BYTES ? readMatrixFast(bytes) : null;
-  if (fast) return prepare(endpoint, parseJson(fast.rest), limits, fast);
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  return prepare(endpoint, parseJson(buf.toString('utf8')), limits);
+export function prepareBytes(endpoint: EndpointName, bytes: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array): Job {
+  if (bytes.length < FAST_MIN_BYTES) {
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    return prepare(endpoint, parseJson(buf.toString('utf8')), limits);
+  }
+  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc });
+  return prepare(endpoint, parseJson(scanned.rest), limits, scanned.matrix ?? undefined);
 }
 
 export function parseJson(text: string): unknown {

@@ -1,0 +1,560 @@
+import { badRequest, type ApiError } from '../errors.js';
+
+/**
+ * Reads a /v1 JSON body from its bytes without materialising it: the logits / probs matrix goes
+ * straight into a Float64Array, and only the rest of the object (the small scalar fields, with the
+ * matrix replaced by 0) is handed to JSON.parse and Zod.
+ *
+ * Why by hand: JSON.parse of a big body is both the slowest step of a big request (it builds a
+ * heap number and array per element, then copies them into a typed array) and its memory hazard:
+ * 60 MB of `{}` rows built 20 million objects (2.1 GiB) before the shape check could refuse them.
+ * Here memory is bounded by design: the matrix buffer holds at most min(maxElements, bytes / 2)
+ * doubles (every element takes at least 2 bytes of text), nothing else grows with the body, and
+ * the non-matrix rest is refused past `restMax` bytes.
+ *
+ * It is a complete reader, not a fast path: every byte is checked against JSON's grammar (an
+ * iterative validator, so deep nesting cannot overflow the stack), and a well-formed body gets
+ * exactly the answer of JSON.parse + src/schemas/matrix.ts, errors included: shape errors (not an
+ * array, a ragged row, ...) are reported before the element limit and element errors (a string, a
+ * non-finite number, a masked row, ...), the first in row-major order, after the other fields
+ * were validated (the caller does that with `rest`). Only the wording of a syntax error differs
+ * from JSON.parse's ("unexpected `x` at byte N").
+ *
+ * Numbers: JSON's grammar exactly. Up to 15 significant digits with a decimal exponent within
+ * +-22 are converted with one correctly rounded multiplication or division of two exact doubles
+ * (Clinger 1990's fast path). Longer ones (e.g. the 17-digit repr of random doubles) are collected
+ * and converted by JSON.parse on slices of at most SEGMENT bytes of the row's text, which is
+ * correctly rounded too and ~2x faster than Number() on each number's text (measured 102 vs
+ * 191 ns a number); the slice is bounded, so memory stays bounded.
+ */
+
+const POW10 = Array.from({ length: 23 }, (_, i) => 10 ** i); // exact up to 1e22
+/** Bytes of row text converted by one JSON.parse when a row has long numbers. */
+const SEGMENT = 64 * 1024;
+
+export interface ScannedMatrix {
+  field: 'logits' | 'probs';
+  /** rows x cols values (a view of the first rows * cols elements of the buffer). */
+  data: Float64Array;
+  rows: number;
+  cols: number;
+  /** The first structural problem (reported before the element limit is checked). */
+  shapeError?: ApiError;
+  /** The first bad element or row, in row-major order (reported after the element limit). */
+  elementError?: ApiError;
+}
+
+export interface ScannedBody {
+  /** The matrix, if the body is an object with a logits or probs member. */
+  matrix: ScannedMatrix | null;
+  /** The body's text with every matrix member's value replaced by 0, for JSON.parse. */
+  rest: string;
+}
+
+export interface ScanOptions {
+  maxElements: number;
+  /** Largest accepted size of the body outside the matrix, in bytes. */
+  restMax: number;
+  /** Allocates the matrix buffer (e.g. on a SharedArrayBuffer); plain Float64Array by default. */
+  alloc?: (length: number) => Float64Array;
+}
+
+const enum C {
+  Tab = 9,
+  Lf = 10,
+  Cr = 13,
+  Space = 32,
+  Quote = 34,
+  Plus = 43,
+  Comma = 44,
+  Minus = 45,
+  Dot = 46,
+  Slash = 47,
+  Zero = 48,
+  Nine = 57,
+  Colon = 58,
+  UpperE = 69,
+  BracketOpen = 91,
+  Backslash = 92,
+  BracketClose = 93,
+  LowerE = 101,
+  LowerF = 102,
+  LowerN = 110,
+  LowerT = 116,
+  LowerU = 117,
+  BraceOpen = 123,
+  BraceClose = 125,
+}
+
+export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
+  const n = b.length;
+  let i = ws(b, 0);
+  if (b[i] !== C.BraceOpen) {
+    // Valid JSON that is not an object is the caller's error to word; invalid JSON is ours.
+    i = ws(b, skipValue(b, i));
+    if (i !== n) throw syntax(b, i);
+    throw badRequest('the request body must be a JSON object');
+  }
+  const cuts: [number, number][] = [];
+  let matrix: ScannedMatrix | null = null;
+  let buffer: Float64Array | null = null;
+  const capacity = Math.min(opts.maxElements, Math.floor(n / 2) + 1);
+  const alloc = () => (buffer ??= opts.alloc ? opts.alloc(capacity) : new Float64Array(capacity));
+  i = ws(b, i + 1);
+  if (b[i] === C.BraceClose) i++;
+  else {
+    for (;;) {
+      if (b[i] !== C.Quote) throw syntax(b, i);
+      const keyEnd = skipString(b, i);
+      const key = keyOf(b, i, keyEnd);
+      i = ws(b, keyEnd);
+      if (b[i] !== C.Colon) throw syntax(b, i);
+      i = ws(b, i + 1);
+      if ((key === 'logits' || key === 'probs') && (matrix === null || matrix.field === key)) {
+        // A repeated key: JSON.parse keeps the last, and so do we (in the same buffer).
+        const m = readMatrix(b, i, key, capacity, alloc);
+        cuts.push([i, m.end]);
+        matrix = m.matrix;
+        i = m.end;
+      } else if (key === 'logits' || key === 'probs') {
+        // Both logits and probs: the caller refuses that from `rest` (both members stay, as 0).
+        const end = skipValue(b, i);
+        cuts.push([i, end]);
+        i = end;
+      } else i = skipValue(b, i);
+      i = ws(b, i);
+      if (b[i] === C.Comma) {
+        i = ws(b, i + 1);
+        continue;
+      }
+      if (b[i] === C.BraceClose) {
+        i++;
+        break;
+      }
+      throw syntax(b, i);
+    }
+  }
+  i = ws(b, i);
+  if (i !== n) throw syntax(b, i);
+
+  let restBytes = n;
+  for (const [s, e] of cuts) restBytes -= e - s;
+  if (restBytes > opts.restMax) {
+    throw badRequest(
+      `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the other fields are a few scalars)`,
+    );
+  }
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  let rest = '';
+  let at = 0;
+  for (const [s, e] of cuts) {
+    rest += `${buf.toString('utf8', at, s)}0`;
+    at = e;
+  }
+  rest += buf.toString('utf8', at, n);
+  return { matrix, rest };
+}
+
+function syntax(b: Uint8Array, i: number): ApiError {
+  if (i >= b.length) return badRequest('the request body is not valid JSON: unexpected end of input');
+  const c = b[i];
+  const what = c >= 0x20 && c < 0x7f ? `\`${String.fromCharCode(c)}\`` : `byte 0x${c.toString(16).padStart(2, '0')}`;
+  return badRequest(`the request body is not valid JSON: unexpected ${what} at byte ${i}`);
+}
+
+function ws(b: Uint8Array, i: number): number {
+  for (;;) {
+    const c = b[i];
+    if (c === C.Space || c === C.Lf || c === C.Cr || c === C.Tab) i++;
+    else return i;
+  }
+}
+
+/** The member name of the string at b[s..e) (quotes included), decoded only if it has escapes. */
+function keyOf(b: Uint8Array, s: number, e: number): string {
+  for (let j = s + 1; j < e - 1; j++) {
+    if (b[j] === C.Backslash) return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8', s, e)) as string;
+  }
+  // Only the two matrix keys matter; compare their bytes.
+  const len = e - s - 2;
+  if (len === 6 && b[s + 1] === 108 && b[s + 2] === 111 && b[s + 3] === 103 && b[s + 4] === 105 && b[s + 5] === 116 && b[s + 6] === 115) return 'logits';
+  if (len === 5 && b[s + 1] === 112 && b[s + 2] === 114 && b[s + 3] === 111 && b[s + 4] === 98 && b[s + 5] === 115) return 'probs';
+  return '';
+}
+
+const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+/** The index after the JSON string at b[i] (which must be its opening quote). */
+function skipString(b: Uint8Array, i: number): number {
+  const n = b.length;
+  if (b[i] !== C.Quote) throw syntax(b, i);
+  for (i++; ; i++) {
+    if (i >= n) throw syntax(b, i);
+    const c = b[i];
+    if (c === C.Quote) return i + 1;
+    if (c < 0x20) throw syntax(b, i);
+    if (c === C.Backslash) {
+      const d = b[++i];
+      if (d === C.LowerU) {
+        for (let h = 1; h <= 4; h++) if (!isHex(b[i + h])) throw syntax(b, i + h);
+        i += 4;
+      } else if (!(d === C.Quote || d === C.Backslash || d === C.Slash || d === 98 || d === C.LowerF || d === C.LowerN || d === 114 || d === C.LowerT)) {
+        throw syntax(b, i);
+      }
+    }
+  }
+}
+
+/** The index after the literal `word` at b[i]. */
+function skipLiteral(b: Uint8Array, i: number, word: string): number {
+  for (let k = 0; k < word.length; k++) if (b[i + k] !== word.charCodeAt(k)) throw syntax(b, i + k);
+  return i + word.length;
+}
+
+/** The index after the JSON number at b[i] (grammar only). */
+function skipNumber(b: Uint8Array, i: number): number {
+  if (b[i] === C.Minus) i++;
+  let c = b[i];
+  if (c === C.Zero) c = b[++i];
+  else if (c > C.Zero && c <= C.Nine) while (c >= C.Zero && c <= C.Nine) c = b[++i];
+  else throw syntax(b, i);
+  if (c === C.Dot) {
+    c = b[++i];
+    if (!(c >= C.Zero && c <= C.Nine)) throw syntax(b, i);
+    while (c >= C.Zero && c <= C.Nine) c = b[++i];
+  }
+  if (c === C.LowerE || c === C.UpperE) {
+    c = b[++i];
+    if (c === C.Plus || c === C.Minus) c = b[++i];
+    if (!(c >= C.Zero && c <= C.Nine)) throw syntax(b, i);
+    while (c >= C.Zero && c <= C.Nine) c = b[++i];
+  }
+  return i;
+}
+
+/**
+ * The index after the JSON value at b[i], checking its grammar. Iterative (an explicit stack of
+ * open containers), so `[[[[...` a million deep is an answer, not a stack overflow.
+ */
+function skipValue(b: Uint8Array, i: number): number {
+  let stack = new Uint8Array(64); // 1: array, 2: object
+  let depth = 0;
+  for (;;) {
+    i = ws(b, i);
+    // A value.
+    const c = b[i];
+    let opened = false;
+    if (c === C.BracketOpen || c === C.BraceOpen) {
+      const kind = c === C.BracketOpen ? 1 : 2;
+      i = ws(b, i + 1);
+      if (b[i] === (kind === 1 ? C.BracketClose : C.BraceClose)) i++;
+      else {
+        if (depth === stack.length) {
+          const bigger = new Uint8Array(depth * 2);
+          bigger.set(stack);
+          stack = bigger;
+        }
+        stack[depth++] = kind;
+        opened = true;
+        if (kind === 2) i = member(b, i);
+      }
+    } else if (c === C.Quote) i = skipString(b, i);
+    else if (c === C.Minus || (c >= C.Zero && c <= C.Nine)) i = skipNumber(b, i);
+    else if (c === C.LowerT) i = skipLiteral(b, i, 'true');
+    else if (c === C.LowerF) i = skipLiteral(b, i, 'false');
+    else if (c === C.LowerN) i = skipLiteral(b, i, 'null');
+    else throw syntax(b, i);
+    if (opened) continue; // the container's first value
+    // After a value: close containers, or go on to the next value.
+    for (;;) {
+      if (depth === 0) return i;
+      i = ws(b, i);
+      const kind = stack[depth - 1];
+      if (b[i] === C.Comma) {
+        i = ws(b, i + 1);
+        if (kind === 2) i = member(b, i);
+        break;
+      }
+      if (b[i] === (kind === 1 ? C.BracketClose : C.BraceClose)) {
+        i++;
+        depth--;
+        continue;
+      }
+      throw syntax(b, i);
+    }
+  }
+}
+
+/** `"key" :` at b[i]; the index of the value after it. */
+function member(b: Uint8Array, i: number): number {
+  i = ws(b, skipString(b, i));
+  if (b[i] !== C.Colon) throw syntax(b, i);
+  return i + 1;
+}
+
+/** Where the last readNumber() ended, and whether it left its number for JSON.parse (module variables: no object per number). */
+let numberEnd = 0;
+let numberSlow = false;
+
+/** The JSON number at b[i]: its value on the fast path, or NaN with numberSlow set. Sets numberEnd. */
+function readNumber(b: Uint8Array, i: number): number {
+  let neg = false;
+  if (b[i] === C.Minus) {
+    neg = true;
+    i++;
+  }
+  let c = b[i];
+  let mant = 0;
+  let digits = 0; // significant digits in mant
+  let exp10 = 0;
+  let dropped = false;
+  if (c === C.Zero) c = b[++i];
+  else if (c > C.Zero && c <= C.Nine) {
+    while (c >= C.Zero && c <= C.Nine) {
+      if (digits < 16) {
+        mant = mant * 10 + (c - C.Zero);
+        if (mant !== 0) digits++;
+      } else {
+        exp10++;
+        dropped = true;
+      }
+      c = b[++i];
+    }
+  } else throw syntax(b, i);
+  if (c === C.Dot) {
+    c = b[++i];
+    if (!(c >= C.Zero && c <= C.Nine)) throw syntax(b, i);
+    while (c >= C.Zero && c <= C.Nine) {
+      if (digits < 16) {
+        mant = mant * 10 + (c - C.Zero);
+        if (mant !== 0) digits++;
+        exp10--;
+      } else if (c !== C.Zero) dropped = true;
+      c = b[++i];
+    }
+  }
+  if (c === C.LowerE || c === C.UpperE) {
+    c = b[++i];
+    let eneg = false;
+    if (c === C.Plus || c === C.Minus) {
+      eneg = c === C.Minus;
+      c = b[++i];
+    }
+    if (!(c >= C.Zero && c <= C.Nine)) throw syntax(b, i);
+    let e = 0;
+    while (c >= C.Zero && c <= C.Nine) {
+      if (e < 100000) e = e * 10 + (c - C.Zero);
+      c = b[++i];
+    }
+    exp10 += eneg ? -e : e;
+  }
+  numberEnd = i;
+  if (!dropped && digits <= 15 && exp10 >= -22 && exp10 <= 22) {
+    numberSlow = false;
+    const v = exp10 >= 0 ? mant * POW10[exp10] : mant / POW10[-exp10];
+    return neg ? -v : v;
+  }
+  numberSlow = true;
+  return Number.NaN;
+}
+
+/** The long numbers of the current segment: element index and text offsets (grow-only scratch). */
+let slowAt = new Float64Array(1024);
+let slowFrom = new Float64Array(1024);
+let slowTo = new Float64Array(1024);
+function growSlow(): void {
+  const grow = (a: Float64Array) => {
+    const bigger = new Float64Array(a.length * 2);
+    bigger.set(a);
+    return bigger;
+  };
+  slowAt = grow(slowAt);
+  slowFrom = grow(slowFrom);
+  slowTo = grow(slowTo);
+}
+
+/** The first bad element or row seen so far, in row-major order (j = Infinity: the row as a whole). */
+interface Bad {
+  r: number;
+  j: number;
+  message: string;
+  path: (string | number)[];
+  issue: string;
+}
+
+function readMatrix(
+  b: Uint8Array,
+  i: number,
+  field: 'logits' | 'probs',
+  capacity: number,
+  alloc: () => Float64Array,
+): { end: number; matrix: ScannedMatrix } {
+  const probs = field === 'probs';
+  const empty = new Float64Array(0);
+  const shapeOnly = (end: number, message: string, path: (string | number)[], issue: string) => ({
+    end,
+    matrix: { field, data: empty, rows: 0, cols: 0, shapeError: badRequest(message, [{ path, message: issue }]) },
+  });
+  if (b[i] !== C.BracketOpen) return shapeOnly(skipValue(b, i), `${field} must be an array of rows`, [field], 'must be an array of rows');
+  i = ws(b, i + 1);
+  if (b[i] === C.BracketClose) return shapeOnly(i + 1, `${field} must have at least one row`, [field], 'must have at least one row');
+
+  const data = alloc();
+  let k = 0;
+  let rows = 0;
+  let cols = -1;
+  let shapeError: ApiError | undefined;
+  let bad: Bad | null = null;
+  const elementBad = probs ? 'must be a finite non-negative number' : 'must be a number or null';
+  /** Records a bad element (j) or row (j = Infinity, `message` whole) if it comes before the one recorded. */
+  const setBad = (r: number, j: number, issue: string, message = `${field}[${r}][${j}] ${issue}`) => {
+    if (bad && (bad.r < r || (bad.r === r && bad.j <= j))) return;
+    bad = { r, j, message, path: j === Infinity ? [field, r] : [field, r, j], issue };
+  };
+
+  for (;;) {
+    const r = rows;
+    if (b[i] !== C.BracketOpen) {
+      i = skipValue(b, i);
+      shapeError ??= badRequest(`${field}[${r}] must be an array`, [{ path: [field, r], message: 'must be an array' }]);
+    } else {
+      i = ws(b, i + 1);
+      const rowStart = k;
+      let live = 0;
+      let sum = 0;
+      let max = 0;
+      let slow = 0;
+      let segStart = i;
+      let segK = k;
+      // Converts the long numbers of row text [segStart, segEnd) (elements segK..k): by one
+      // JSON.parse of the text when it holds only numbers and nulls, else each by Number() on its
+      // own text (the same correctly rounded value), so a big non-number element is never built.
+      // An error in an earlier row decides the answer: then nothing needs converting.
+      let impure = false;
+      let rowHadSlow = false;
+      const flush = (segEnd: number) => {
+        if (slow === 0 || (bad !== null && (bad as Bad).r < r) || k > capacity) return;
+        const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+        const check = (o: number, v: number) => {
+          if (v - v !== 0 || (probs && !(v >= 0))) setBad(r, o - rowStart, probs ? elementBad : 'must be a finite number or null');
+          else data[o] = v;
+        };
+        if (!impure) {
+          const values = JSON.parse(`[${text.toString('latin1', segStart, segEnd)}]`) as number[];
+          for (let t = 0; t < values.length; t++) if (Number.isNaN(data[segK + t])) check(segK + t, values[t]);
+        } else {
+          for (let t = 0; t < slow; t++) check(slowAt[t], Number(text.toString('latin1', slowFrom[t], slowTo[t])));
+        }
+      };
+      if (b[i] !== C.BracketClose) {
+        for (;;) {
+          const j = k - rowStart;
+          const c = b[i];
+          if (c === C.LowerN) {
+            i = skipLiteral(b, i, 'null');
+            if (probs) setBad(r, j, elementBad);
+            else if (k < capacity) data[k] = -Infinity;
+          } else if (c === C.Minus || (c >= C.Zero && c <= C.Nine)) {
+            const from = i;
+            const v = readNumber(b, i);
+            i = numberEnd;
+            if (numberSlow) {
+              if (slow === slowAt.length) growSlow();
+              slowAt[slow] = k;
+              slowFrom[slow] = from;
+              slowTo[slow] = i;
+              slow++;
+              if (k < capacity) data[k] = Number.NaN;
+            } else {
+              if (probs) {
+                if (!(v >= 0)) setBad(r, j, elementBad);
+                sum += v;
+                if (v > max) max = v;
+              } else live++;
+              if (k < capacity) data[k] = v;
+            }
+          } else {
+            i = skipValue(b, i);
+            impure = true;
+            setBad(r, j, elementBad);
+          }
+          k++;
+          i = ws(b, i);
+          if (b[i] === C.Comma) {
+            if (i - segStart >= SEGMENT) {
+              flush(i);
+              rowHadSlow ||= slow > 0;
+              slow = 0;
+              impure = false;
+              segStart = ws(b, i + 1);
+              segK = k;
+            }
+            i = ws(b, i + 1);
+            continue;
+          }
+          if (b[i] === C.BracketClose) break;
+          throw syntax(b, i);
+        }
+      }
+      const hadSlow = rowHadSlow || slow > 0;
+      flush(i);
+      const width = k - rowStart;
+      if (!shapeError) {
+        if (r === 0) {
+          if (width === 0) shapeError = badRequest(`${field}[0] must have at least one class`, [{ path: [field, 0], message: 'must have at least one class' }]);
+          cols = width;
+        } else if (width !== cols) {
+          shapeError = badRequest(`rows have different lengths: row 0 has ${cols}, row ${r} has ${width}`, [
+            { path: [field, r], message: `has ${width} classes, row 0 has ${cols}` },
+          ]);
+        }
+      }
+      if (!shapeError && k <= capacity) {
+        if (hadSlow) {
+          // Some values arrived by JSON.parse: count the row again from the buffer.
+          live = 0;
+          sum = 0;
+          max = 0;
+          for (let o = rowStart; o < k; o++) {
+            const v = data[o];
+            if (probs) {
+              if (v >= 0) {
+                sum += v;
+                if (v > max) max = v;
+              }
+            } else if (v !== -Infinity) live++;
+          }
+        }
+        if (probs) {
+          if (sum === 0) setBad(r, Infinity, 'sums to 0', `${field}[${r}] sums to 0: at least one entry must be > 0`);
+          // The general path's guard: a row whose sum overflows is divided by its maximum.
+          else if (sum === Infinity) for (let o = rowStart; o < k; o++) data[o] /= max;
+        } else if (live === 0) setBad(r, Infinity, 'every class is masked', `${field}[${r}] has every class masked (null): at least one must be a number`);
+      }
+      i++; // the row's ]
+    }
+    rows++;
+    i = ws(b, i);
+    if (b[i] === C.Comma) {
+      i = ws(b, i + 1);
+      continue;
+    }
+    if (b[i] === C.BracketClose) break;
+    throw syntax(b, i);
+  }
+  const found = bad as Bad | null;
+  let elementError: ApiError | undefined;
+  if (found) elementError = badRequest(found.message, [{ path: found.path, message: found.issue }]);
+  const size = rows * Math.max(cols, 0);
+  return {
+    end: i + 1,
+    matrix: {
+      field,
+      data: size <= capacity ? data.subarray(0, size) : empty,
+      rows,
+      cols: Math.max(cols, 0),
+      shapeError,
+      elementError,
+    },
+  };
+}
