@@ -125,7 +125,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
     },
   });
   await app.register(poolPlugin, config);
-  await app.register(v1Routes, { testCrashRoute: config.testCrashRoute });
+  await app.register(v1Routes, { testCrashRoute: config.testCrashRoute, maxBodyBytes: config.maxBodyBytes, inlineMaxBytes: config.inlineMaxBytes });
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -29,6 +29,8 @@ const EnvSchema = z.object({
   MAX_ELEMENTS: int('MAX_ELEMENTS', 1).optional(),
   QUEUE_LIMIT: int('QUEUE_LIMIT', 0).optional(),
   REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1).optional(),
+  MEMORY_BUDGET_BYTES: int('MEMORY_BUDGET_BYTES', 16 * 1024 * 1024).optional(),
+  MEMORY_WAIT_MS: int('MEMORY_WAIT_MS', 0).optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -55,6 +57,16 @@ export interface Config {
   requestTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
+   * Bytes that requests in flight may hold at once (bodies, matrices, answers being written);
+   * see src/pool/budget.ts. Default: half the memory the process may use (the container's limit,
+   * else the machine's), leaving the rest to the runtime, the workers' heaps and collection lag.
+   */
+  memoryBudgetBytes: number;
+  /** How long a request waits for room in the memory budget before its 503. */
+  memoryWaitMs: number;
+  /** Answers of at least this many values are streamed in chunks instead of written whole. */
+  streamMinElements: number;
+  /**
    * Bodies up to this size are parsed and, if their work is small, computed on the main thread:
    * a worker round trip costs more than the maths of a small request.
    */
@@ -66,6 +78,17 @@ export interface Config {
   testCrashRoute: boolean;
 }
 
+/**
+ * Half of what the process may use: the cgroup (container) limit when there is one
+ * (process.constrainedMemory(), which reports 2^64 or 0 when unconstrained), else the machine's
+ * memory. 2 GiB container -> 1 GiB budget; the measured peaks behind this are in README.
+ */
+function defaultMemoryBudget(): number {
+  const machine = totalmem();
+  const limit = process.constrainedMemory?.() ?? 0;
+  return Math.floor((limit > 0 && limit < machine ? limit : machine) / 2);
+}
+
 export const DEFAULTS: Config = {
   port: 8080,
   host: '127.0.0.1',
@@ -75,6 +98,9 @@ export const DEFAULTS: Config = {
   queueLimit: 256,
   requestTimeoutMs: 30_000,
   logLevel: 'info',
+  memoryBudgetBytes: defaultMemoryBudget(),
+  memoryWaitMs: 5000,
+  streamMinElements: 1 << 16,
   inlineMaxBytes: 64 * 1024,
   inlineMaxWork: 16 * 1024,
   splitMinWork: 1 << 20,
@@ -102,6 +128,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queueLimit: e.QUEUE_LIMIT ?? DEFAULTS.queueLimit,
     requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? DEFAULTS.requestTimeoutMs,
     logLevel: e.LOG_LEVEL ?? DEFAULTS.logLevel,
+    memoryBudgetBytes: e.MEMORY_BUDGET_BYTES ?? DEFAULTS.memoryBudgetBytes,
+    memoryWaitMs: e.MEMORY_WAIT_MS ?? DEFAULTS.memoryWaitMs,
     testCrashRoute: e.ANYMAX_TEST_CRASH_ROUTE === '1' || e.ANYMAX_TEST_CRASH_ROUTE === 'true',
   };
 }

@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
   | 'WORKER_CRASHED'
+  | 'CLIENT_GONE'
   | 'INTERNAL';
 
 /** One validation problem: where (a JSON path) and what. */
@@ -31,6 +32,8 @@ const REASONS: Record<number, string> = {
   405: 'Method Not Allowed',
   413: 'Payload Too Large',
   415: 'Unsupported Media Type',
+  // nginx's convention for a client that closed the connection first: logged, never sent.
+  499: 'Client Closed Request',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };

@@ -1,28 +1,38 @@
 import { performance } from 'node:perf_hooks';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
-import { assemble, compute, prepareBytes, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
+import { compute, assemble, layoutOf, prepareBytes, run, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
+import { formatRange, type OutArray } from './jobs/format.js';
 
 /**
  * The pool's worker (piscina). Everything per element happens here, off the main thread:
- * reading the raw body (src/jobs/fast-body.ts, or JSON.parse), validation, the kernel, and the
- * JSON of the answer.
- * The main thread only moves bytes. Errors come back as values (not throws) so an ApiError keeps
- * its status and code across the thread boundary.
+ * reading the raw body (src/jobs/body-scan.ts), validation, the kernels and the JSON text of the
+ * answers. The main thread only moves bytes and schedules. Errors come back as values (not
+ * throws) so an ApiError keeps its status and code across the thread boundary.
+ *
+ * Big jobs live on shared memory: the body task reads the matrix into a SharedArrayBuffer and,
+ * when the answer is big, hands the job back instead of answering; the main thread then runs
+ * 'compute' tasks on row ranges of it (in place, in parallel) and 'format' tasks on element
+ * ranges of the outputs, writing each chunk to the client as it comes. No matrix is ever copied
+ * between threads.
  */
 
 export type Task =
-  /** A raw body: parse and validate, then either answer it or, if it is big enough to split, hand the job back. */
-  | { kind: 'body'; endpoint: EndpointName; body: Uint8Array; limits: Limits; splitMinWork: number; enqueuedAt: number }
-  /** Rows of a validated job: compute and serialise them. */
-  | { kind: 'job'; job: Job; enqueuedAt: number }
+  /** A raw body: parse and validate, then answer it whole, or hand a big job back. */
+  | { kind: 'body'; endpoint: EndpointName; body: Uint8Array; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
+  /** Rows of a job on shared memory: compute them in place into the given (shared) outputs. */
+  | { kind: 'compute'; job: Job; outs: OutArray[]; enqueuedAt: number }
+  /** Elements [i0, i1) of an output on shared memory: their JSON text. */
+  | { kind: 'format'; buf: OutArray; width: number; matrix: boolean; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
   | { kind: 'crash'; enqueuedAt: number };
 
 export type Result = { waitMs: number } & (
   /** body: the answer's bytes (ASCII JSON), so the main thread sends them without encoding a string. */
   | { kind: 'done'; body: Uint8Array; kernelMs: number; rows: number; cols: number; work: number }
-  | { kind: 'split'; job: Job }
-  | { kind: 'pieces'; pieces: string[]; kernelMs: number }
+  /** A job too big to answer whole: its matrix is on shared memory. */
+  | { kind: 'job'; job: Job }
+  | { kind: 'computed'; kernelMs: number }
+  | { kind: 'text'; bytes: Uint8Array }
   | { kind: 'error'; error: PlainApiError }
 );
 
@@ -33,29 +43,38 @@ export const now = (): number => performance.timeOrigin + performance.now();
  * The bytes of an ASCII string (our JSON answers are: keys, numbers, null), in a buffer of its
  * own: a view on Buffer's shared pool would make the postMessage clone the whole pool slab.
  */
-function asciiBytes(text: string): Uint8Array {
+export function asciiBytes(text: string): Uint8Array {
   const out = Buffer.allocUnsafeSlow(text.length);
   out.write(text, 0, 'latin1');
   return out;
 }
 
-export default function run(task: Task): Result {
+/** Elements of the answer's arrays: what decides whether it is written whole or streamed. */
+export function outputElements(job: Pick<Job, 'endpoint' | 'params' | 'cols' | 'rows'>): number {
+  return layoutOf(job).reduce((s, l) => s + job.rows * l.width, 0);
+}
+
+const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
+
+export default function runTask(task: Task): Result {
   const waitMs = now() - task.enqueuedAt;
   try {
     switch (task.kind) {
       case 'body': {
-        const job = prepareBytes(task.endpoint, task.body, task.limits);
-        if (job.work >= task.splitMinWork && job.rows >= 2) return { waitMs, kind: 'split', job };
+        const job = prepareBytes(task.endpoint, task.body, task.limits, shared);
+        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
         const t0 = performance.now();
         const pieces = compute(job);
         const kernelMs = performance.now() - t0;
         return { waitMs, kind: 'done', body: asciiBytes(assemble(job, [pieces])), kernelMs, rows: job.rows, cols: job.cols, work: job.work };
       }
-      case 'job': {
+      case 'compute': {
         const t0 = performance.now();
-        const pieces = compute(task.job);
-        return { waitMs, kind: 'pieces', pieces, kernelMs: performance.now() - t0 };
+        run(task.job, true, undefined, task.outs);
+        return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
       }
+      case 'format':
+        return { waitMs, kind: 'text', bytes: asciiBytes(formatRange(task.buf, task.width, task.matrix, task.i0, task.i1)) };
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
     }

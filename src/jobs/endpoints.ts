@@ -174,17 +174,21 @@ export function layoutOf(job: Pick<Job, 'endpoint' | 'params' | 'cols'>): Layout
  * Runs the job's kernel into output arrays. With inPlace, a rows x cols real output is written
  * over job.data (every kernel reads a row before it writes it: test/jobs/endpoints.test.ts checks
  * the bytes match), so a big job needs no second matrix; `alloc` makes the other outputs
- * (a SharedArrayBuffer-backed allocator for the pool's streamed answers).
+ * (a SharedArrayBuffer-backed allocator for the pool's streamed answers), or `given` holds them
+ * all (the rows of shared outputs that a worker computes).
  */
 export function run(
   job: Job,
   inPlace = false,
   alloc: (type: 'f64' | 'i32', length: number) => OutArray = (type, length) =>
     type === 'f64' ? new Float64Array(length) : new Int32Array(length),
+  given?: OutArray[],
 ): OutArray[] {
-  const outs = layoutOf(job).map(({ spec, width }) =>
-    inPlace && spec.type === 'f64' && spec.width === 'cols' ? job.data : alloc(spec.type, job.rows * width),
-  );
+  const outs =
+    given ??
+    layoutOf(job).map(({ spec, width }) =>
+      inPlace && spec.type === 'f64' && spec.width === 'cols' ? job.data : alloc(spec.type, job.rows * width),
+    );
   table[job.endpoint].run(job, outs);
   return outs;
 }

@@ -63,6 +63,8 @@ function reasonOf(e: ApiError): string {
     case 'PAYLOAD_TOO_LARGE':
     case 'TOO_MANY_ELEMENTS':
       return 'too_large';
+    case 'CLIENT_GONE':
+      return 'client_gone';
     default:
       return 'invalid';
   }

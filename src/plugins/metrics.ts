@@ -19,7 +19,7 @@ export interface Metrics {
   elements: Counter<'kernel'>;
   rejected: Counter<'reason'>;
   /** Set by the pool plugin: how to read its queue depth and busy workers. */
-  poolProbe: { queueDepth: () => number; busyWorkers: () => number };
+  poolProbe: { queueDepth: () => number; busyWorkers: () => number; memoryInUse: () => number; memoryBudget: () => number };
 }
 
 declare module 'fastify' {
@@ -33,7 +33,7 @@ export default fp(
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
     const registers = [registry];
-    const poolProbe = { queueDepth: () => 0, busyWorkers: () => 0 };
+    const poolProbe = { queueDepth: () => 0, busyWorkers: () => 0, memoryInUse: () => 0, memoryBudget: () => 0 };
     const metrics: Metrics = {
       registry,
       poolProbe,
@@ -67,7 +67,7 @@ export default fp(
       }),
       rejected: new Counter({
         name: 'anymax_rejected_requests_total',
-        help: 'Requests refused, by reason (invalid, too_large, overloaded, timeout, not_found, crashed, ...)',
+        help: 'Requests refused, by reason (invalid, too_large, overloaded, memory, timeout, client_gone, not_found, crashed, ...)',
         labelNames: ['reason'],
         registers,
       }),
@@ -86,6 +86,22 @@ export default fp(
       registers,
       collect() {
         this.set(poolProbe.busyWorkers());
+      },
+    });
+    new Gauge({
+      name: 'anymax_memory_reserved_bytes',
+      help: 'Bytes of the memory budget reserved by requests in flight',
+      registers,
+      collect() {
+        this.set(poolProbe.memoryInUse());
+      },
+    });
+    new Gauge({
+      name: 'anymax_memory_budget_bytes',
+      help: 'The memory budget (MEMORY_BUDGET_BYTES)',
+      registers,
+      collect() {
+        this.set(poolProbe.memoryBudget());
       },
     });
     app.decorate('metrics', metrics);

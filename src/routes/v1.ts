@@ -1,7 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import { readBody } from '../http/read-body.js';
 import type { EndpointName } from '../jobs/endpoints.js';
+import type { Reservation } from '../pool/budget.js';
+import { ClientGone } from '../pool/jobs.js';
 import { ArgmaxRequest, ArgmaxResponse } from '../schemas/argmax.js';
 import { errorResponses } from '../schemas/common.js';
 import { EntmaxRequest, EntmaxResponse } from '../schemas/entmax.js';
@@ -25,13 +28,51 @@ const ROUTES: { name: EndpointName; summary: string; request: z.ZodType; respons
   { name: 'sample', summary: 'Seeded draws after temperature, mapping, topK, topP and minP', request: SampleRequest, response: SampleResponse },
 ];
 
-export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean }) {
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** This request's share of the memory budget (src/pool/budget.ts), returned when its answer is done. */
+    reservation?: Reservation;
+    /** Aborted if the client goes before its answer is written. */
+    clientGone?: AbortController;
+  }
+}
+
+export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean; maxBodyBytes: number; inlineMaxBytes: number }) {
+  // Before the body is read: reserve memory for it from its declared length (a small inline body
+  // needs none), and tie the reservation and the job's cancellation to the connection.
+  app.addHook('preParsing', async (req, reply) => {
+    const declared = req.headers['content-length'];
+    const length = declared === undefined ? 0 : Number(declared);
+    const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
+    const reservation = await app.jobs.budget.acquire(reserve);
+    const gone = new AbortController();
+    req.reservation = reservation;
+    req.clientGone = gone;
+    reply.raw.once('close', () => {
+      reservation.release();
+      if (!reply.raw.writableFinished) gone.abort(new ClientGone());
+    });
+  });
+
   // Keep the body as bytes: parsing and validating it is per-element work, done by the job
   // runner (in a worker for big bodies), not by Fastify on the main thread.
   // Only application/json: Fastify's default text/plain parser would hand the job runner a
   // string (accepted as JSON when small, garbled when big), where the contract says 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  app.addContentTypeParser('application/json', (req, payload, done) => {
+    const declared = req.headers['content-length'];
+    const reservation = req.reservation;
+    readBody(payload, {
+      contentLength: declared === undefined ? undefined : Number(declared),
+      limit: opts.maxBodyBytes,
+      // A small body needs no reservation; a chunked one reserves as it grows.
+      allowance: opts.inlineMaxBytes,
+      grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes)),
+    }).then(
+      (body) => done(null, body),
+      (e: Error) => done(e, undefined),
+    );
+  });
 
   const r = app.withTypeProvider<ZodTypeProvider>();
   for (const { name, summary, request, response } of ROUTES) {
@@ -43,7 +84,10 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
         validatorCompiler: () => (data) => ({ value: data }),
       },
       async (req, reply) => {
-        const out = await app.jobs.run(name, req.body as unknown as Buffer);
+        const out = await app.jobs.run(name, req.body as unknown as Buffer, {
+          signal: req.clientGone!.signal,
+          reservation: req.reservation!,
+        });
         req.anymax = { rows: out.rows, cols: out.cols };
         return reply.type('application/json').send(out.body);
       },

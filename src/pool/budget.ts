@@ -1,0 +1,121 @@
+import { ApiError } from '../errors.js';
+
+/**
+ * The memory budget: bytes that requests in flight may hold at once (bodies, matrices, answers
+ * being written). Admission reserves a request's estimate before its body is read (from
+ * Content-Length) and adjusts it once the shape is known; the reservation is returned when the
+ * answer has been written or the client has gone.
+ *
+ * A request that can never fit (estimate over the whole budget) is refused with 413; one that
+ * does not fit now waits, first come first served, up to `waitMs`, then gets 503 with
+ * Retry-After. FIFO matters: a big request waiting for room is not starved by a stream of small
+ * ones that would each fit.
+ */
+
+export class Reservation {
+  constructor(
+    private readonly budget: MemoryBudget,
+    public bytes: number,
+  ) {}
+
+  /** Grows or shrinks the reservation to `bytes` (growth waits or fails like acquire). */
+  async resize(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (bytes <= this.bytes) {
+      this.budget.give(this.bytes - bytes);
+      this.bytes = bytes;
+      return;
+    }
+    const extra = bytes - this.bytes;
+    await this.budget.take(extra, bytes, signal);
+    this.bytes = bytes;
+  }
+
+  /** Returns every byte (idempotent). */
+  release(): void {
+    this.budget.give(this.bytes);
+    this.bytes = 0;
+  }
+}
+
+interface Waiter {
+  bytes: number;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+export class MemoryBudget {
+  private used = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(
+    readonly total: number,
+    private readonly waitMs: number,
+    /** Called when a request is refused: 'too_large' (never fits) or 'memory' (no room in time). */
+    private readonly onRefuse: (reason: 'too_large' | 'memory') => void = () => {},
+  ) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  async acquire(bytes: number, signal?: AbortSignal): Promise<Reservation> {
+    await this.take(bytes, bytes, signal);
+    return new Reservation(this, bytes);
+  }
+
+  /** Takes `bytes` more; `whole` is the reservation's total after it, for the 413 test. */
+  async take(bytes: number, whole: number, signal?: AbortSignal): Promise<void> {
+    if (whole > this.total) {
+      this.onRefuse('too_large');
+      throw new ApiError(
+        413,
+        'PAYLOAD_TOO_LARGE',
+        `this request needs about ${mib(whole)} of memory, more than the service's whole memory budget of ${mib(this.total)} (MEMORY_BUDGET_BYTES)`,
+      );
+    }
+    if (this.waiters.length === 0 && this.used + bytes <= this.total) {
+      this.used += bytes;
+      return;
+    }
+    await new Promise<void>((resolve, reject) => {
+      const w: Waiter = { bytes, resolve, reject };
+      const timer = setTimeout(() => {
+        this.drop(w);
+        this.onRefuse('memory');
+        reject(
+          new ApiError(503, 'OVERLOADED', `no room in the memory budget for this request (about ${mib(whole)}) within ${this.waitMs} ms; retry later`, undefined, 1),
+        );
+      }, this.waitMs);
+      const onAbort = () => {
+        this.drop(w);
+        reject(signal?.reason);
+      };
+      w.resolve = () => {
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', onAbort);
+        resolve();
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(w);
+    });
+  }
+
+  give(bytes: number): void {
+    this.used -= bytes;
+    // Wake waiters in order while the first fits.
+    while (this.waiters.length > 0 && this.used + this.waiters[0].bytes <= this.total) {
+      const w = this.waiters.shift()!;
+      this.used += w.bytes;
+      w.resolve();
+    }
+  }
+
+  private drop(w: Waiter): void {
+    const i = this.waiters.indexOf(w);
+    if (i >= 0) this.waiters.splice(i, 1);
+    // The head leaving may let the next ones in.
+    this.give(0);
+  }
+}
+
+const mib = (b: number) => `${(b / 2 ** 20).toFixed(1)} MiB`;

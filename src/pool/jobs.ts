@@ -1,0 +1,345 @@
+import { Readable } from 'node:stream';
+import type { FastifyBaseLogger } from 'fastify';
+import { Piscina } from 'piscina';
+import type { Config } from '../config.js';
+import { ApiError, fromPlain } from '../errors.js';
+import { answerFrame, compute, assemble, layoutOf, prepareBytes, slice, type EndpointName, type Job } from '../jobs/endpoints.js';
+import { formatRange, type OutArray } from '../jobs/format.js';
+import type { Metrics } from '../plugins/metrics.js';
+import { now, outputElements, type Result, type Task } from '../worker.js';
+import { MemoryBudget, type Reservation } from './budget.js';
+import { jobCost } from './cost.js';
+
+/**
+ * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
+ *  - a body up to inlineMaxBytes is parsed on the main thread, and if its cost (./cost.ts: work
+ *    weighted by the kernel's worst case) is at most inlineMaxWork it is computed there too: a
+ *    worker round trip costs more than the maths of a small request (~2x the throughput at 1x50);
+ *  - any bigger body goes to a worker as raw bytes (moved, not copied), which parses, validates,
+ *    computes and serialises it, so the main thread does no per-element work;
+ *  - a job whose answer is big (streamMinElements) or whose work is big (splitMinWork) lives on
+ *    shared memory: it is computed in place by row ranges, split across the workers when big,
+ *    and its answer is written in chunks formatted by the workers, a window of them at a time,
+ *    as the client takes them. Neither the matrix nor the whole answer is ever copied or held
+ *    as one string; the kernels take the global row index, so any split gives the same bytes.
+ * Memory: every request holds a reservation of the budget (./budget.ts) sized by estimate()
+ * before its body is read and by estimateJob() once parsed; it waits or is refused (503 / 413)
+ * when the budget is spent.
+ * Queue full -> 503 OVERLOADED, not done within requestTimeoutMs -> 503 TIMEOUT (a running job
+ * is stopped with its worker), worker died -> 500 WORKER_CRASHED (piscina replaces the worker),
+ * client gone -> its queued tasks are dropped and its running compute stopped.
+ *
+ * The queue limit is enforced here, per request, not by piscina's maxQueue: piscina keeps tasks
+ * that carry an AbortSignal (all of ours, for the timeout) in a side queue that maxQueue does not
+ * count, so a limit >= 1 was never applied; and with maxQueue 0 a refused task stayed in that
+ * side queue and was run later anyway, keeping the worker busy for requests already answered 503.
+ * A request that goes to the pool takes one of workers + queueLimit slots until it is answered;
+ * the tasks of an admitted request (the body, its row ranges, its chunks) are not refused.
+ */
+
+export interface JobOutcome {
+  /** The JSON answer: text, bytes (from a worker), or a stream of chunks (big answers). */
+  body: string | Buffer | Readable;
+  rows: number;
+  cols: number;
+}
+
+export interface RunContext {
+  /** Aborted when the client has gone: its work is dropped. */
+  signal: AbortSignal;
+  /** The request's share of the memory budget; resized here once the job is known. */
+  reservation: Reservation;
+}
+
+export interface Jobs {
+  run(endpoint: EndpointName, raw: Buffer, ctx: RunContext): Promise<JobOutcome>;
+  /** Test-only crash task. */
+  crash(): Promise<never>;
+  /** Workers started and queue below its limit. */
+  ready(): boolean;
+  pool: Piscina;
+  budget: MemoryBudget;
+  /** Bytes to reserve for a body of this length before it is read. */
+  estimate(bodyBytes: number): number;
+}
+
+const RETRY_AFTER_S = 1;
+/** Elements of an output formatted by one task: ~0.8 MB of text, a few ms of a worker. */
+const CHUNK_ELEMENTS = 32 * 1024;
+/** Outputs this small are formatted on the main thread (a task round trip costs more). */
+const SMALL_OUTPUT = 4096;
+/** Bytes a request holds besides its arrays: the non-matrix fields, parser and answer buffers. */
+const OVERHEAD = 1 << 20;
+/** A formatted number's text, at most (-1.2345678901234567e-308 and its comma). */
+const NUMBER_TEXT = 25;
+
+/** The client closed the connection before its answer: its work is dropped (logged, never sent). */
+export class ClientGone extends ApiError {
+  constructor() {
+    super(499, 'CLIENT_GONE', 'the client closed the connection before its answer');
+  }
+}
+
+function workerFile(): { filename: string; execArgv: string[] | undefined } {
+  // Under the TypeScript sources (tests, tsx) the worker is a .ts file that needs tsx's loader;
+  // built (dist/), it is plain JS and inherits node's flags (--cpu-prof, --max-old-space-size).
+  const ts = import.meta.url.endsWith('.ts');
+  const filename = new URL(`../worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
+  return { filename, execArgv: ts ? ['--import', 'tsx'] : undefined };
+}
+
+export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): Jobs {
+  const { filename, execArgv } = workerFile();
+  const pool = new Piscina({
+    filename,
+    execArgv,
+    minThreads: config.workers,
+    maxThreads: config.workers,
+    idleTimeout: Number.MAX_SAFE_INTEGER,
+  });
+  // A worker that dies with no task of ours in flight is replaced by piscina; log, don't crash.
+  pool.on('error', (err) => log.error({ err }, 'worker error'));
+  // 503s are counted where they arise; the 413 of a request that can never fit, by the error handler.
+  const budget = new MemoryBudget(config.memoryBudgetBytes, config.memoryWaitMs, (reason) => {
+    if (reason === 'memory') m.rejected.inc({ reason });
+  });
+  let inFlight = 0;
+  /** Requests holding a pool slot (running or waiting); at most workers + queueLimit. */
+  let admitted = 0;
+  const slots = config.workers + config.queueLimit;
+  const limits = { maxElements: config.maxElements };
+  m.poolProbe.queueDepth = () => pool.queueSize;
+  m.poolProbe.busyWorkers = () => Math.min(config.workers, inFlight - pool.queueSize);
+  m.poolProbe.memoryInUse = () => budget.inUse;
+  m.poolProbe.memoryBudget = () => budget.total;
+  const window = config.workers + 1;
+
+  /**
+   * Before the body is read: the body, its matrix at 2 bytes of text an element, an answer
+   * written whole (at most streamMinElements values; bigger ones are streamed) and the overhead.
+   */
+  const estimate = (bodyBytes: number) =>
+    bodyBytes +
+    8 * Math.min(config.maxElements, Math.floor(bodyBytes / 2) + 1) +
+    Math.min(config.streamMinElements, config.maxElements) * (NUMBER_TEXT * 2 + 8) +
+    OVERHEAD;
+
+  /** Once the job is known: its body (until collected), matrix, integer outputs and answer text. */
+  function estimateJob(job: Job, bodyBytes: number, streamed: boolean): number {
+    let bytes = bodyBytes + 8 * job.rows * job.cols + OVERHEAD;
+    for (const l of layoutOf(job)) if (l.spec.type === 'i32') bytes += 4 * job.rows * l.width;
+    // Streamed: a window of chunks (text and its bytes); whole: the answer as text, bytes and arrays.
+    bytes += streamed ? window * CHUNK_ELEMENTS * NUMBER_TEXT * 2 : outputElements(job) * (NUMBER_TEXT * 2 + 8);
+    return bytes;
+  }
+
+  /** Runs fn holding a pool slot; 503 OVERLOADED when every slot is taken. */
+  async function withSlot<T>(fn: () => Promise<T>): Promise<T> {
+    if (admitted >= slots) {
+      m.rejected.inc({ reason: 'overloaded' });
+      throw new ApiError(503, 'OVERLOADED', 'the job queue is full; retry later', undefined, RETRY_AFTER_S);
+    }
+    admitted++;
+    try {
+      return await fn();
+    } finally {
+      admitted--;
+    }
+  }
+
+  async function submit(task: Task, transferList: ArrayBuffer[], signal: AbortSignal): Promise<Result> {
+    inFlight++;
+    try {
+      return (await pool.run(task, { transferList, signal })) as Result;
+    } catch (e) {
+      throw poolError(e, signal);
+    } finally {
+      inFlight--;
+    }
+  }
+
+  function poolError(e: unknown, signal: AbortSignal): Error {
+    const msg = (e as Error)?.message ?? String(e);
+    if (signal.aborted && signal.reason instanceof ClientGone) return signal.reason; // counted by the error handler
+    if (/queue is at limit|No task queue available/i.test(msg)) {
+      m.rejected.inc({ reason: 'overloaded' });
+      return new ApiError(503, 'OVERLOADED', 'the job queue is full; retry later', undefined, RETRY_AFTER_S);
+    }
+    if (/pool is closed|Terminating worker thread/i.test(msg) && !signal.aborted) {
+      m.rejected.inc({ reason: 'shutting_down' });
+      return new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, RETRY_AFTER_S);
+    }
+    if ((e as Error)?.name === 'AbortError' || signal.aborted) {
+      m.rejected.inc({ reason: 'timeout' });
+      return new ApiError(503, 'TIMEOUT', `the job did not finish within ${config.requestTimeoutMs} ms`, undefined, RETRY_AFTER_S);
+    }
+    if (/worker exited/i.test(msg)) {
+      m.rejected.inc({ reason: 'crashed' });
+      return new ApiError(500, 'WORKER_CRASHED', 'the worker running this request died; the pool has replaced it');
+    }
+    return new ApiError(500, 'INTERNAL', 'internal error in a worker');
+  }
+
+  // Label children resolved once: prom-client hashes the label set on every labelled call.
+  type Observer = { observe(v: number): void };
+  type Incrementer = { inc(v: number): void };
+  const perKernel = new Map<string, { inline: Observer; pool: Observer; wait: Observer; rows: Incrementer; elements: Incrementer }>();
+  const children = (kernel: EndpointName) => {
+    let c = perKernel.get(kernel);
+    if (!c) {
+      c = {
+        inline: m.kernelSeconds.labels({ kernel, where: 'inline' }),
+        pool: m.kernelSeconds.labels({ kernel, where: 'pool' }),
+        wait: m.queueWaitSeconds.labels({ kernel }),
+        rows: m.rows.labels({ kernel }),
+        elements: m.elements.labels({ kernel }),
+      };
+      perKernel.set(kernel, c);
+    }
+    return c;
+  };
+
+  function record(endpoint: EndpointName, where: 'inline' | 'pool', kernelMs: number, rows: number, work: number) {
+    const c = children(endpoint);
+    c[where].observe(kernelMs / 1000);
+    c.rows.inc(rows);
+    c.elements.inc(work);
+  }
+
+  /** A matrix on shared memory (a copy when it is not: only small, inline-parsed ones). */
+  function onShared(job: Job): Job {
+    if (job.data.buffer instanceof SharedArrayBuffer) return job;
+    const data = new Float64Array(new SharedArrayBuffer(job.data.length * 8));
+    data.set(job.data);
+    return { ...job, data };
+  }
+
+  /**
+   * A job on shared memory: computed in place by row ranges (split across the workers when big),
+   * then its answer as a stream of chunks, formatted a window at a time as the client reads.
+   */
+  async function runShared(jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+    const job = onShared(jobIn);
+    const both = AbortSignal.any([timeout, ctx.signal]);
+    // The body counts until its worker lets go of it (collected, not freed at once).
+    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both);
+    const layout = layoutOf(job);
+    const outs: OutArray[] = layout.map(({ spec, width }) =>
+      spec.type === 'f64' && spec.width === 'cols' ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4)),
+    );
+    const parts = job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1;
+    const tasks: Promise<Result>[] = [];
+    for (let c = 0; c < parts; c++) {
+      const r0 = Math.floor((c * job.rows) / parts);
+      const r1 = Math.floor(((c + 1) * job.rows) / parts);
+      const sub = slice(job, r0, r1);
+      const subOuts = outs.map((o, i) => o.subarray(r0 * layout[i].width, r1 * layout[i].width));
+      tasks.push(submit({ kind: 'compute', job: sub, outs: subOuts, enqueuedAt: now() }, [], both));
+    }
+    let kernelMs = 0;
+    for (const r of await Promise.all(tasks)) {
+      if (r.kind !== 'computed') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
+      children(job.endpoint).wait.observe(r.waitMs / 1000);
+      kernelMs += r.kernelMs;
+    }
+    record(job.endpoint, 'pool', kernelMs, job.rows, job.work);
+
+    const frame = answerFrame(job);
+    // Chunks are formatted under the job's timeout only: a client that leaves stops the stream
+    // (no more chunks are asked for); the few in flight are small and left to finish.
+    const format = (buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): Promise<Buffer> => {
+      const p = submit({ kind: 'format', buf, width, matrix, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
+        if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
+        return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
+      });
+      p.catch(() => {}); // awaited in order below; this only keeps an abandoned one from being unhandled
+      return p;
+    };
+    async function* chunks(): AsyncGenerator<Buffer> {
+      for (let o = 0; o < layout.length; o++) {
+        const { width, matrix } = layout[o];
+        const total = job.rows * width;
+        yield Buffer.from(frame.open[o], 'latin1');
+        if (total <= SMALL_OUTPUT) {
+          yield Buffer.from(formatRange(outs[o], width, matrix, 0, total), 'latin1');
+        } else {
+          const pending: Promise<Buffer>[] = [];
+          let next = 0;
+          const more = () => {
+            while (pending.length < window && next < total) {
+              const end = Math.min(total, next + CHUNK_ELEMENTS);
+              pending.push(format(outs[o], width, matrix, next, end));
+              next = end;
+            }
+          };
+          more();
+          while (pending.length > 0) {
+            const text = await pending.shift()!;
+            more();
+            yield text;
+          }
+        }
+        yield Buffer.from(frame.close[o], 'latin1');
+      }
+      yield Buffer.from(frame.end, 'latin1');
+    }
+    return { body: Readable.from(chunks(), { objectMode: false }), rows: job.rows, cols: job.cols };
+  }
+
+  /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
+  async function runBody(endpoint: EndpointName, raw: Buffer, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+    // Move the body's memory to the worker when the Buffer owns all of it; else copy.
+    const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
+    const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
+    const task: Task = {
+      kind: 'body',
+      endpoint,
+      body,
+      limits,
+      streamMinElements: config.streamMinElements,
+      splitMinWork: config.splitMinWork,
+      enqueuedAt: now(),
+    };
+    const r = await submit(task, [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
+    children(endpoint).wait.observe(r.waitMs / 1000);
+    switch (r.kind) {
+      case 'error':
+        throw fromPlain(r.error);
+      case 'done':
+        record(endpoint, 'pool', r.kernelMs, r.rows, r.work);
+        return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), rows: r.rows, cols: r.cols };
+      case 'job':
+        return runShared(r.job, raw.length, ctx, timeout);
+      default:
+        throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
+    }
+  }
+
+  return {
+    pool,
+    budget,
+    estimate,
+    ready: () => pool.threads.length >= config.workers && admitted - config.workers < Math.max(config.queueLimit, 1),
+    async run(endpoint, raw, ctx) {
+      // The timeout only on the pool path: its timer costs ~5 us a request, a fifth of a small
+      // inline request's main-thread time (measured with load/).
+      const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
+      if (raw.length <= config.inlineMaxBytes) {
+        const job = prepareBytes(endpoint, raw, limits);
+        if (jobCost(job) > config.inlineMaxWork || outputElements(job) >= config.streamMinElements) {
+          return withSlot(() => runShared(job, raw.length, ctx, timeout()));
+        }
+        const t0 = performance.now();
+        const pieces = compute(job);
+        record(endpoint, 'inline', performance.now() - t0, job.rows, job.work);
+        return { body: assemble(job, [pieces]), rows: job.rows, cols: job.cols };
+      }
+      return withSlot(() => runBody(endpoint, raw, ctx, timeout()));
+    },
+    async crash() {
+      const signal = AbortSignal.timeout(config.requestTimeoutMs);
+      await withSlot(() => submit({ kind: 'crash', enqueuedAt: now() }, [], signal));
+      throw new ApiError(500, 'INTERNAL', 'the crash task returned');
+    },
+  };
+}
