@@ -88,7 +88,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
     );
   });
 
-  await app.register(metricsPlugin);
+  await app.register(metricsPlugin, { nodeVersion: config.metricsNodeVersion });
   await app.register(errorsPlugin, { maxBodyBytes: config.maxBodyBytes });
   await app.register(swagger, {
     openapi: {

@@ -21,6 +21,10 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
       .max(max, { error: `${name} must be <= ${max}` }),
   );
 
+const flag = (name: string) =>
+  z.enum(['0', '1', 'true', 'false'], { error: `${name} must be 0, 1, true or false` }).default('0');
+const on = (v: string) => v === '1' || v === 'true';
+
 const EnvSchema = z.object({
   PORT: int('PORT', 0, 65535).optional(),
   HOST: z.string().trim().min(1, { error: 'HOST must not be empty' }).optional(),
@@ -36,6 +40,8 @@ const EnvSchema = z.object({
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
     })
     .optional(),
+  /** Opt-in: /metrics is public, and the exact Node version tells an attacker which CVEs apply. */
+  METRICS_NODE_VERSION: flag('METRICS_NODE_VERSION'),
   /** Test-only: registers POST /v1/_test/crash, whose task kills its worker thread. */
   ANYMAX_TEST_CRASH_ROUTE: z
     .enum(['0', '1', 'true', 'false'], { error: 'ANYMAX_TEST_CRASH_ROUTE must be 0 or 1' })
@@ -75,6 +81,8 @@ export interface Config {
   inlineMaxWork: number;
   /** Work at or above which one request's rows are split across the pool's workers. */
   splitMinWork: number;
+  /** Whether /metrics carries prom-client's nodejs_version_info (with the exact version). */
+  metricsNodeVersion: boolean;
   testCrashRoute: boolean;
 }
 
@@ -104,6 +112,7 @@ export const DEFAULTS: Config = {
   inlineMaxBytes: 64 * 1024,
   inlineMaxWork: 16 * 1024,
   splitMinWork: 1 << 20,
+  metricsNodeVersion: false,
   testCrashRoute: false,
 };
 
@@ -130,6 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL ?? DEFAULTS.logLevel,
     memoryBudgetBytes: e.MEMORY_BUDGET_BYTES ?? DEFAULTS.memoryBudgetBytes,
     memoryWaitMs: e.MEMORY_WAIT_MS ?? DEFAULTS.memoryWaitMs,
-    testCrashRoute: e.ANYMAX_TEST_CRASH_ROUTE === '1' || e.ANYMAX_TEST_CRASH_ROUTE === 'true',
+    metricsNodeVersion: on(e.METRICS_NODE_VERSION),
+    testCrashRoute: on(e.ANYMAX_TEST_CRASH_ROUTE),
   };
 }

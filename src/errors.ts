@@ -69,6 +69,42 @@ export class ApiError extends Error {
 export const badRequest = (message: string, issues?: Issue[]) =>
   new ApiError(400, 'INVALID_REQUEST', message, issues ?? undefined);
 
+/**
+ * A 400 echoes at most this many issues, and this many names in one issue's list (unknown
+ * fields), then says how many more: a body of 400,000 unknown keys was answered with all of them
+ * twice (5 MiB in, 12 MiB out).
+ */
+export const MAX_ECHOED = 20;
+/** Longer names are cut in messages (paths keep them whole, so a path is still exact). */
+export const MAX_ECHOED_CHARS = 1000;
+
+const count = (n: number) => n.toLocaleString('en-US');
+
+/** "a, b, ..." of the first MAX_ECHOED names, each cut to MAX_ECHOED_CHARS, then "... and N more". */
+export function echoList(names: readonly string[]): string {
+  const shown = names.slice(0, MAX_ECHOED).map(cut).join(', ');
+  return names.length > MAX_ECHOED ? `${shown}, ... and ${count(names.length - MAX_ECHOED)} more` : shown;
+}
+
+function cut(s: string): string {
+  if (s.length <= MAX_ECHOED_CHARS) return s;
+  // Not between the halves of a surrogate pair.
+  const c = s.charCodeAt(MAX_ECHOED_CHARS - 1);
+  const end = c >= 0xd800 && c <= 0xdbff ? MAX_ECHOED_CHARS - 1 : MAX_ECHOED_CHARS;
+  return `${s.slice(0, end)}...(${count(s.length)} characters)`;
+}
+
+/**
+ * The 400 for a list of validation issues: the first MAX_ECHOED of them, and a message joining
+ * theirs with "; " (then "; ... and N more issues").
+ */
+export function invalidRequest(issues: Issue[]): ApiError {
+  const shown = issues.length > MAX_ECHOED ? issues.slice(0, MAX_ECHOED) : issues;
+  let message = shown.map((i) => i.message).join('; ');
+  if (issues.length > shown.length) message += `; ... and ${count(issues.length - shown.length)} more issues`;
+  return badRequest(message, shown);
+}
+
 /** Marker so an ApiError thrown in a worker can be rebuilt on the main thread. */
 export interface PlainApiError {
   __apiError: true;

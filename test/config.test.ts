@@ -17,6 +17,7 @@ describe('loadConfig', () => {
       queueLimit: 256,
       requestTimeoutMs: 30_000,
       logLevel: 'info',
+      metricsNodeVersion: false,
       testCrashRoute: false,
     });
   });
@@ -31,6 +32,7 @@ describe('loadConfig', () => {
       QUEUE_LIMIT: '0',
       REQUEST_TIMEOUT_MS: '250',
       LOG_LEVEL: 'warn',
+      METRICS_NODE_VERSION: '1',
       ANYMAX_TEST_CRASH_ROUTE: '1',
     });
     expect(c).toMatchObject({
@@ -42,6 +44,7 @@ describe('loadConfig', () => {
       queueLimit: 0,
       requestTimeoutMs: 250,
       logLevel: 'warn',
+      metricsNodeVersion: true,
       testCrashRoute: true,
     });
   });
@@ -56,6 +59,15 @@ describe('loadConfig', () => {
     ['ANYMAX_TEST_CRASH_ROUTE', 'true', true],
   ])('%s=%s -> %s', (name, value, expected) => {
     expect(loadConfig({ [name]: value }).testCrashRoute).toBe(expected);
+  });
+
+  it.each([
+    ['0', false],
+    ['false', false],
+    ['1', true],
+    ['true', true],
+  ])('METRICS_NODE_VERSION=%s -> %s', (value, expected) => {
+    expect(loadConfig({ METRICS_NODE_VERSION: value }).metricsNodeVersion).toBe(expected);
   });
 
   it.each([
@@ -82,6 +94,8 @@ describe('loadConfig', () => {
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO'],
     ['ANYMAX_TEST_CRASH_ROUTE', 'yes'],
+    ['METRICS_NODE_VERSION', 'yes'],
+    ['METRICS_NODE_VERSION', ''],
   ])('%s=%j is refused with a message naming it', (name, value) => {
     let err: unknown;
     try {

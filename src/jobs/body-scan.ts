@@ -1,4 +1,4 @@
-import { badRequest, type ApiError } from '../errors.js';
+import { MAX_ECHOED, badRequest, echoList, invalidRequest, type ApiError } from '../errors.js';
 
 /**
  * Reads a /v1 JSON body from its bytes without materialising it: the logits / probs matrix goes
@@ -55,6 +55,11 @@ export interface ScanOptions {
   maxElements: number;
   /** Largest accepted size of the body outside the matrix, in bytes. */
   restMax: number;
+  /**
+   * The member names the endpoint knows: when the rest is too big because of unknown members,
+   * the 400 lists them (the first few, and a count) as the general validation would.
+   */
+  knownKeys?: ReadonlySet<string>;
   /** Allocates the matrix buffer (e.g. on a SharedArrayBuffer); plain Float64Array by default. */
   alloc?: (length: number) => Float64Array;
 }
@@ -96,6 +101,7 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
     throw badRequest('the request body must be a JSON object');
   }
   const cuts: [number, number][] = [];
+  const unknown = new Set<string>();
   let matrix: ScannedMatrix | null = null;
   let buffer: Float64Array | null = null;
   const capacity = Math.min(opts.maxElements, Math.floor(n / 2) + 1);
@@ -107,6 +113,10 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
       if (b[i] !== C.Quote) throw syntax(b, i);
       const keyEnd = skipString(b, i);
       const key = keyOf(b, i, keyEnd);
+      if (key === '' && opts.knownKeys) {
+        const name = keyText(b, i, keyEnd);
+        if (!opts.knownKeys.has(name)) unknown.add(name);
+      }
       i = ws(b, keyEnd);
       if (b[i] !== C.Colon) throw syntax(b, i);
       i = ws(b, i + 1);
@@ -140,6 +150,10 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   let restBytes = n;
   for (const [s, e] of cuts) restBytes -= e - s;
   if (restBytes > opts.restMax) {
+    if (unknown.size > 0) {
+      const names = [...unknown];
+      throw invalidRequest([{ path: names.slice(0, MAX_ECHOED), message: `unknown field(s): ${echoList(names)}` }]);
+    }
     throw badRequest(
       `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the other fields are a few scalars)`,
     );
@@ -180,6 +194,13 @@ function keyOf(b: Uint8Array, s: number, e: number): string {
   if (len === 6 && b[s + 1] === 108 && b[s + 2] === 111 && b[s + 3] === 103 && b[s + 4] === 105 && b[s + 5] === 116 && b[s + 6] === 115) return 'logits';
   if (len === 5 && b[s + 1] === 112 && b[s + 2] === 114 && b[s + 3] === 111 && b[s + 4] === 98 && b[s + 5] === 115) return 'probs';
   return '';
+}
+
+/** The member name of the string at b[s..e), decoded. */
+function keyText(b: Uint8Array, s: number, e: number): string {
+  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  for (let j = s + 1; j < e - 1; j++) if (b[j] === C.Backslash) return JSON.parse(buf.toString('utf8', s, e)) as string;
+  return buf.toString('utf8', s + 1, e - 1);
 }
 
 const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);

@@ -6,7 +6,7 @@ import { gumbelSoftmax } from '../core/gumbel-softmax.js';
 import { sample } from '../core/sample.js';
 import { logSoftmax, softmax } from '../core/softmax.js';
 import { sparsemax } from '../core/sparsemax.js';
-import { badRequest, type Issue } from '../errors.js';
+import { MAX_ECHOED, badRequest, echoList, invalidRequest, type Issue } from '../errors.js';
 import { ArgmaxRequest } from '../schemas/argmax.js';
 import { scalarsOf } from '../schemas/common.js';
 import { EntmaxRequest } from '../schemas/entmax.js';
@@ -17,6 +17,7 @@ import { SoftmaxRequest } from '../schemas/softmax.js';
 import { SparsemaxRequest } from '../schemas/sparsemax.js';
 import { scanBody, type ScannedMatrix } from './body-scan.js';
 import { closeOutput, formatRange, openOutput, type OutArray } from './format.js';
+import { seedTextIsExact } from './seed-text.js';
 
 /**
  * What each /v1 endpoint does with a parsed body, independent of where it runs (main thread or
@@ -203,31 +204,19 @@ export function randomSeed(): number {
  * Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). With `pre`, the
  * matrix was already read from the bytes (./body-scan.ts) and body holds a placeholder in its
  * place; its errors are raised here, in the general path's order (other fields, shape, element
- * limit, elements).
+ * limit, elements). `text` is the JSON text body was parsed from (the whole body, or the scanned
+ * rest): with it, a seed is checked on its digits, which JSON.parse may have rounded to an
+ * integer (./seed-text.ts).
  */
-export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, pre?: ScannedMatrix): Job {
+export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, pre?: ScannedMatrix, text?: string): Job {
   const ep = table[endpoint];
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw badRequest('the request body must be a JSON object');
   }
-  const parsed = ep.schema.safeParse(body);
-  if (!parsed.success) {
-    const issues: Issue[] = [];
-    const seen = new Set<string>();
-    for (const i of parsed.error.issues) {
-      const path = i.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
-      const issue =
-        i.code === 'unrecognized_keys'
-          ? { path: [...path, ...i.keys], message: `unknown field(s): ${i.keys.join(', ')}` }
-          : { path, message: i.message };
-      // One check can fail twice with the same message (seed 2^53 is neither a safe integer nor <= max).
-      const key = JSON.stringify(issue);
-      if (!seen.has(key)) issues.push(issue);
-      seen.add(key);
-    }
-    throw badRequest(issues.map((i) => i.message).join('; '), issues);
-  }
+  const parsed = ep.schema.safeParse(ep.seeded && text !== undefined ? exactSeed(body as P, text) : body);
+  if (!parsed.success) throw invalidRequest(issuesOf(parsed.error.issues));
   const params: P = parsed.data;
+  if (Object.is(params.seed, -0)) params.seed = 0; // "-0" is 0, echoed as 0
   const hasLogits = params.logits !== undefined;
   const hasProbs = ep.acceptsProbs && params.probs !== undefined;
   if (hasLogits && hasProbs) throw badRequest('give exactly one of logits or probs, not both');
@@ -257,6 +246,34 @@ export function prepare(endpoint: EndpointName, body: unknown, limits: Limits, p
     rowOffset: 0,
     work: m.rows * m.cols * factor,
   };
+}
+
+/**
+ * The body for the schema: as it is, or, when its seed was a number whose text is not exactly an
+ * integer in [0, 2^53) (9007199254740991.4 and 1e-400 parse to integers), with NaN in its place,
+ * which the seed schema refuses with its own message, path and place among the other issues.
+ */
+function exactSeed(body: P, text: string): P {
+  if (typeof body.seed !== 'number' || seedTextIsExact(text)) return body;
+  return { ...body, seed: Number.NaN };
+}
+
+/** Zod's issues in the contract's shape, once each, with lists of unknown keys capped. */
+function issuesOf(zodIssues: readonly z.core.$ZodIssue[]): Issue[] {
+  const issues: Issue[] = [];
+  const seen = new Set<string>();
+  for (const i of zodIssues) {
+    const path = i.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+    const issue =
+      i.code === 'unrecognized_keys'
+        ? { path: [...path, ...i.keys.slice(0, MAX_ECHOED)], message: `unknown field(s): ${echoList(i.keys)}` }
+        : { path, message: i.message };
+    // One check can fail twice with the same message (seed 2^53 is neither a safe integer nor <= max).
+    const key = JSON.stringify(issue);
+    if (!seen.has(key)) issues.push(issue);
+    seen.add(key);
+  }
+  return issues;
 }
 
 /** Runs the kernel on the job's rows; the JSON text of each answer array for those rows. */
@@ -320,11 +337,12 @@ export const REST_MAX_BYTES = 1024 * 1024;
  */
 export function prepareBytes(endpoint: EndpointName, bytes: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array): Job {
   if (bytes.length < FAST_MIN_BYTES) {
-    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-    return prepare(endpoint, parseJson(buf.toString('utf8')), limits);
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    return prepare(endpoint, parseJson(text), limits, undefined, text);
   }
-  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc });
-  return prepare(endpoint, parseJson(scanned.rest), limits, scanned.matrix ?? undefined);
+  const knownKeys = new Set(Object.keys(table[endpoint].schema.shape));
+  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc, knownKeys });
+  return prepare(endpoint, parseJson(scanned.rest), limits, scanned.matrix ?? undefined, scanned.rest);
 }
 
 export function parseJson(text: string): unknown {

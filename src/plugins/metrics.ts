@@ -29,9 +29,11 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async function metricsPlugin(app: FastifyInstance) {
+  async function metricsPlugin(app: FastifyInstance, opts: { nodeVersion?: boolean }) {
     const registry = new Registry();
     collectDefaultMetrics({ register: registry });
+    // /metrics is public: the exact Node version (a label of this gauge) is opt-in.
+    if (!opts.nodeVersion) registry.removeSingleMetric('nodejs_version_info');
     const registers = [registry];
     const poolProbe = { queueDepth: () => 0, busyWorkers: () => 0, memoryInUse: () => 0, memoryBudget: () => 0 };
     const metrics: Metrics = {

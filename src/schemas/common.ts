@@ -39,6 +39,8 @@ export const Temperature = z
   .default(1)
   .meta({ description: 'T > 0: the mapping is applied to logits / T.', example: 1 });
 
+// The handler also checks the seed's JSON text (src/jobs/seed-text.ts): JSON.parse rounds
+// 9007199254740991.4 and 1e-400 to integers that would pass here.
 export const Seed = z
   .number({ error: 'seed must be an integer in [0, 2^53)' })
   .int({ error: 'seed must be an integer in [0, 2^53)' })
@@ -47,8 +49,9 @@ export const Seed = z
   .optional()
   .meta({
     description:
-      'Integer in [0, 2^53) selecting the Philox4x32-10 stream (see README). Absent: the server ' +
-      'draws one and returns it, so the call can be replayed.',
+      'Integer in [0, 2^53) selecting the Philox4x32-10 stream (see README), judged on its exact ' +
+      'decimal value (4.2e1 is 42; 0.5 and 1e-400 are refused). Absent: the server draws one and ' +
+      'returns it, so the call can be replayed.',
     example: 42,
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { ENDPOINTS, assemble, compute, layoutOf, prepare, randomSeed, run, slice, type EndpointName } from '../../src/jobs/endpoints.js';
+import { ENDPOINTS, FAST_MIN_BYTES, assemble, compute, layoutOf, prepare, prepareBytes, randomSeed, run, slice, type EndpointName } from '../../src/jobs/endpoints.js';
 import { formatRange } from '../../src/jobs/format.js';
 import { randomLogits } from '../helpers/http.js';
 
@@ -101,6 +101,116 @@ describe('prepare', () => {
       expect(thrown).toBeInstanceOf(ApiError);
       expect((thrown as ApiError).statusCode).toBe(400);
     }
+  });
+});
+
+/** The ApiError prepare / prepareBytes throws, as the client sees it. */
+function errorOf(run: () => unknown): Record<string, unknown> {
+  try {
+    run();
+  } catch (e) {
+    expect(e).toBeInstanceOf(ApiError);
+    return (e as ApiError).toJSON();
+  }
+  throw new Error('no error thrown');
+}
+
+describe('prepare: what a 400 echoes is capped', () => {
+  it('400,000 unknown keys: the first 20 and a count, once in the message and the issue', () => {
+    const body: Record<string, unknown> = { logits: [[1, 2]] };
+    for (let i = 0; i < 400_000; i++) body[`k${i}`] = 1;
+    const err = errorOf(() => prepare('sample', body, LIMITS));
+    const first = Array.from({ length: 20 }, (_, i) => `k${i}`);
+    const message = `unknown field(s): ${first.join(', ')}, ... and 399,980 more`;
+    expect(err).toEqual({
+      statusCode: 400,
+      code: 'INVALID_REQUEST',
+      error: 'Bad Request',
+      message,
+      issues: [{ path: first, message }],
+    });
+    expect(JSON.stringify(err).length).toBeLessThan(1000);
+  });
+
+  it('up to 20 unknown keys, and the other issues, are answered as before', () => {
+    const keys = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, i]));
+    const names = Object.keys(keys);
+    expect(errorOf(() => prepare('softmax', { logits: [[1]], ...keys }, LIMITS))).toEqual({
+      statusCode: 400,
+      code: 'INVALID_REQUEST',
+      error: 'Bad Request',
+      message: `unknown field(s): ${names.join(', ')}`,
+      issues: [{ path: names, message: `unknown field(s): ${names.join(', ')}` }],
+    });
+    const err = errorOf(() => prepare('sample', { logits: [[1]], temperature: -1, seed: 2 ** 53, n: 0, foo: 1, 'x"y': 2 }, LIMITS));
+    expect(err.message).toBe(
+      'temperature must be >= 0; n must be an integer >= 1; seed must be an integer in [0, 2^53); unknown field(s): foo, x"y',
+    );
+    expect(err.issues).toEqual([
+      { path: ['temperature'], message: 'temperature must be >= 0' },
+      { path: ['n'], message: 'n must be an integer >= 1' },
+      { path: ['seed'], message: 'seed must be an integer in [0, 2^53)' },
+      { path: ['foo', 'x"y'], message: 'unknown field(s): foo, x"y' },
+    ]);
+  });
+});
+
+describe('prepare: the seed is checked on its text', () => {
+  const SEED_ERROR = {
+    statusCode: 400,
+    code: 'INVALID_REQUEST',
+    error: 'Bad Request',
+    message: 'seed must be an integer in [0, 2^53)',
+    issues: [{ path: ['seed'], message: 'seed must be an integer in [0, 2^53)' }],
+  };
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  /** A body over FAST_MIN_BYTES, whose matrix the byte scanner reads (the seed is in `rest`). */
+  const big = (seed: string) => `{"logits":[[${Array.from({ length: 9000 }, (_, j) => j % 7).join(',')}]],"n":2,"seed":${seed}}`;
+
+  it.each(['9007199254740991.4', '1e-400', '-1e-400', '0.5', '9007199254740992', '4.00000000000000000001'])(
+    'refuses %s, small body and big (byte scanner) alike',
+    (seed) => {
+      for (const ep of ['sample', 'gumbel-softmax'] as const) {
+        expect(errorOf(() => prepareBytes(ep, bytes(`{"logits":[[1,2]],"seed":${seed}}`), LIMITS))).toEqual(SEED_ERROR);
+        expect(errorOf(() => prepareBytes(ep, bytes(`{"logits":[[1,2]], "se\u0065d" : ${seed}}`), LIMITS))).toEqual(SEED_ERROR);
+      }
+      const b = bytes(big(seed));
+      expect(b.length).toBeGreaterThanOrEqual(FAST_MIN_BYTES);
+      expect(errorOf(() => prepareBytes('sample', b, LIMITS))).toEqual(SEED_ERROR);
+    },
+  );
+
+  it('a refused seed takes its place among the other issues', () => {
+    const err = errorOf(() => prepareBytes('sample', bytes('{"logits":[[1]],"n":0,"seed":1e-400,"foo":1}'), LIMITS));
+    expect(err.message).toBe('n must be an integer >= 1; seed must be an integer in [0, 2^53); unknown field(s): foo');
+  });
+
+  it.each([
+    ['42', 42],
+    ['42.0', 42],
+    ['4.2e1', 42],
+    ['420e-1', 42],
+    ['9007199254740991', 2 ** 53 - 1],
+    ['-0', 0],
+    ['0e-400', 0],
+  ])('accepts %s as %d', (seed, value) => {
+    for (const text of [`{"logits":[[1,2]],"seed":${seed}}`, big(seed)]) {
+      const job = prepareBytes('sample', bytes(text), LIMITS);
+      expect(Object.is(job.params.seed, value), `${seed}: ${String(job.params.seed)}`).toBe(true);
+      expect(assemble(job, [compute(job)])).toMatch(new RegExp(`,"seed":${value}}$`));
+    }
+  });
+
+  it('a nested or repeated "seed" is judged as JSON.parse reads the body', () => {
+    const ok = (text: string) => prepareBytes('sample', bytes(text), LIMITS).params.seed;
+    expect(ok('{"logits":[[1,2]],"seed":0.5,"seed":3}')).toBe(3);
+    expect(errorOf(() => prepareBytes('sample', bytes('{"logits":[[1,2]],"seed":3,"seed":0.5}'), LIMITS))).toEqual(SEED_ERROR);
+    // An unknown nested field is refused for being unknown, not for its seed.
+    expect(errorOf(() => prepareBytes('sample', bytes('{"logits":[[1,2]],"x":{"seed":0.5},"seed":3}'), LIMITS)).message).toBe('unknown field(s): x');
+  });
+
+  it('an endpoint without a seed refuses one as an unknown field, whatever its text', () => {
+    expect(errorOf(() => prepareBytes('softmax', bytes('{"logits":[[1,2]],"seed":1e-400}'), LIMITS)).message).toBe('unknown field(s): seed');
   });
 });
 

@@ -126,6 +126,25 @@ describe('GET /metrics', () => {
     }
   });
 
+  it('does not tell the Node version unless METRICS_NODE_VERSION is set', async () => {
+    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const m = parseProm(res.body);
+    expect(m.types.has('nodejs_version_info')).toBe(false);
+    expect(m.samples.filter((s) => 'version' in s.labels)).toEqual([]);
+    expect(res.body).not.toContain(process.version);
+    expect(res.body).not.toContain(process.version.slice(1));
+
+    const opted = await buildApp({ workers: 1, logLevel: 'silent', metricsNodeVersion: true });
+    try {
+      await opted.ready();
+      const shown = await scrape(opted);
+      expect(shown.types.get('nodejs_version_info')).toBe('gauge');
+      expect(shown.samples.find((s) => s.name === 'nodejs_version_info')?.labels.version).toBe(process.version);
+    } finally {
+      await opted.close();
+    }
+  });
+
   it('each app has its own registry', async () => {
     const other = await buildApp({ workers: 1, logLevel: 'silent' });
     try {

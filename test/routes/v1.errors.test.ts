@@ -136,6 +136,27 @@ const scalarCases: Case[] = [
         path: ['seed'],
       }),
     ),
+    // JSON.parse rounds these to integers (9007199254740991, 0, -0): the seed's text decides.
+    ...['9007199254740991.4', '1e-400', '-1e-400', '0.5e0'].map(
+      (seed): Case => ({
+        name: `${ep}: seed ${seed} (as text)`,
+        url: `/v1/${ep}`,
+        body: `{"logits":[[1,2]],"seed":${seed}}`,
+        status: 400,
+        code: 'INVALID_REQUEST',
+        message: /^seed must be an integer in \[0, 2\^53\)$/,
+        path: ['seed'],
+      }),
+    ),
+    {
+      name: `${ep}: seed 1e-400 in a body the byte scanner reads`,
+      url: `/v1/${ep}`,
+      body: `{"logits":[[${Array.from({ length: 9000 }, (_, j) => j % 7).join(',')}]],"seed":1e-400}`,
+      status: 400,
+      code: 'INVALID_REQUEST',
+      message: /^seed must be an integer in \[0, 2\^53\)$/,
+      path: ['seed'],
+    },
     { name: `${ep}: both logits and probs`, url: `/v1/${ep}`, body: { logits: [[1]], probs: [[1]] }, status: 400, code: 'INVALID_REQUEST', message: /logits.*probs/ },
     { name: `${ep}: neither logits nor probs`, url: `/v1/${ep}`, body: { seed: 1 }, status: 400, code: 'INVALID_REQUEST', message: /logits or probs/ },
     { name: `${ep}: probs negative`, url: `/v1/${ep}`, body: { probs: [[0.5, 0.6], [0.5, -0.1]] }, status: 400, code: 'INVALID_REQUEST', message: /^probs\[1\]\[1\] must be a finite non-negative number$/, path: ['probs', 1, 1] },
@@ -211,6 +232,31 @@ describe.each([
       expect(err.issues, 'issues').toBeDefined();
       expect(err.issues![0].path).toEqual(c.path);
     }
+  });
+
+  it('echoes at most 20 unknown keys, with a count of the rest (400,000 keys: 4.7 MB in)', async () => {
+    for (const n of [2_000, 400_000]) {
+      const body: Record<string, unknown> = { logits: [[1, 2]] };
+      for (let i = 0; i < n; i++) body[`k${i}`] = 1;
+      const res = await post(app, '/v1/sample', body);
+      const err = expectError(res, 400, 'INVALID_REQUEST');
+      const first = Array.from({ length: 20 }, (_, i) => `k${i}`);
+      expect(err.message).toBe(`unknown field(s): ${first.join(', ')}, ... and ${(n - 20).toLocaleString('en-US')} more`);
+      expect(err.issues).toEqual([{ path: first, message: err.message }]);
+      expect(res.body.length).toBeLessThan(1000);
+    }
+  });
+
+  it('accepts a seed written 4.2e1 or -0 as the integer it is', async () => {
+    const at42 = await post(app, '/v1/sample', '{"logits":[[3,2,1]],"n":8,"seed":42}');
+    expect(at42.statusCode).toBe(200);
+    for (const seed of ['42.0', '4.2e1', '420e-1']) {
+      const res = await post(app, '/v1/sample', `{"logits":[[3,2,1]],"n":8,"seed":${seed}}`);
+      expect(res.body, seed).toBe(at42.body);
+    }
+    const zero = await post(app, '/v1/gumbel-softmax', '{"logits":[[3,2,1]],"seed":-0}');
+    expect(zero.body).toBe((await post(app, '/v1/gumbel-softmax', '{"logits":[[3,2,1]],"seed":0}')).body);
+    expect(JSON.parse(zero.body).seed).toBe(0);
   });
 
   it('still answers a good request after the battery, on every endpoint', async () => {
