@@ -70,18 +70,9 @@ export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }
 
-/** A deterministic pseudo-random logits matrix (mulberry32), values roughly in [-scale, scale]. */
-export function randomLogits(rows: number, cols: number, seed = 1, scale = 3): number[][] {
-  let a = seed >>> 0;
-  const next = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => (next() * 2 - 1) * scale));
-}
+// Here for the tests that import it from this file; it lives in ./stats.ts, which does not
+// import vitest, so scripts run with tsx (test/fixtures/record-v1-corpus.ts) can use it too.
+export { randomLogits } from './stats.js';
 
 /** One sample of a Prometheus text exposition. */
 export interface PromSample {

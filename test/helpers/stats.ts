@@ -110,6 +110,12 @@ export function chiSquareTest(counts: ArrayLike<number>, p: ArrayLike<number>, m
 export const gumbelCdf = (g: number): number => Math.exp(-Math.exp(-g));
 export const gumbelQuantile = (q: number): number => -Math.log(-Math.log(q));
 
+/** A deterministic pseudo-random logits matrix (mulberry32), values roughly in [-scale, scale]. */
+export function randomLogits(rows: number, cols: number, seed = 1, scale = 3): number[][] {
+  const next = rng(seed);
+  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => (next() * 2 - 1) * scale));
+}
+
 /** A small seeded generator for test inputs (not for the noise under test): mulberry32. */
 export function rng(seed: number): () => number {
   let a = seed >>> 0;
