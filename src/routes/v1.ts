@@ -89,7 +89,9 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
           reservation: req.reservation!,
         });
         req.anymax = { rows: out.rows, cols: out.cols };
-        return reply.type('application/json').send(out.body);
+        // One content type whatever the path (text, worker bytes or a stream): Fastify adds the
+        // charset only to strings.
+        return reply.type('application/json; charset=utf-8').send(out.body);
       },
     );
   }
