@@ -52,7 +52,8 @@ export function serverTimeouts(c: Timeouts): {
 export default fp(
   async function connectionsPlugin(app: FastifyInstance) {
     const open = new Set<Socket>();
-    const current = new WeakMap<Socket, { req: IncomingMessage; res: ServerResponse }>();
+    // Per socket, the requests not yet answered (more than one when pipelined).
+    const pending = new WeakMap<Socket, Set<IncomingMessage>>();
     let closing = false;
 
     app.server.on('connection', (socket: Socket) => {
@@ -61,15 +62,21 @@ export default fp(
       open.add(socket);
       socket.once('close', () => open.delete(socket));
     });
-    app.server.on('request', (req: IncomingMessage, res: ServerResponse) => current.set(req.socket, { req, res }));
+    app.server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      let set = pending.get(req.socket);
+      if (set === undefined) pending.set(req.socket, (set = new Set()));
+      set.add(req);
+      const done = () => set.delete(req);
+      res.once('finish', done);
+      res.once('close', done);
+    });
 
     app.addHook('preClose', async () => {
       closing = true;
       let closed = 0;
       for (const socket of open) {
         if (socket.destroyed) continue; // its 'close' is on its way
-        const c = current.get(socket);
-        if (c !== undefined && c.req.complete && !c.res.writableFinished) continue;
+        if ([...(pending.get(socket) ?? [])].some((req) => req.complete)) continue;
         socket.destroy();
         closed++;
       }

@@ -203,12 +203,15 @@ describe('connection timeouts (slowloris)', () => {
       keepAliveTimeoutMs: long,
       socketInactivityTimeoutMs: long,
     });
-    const [silent, headers, body, idle, inFlight] = await Promise.all(Array.from({ length: 5 }, () => slowClient(port)));
+    const [silent, headers, body, idle, inFlight, pipelined] = await Promise.all(Array.from({ length: 6 }, () => slowClient(port)));
     trickle(headers!.socket, POST_HEAD(BODY.length) + BODY, 50);
     body!.socket.write(POST_HEAD(200) + '{');
     trickle(body!.socket, ' '.repeat(199), 100);
     idle!.socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
     inFlight!.socket.write(`GET /_test/slow?ms=${HANDLER_MS} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`);
+    // In flight too, with a second request pipelined behind it whose body is still arriving: the
+    // stalled second one must not cost the first its answer.
+    pipelined!.socket.write(`GET /_test/slow?ms=${HANDLER_MS} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n` + POST_HEAD(200) + '{');
     // The idle socket has had its answer; the others are part-way.
     await within(
       (async () => {
@@ -230,11 +233,13 @@ describe('connection timeouts (slowloris)', () => {
     expect(stalled.map((c) => c.received)).toEqual(['', '', '', idle!.received()]);
     expect(parseResponses(idle!.received()).map((r) => r.status)).toEqual([200]);
 
-    const answered = await within(inFlight!.closed, HANDLER_MS + SLACK_MS + 5000, 'the in-flight answer');
-    const r = parseResponse(answered.received);
-    expect(r.status).toBe(200);
-    expect(JSON.parse(r.body)).toEqual({ slept: HANDLER_MS });
-    expect(r.headers.connection).toBe('close');
+    const answered = await within(Promise.all([inFlight!.closed, pipelined!.closed]), HANDLER_MS + SLACK_MS + 5000, 'the in-flight answers');
+    for (const a of answered) {
+      const rs = parseResponses(a.received);
+      expect(rs.map((r) => r.status), a.received).toEqual([200]);
+      expect(JSON.parse(rs[0]!.body)).toEqual({ slept: HANDLER_MS });
+      expect(rs[0]!.headers.connection).toBe('close');
+    }
     expect(stalledClosedAt).toBeLessThan(closing + HANDLER_MS);
     await within(closed, 5000, 'app.close()');
     apps.splice(apps.indexOf(app), 1);
