@@ -63,7 +63,10 @@ export interface Config {
    * a 503. It starts once the request has arrived; the four connection timeouts below are separate.
    */
   requestTimeoutMs: number;
-  /** A connection must deliver a request's complete headers within this (Node's headersTimeout). */
+  /**
+   * A request's complete headers must arrive within this from its first byte (Node's
+   * headersTimeout); a connection that sends nothing is timed from its accept.
+   */
   headersTimeoutMs: number;
   /**
    * The whole request, headers and body, must arrive within this (Node's / Fastify's

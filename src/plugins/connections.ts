@@ -8,7 +8,8 @@ import type { Config } from '../config.js';
  * Connection timeouts and shutdown. What each timeout does when it fires (Node 20):
  *  - headers / receive: Node's periodic connection check fails the connection with
  *    ERR_HTTP_REQUEST_TIMEOUT through the server's 'clientError' handler, which answers 408 and
- *    closes. A fresh connection counts from its accept, so one that sends nothing is covered too.
+ *    closes. Both run from the request's first byte; a connection that sends nothing is timed
+ *    from its accept, so it is covered too.
  *  - keep-alive idle and socket inactivity: socket.setTimeout; with no 'timeout' listener, Node
  *    closes the socket without a word. An idle keep-alive socket is closed 1 s after
  *    keepAliveTimeout (Node's HTTP_SERVER_KEEP_ALIVE_TIMEOUT_BUFFER), while the response advertises
