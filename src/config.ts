@@ -139,7 +139,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     receiveTimeoutMs: e.RECEIVE_TIMEOUT_MS ?? DEFAULTS.receiveTimeoutMs,
     keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS ?? DEFAULTS.keepAliveTimeoutMs,
     // Unset, it follows REQUEST_TIMEOUT_MS, so raising the job timeout alone stays valid.
-    socketInactivityTimeoutMs: e.SOCKET_INACTIVITY_TIMEOUT_MS ?? jobTimeoutMs + INACTIVITY_MARGIN_MS,
+    socketInactivityTimeoutMs: e.SOCKET_INACTIVITY_TIMEOUT_MS ?? Math.min(jobTimeoutMs + INACTIVITY_MARGIN_MS, MAX_TIMER_MS),
   };
   const conflicts: string[] = [];
   if (timeouts.headersTimeoutMs > timeouts.receiveTimeoutMs) {

@@ -119,6 +119,9 @@ describe('loadConfig', () => {
   it('socket inactivity defaults to REQUEST_TIMEOUT_MS + 30 s, so raising the job timeout alone stays valid', () => {
     expect(loadConfig({ REQUEST_TIMEOUT_MS: '120000' }).socketInactivityTimeoutMs).toBe(150_000);
     expect(loadConfig({ REQUEST_TIMEOUT_MS: '1000' }).socketInactivityTimeoutMs).toBe(31_000);
+    // ...but never past what a Node timer can hold (2^31 - 1 ms); a job timeout that leaves no room is refused.
+    expect(loadConfig({ REQUEST_TIMEOUT_MS: String(2 ** 31 - 10_000) }).socketInactivityTimeoutMs).toBe(2 ** 31 - 1);
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: String(2 ** 31 - 1) })).toThrow(/SOCKET_INACTIVITY_TIMEOUT_MS \(2147483647\) must be > REQUEST_TIMEOUT_MS/);
   });
 
   it.each([
