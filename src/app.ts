@@ -12,6 +12,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
+import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
 import errorsPlugin, { send } from './plugins/errors.js';
 import metricsPlugin from './plugins/metrics.js';
 import poolPlugin from './plugins/pool.js';
@@ -36,6 +37,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   const { logStream, ...overrides } = options;
   const config: Config = { ...DEFAULTS, ...overrides };
   const app = Fastify({
+    // Headers, receive, keep-alive and socket inactivity timeouts (src/plugins/connections.ts).
+    ...serverTimeouts(config),
     logger: logStream ? { level: config.logLevel, stream: logStream } : { level: config.logLevel },
     bodyLimit: config.maxBodyBytes,
     // Requests arriving while closing get the contract's 503 (hook below), not Fastify's bare one.
@@ -57,8 +60,9 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   // Graceful shutdown (src/server.ts calls app.close()). From the moment closing starts, every
   // response says Connection: close, so a keep-alive client lets go of its socket once its
   // in-flight request is answered: otherwise server.close() waited out the idle keep-alive
-  // timeout (72 s) for that socket, past close-with-grace's delay, and the process did not exit 0.
-  // A request that still arrives on such a socket (pipelined) is refused with the contract's 503.
+  // timeout for that socket. Sockets with nothing in flight are closed at once
+  // (src/plugins/connections.ts). A request that still arrives on such a socket (pipelined) is
+  // refused with the contract's 503.
   let closing = false;
   app.addHook('preClose', async () => {
     closing = true;
@@ -88,6 +92,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
     );
   });
 
+  await app.register(connectionsPlugin);
   await app.register(metricsPlugin, { nodeVersion: config.metricsNodeVersion });
   await app.register(errorsPlugin, { maxBodyBytes: config.maxBodyBytes });
   await app.register(swagger, {

@@ -24,6 +24,8 @@ const int = (name: string, min: number, max = Number.MAX_SAFE_INTEGER) =>
 const flag = (name: string) =>
   z.enum(['0', '1', 'true', 'false'], { error: `${name} must be 0, 1, true or false` }).default('0');
 const on = (v: string) => v === '1' || v === 'true';
+// Node turns a timer over 2^31 - 1 ms into 1 ms (with a warning): a huge timeout would close at once.
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const EnvSchema = z.object({
   PORT: int('PORT', 0, 65535).optional(),
@@ -35,6 +37,10 @@ const EnvSchema = z.object({
   REQUEST_TIMEOUT_MS: int('REQUEST_TIMEOUT_MS', 1).optional(),
   MEMORY_BUDGET_BYTES: int('MEMORY_BUDGET_BYTES', 16 * 1024 * 1024).optional(),
   MEMORY_WAIT_MS: int('MEMORY_WAIT_MS', 0).optional(),
+  HEADERS_TIMEOUT_MS: int('HEADERS_TIMEOUT_MS', 1, MAX_TIMER_MS).optional(),
+  RECEIVE_TIMEOUT_MS: int('RECEIVE_TIMEOUT_MS', 1, MAX_TIMER_MS).optional(),
+  KEEP_ALIVE_TIMEOUT_MS: int('KEEP_ALIVE_TIMEOUT_MS', 1, MAX_TIMER_MS).optional(),
+  SOCKET_INACTIVITY_TIMEOUT_MS: int('SOCKET_INACTIVITY_TIMEOUT_MS', 1, MAX_TIMER_MS).optional(),
   LOG_LEVEL: z
     .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
       error: 'LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent',
@@ -59,8 +65,28 @@ export interface Config {
   maxElements: number;
   /** Jobs that may wait for a worker; past that, 503. */
   queueLimit: number;
-  /** A job not finished this long after it was queued is abandoned with a 503. */
+  /**
+   * The job (compute) timeout: a job not finished this long after it was queued is abandoned with
+   * a 503. It starts once the request has arrived; the four connection timeouts below are separate.
+   */
   requestTimeoutMs: number;
+  /**
+   * A request's complete headers must arrive within this from its first byte (Node's
+   * headersTimeout); a connection that sends nothing is timed from its accept.
+   */
+  headersTimeoutMs: number;
+  /**
+   * The whole request, headers and body, must arrive within this (Node's / Fastify's
+   * requestTimeout); then the job timeout starts. >= headersTimeoutMs.
+   */
+  receiveTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this (keepAliveTimeout). */
+  keepAliveTimeoutMs: number;
+  /**
+   * A socket with no bytes either way for this long is closed (Fastify's connectionTimeout,
+   * socket.setTimeout). A socket is silent while its job runs, so this is > requestTimeoutMs.
+   */
+  socketInactivityTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
    * Bytes that requests in flight may hold at once (bodies, matrices, answers being written);
@@ -96,6 +122,10 @@ function defaultMemoryBudget(): number {
   const limit = process.constrainedMemory?.() ?? 0;
   return Math.floor((limit > 0 && limit < machine ? limit : machine) / 2);
 }
+// Timeouts, reasoned in README "Timeouts". The socket inactivity default follows the job timeout.
+const requestTimeoutMs = 30_000;
+/** How much longer than the job timeout a socket may be silent before it counts as dead. */
+const INACTIVITY_MARGIN_MS = 30_000;
 
 export const DEFAULTS: Config = {
   port: 8080,
@@ -104,7 +134,16 @@ export const DEFAULTS: Config = {
   maxBodyBytes: 64 * 1024 * 1024,
   maxElements: 16 * 1024 * 1024,
   queueLimit: 256,
-  requestTimeoutMs: 30_000,
+  requestTimeoutMs,
+  // Headers come in one or two packets from any real client or proxy; 15 s covers a very slow link.
+  headersTimeoutMs: 15_000,
+  // 64 MiB (MAX_BODY_BYTES) at ~1.1 MB/s, 1 MiB at ~17 kB/s; a proxy in front (deploy/nginx)
+  // buffers the body and sends it at LAN speed.
+  receiveTimeoutMs: 60_000,
+  // Node's own default. A proxy that pools connections to us must drop idle ones sooner than this
+  // (deploy/nginx sets its upstream keepalive_timeout below it).
+  keepAliveTimeoutMs: 5_000,
+  socketInactivityTimeoutMs: requestTimeoutMs + INACTIVITY_MARGIN_MS,
   logLevel: 'info',
   memoryBudgetBytes: defaultMemoryBudget(),
   memoryWaitMs: 5000,
@@ -126,16 +165,39 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(`invalid configuration:\n${lines.join('\n')}`);
   }
   const e = parsed.data;
+  const jobTimeoutMs = e.REQUEST_TIMEOUT_MS ?? DEFAULTS.requestTimeoutMs;
+  const timeouts = {
+    requestTimeoutMs: jobTimeoutMs,
+    headersTimeoutMs: e.HEADERS_TIMEOUT_MS ?? DEFAULTS.headersTimeoutMs,
+    receiveTimeoutMs: e.RECEIVE_TIMEOUT_MS ?? DEFAULTS.receiveTimeoutMs,
+    keepAliveTimeoutMs: e.KEEP_ALIVE_TIMEOUT_MS ?? DEFAULTS.keepAliveTimeoutMs,
+    // Unset, it follows REQUEST_TIMEOUT_MS, so raising the job timeout alone stays valid.
+    socketInactivityTimeoutMs: e.SOCKET_INACTIVITY_TIMEOUT_MS ?? Math.min(jobTimeoutMs + INACTIVITY_MARGIN_MS, MAX_TIMER_MS),
+  };
+  const conflicts: string[] = [];
+  if (timeouts.headersTimeoutMs > timeouts.receiveTimeoutMs) {
+    conflicts.push(
+      `  HEADERS_TIMEOUT_MS (${timeouts.headersTimeoutMs}) must be <= RECEIVE_TIMEOUT_MS (${timeouts.receiveTimeoutMs}): ` +
+        'the headers are part of the request',
+    );
+  }
+  if (timeouts.socketInactivityTimeoutMs <= timeouts.requestTimeoutMs) {
+    conflicts.push(
+      `  SOCKET_INACTIVITY_TIMEOUT_MS (${timeouts.socketInactivityTimeoutMs}) must be > REQUEST_TIMEOUT_MS ` +
+        `(${timeouts.requestTimeoutMs}): a socket is silent while its job runs`,
+    );
+  }
+  if (conflicts.length) throw new ConfigError(`invalid configuration:\n${conflicts.join('\n')}`);
   // Unset variables take DEFAULTS, the one place the defaults are written.
   return {
     ...DEFAULTS,
+    ...timeouts,
     port: e.PORT ?? DEFAULTS.port,
     host: e.HOST ?? DEFAULTS.host,
     workers: e.WORKERS ?? DEFAULTS.workers,
     maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULTS.maxBodyBytes,
     maxElements: e.MAX_ELEMENTS ?? DEFAULTS.maxElements,
     queueLimit: e.QUEUE_LIMIT ?? DEFAULTS.queueLimit,
-    requestTimeoutMs: e.REQUEST_TIMEOUT_MS ?? DEFAULTS.requestTimeoutMs,
     logLevel: e.LOG_LEVEL ?? DEFAULTS.logLevel,
     memoryBudgetBytes: e.MEMORY_BUDGET_BYTES ?? DEFAULTS.memoryBudgetBytes,
     memoryWaitMs: e.MEMORY_WAIT_MS ?? DEFAULTS.memoryWaitMs,

@@ -15,7 +15,8 @@ async function main(): Promise<void> {
     throw e;
   }
   const app = await buildApp(config);
-  // Stop accepting, let in-flight requests finish, close the pool (an onClose hook), exit 0.
+  // Stop accepting, close idle and stalled connections at once (src/plugins/connections.ts), let
+  // in-flight requests finish, close the pool (an onClose hook), exit 0.
   closeWithGrace({ delay: config.requestTimeoutMs + 5000 }, async ({ signal, err }) => {
     if (err) app.log.error({ err }, 'fatal error, closing');
     else app.log.info({ signal }, 'shutting down');

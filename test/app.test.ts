@@ -270,7 +270,7 @@ describe('closing (what server.ts does on SIGTERM)', () => {
     const closed = a.close();
     // Pipelined on the same connection once closing has begun: not computed.
     sock.write(http('/v1/softmax', small));
-    // A keep-alive socket is released as soon as its request is answered (not after 72 s).
+    // A keep-alive socket is released as soon as its request is answered (not after the keep-alive timeout).
     await within(closed, 20_000, 'app.close()');
     await within(sockClosed, 5_000, 'the client socket to close');
 

@@ -16,6 +16,10 @@ describe('loadConfig', () => {
       maxElements: 16 * 1024 * 1024,
       queueLimit: 256,
       requestTimeoutMs: 30_000,
+      headersTimeoutMs: 15_000,
+      receiveTimeoutMs: 60_000,
+      keepAliveTimeoutMs: 5_000,
+      socketInactivityTimeoutMs: 60_000,
       logLevel: 'info',
       metricsNodeVersion: false,
       testCrashRoute: false,
@@ -31,6 +35,10 @@ describe('loadConfig', () => {
       MAX_ELEMENTS: '1000',
       QUEUE_LIMIT: '0',
       REQUEST_TIMEOUT_MS: '250',
+      HEADERS_TIMEOUT_MS: '2000',
+      RECEIVE_TIMEOUT_MS: '9000',
+      KEEP_ALIVE_TIMEOUT_MS: '65000',
+      SOCKET_INACTIVITY_TIMEOUT_MS: '700',
       LOG_LEVEL: 'warn',
       METRICS_NODE_VERSION: '1',
       ANYMAX_TEST_CRASH_ROUTE: '1',
@@ -43,6 +51,10 @@ describe('loadConfig', () => {
       maxElements: 1000,
       queueLimit: 0,
       requestTimeoutMs: 250,
+      headersTimeoutMs: 2000,
+      receiveTimeoutMs: 9000,
+      keepAliveTimeoutMs: 65_000,
+      socketInactivityTimeoutMs: 700,
       logLevel: 'warn',
       metricsNodeVersion: true,
       testCrashRoute: true,
@@ -91,6 +103,15 @@ describe('loadConfig', () => {
     ['QUEUE_LIMIT', ''],
     ['REQUEST_TIMEOUT_MS', '0'],
     ['REQUEST_TIMEOUT_MS', 'Infinity'],
+    ['HEADERS_TIMEOUT_MS', '0'],
+    ['HEADERS_TIMEOUT_MS', '1.5'],
+    ['HEADERS_TIMEOUT_MS', ''],
+    ['RECEIVE_TIMEOUT_MS', '-1'],
+    ['RECEIVE_TIMEOUT_MS', 'soon'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '0'],
+    ['KEEP_ALIVE_TIMEOUT_MS', '2147483648'],
+    ['SOCKET_INACTIVITY_TIMEOUT_MS', '0'],
+    ['SOCKET_INACTIVITY_TIMEOUT_MS', '1e12'],
     ['LOG_LEVEL', 'loud'],
     ['LOG_LEVEL', 'INFO'],
     ['ANYMAX_TEST_CRASH_ROUTE', 'yes'],
@@ -107,6 +128,36 @@ describe('loadConfig', () => {
     const message = (err as Error).message;
     expect(message).toContain(name);
     expect(message).toContain(JSON.stringify(value));
+  });
+
+  it('socket inactivity defaults to REQUEST_TIMEOUT_MS + 30 s, so raising the job timeout alone stays valid', () => {
+    expect(loadConfig({ REQUEST_TIMEOUT_MS: '120000' }).socketInactivityTimeoutMs).toBe(150_000);
+    expect(loadConfig({ REQUEST_TIMEOUT_MS: '1000' }).socketInactivityTimeoutMs).toBe(31_000);
+    // ...but never past what a Node timer can hold (2^31 - 1 ms); a job timeout that leaves no room is refused.
+    expect(loadConfig({ REQUEST_TIMEOUT_MS: String(2 ** 31 - 10_000) }).socketInactivityTimeoutMs).toBe(2 ** 31 - 1);
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: String(2 ** 31 - 1) })).toThrow(/SOCKET_INACTIVITY_TIMEOUT_MS \(2147483647\) must be > REQUEST_TIMEOUT_MS/);
+  });
+
+  it.each([
+    // [env, the variables the message must name]
+    [{ HEADERS_TIMEOUT_MS: '61000' }, ['HEADERS_TIMEOUT_MS (61000)', 'RECEIVE_TIMEOUT_MS (60000)']],
+    [{ RECEIVE_TIMEOUT_MS: '5000' }, ['HEADERS_TIMEOUT_MS (15000)', 'RECEIVE_TIMEOUT_MS (5000)']],
+    [{ SOCKET_INACTIVITY_TIMEOUT_MS: '30000' }, ['SOCKET_INACTIVITY_TIMEOUT_MS (30000)', 'REQUEST_TIMEOUT_MS (30000)']],
+    [{ REQUEST_TIMEOUT_MS: '90000', SOCKET_INACTIVITY_TIMEOUT_MS: '60000' }, ['SOCKET_INACTIVITY_TIMEOUT_MS (60000)', 'REQUEST_TIMEOUT_MS (90000)']],
+  ])('refuses timeouts that contradict each other: %j', (env, named) => {
+    let err: unknown;
+    try {
+      loadConfig(env);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    for (const n of named) expect((err as Error).message).toContain(n);
+  });
+
+  it('accepts the edges of those rules: headers = receive, inactivity = job timeout + 1 ms', () => {
+    expect(() => loadConfig({ HEADERS_TIMEOUT_MS: '60000', RECEIVE_TIMEOUT_MS: '60000' })).not.toThrow();
+    expect(() => loadConfig({ REQUEST_TIMEOUT_MS: '30000', SOCKET_INACTIVITY_TIMEOUT_MS: '30001' })).not.toThrow();
   });
 
   it('reports every bad variable at once', () => {

@@ -4,6 +4,7 @@ import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseProm, promValue, randomLogits, waitFor, within } from './helpers/http.js';
+import { parseResponses, slowClient, trickle } from './helpers/slow-client.js';
 
 /**
  * src/server.ts as a process: config from the environment (a bad value exits non-zero naming the
@@ -181,12 +182,68 @@ describe('src/server.ts', () => {
         expect(r.status).toBe(200);
         expect(r.connection).toBe('close');
       }
-      // Well before the 72 s keep-alive timeout and the 65 s close-with-grace delay.
+      // Well before the 65 s close-with-grace delay.
       const exit = await within(s.exited, 30_000, 'the process to exit');
       expect(exit).toEqual({ code: 0, signal: null });
     } finally {
       agent.destroy();
     }
+  });
+
+  it('SIGTERM with idle and stalled sockets: they are closed at once, the in-flight request gets its 200, exit 0', async () => {
+    // Every timeout far past the test, so only the shutdown can close these sockets; the drain
+    // delay (REQUEST_TIMEOUT_MS + 5 s = 65 s) is what a stalled socket used to cost, then exit 1.
+    const long = '60000';
+    const s = await startServer({ REQUEST_TIMEOUT_MS: long, HEADERS_TIMEOUT_MS: long, RECEIVE_TIMEOUT_MS: long, KEEP_ALIVE_TIMEOUT_MS: long });
+    const N = 10;
+    const head = (length: number) =>
+      `POST /v1/argmax HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    const clients = await Promise.all(Array.from({ length: 4 * N }, () => slowClient(s.port)));
+    const [, headers, body, idle] = [0, 1, 2, 3].map((k) => clients.slice(k * N, (k + 1) * N));
+    for (const c of headers!) trickle(c.socket, head(20) + '{"logits":[[1,2]]}  ', 100);
+    for (const c of body!) {
+      c.socket.write(head(200) + '{');
+      trickle(c.socket, ' '.repeat(199), 100);
+    }
+    for (const c of idle!) c.socket.write('GET /health/live HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
+    await waitFor(() => idle!.every((c) => c.received().endsWith('{"status":"ok"}')), 10_000, 'the keep-alive answers');
+
+    // One heavy pool job (4 x 1000 x 4000 draws) in flight on the single worker.
+    let settled = false;
+    const inFlight = send(s.port, 'POST', '/v1/sample', JSON.stringify({ logits: randomLogits(4, 1000, 7), n: 4000, seed: 7 }));
+    inFlight.catch(() => {}).finally(() => (settled = true));
+    await waitFor(
+      async () => promValue(parseProm((await send(s.port, 'GET', '/metrics')).body), 'anymax_busy_workers') >= 1,
+      20_000,
+      'the job on the worker',
+    );
+    expect(settled).toBe(false);
+    const signalled = Date.now();
+    s.proc.kill('SIGTERM');
+
+    const closes = await within(Promise.all(clients.map((c) => c.closed)), 2000, 'the idle and stalled sockets to close');
+    const closedWithin = Date.now() - signalled;
+    // Closed without another byte: the idle ones hold only their 200, the others nothing.
+    for (const c of closes.slice(0, 3 * N)) expect(c.received).toBe('');
+    for (const c of closes.slice(3 * N)) expect(parseResponses(c.received).map((r) => r.status)).toEqual([200]);
+
+    const answer = await within(inFlight, 60_000, 'the in-flight request');
+    const answeredAt = Date.now();
+    expect(answer.status, answer.body.slice(0, 200)).toBe(200);
+    expect(answer.connection).toBe('close');
+    const sampled = JSON.parse(answer.body) as { samples: number[][]; seed: number };
+    expect(sampled.seed).toBe(7);
+    expect(sampled.samples.map((r) => r.length)).toEqual([4000, 4000, 4000, 4000]);
+
+    expect(await within(s.exited, 2000, 'the process to exit after the last answer')).toEqual({ code: 0, signal: null });
+    const logs = s.stdout.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const shutdown = logs.find((l) => l.msg === 'closed idle and stalled connections');
+    expect(shutdown).toMatchObject({ closed: 4 * N, inFlight: 1 });
+    expect(logs.filter((l) => (l.level as number) >= 50), 'no error logs').toEqual([]);
+    console.log(
+      `SIGTERM with ${4 * N} idle/stalled sockets: closed within ${closedWithin} ms; in-flight answered ${answeredAt - signalled} ms ` +
+        `after the signal; exit ${Date.now() - answeredAt} ms after it`,
+    );
   });
 
   it('SIGINT when idle exits 0', async () => {

@@ -71,6 +71,14 @@ describe('docker-compose.yml', () => {
     expect(services.lb.volumes[0]).toMatch(/^\.\/deploy\/nginx\/nginx\.conf:\/etc\/nginx\/nginx\.conf/);
   });
 
+  it('has nginx drop idle upstream connections before the replicas do (no reuse of a closing one)', () => {
+    const upstream = /upstream anymax \{([^}]*)\}/.exec(read('deploy/nginx/nginx.conf'))![1]!;
+    const m = /^\s*keepalive_timeout\s+(\d+)(ms|s)\s*;/m.exec(upstream);
+    expect(m, 'keepalive_timeout in upstream anymax (nginx defaults to 60 s)').not.toBeNull();
+    const nginxIdleMs = Number(m![1]) * (m![2] === 's' ? 1000 : 1);
+    for (const r of replicas) expect(nginxIdleMs).toBeLessThan(loadConfig(services[r].environment).keepAliveTimeoutMs);
+  });
+
   it('has Prometheus scrape /metrics of every anymax service', () => {
     const prom: Any = parse(read('deploy/prometheus/prometheus.yml'));
     const job = prom.scrape_configs.find((j: Any) => j.job_name === 'anymax');

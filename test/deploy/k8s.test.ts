@@ -46,7 +46,10 @@ describe('deploy/k8s manifests', () => {
   });
 
   it('sets only variables the service knows, with values its config accepts', () => {
-    const known = ['HOST', 'PORT', 'WORKERS', 'MAX_BODY_BYTES', 'MAX_ELEMENTS', 'QUEUE_LIMIT', 'REQUEST_TIMEOUT_MS', 'LOG_LEVEL'];
+    const known = [
+      ...['HOST', 'PORT', 'WORKERS', 'MAX_BODY_BYTES', 'MAX_ELEMENTS', 'QUEUE_LIMIT', 'REQUEST_TIMEOUT_MS', 'LOG_LEVEL'],
+      ...['HEADERS_TIMEOUT_MS', 'RECEIVE_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'SOCKET_INACTIVITY_TIMEOUT_MS'],
+    ];
     for (const name of Object.keys(env)) expect(known, `unknown variable ${name}`).toContain(name);
     const config = loadConfig(env);
     expect(config.host).toBe('0.0.0.0'); // reachable from the Service
