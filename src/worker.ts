@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import { Piscina } from 'piscina';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
 import { compute, assemble, layoutOf, prepareBytes, run, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
 import { formatRange, type OutArray } from './jobs/format.js';
@@ -56,25 +57,53 @@ export function outputElements(job: Pick<Job, 'endpoint' | 'params' | 'cols' | '
 
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
 
+/**
+ * A collection right after a task that let go of a big buffer (a body of tens of MB, a one-off
+ * WebAssembly memory for a row of millions of classes). Such buffers are memory outside the JS
+ * heap that V8 frees only when their small JS objects are collected, and an idle worker may not
+ * collect for a long time, holding the memory the budget has already handed back. `gc` exists
+ * when the pool turned on --expose-gc (src/pool/jobs.ts); a full collection of a worker's small
+ * heap costs about a millisecond.
+ */
+const BIG_TASK_BYTES = 16 << 20;
+const collect = (globalThis as { gc?: () => void }).gc;
+function collectAfter(bytes: number): void {
+  if (collect && bytes >= BIG_TASK_BYTES) setImmediate(collect);
+}
+
+/**
+ * Returns a result whose bytes are moved to the main thread, not copied: piscina clones results
+ * unless told (Piscina.move), which left a copy of every answer chunk behind in the worker.
+ */
+function move(r: Result & { kind: 'done' | 'text' }): Result {
+  const bytes = r.kind === 'done' ? r.body : r.bytes;
+  // piscina's Transferable protocol (the value to send, and what to transfer with it), marked
+  // movable by Piscina.move.
+  const transferable = { [Piscina.transferableSymbol]: [bytes.buffer], [Piscina.valueSymbol]: r };
+  return Piscina.move(transferable as never) as unknown as Result;
+}
+
 export default function runTask(task: Task): Result {
   const waitMs = now() - task.enqueuedAt;
   try {
     switch (task.kind) {
       case 'body': {
+        collectAfter(task.body.length);
         const job = prepareBytes(task.endpoint, task.body, task.limits, shared);
         if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
         const t0 = performance.now();
         const pieces = compute(job);
         const kernelMs = performance.now() - t0;
-        return { waitMs, kind: 'done', body: asciiBytes(assemble(job, [pieces])), kernelMs, rows: job.rows, cols: job.cols, work: job.work };
+        return move({ waitMs, kind: 'done', body: asciiBytes(assemble(job, [pieces])), kernelMs, rows: job.rows, cols: job.cols, work: job.work });
       }
       case 'compute': {
+        collectAfter(task.job.rows * task.job.cols * 8);
         const t0 = performance.now();
         run(task.job, true, undefined, task.outs);
         return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
       }
       case 'format':
-        return { waitMs, kind: 'text', bytes: asciiBytes(formatRange(task.buf, task.width, task.matrix, task.i0, task.i1)) };
+        return move({ waitMs, kind: 'text', bytes: asciiBytes(formatRange(task.buf, task.width, task.matrix, task.i0, task.i1)) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
     }

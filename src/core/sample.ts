@@ -192,6 +192,8 @@ export function sample(
 const NEAR: Pick<Scratch, 'near' | 'nearW' | 'nearX'> = { near: new Int32Array(64), nearW: new Uint32Array(64), nearX: new Float64Array(64) };
 
 function keepNear(s: Scratch): void {
+  // Not buffers grown for a row of millions of classes: those are collected after the call.
+  if (s.near.length > 1 << 16) return;
   NEAR.near = s.near;
   NEAR.nearW = s.nearW;
   NEAR.nearX = s.nearX;

@@ -236,6 +236,14 @@ function load(): Kernel | null {
 const kernel = load();
 let heap: Float64Array = kernel ? new Float64Array(kernel.memory.buffer) : new Float64Array(0);
 for (let i = 0; i < T_N && kernel; i++) heap[i] = Math.pow(2, i / T_N);
+/**
+ * The instance's memory grows to at most this many doubles (8 MiB). WebAssembly memory never
+ * shrinks, and rows are copied into it whole, so a row of millions of classes would leave every
+ * worker holding a copy's worth of memory for good (measured: 2 x 64 MiB for a 2 x 8388608
+ * request). Such rows take the JavaScript path (../softmax.ts), which works on the caller's
+ * arrays; the choice depends on the row's length only, so a row's bits never depend on its batch.
+ */
+export const SIMD_MAX_DOUBLES = 1 << 20;
 
 /** Doubles per tile: rows are copied in and out in blocks of about this size (256 KiB). */
 const TILE = 32768;
@@ -264,6 +272,7 @@ export function softmaxRowsSimd(
   if (kernel === null) return false;
   const perTile = Math.max(1, Math.floor(TILE / cols));
   const need = T_N + Math.min(perTile, rows) * cols + 2 * (CHUNK / 8);
+  if (T_N + cols + 2 * (CHUNK / 8) > SIMD_MAX_DOUBLES) return false;
   if (heap.length < need) {
     try {
       kernel.memory.grow(Math.ceil((need * 8 - kernel.memory.buffer.byteLength) / 65536));

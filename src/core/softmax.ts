@@ -7,7 +7,8 @@ import { exactReciprocal, scaledRow } from './temperature.js';
  * tiny ones where its fixed ~0.1 us a call costs a little more than JavaScript (0.9x at 1x16):
  * the two paths round differently in the last bits (the SIMD row sum is compensated), and a
  * row's answer must not depend on the batch it came in (a request split into chunks of rows
- * must give the same bytes). JavaScript is the fallback where WebAssembly SIMD is missing.
+ * must give the same bytes). JavaScript is the fallback where WebAssembly SIMD is missing, and
+ * the path of rows longer than SIMD_MAX_DOUBLES (the choice depends on the row's length alone).
  */
 export const SIMD_MIN_SIZE = 1;
 
@@ -41,12 +42,18 @@ export function softmax(
       continue;
     }
     const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
+    // Compensated (Neumaier) sum: this path also serves rows too long for the SIMD one, where a
+    // plain running sum over millions of terms would drift.
     let sum = 0;
+    let comp = 0;
     for (let i = base; i < end; i++) {
       const e = expNonPositive((src[i] - shift) * scale);
       out[i] = e;
-      sum += e;
+      const t = sum + e;
+      comp += sum >= e ? sum - t + e : e - t + sum;
+      sum = t;
     }
+    sum += comp;
     const inv = 1 / sum;
     for (let i = base; i < end; i++) out[i] *= inv;
   }
@@ -72,11 +79,16 @@ export function logSoftmax(
     }
     const { src, shift, scale } = scaledRow(data, base, end, m, temperature, invT, out);
     let sum = 0;
+    let comp = 0;
     for (let i = base; i < end; i++) {
       const x = (src[i] - shift) * scale;
       out[i] = x;
-      sum += expNonPositive(x);
+      const e = expNonPositive(x);
+      const t = sum + e;
+      comp += sum >= e ? sum - t + e : e - t + sum;
+      sum = t;
     }
+    sum += comp;
     const lse = Math.log(sum);
     for (let i = base; i < end; i++) out[i] -= lse;
   }

@@ -59,6 +59,19 @@ export function growScratch(s: RowScratch, cols: number): RowScratch {
   return s.vals.length >= cols ? s : newScratch(Math.max(cols, 2 * s.vals.length));
 }
 
+/**
+ * Scratch is kept between calls up to this many classes (1.5 MiB); a longer row gets scratch of
+ * its own, collected after the call, so one request with millions of classes does not leave
+ * hundreds of MB held by every worker for good.
+ */
+export const KEEP_SCRATCH = 1 << 16;
+
+/** The scratch to use for a row of `cols`, and the one to keep: the grown one if not too big. */
+export function scratchFor(kept: RowScratch, cols: number): { use: RowScratch; keep: RowScratch } {
+  const use = growScratch(kept, cols);
+  return { use, keep: use.vals.length <= KEEP_SCRATCH ? use : kept };
+}
+
 let scratch = newScratch(1024);
 
 /**
@@ -111,7 +124,8 @@ export function sparsemax(
 ): SparseMapResult {
   const invT = exactReciprocal(temperature);
   const span = temperature;
-  const sc = (scratch = growScratch(scratch, cols));
+  const { use: sc, keep } = scratchFor(scratch, cols);
+  scratch = keep;
   const { vals, idx, xs, ids, work } = sc;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;

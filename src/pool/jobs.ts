@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import v8 from 'node:v8';
 import type { FastifyBaseLogger } from 'fastify';
 import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
@@ -90,6 +91,11 @@ function workerFile(): { filename: string; execArgv: string[] | undefined } {
 
 export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): Jobs {
   const { filename, execArgv } = workerFile();
+  // The workers collect right after a task that dropped a big buffer (src/worker.ts): V8 frees
+  // such memory only when a collection runs. Worker threads cannot take --expose-gc in their
+  // execArgv, but isolates created after this flag is set expose gc(); the main thread's is not
+  // affected.
+  v8.setFlagsFromString('--expose-gc');
   const pool = new Piscina({
     filename,
     execArgv,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { expNonPositive } from '../../src/core/exp.js';
-import { expSimd, softmaxRowsSimd, softmaxSimdAvailable } from '../../src/core/softmax-simd.js';
+import { expSimd, SIMD_MAX_DOUBLES, softmaxRowsSimd, softmaxSimdAvailable } from '../../src/core/softmax-simd.js';
 import { logSoftmax, softmax, SIMD_MIN_SIZE } from '../../src/core/softmax.js';
 import { exactReciprocal, scaledRow } from '../../src/core/temperature.js';
 import { compareMatrix, loadReferenceCases, toMatrix } from '../helpers/reference.js';
@@ -238,6 +238,28 @@ describe('batch independence', () => {
           expect(Array.from(alone), `cols ${cols} row ${r} log ${log}`).toEqual(Array.from(whole.subarray(r * cols, (r + 1) * cols)));
         }
       }
+    }
+  });
+});
+
+describe('rows longer than the SIMD path takes', () => {
+  it('are refused by it and computed in JavaScript, within 1e-15 relative of an accurately summed softmax, alone or in a batch', () => {
+    const cols = SIMD_MAX_DOUBLES + 5;
+    const data = new Float64Array(2 * cols).map((_, i) => Math.sin(i * 12.9898) * 4);
+    expect(softmaxRowsSimd(data, 1, cols, 1, 1, false, new Float64Array(cols))).toBe(false);
+    const both = softmax(data, 2, cols);
+    for (let r = 0; r < 2; r++) {
+      const row = data.subarray(r * cols, (r + 1) * cols);
+      const want = accurateSoftmax(row);
+      const alone = softmax(row, 1, cols);
+      let worst = 0;
+      let differ = 0;
+      for (let i = 0; i < cols; i++) {
+        if (!Object.is(alone[i], both[r * cols + i])) differ++;
+        worst = Math.max(worst, Math.abs(alone[i] - want[i]) / want[i]);
+      }
+      expect(differ).toBe(0);
+      expect(worst).toBeLessThan(1e-15);
     }
   });
 });
