@@ -65,6 +65,8 @@ export interface Jobs {
 }
 
 const RETRY_AFTER_S = 1;
+/** Young generation of each worker's heap (see the pool's options). */
+const YOUNG_GENERATION_MB = 8;
 /** Elements of an output formatted by one task: ~0.8 MB of text, a few ms of a worker. */
 const CHUNK_ELEMENTS = 32 * 1024;
 /** Outputs this small are formatted on the main thread (a task round trip costs more). */
@@ -102,6 +104,10 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     minThreads: config.workers,
     maxThreads: config.workers,
     idleTimeout: Number.MAX_SAFE_INTEGER,
+    // A small young generation: a worker's garbage is answer text made and dropped a chunk at a
+    // time, and V8's default lets each worker's nursery grow to tens of MB of resident memory
+    // (measured: ~50 MiB a worker while streaming a big answer); scavenges of a small one are cheap.
+    resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
   });
   // A worker that dies with no task of ours in flight is replaced by piscina; log, don't crash.
   pool.on('error', (err) => log.error({ err }, 'worker error'));
