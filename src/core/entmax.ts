@@ -172,12 +172,13 @@ function entmaxNearOne(
       support[r] = 0;
       continue;
     }
-    // u = (z - m) / T, the same double as softmax forms.
+    // u = (z - m) / T, the same double as softmax forms. A class with u < -745.2 gets exactly 0
+    // (E <= u - s <= u, and exp underflows there), so it is left out with the rest.
     let k = 0;
     for (let j = 0; j < k0; j++) {
       const d = vals[j] - m;
       const u = invT ? d * invT : d / temperature;
-      const keep = +(u * eps > -1);
+      const keep = +(u * eps > -1 && u >= -745.2);
       xs[k] = u;
       ids[k] = idx[j];
       work[k] = u;
