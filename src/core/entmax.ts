@@ -36,7 +36,7 @@ import { exactReciprocal } from './temperature.js';
 const EPS = 2 ** -52;
 
 /** Below this alpha - 1 the near-1 parametrisation is used (see "Near alpha = 1" above). */
-export const NEAR_ONE = 1 / 16;
+export const NEAR_ONE = 1 / 64;
 /** Newton (Halley) passes of a threshold solver before it falls back to bisection. */
 export const NEWTON_PASSES = 24;
 /**
@@ -96,6 +96,7 @@ export function entmax(
     }
     // x = (alpha - 1) (z - m) / T, the same double as the old (z - m) * (1 / T) * (alpha - 1).
     let k = 0;
+    let kt = 0;
     for (let j = 0; j < k0; j++) {
       const d = vals[j] - m;
       const x = (invT ? d * invT : d / temperature) * am1;
@@ -104,9 +105,12 @@ export function entmax(
       ids[k] = idx[j];
       work[k] = x;
       k += keep;
+      kt += +(x === 0);
     }
     rowPasses = 0;
-    const kt = tiedSupport(work, k, am1, quadratic);
+    // A single maximum takes all the mass only if it is the only candidate (the rest are > -1).
+    if (kt > 1 || k === 1) kt = tiedSupport(work, k, am1, quadratic);
+    else kt = 0;
     if (kt > 0) {
       // The classes at the maximum share the mass: 1 / kt each, whatever alpha (for huge alpha
       // their y = -tau underflows, so no power is taken).
@@ -230,6 +234,7 @@ function nearOneShift(c: Float64Array, k: number, eps: number, q: number): numbe
     let F = 0;
     let comp = 0;
     let d1 = 0;
+    let d2 = 0;
     for (let j = 0; j < k; j++) {
       const t = eps * (c[j] - s);
       if (t > -1) {
@@ -237,7 +242,10 @@ function nearOneShift(c: Float64Array, k: number, eps: number, q: number): numbe
         const next = F + p;
         comp += F >= p ? F - next + p : p - next + F;
         F = next;
-        d1 += p / (1 + t);
+        const r = 1 / (1 + t);
+        const pr = p * r;
+        d1 += pr;
+        d2 += pr * r;
       }
     }
     F += comp;
@@ -253,8 +261,14 @@ function nearOneShift(c: Float64Array, k: number, eps: number, q: number): numbe
       s = mid;
       continue;
     }
-    // log F has slope -d1 / F: the Newton step is log(F) F / d1.
-    s = newtonOrBisect(s, (Math.log(F) * F) / d1, lo, hi, g > 0);
+    // Halley on G = log F: F' = -d1 and F'' = (1 - eps) d2 (p_j' = -p_j / y_j, y_j' = -eps), so
+    // G' = -d1 / F, G'' = (1 - eps) d2 / F - G'^2; Newton's step where Halley's denominator is
+    // not positive.
+    const G = Math.log(F);
+    const g1 = -d1 / F;
+    const g2 = ((1 - eps) * d2) / F - g1 * g1;
+    const den = 2 * g1 * g1 - G * g2;
+    s = newtonOrBisect(s, den > 0 ? (-2 * G * g1) / den : -G / g1, lo, hi, g > 0);
   }
 }
 
