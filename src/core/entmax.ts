@@ -364,8 +364,29 @@ function nextDouble(x: number, up: boolean): number {
  * bound BISECT_PASSES rests on this). Returns lo or hi when none lies strictly inside.
  */
 export function keyMidpoint(lo: number, hi: number): number {
-  return fromKey((keyOf(lo) + keyOf(hi)) >> 1n);
+  if (lo < 0 && hi > 0) return fromKey((keyOf(lo) + keyOf(hi)) >> 1n); // never in the solvers
+  // Same sign (the solvers' brackets): halve the sum of the magnitudes' bit patterns word by
+  // word, in exact integer arithmetic on doubles (BigInt costs ~100 ns a call).
+  KEY_F[0] = lo;
+  const aHi = KEY_W[HI] & 0x7fffffff;
+  const aLo = KEY_W[LO];
+  KEY_F[0] = hi;
+  const bHi = KEY_W[HI] & 0x7fffffff;
+  let sLo = aLo + KEY_W[LO];
+  let sHi = aHi + bHi;
+  if (sLo >= TWO_32) {
+    sLo -= TWO_32;
+    sHi += 1;
+  }
+  KEY_W[LO] = Math.floor(sLo / 2) + (sHi % 2) * 2 ** 31;
+  KEY_W[HI] = (Math.floor(sHi / 2) | (hi <= 0 ? 0x80000000 : 0)) >>> 0;
+  return KEY_F[0];
 }
+
+const KEY_W = new Uint32Array(KEY_F.buffer);
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
+const TWO_32 = 2 ** 32;
 
 /**
  * The closed form for rows whose maximum is tied: with kt candidates at x = 0 and every other one

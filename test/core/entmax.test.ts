@@ -169,7 +169,13 @@ describe('keyMidpoint', () => {
       f[0] = x;
       return keys[0] < 0n ? -(keys[0] & 0x7fffffffffffffffn) : keys[0];
     };
+    const sameSign = fc
+      .tuple(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.double({ noNaN: true, noDefaultInfinity: true }))
+      .filter(([a, b]) => a !== b && (a <= 0) === (b <= 0))
+      .map(([a, b]) => [Math.min(a, b), Math.max(a, b)]);
+    const brackets = fc.sample(sameSign, { numRuns: 500, seed: 7 });
     for (const [lo, hi] of [
+      ...brackets,
       [-1, -0],
       [-1, -0.25],
       [-5e-324, 0],
