@@ -15,8 +15,9 @@ import { exactReciprocal } from './temperature.js';
  * candidates x_i > -1 (nothing at or below -1 can be in the support; the bracket ends give
  * f >= 0 and f <= 0). We run Newton's method on h(tau) = log sum_i [x_i - tau]_+^q (root 0)
  * from the left end, safeguarded by that bracket: each evaluation shrinks [lo, hi], a step that
- * leaves it (or stalls) is replaced by bisection, and the loop stops when sum p = 1 to round-off
- * or the bracket is a few ulps wide. The log makes the function nearly linear when alpha is near
+ * leaves it is replaced by bisection, one that rounds back onto tau by the next double towards
+ * the root, and the loop stops when sum p = 1 to round-off or the bracket is a few ulps wide
+ * (adjacent doubles at the latest). The log makes the function nearly linear when alpha is near
  * 1 (where sum p behaves like an exponential), so from a far start it takes ~5 passes on
  * standard-normal rows of 1000-32000 classes where Newton on sum p itself takes 8-11 (measured),
  * and the entmax package runs 50 bisection passes (which leave tau ~1e-15 off). Every class at or
@@ -31,10 +32,65 @@ import { exactReciprocal } from './temperature.js';
  * applies: ~11 ns instead of ~54 ns for Math.pow in V8, with relative error about
  * q |log y| ulp, which is < 1e-13 wherever y^q is not negligible. q = 2 uses a multiply.
  * The result is normalised to sum to 1, as entmax_bisect does.
+ *
+ * A proven bound on the work. Every solver (this one, the alpha = 1.5 one, the near-1 one)
+ * makes at most NEWTON_PASSES = 24 Newton/Halley passes and then bisects the bracket on the
+ * integer order of doubles (keyMidpoint): each such pass halves the doubles left strictly
+ * inside, and a bracket within [-1, 0] (tau) or [0, 16] (s below) holds fewer than 2^62, so at
+ * most BISECT_PASSES = 62 more passes reach adjacent doubles. Hence <= MAX_SOLVER_PASSES = 86
+ * passes over at most k <= cols candidates per row, plus the candidate scan, at most 16
+ * power-mean passes (sums only) and the final pass forming p. Standard-normal rows of 10-1000
+ * classes take 3-5 passes on average below alpha = 2 and never bisect; above 2 the root often
+ * sits within an ulp of a kink, where |f'| is unbounded: 7 passes on average at alpha = 3, 16
+ * at 5 and 39 at 10, where 18% of rows reach the bisection phase (measured; a reparametrisation
+ * by the smallest p in the support would be well-conditioned there, and is not done yet).
+ *
+ * Closed forms (no solver pass): with kt candidates tied at the maximum and every other one at
+ * or below tau_t = -kt^(1 - alpha), tau_t is the root and the tied classes get exactly 1 / kt.
+ * That covers a single live class, all-equal rows and huge alpha (tau_t -> 0 as alpha grows,
+ * and underflows there, so no power is taken); a tied maximum used to run all 400 passes of the
+ * old iteration cap (~85 ms for 16000 classes).
+ *
+ * Near alpha = 1 (1 < alpha < 1 + NEAR_ONE, NEAR_ONE = 1/64). With eps = alpha - 1 the x form
+ * is ill-conditioned: tau is within eps log k of -1, so its rounding (an ulp of 1) is raised to
+ * the power q = 1/eps, and p was off by up to 6e-2 at eps = 2^-52. Writing
+ * tau = -1 + eps s and u = (z - max z) / T instead gives
+ *   p_i = (1 + eps (u_i - s))_+^(1/eps) = exp(E_i),  E_i = q log1p(eps (u_i - s)),
+ * which is softmax exp(u_i - s) at eps = 0, and s (the root of sum_i p_i = 1, in [0, log k])
+ * is found by Halley on log sum p from s0 = log sum exp(u_i) (the eps = 0 root; 2-3 passes).
+ * Error: u_i - s, the product with eps, log1p and the product with q each round once, so E_i
+ * is within ~4 |E_i| u of exact (u = 2^-53; log1p keeps the relative precision of its
+ * argument), and p_i = exp(E_i) within (4 |E_i| + 2) u relative; since p |E| = p |log p| <= 1/e
+ * that is <= ~2.2 u absolute. The compensated (Neumaier) sum adds ~2u relative, the rounding of
+ * u_i itself (the same as softmax's) p_i |u_i| u. The root's error ds leaves, after
+ * normalisation, p_i eps (v_i - mean v) ds (v = u - s; the common factor cancels): it vanishes
+ * with eps. Altogether |p_i - exact| <= ~6u + O(eps k u), checked against a 50-digit oracle
+ * (test/core/entmax.test.ts: <= 1e-12 eps + 1e-15 for eps in [2^-52, 1e-2]). Above the switch
+ * the x form keeps its outputs: its error there is about q u p^(2 - alpha) <= 64 u per class
+ * (1.1e-16 measured at eps = 1/128..1/16 against the oracle), and both sides of the switch
+ * agree to 1e-14. Classes with u < -745.2 get exactly 0 (exp underflows) and are dropped.
  */
 
-const MAX_ITERS = 400;
 const EPS = 2 ** -52;
+
+/** Below this alpha - 1 the near-1 parametrisation is used (see "Near alpha = 1" above). */
+export const NEAR_ONE = 1 / 64;
+/** Newton (Halley) passes of a threshold solver before it falls back to bisection. */
+export const NEWTON_PASSES = 24;
+/**
+ * Bisection passes that close any bracket the solvers start from to two adjacent doubles: a
+ * bracket inside [-1, 0] or [0, 16] holds fewer than 2^62 doubles, and each pass halves them.
+ */
+export const BISECT_PASSES = 62;
+/** The most evaluations of f (passes over the candidates) any threshold solver makes for a row. */
+export const MAX_SOLVER_PASSES = NEWTON_PASSES + BISECT_PASSES;
+
+/**
+ * The most solver passes any row took in the last call to entmax (0 when every row was closed
+ * form): a diagnostic for tests and benchmarks, never above MAX_SOLVER_PASSES.
+ */
+export const entmaxStats = { passes: 0 };
+let rowPasses = 0;
 
 export function entmax(
   data: Float64Array,
@@ -45,6 +101,7 @@ export function entmax(
   out: Float64Array = new Float64Array(rows * cols),
   support: Int32Array = new Int32Array(rows),
 ): SparseMapResult {
+  entmaxStats.passes = 0;
   const invT = exactReciprocal(temperature);
   if (alpha === 1) {
     softmax(data, rows, cols, temperature, out);
@@ -58,6 +115,7 @@ export function entmax(
   if (alpha === 2) return sparsemax(data, rows, cols, temperature, out, support);
 
   const am1 = alpha - 1;
+  if (am1 < NEAR_ONE) return entmaxNearOne(data, rows, cols, am1, temperature, invT, out, support);
   const q = 1 / am1;
   const quadratic = alpha === 1.5;
   // Entries with z < m - span map to x <= -1 (see rowCandidates); the factor covers the rounding
@@ -76,6 +134,7 @@ export function entmax(
     }
     // x = (alpha - 1) (z - m) / T, the same double as the old (z - m) * (1 / T) * (alpha - 1).
     let k = 0;
+    let kt = 0;
     for (let j = 0; j < k0; j++) {
       const d = vals[j] - m;
       const x = (invT ? d * invT : d / temperature) * am1;
@@ -84,8 +143,22 @@ export function entmax(
       ids[k] = idx[j];
       work[k] = x;
       k += keep;
+      kt += +(x === 0);
+    }
+    rowPasses = 0;
+    // A single maximum takes all the mass only if it is the only candidate (the rest are > -1).
+    if (kt > 1 || k === 1) kt = tiedSupport(work, k, am1, quadratic);
+    else kt = 0;
+    if (kt > 0) {
+      // The classes at the maximum share the mass: 1 / kt each, whatever alpha (for huge alpha
+      // their y = -tau underflows, so no power is taken).
+      const p = 1 / kt;
+      for (let j = 0; j < k; j++) if (xs[j] === 0) out[ids[j]] = p;
+      support[r] = kt;
+      continue;
     }
     const tau = quadratic ? entmax15Threshold(work, k) : entmaxThreshold(work, k, q, am1);
+    if (rowPasses > entmaxStats.passes) entmaxStats.passes = rowPasses;
 
     // Unnormalised p of the candidates into work, then normalise (the sum is the same double as
     // over the whole row in index order: the other classes add exact zeros).
@@ -113,6 +186,131 @@ let scratch = newScratch(1024);
 const COUNT = new Int32Array(1);
 
 /**
+ * 1 < alpha < 1 + NEAR_ONE: p_i = exp(E_i), E_i = q log1p(eps (u_i - s)), normalised by a
+ * compensated sum (see "Near alpha = 1" above).
+ */
+function entmaxNearOne(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  eps: number,
+  temperature: number,
+  invT: number,
+  out: Float64Array,
+  support: Int32Array,
+): SparseMapResult {
+  const q = 1 / eps;
+  // As in entmax: entries with eps (z - m) / T <= -1 are out (1 + eps (u - s) <= 0 for s >= 0).
+  // For tiny eps and huge T the span overflows to Infinity, which keeps every entry.
+  const span = (temperature / eps) * (1 + 2 ** -40);
+  const sc = (scratch = growScratch(scratch, cols));
+  const { vals, idx, xs, ids, work } = sc;
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    const end = base + cols;
+    const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
+    const k0 = COUNT[0];
+    zeroRow(out, base, end);
+    if (m === -Infinity) {
+      support[r] = 0;
+      continue;
+    }
+    // u = (z - m) / T, the same double as softmax forms. A class with u < -745.2 gets exactly 0
+    // (E <= u - s <= u, and exp underflows there), so it is left out with the rest.
+    let k = 0;
+    for (let j = 0; j < k0; j++) {
+      const d = vals[j] - m;
+      const u = invT ? d * invT : d / temperature;
+      const keep = +(u * eps > -1 && u >= -745.2);
+      xs[k] = u;
+      ids[k] = idx[j];
+      work[k] = u;
+      k += keep;
+    }
+    rowPasses = 0;
+    const s = nearOneShift(work, k, eps, q);
+    if (rowPasses > entmaxStats.passes) entmaxStats.passes = rowPasses;
+    let sum = 0;
+    let comp = 0;
+    let n = 0;
+    for (let j = 0; j < k; j++) {
+      const t = eps * (xs[j] - s);
+      const p = t > -1 ? expNonPositive(q * Math.log1p(t)) : 0;
+      work[j] = p;
+      const next = sum + p;
+      comp += sum >= p ? sum - next + p : p - next + sum;
+      sum = next;
+      n += +(p > 0);
+    }
+    const inv = 1 / (sum + comp);
+    for (let j = 0; j < k; j++) out[ids[j]] = work[j] * inv;
+    support[r] = n;
+  }
+  return { probs: out, support };
+}
+
+/**
+ * The shift s of the near-1 parametrisation: the root of F(s) = sum_j exp(q log1p(eps (c_j - s)))
+ * = 1 over candidates c[0..k) with maximum 0, in [0, log k] (F(0) >= 1: the maximum contributes
+ * exactly 1; F(log k) <= 1 since (1 - eps t)^(1/eps) <= e^-t). Newton on log F from
+ * s0 = log sum_j exp(c_j), the root at eps = 0: log F is linear in s there, and its curvature is
+ * O(eps), so two or three passes reach round-off. Safeguarded and bounded like entmaxThreshold.
+ */
+function nearOneShift(c: Float64Array, k: number, eps: number, q: number): number {
+  let e = 0;
+  let tied = true;
+  for (let j = 0; j < k; j++) {
+    e += expNonPositive(c[j]);
+    tied &&= c[j] === 0;
+  }
+  // Every class at the maximum: each gets exactly 1 before normalisation, so 1 / k after.
+  if (tied) return 0;
+  let lo = 0;
+  let hi = Math.log(k);
+  let s = Math.min(Math.log(e), hi);
+  const tol = fTolerance(k);
+  for (let it = 1; ; it++) {
+    let F = 0;
+    let comp = 0;
+    let d1 = 0;
+    let d2 = 0;
+    for (let j = 0; j < k; j++) {
+      const t = eps * (c[j] - s);
+      if (t > -1) {
+        const p = expNonPositive(q * Math.log1p(t));
+        const next = F + p;
+        comp += F >= p ? F - next + p : p - next + F;
+        F = next;
+        const r = 1 / (1 + t);
+        const pr = p * r;
+        d1 += pr;
+        d2 += pr * r;
+      }
+    }
+    F += comp;
+    rowPasses = it;
+    const g = F - 1;
+    if (Math.abs(g) <= tol) return s;
+    if (g > 0) lo = s;
+    else hi = s;
+    if (hi - lo <= 2 * EPS * hi) return s;
+    if (it >= NEWTON_PASSES) {
+      const mid = keyMidpoint(lo, hi);
+      if (mid === lo || mid === hi) return s;
+      s = mid;
+      continue;
+    }
+    // Halley on G = log F: F' = -d1 and F'' = (1 - eps) d2 (p_j' = -p_j / y_j, y_j' = -eps), so
+    // G' = -d1 / F, G'' = (1 - eps) d2 / F - G'^2; Newton's step where Halley's denominator is
+    // not positive.
+    const G = Math.log(F);
+    const g1 = -d1 / F;
+    const g2 = ((1 - eps) * d2) / F - g1 * g1;
+    const den = 2 * g1 * g1 - G * g2;
+    s = newtonOrBisect(s, den > 0 ? (-2 * G * g1) / den : -G / g1, lo, hi, g > 0);
+  }
+}
+
+/**
  * Stop when sum p = 1 to within the round-off of summing k terms: every p_i moves with tau in the
  * same direction, so no p_i is then off by more than |f|. (A test on the step size alone is not
  * enough: for alpha > 2 the terms have infinite slope at their kinks, and Newton can crawl far
@@ -122,10 +320,95 @@ function fTolerance(k: number): number {
   return (k + 4) * EPS;
 }
 
-/** The Newton point tau - f / f', or the bracket's midpoint if that leaves (lo, hi) or stalls. */
-function newtonOrBisect(tau: number, step: number, lo: number, hi: number): number {
+/**
+ * The next point of a safeguarded Newton iteration with bracket (lo, hi): the Newton point
+ * tau + step if it lies inside; if it rounds back to tau, the next double towards the root
+ * (`up`: the root is above tau), which closes the bracket to adjacent doubles on the next pass
+ * when tau is within an ulp of the root (near a kink, where |f'| is huge, |f| may never get
+ * within its tolerance); otherwise the bracket's midpoint.
+ */
+function newtonOrBisect(tau: number, step: number, lo: number, hi: number, up: boolean): number {
   const next = tau + step;
-  return next > lo && next < hi && next !== tau ? next : lo + 0.5 * (hi - lo);
+  if (next > lo && next < hi && next !== tau) return next;
+  if (next === tau) {
+    const adj = nextDouble(tau, up);
+    if (adj > lo && adj < hi) return adj;
+  }
+  return lo + 0.5 * (hi - lo);
+}
+
+// Doubles ordered as integers: key(x) = the bits of |x|, negated for negative x (both zeros: 0).
+const KEY_F = new Float64Array(1);
+const KEY_I = new BigInt64Array(KEY_F.buffer);
+const SIGN_BIT = -(1n << 63n);
+
+function keyOf(x: number): bigint {
+  KEY_F[0] = x;
+  const b = KEY_I[0];
+  return b < 0n ? -(b & 0x7fffffffffffffffn) : b;
+}
+
+function fromKey(key: bigint): number {
+  KEY_I[0] = key < 0n ? -key | SIGN_BIT : key;
+  return KEY_F[0];
+}
+
+/** The neighbouring double of x above (up) or below it. */
+function nextDouble(x: number, up: boolean): number {
+  return fromKey(keyOf(x) + (up ? 1n : -1n));
+}
+
+/**
+ * The median double of the bracket [lo, hi] (lo < hi): the doubles strictly inside split into
+ * halves that differ by at most one, so each bisection pass at least halves their number (the
+ * bound BISECT_PASSES rests on this). Returns lo or hi when none lies strictly inside.
+ */
+export function keyMidpoint(lo: number, hi: number): number {
+  if (lo < 0 && hi > 0) return fromKey((keyOf(lo) + keyOf(hi)) >> 1n); // never in the solvers
+  // Same sign (the solvers' brackets): halve the sum of the magnitudes' bit patterns word by
+  // word, in exact integer arithmetic on doubles (BigInt costs ~100 ns a call).
+  KEY_F[0] = lo;
+  const aHi = KEY_W[HI] & 0x7fffffff;
+  const aLo = KEY_W[LO];
+  KEY_F[0] = hi;
+  const bHi = KEY_W[HI] & 0x7fffffff;
+  let sLo = aLo + KEY_W[LO];
+  let sHi = aHi + bHi;
+  if (sLo >= TWO_32) {
+    sLo -= TWO_32;
+    sHi += 1;
+  }
+  KEY_W[LO] = Math.floor(sLo / 2) + (sHi % 2) * 2 ** 31;
+  KEY_W[HI] = (Math.floor(sHi / 2) | (hi <= 0 ? 0x80000000 : 0)) >>> 0;
+  return KEY_F[0];
+}
+
+const KEY_W = new Uint32Array(KEY_F.buffer);
+const LO = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 0 : 1;
+const HI = 1 - LO;
+const TWO_32 = 2 ** 32;
+
+/**
+ * The closed form for rows whose maximum is tied: with kt candidates at x = 0 and every other one
+ * at or below tau_t = -kt^(1 - alpha), f(tau_t) = kt (kt^(1 - alpha))^q - 1 = 0, so tau_t is
+ * the root and the tied classes share the mass, 1 / kt each. Covers a single live class, an
+ * all-equal row, and huge alpha (where tau_t underflows towards 0 and any gap below the maximum
+ * suffices). Returns kt when it applies, else 0. Deciding c2 <= tau_t with tau_t rounded is
+ * exact up to that rounding: a class within an ulp of tau_t would get [c2 - tau_t]^q, below
+ * 1e-15 for alpha <= 2, and beyond that the row is as ill-conditioned as the test suite's
+ * comment on near-ties says (an ulp of input moves p by O(1)).
+ */
+function tiedSupport(c: Float64Array, k: number, am1: number, quadratic: boolean): number {
+  let kt = 0;
+  let c2 = -Infinity;
+  for (let i = 0; i < k; i++) {
+    const v = c[i];
+    if (v === 0) kt++;
+    else if (v > c2) c2 = v;
+  }
+  if (kt === k) return kt;
+  const tauT = quadratic ? -1 / Math.sqrt(kt) : -Math.pow(kt, -am1);
+  return c2 <= tauT ? kt : 0;
 }
 
 /**
@@ -178,7 +461,7 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
   let hi = -Math.pow(k, -am1);
   if (!(hi > lo)) return lo; // k = 1 (or round-off): the single class takes all the mass
   let tau = lo;
-  for (let it = 0; it < MAX_ITERS; it++) {
+  for (let it = 1; ; it++) {
     let f = -1;
     let d1 = 0;
     let d2 = 0;
@@ -198,10 +481,17 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
       }
     }
     k = w;
+    rowPasses = it;
     if (Math.abs(f) <= fTolerance(k)) return tau;
     if (f > 0) lo = tau;
     else hi = tau;
     if (hi - lo <= 2 * EPS * Math.abs(lo)) return tau;
+    if (it >= NEWTON_PASSES) {
+      const mid = keyMidpoint(lo, hi);
+      if (mid === lo || mid === hi) return tau;
+      tau = mid;
+      continue;
+    }
     // Halley on h = log F, F = f + 1: h' = -q d1 / F, h'' = q (q - 1) d2 / F - h'^2; the step
     // -2 h h' / (2 h'^2 - h h'') (cubic convergence: one pass fewer than Newton on these rows),
     // Newton's -h / h' where that denominator is not positive, bisection if either leaves (lo, hi).
@@ -211,9 +501,8 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
     const h2 = (q * (q - 1) * d2) / F - h1 * h1;
     const den = 2 * h1 * h1 - h * h2;
     const step = den > 0 ? (-2 * h * h1) / den : -h / h1;
-    tau = newtonOrBisect(tau, step, lo, hi);
+    tau = newtonOrBisect(tau, step, lo, hi, f > 0);
   }
-  return tau;
 }
 
 /**
@@ -227,7 +516,7 @@ export function entmax15Threshold(c: Float64Array, k: number): number {
   let hi = -1 / Math.sqrt(k);
   if (!(hi > lo)) return lo;
   let tau = lo;
-  for (let it = 0; it < MAX_ITERS; it++) {
+  for (let it = 1; ; it++) {
     let f = -1;
     let df = 0;
     let w = 0;
@@ -242,11 +531,18 @@ export function entmax15Threshold(c: Float64Array, k: number): number {
       }
     }
     k = w;
+    rowPasses = it;
     if (Math.abs(f) <= fTolerance(k)) break;
     if (f > 0) lo = tau;
     else hi = tau;
     if (hi - lo <= 2 * EPS * Math.abs(lo)) break;
-    tau = newtonOrBisect(tau, (Math.log1p(f) * (f + 1)) / (2 * df), lo, hi);
+    if (it >= NEWTON_PASSES) {
+      const mid = keyMidpoint(lo, hi);
+      if (mid === lo || mid === hi) break;
+      tau = mid;
+      continue;
+    }
+    tau = newtonOrBisect(tau, (Math.log1p(f) * (f + 1)) / (2 * df), lo, hi, f > 0);
   }
   // Closed form over S = {c_i > tau}: the support Newton converged to. A class within round-off
   // of the root may fall on either side; its term (c_i - tau)^2 vanishes there, so it does not

@@ -1,0 +1,176 @@
+/**
+ * Worst-case rows per kernel: ns per element (median of repeated calls, one thread) for the
+ * slowest inputs we can construct, beside plain softmax on the same machine in the same run,
+ * so the ratios (the units of src/core/cost.ts) do not depend on the machine's load.
+ *   npx tsx bench/worst-case.ts            a table
+ *   npx tsx bench/worst-case.ts --json     one JSON object per line
+ * Rows: ties at the maximum, huge alpha, alpha just above 1, rows where Newton stalls next to a
+ * kink (found by a seeded search below), masked rows, Michelot's slow rows, filters, n draws.
+ */
+import { argmax } from '../src/core/argmax.js';
+import * as entmaxModule from '../src/core/entmax.js';
+import { worstCaseRowUnits, type KernelName, type KernelParams } from '../src/core/cost.js';
+import { gumbelSoftmax } from '../src/core/gumbel-softmax.js';
+import { sample, type SampleOptions } from '../src/core/sample.js';
+import { logSoftmax, softmax } from '../src/core/softmax.js';
+import { sparsemax } from '../src/core/sparsemax.js';
+
+const { entmax } = entmaxModule;
+/** The solver's pass count of the last call, where the kernel exports it. */
+const passes = (): number | undefined => (entmaxModule as { entmaxStats?: { passes: number } }).entmaxStats?.passes;
+
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return ((s >>> 0) + 0.5) / 2 ** 32;
+  };
+}
+
+function normal(n: number, seed: number, scale = 1): Float64Array {
+  const u = rng(seed);
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = scale * Math.sqrt(-2 * Math.log(u())) * Math.cos(2 * Math.PI * u());
+  return out;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[s.length >> 1];
+}
+
+/** Median ms per call after warm-up (at least 5 calls and 50 ms; then 7 calls and 200 ms). */
+function measure(fn: () => unknown): number {
+  const w0 = performance.now();
+  for (let i = 0; i < 5 || performance.now() - w0 < 50; i++) fn();
+  const times: number[] = [];
+  const t0 = performance.now();
+  while (times.length < 7 || (performance.now() - t0 < 200 && times.length < 100)) {
+    const a = performance.now();
+    fn();
+    times.push(performance.now() - a);
+  }
+  return median(times);
+}
+
+/**
+ * A row of `cols` classes on which entmax(alpha) takes the most solver passes among `tries`
+ * seeded candidates: a few near-tied classes on a 2^-10 grid (where Newton stalls beside a kink)
+ * padded with classes far below (out of the candidate set) or, with `keep`, just below the top
+ * (candidates every pass has to visit).
+ */
+function stallRow(cols: number, alpha: number, tries: number, keep: boolean, seed0 = 1000): { row: Float64Array; passes: number } {
+  let best = { row: new Float64Array(cols), passes: -1 };
+  for (let t = 0; t < tries; t++) {
+    const u = rng(seed0 + t);
+    const row = new Float64Array(cols);
+    const head = 2 + Math.floor(u() * 4);
+    for (let j = 0; j < cols; j++) {
+      row[j] = j < head ? Math.round((u() - 0.5) * 4096) / 1024 : keep ? -0.25 - u() * 0.05 : -1e3;
+    }
+    entmax(row, 1, cols, alpha);
+    const p = passes() ?? 0;
+    if (p > best.passes) best = { row, passes: p };
+  }
+  return best;
+}
+
+interface Case {
+  name: string;
+  rows: number;
+  cols: number;
+  data: Float64Array;
+  run: (data: Float64Array, rows: number, cols: number) => unknown;
+  /** The cost model's worst case for this kernel and these parameters (src/core/cost.ts). */
+  model?: [KernelName, KernelParams];
+}
+
+const cases: Case[] = [];
+const add = (name: string, rows: number, cols: number, data: Float64Array, run: Case['run'], model?: Case['model']) =>
+  cases.push({ name, rows, cols, data, run, model });
+
+const R = 16;
+const C = 4096;
+const normalData = normal(R * C, 7);
+const ent = (alpha: number) => (d: Float64Array, r: number, c: number) => entmax(d, r, c, alpha);
+const smp = (o: Omit<SampleOptions, 'seed'>) => (d: Float64Array, r: number, c: number) => sample(d, r, c, { seed: 1, ...o });
+
+add('softmax normal', R, C, normalData, (d, r, c) => softmax(d, r, c), ['softmax', {}]);
+const masked = Float64Array.from(normalData, (v, i) => (i % 64 === 0 ? v : -Infinity));
+add('softmax masked 63/64', R, C, masked, (d, r, c) => softmax(d, r, c), ['softmax', {}]);
+add('log-softmax masked 63/64', R, C, masked, (d, r, c) => logSoftmax(d, r, c), ['softmax', { log: true }]);
+add('argmax normal', R, C, normalData, (d, r, c) => argmax(d, r, c), ['argmax', {}]);
+add('Float64Array sort (primitive)', 1, 16 * C, normal(16 * C, 9), (d) => Float64Array.from(d).sort());
+add('sparsemax normal', R, C, normalData, (d, r, c) => sparsemax(d, r, c), ['sparsemax', {}]);
+// Michelot sheds one class per pass on x_j = -(1 - 2^-j)-like rows: a geometric ladder.
+const ladder = new Float64Array(C);
+for (let j = 0; j < C; j++) ladder[j] = -j * 2 ** -12;
+add('sparsemax ladder', 1, C, ladder, (d, r, c) => sparsemax(d, r, c), ['sparsemax', {}]);
+add('sparsemax ties', 1, 16000, new Float64Array(16000), (d, r, c) => sparsemax(d, r, c), ['sparsemax', {}]);
+
+const ties = new Float64Array(16000);
+for (const alpha of [1.3, 1.5, 3, 50, 1e6]) add(`entmax ${alpha} ties 1x16000`, 1, 16000, ties, ent(alpha), ['entmax', { alpha }]);
+for (const alpha of [1 + 2 ** -52, 1 + 1e-6, 1.001, 1.05, 1.3, 1.5, 3, 10, 1e6]) {
+  add(`entmax ${alpha} normal`, R, C, normalData, ent(alpha), ['entmax', { alpha }]);
+}
+const wide = normal(R * C, 8, 0.01); // every class a candidate at large alpha
+for (const alpha of [3, 10, 100]) add(`entmax ${alpha} normal s=0.01`, R, C, wide, ent(alpha), ['entmax', { alpha }]);
+add('entmax 1.3 masked 63/64', R, C, masked, ent(1.3), ['entmax', { alpha: 1.3 }]);
+for (const alpha of [3, 10, 50]) {
+  const s = stallRow(C, alpha, 300, true);
+  add(`entmax ${alpha} stall row (${s.passes} passes)`, 1, C, s.row, ent(alpha), ['entmax', { alpha }]);
+}
+// Short rows: the per-row overhead of the solvers (Math.pow, the step arithmetic, bisection).
+for (const alpha of [1.001, 1.3, 3, 10]) {
+  const rows: Float64Array[] = [];
+  for (let t = 0; rows.length < 256 && t < 20000; t++) {
+    const s = stallRow(10, alpha, 1, false, 5000 + t);
+    if (alpha < 2 || s.passes > 24) rows.push(s.row);
+  }
+  const data = new Float64Array(rows.length * 10);
+  rows.forEach((r, i) => data.set(r, i * 10));
+  add(`entmax ${alpha} short rows${alpha > 2 ? ' that bisect' : ''}`, rows.length, 10, data, ent(alpha), ['entmax', { alpha }]);
+}
+
+add('gumbel-softmax soft', R, C, normalData, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, seed: 1 }), ['gumbel-softmax', {}]);
+add('gumbel-softmax hard', R, C, normalData, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, hard: true, seed: 1 }), ['gumbel-softmax', { hard: true }]);
+add('sample softmax n=1', R, C, normalData, smp({}), ['sample', {}]);
+add('sample softmax n=16', R, C, normalData, smp({ n: 16 }), ['sample', { n: 16 }]);
+add('sample softmax n=1 flat row', R, C, new Float64Array(R * C), smp({}), ['sample', {}]);
+add('sample softmax n=16 flat row', R, C, new Float64Array(R * C), smp({ n: 16 }), ['sample', { n: 16 }]);
+const probs = Float64Array.from(normalData, (v) => Math.exp(v));
+add('sample probs n=1', R, C, probs, smp({ input: 'probs' }), ['sample', { input: 'probs' }]);
+add('sample softmax topP=1 n=1', R, C, normalData, smp({ topP: 1 }), ['sample', { topP: 1 }]);
+add('sample softmax topK=C-1 n=1', R, C, normalData, smp({ topK: C - 1 }), ['sample', { topK: C - 1 }]);
+add('sample softmax topK topP minP n=16', R, C, normalData, smp({ topK: C - 1, topP: 1, minP: 0, n: 16 }), ['sample', { topK: C - 1, topP: 1, minP: 0, n: 16 }]);
+add('sample sparsemax n=16', R, C, normalData, smp({ mapping: 'sparsemax', n: 16 }), ['sample', { mapping: 'sparsemax', n: 16 }]);
+add('sample entmax 1.5 flat row n=16', R, C, new Float64Array(R * C), smp({ mapping: 'entmax', alpha: 1.5, n: 16 }), ['sample', { mapping: 'entmax', alpha: 1.5, n: 16 }]);
+
+const json = process.argv.includes('--json');
+const unit = measure(() => softmax(normalData, R, C)) / (R * C);
+const out: string[][] = [];
+for (const c of cases) {
+  const ms = measure(() => c.run(c.data, c.rows, c.cols));
+  c.run(c.data, c.rows, c.cols);
+  const p = c.name.startsWith('entmax') ? passes() : undefined;
+  const ns = (ms * 1e6) / (c.rows * c.cols);
+  const units = ms / (c.rows * c.cols) / unit;
+  const model = c.model ? worstCaseRowUnits(c.model[0], { input: 'logits', ...c.model[1] }, c.cols) / c.cols : undefined;
+  if (json) {
+    console.log(JSON.stringify({ case: c.name, rows: c.rows, cols: c.cols, ms, nsPerElement: ns, softmaxUnits: units, modelUnits: model, passes: p }));
+  } else {
+    const m = model === undefined ? '-' : `${model.toFixed(1)}${units > model ? ' EXCEEDED' : ''}`;
+    out.push([c.name, `${c.rows}x${c.cols}`, ms.toFixed(3), ns.toFixed(2), units.toFixed(1), m, p === undefined ? '-' : String(p)]);
+  }
+}
+if (!json) {
+  const header = ['case', 'shape', 'median ms', 'ns/element', 'softmax units', 'model bound', 'passes'];
+  const widths = header.map((h, i) => Math.max(h.length, ...out.map((r) => r[i].length)));
+  const line = (r: string[]) => r.map((c, i) => c.padEnd(widths[i])).join('  ');
+  console.log(`node ${process.version}, one thread; 1 softmax unit = ${(unit * 1e6).toFixed(2)} ns/element (softmax ${R}x${C})`);
+  console.log(line(header));
+  console.log(line(widths.map((w) => '-'.repeat(w))));
+  for (const r of out) console.log(line(r));
+}
