@@ -103,8 +103,11 @@ export interface Config {
    * a worker round trip costs more than the maths of a small request.
    */
   inlineMaxBytes: number;
-  /** rows x classes (x n) at or below which a parsed job runs inline. */
-  inlineMaxWork: number;
+  /**
+   * A parsed job whose worst-case cost (src/pool/cost.ts) is at most this many nanoseconds runs
+   * inline; anything costlier goes to the pool, so the event loop is never held for long.
+   */
+  inlineMaxNs: number;
   /** Work at or above which one request's rows are split across the pool's workers. */
   splitMinWork: number;
   /** Whether /metrics carries prom-client's nodejs_version_info (with the exact version). */
@@ -149,7 +152,8 @@ export const DEFAULTS: Config = {
   memoryWaitMs: 5000,
   streamMinElements: 1 << 16,
   inlineMaxBytes: 64 * 1024,
-  inlineMaxWork: 16 * 1024,
+  // With the body's parse (at most inlineMaxBytes), a request keeps the event loop ~1-2 ms at most.
+  inlineMaxNs: 1_000_000,
   splitMinWork: 1 << 20,
   metricsNodeVersion: false,
   testCrashRoute: false,

@@ -1,6 +1,6 @@
 import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
-import { growScratch, newScratch, rowCandidates, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
+import { newScratch, rowCandidates, scratchFor, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
 import { exactReciprocal } from './temperature.js';
 
 /**
@@ -121,7 +121,8 @@ export function entmax(
   // Entries with z < m - span map to x <= -1 (see rowCandidates); the factor covers the rounding
   // of T / am1 and of the products that form x.
   const span = (temperature / am1) * (1 + 2 ** -40);
-  const sc = (scratch = growScratch(scratch, cols));
+  const { use: sc, keep } = scratchFor(scratch, cols);
+  scratch = keep;
   const { vals, idx, xs, ids, work } = sc;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
@@ -203,7 +204,8 @@ function entmaxNearOne(
   // As in entmax: entries with eps (z - m) / T <= -1 are out (1 + eps (u - s) <= 0 for s >= 0).
   // For tiny eps and huge T the span overflows to Infinity, which keeps every entry.
   const span = (temperature / eps) * (1 + 2 ** -40);
-  const sc = (scratch = growScratch(scratch, cols));
+  const { use: sc, keep } = scratchFor(scratch, cols);
+  scratch = keep;
   const { vals, idx, xs, ids, work } = sc;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;

@@ -1,36 +1,17 @@
+import { SOFTMAX_UNIT_NS, worstCaseCost } from '../core/cost.js';
 import type { Job } from '../jobs/endpoints.js';
+import { outputElements } from '../worker.js';
 
 /**
- * What a job costs, in units of one softmax element, for placement: a request runs on the main
- * thread only if its cost is small (Config.inlineMaxWork), so that no request holds the event
- * loop for long. Elements alone undercount the iterative kernels: entmax at a general alpha runs a
- * few passes of a log and an exp per candidate, and sample draws n times over a row.
+ * What a job costs the thread that runs it, in nanoseconds, for placement: a request runs on the
+ * main thread only if this is at most Config.inlineMaxNs, so that no request holds the event loop
+ * for long. It is the kernel's proven worst case (../core/cost.ts: entmax's pass bound, draws,
+ * filters, per-row work) plus writing the answer as JSON text, which is most of a small request's
+ * time (V8's shortest round-trip formatting, ~130 ns a number, measured).
  */
-export function jobCost(job: Pick<Job, 'endpoint' | 'params' | 'rows' | 'cols'>): number {
-  const elements = job.rows * job.cols;
-  const p = job.params;
-  switch (job.endpoint) {
-    case 'argmax':
-    case 'softmax':
-      return elements;
-    case 'sparsemax':
-      return 2 * elements;
-    case 'entmax':
-      return mappingFactor('entmax', p.alpha as number) * elements;
-    case 'gumbel-softmax':
-      return 4 * elements;
-    case 'sample': {
-      const n = p.n as number;
-      const filters = p.topK !== undefined || p.topP !== undefined || p.minP !== undefined ? 4 : 0;
-      return elements * (mappingFactor(p.mapping as string, p.alpha as number) + filters) + elements * n * 1.5;
-    }
-  }
-}
+export const FORMAT_NS_PER_NUMBER = 130;
 
-function mappingFactor(mapping: string, alpha: number): number {
-  if (mapping === 'softmax') return 1;
-  if (mapping === 'sparsemax' || alpha === 2) return 2;
-  if (alpha === 1) return 1;
-  if (alpha === 1.5) return 4;
-  return 16;
+export function jobCostNs(job: Pick<Job, 'endpoint' | 'params' | 'rows' | 'cols' | 'input'>): number {
+  const kernel = worstCaseCost(job.endpoint, { ...job.params, input: job.input }, job.rows, job.cols) * SOFTMAX_UNIT_NS;
+  return kernel + outputElements(job) * FORMAT_NS_PER_NUMBER;
 }

@@ -9,13 +9,14 @@ import { formatRange, type OutArray } from '../jobs/format.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { now, outputElements, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
-import { jobCost } from './cost.js';
+import { jobCostNs } from './cost.js';
 
 /**
  * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
- *  - a body up to inlineMaxBytes is parsed on the main thread, and if its cost (./cost.ts: work
- *    weighted by the kernel's worst case) is at most inlineMaxWork it is computed there too: a
- *    worker round trip costs more than the maths of a small request (~2x the throughput at 1x50);
+ *  - a body up to inlineMaxBytes is parsed on the main thread, and if its cost (./cost.ts: the
+ *    kernel's proven worst case and the answer's formatting) is at most inlineMaxNs it is computed
+ *    there too: a worker round trip costs more than the maths of a small request (~2x the
+ *    throughput at 1x50), and the bound keeps any one request from holding the event loop;
  *  - any bigger body goes to a worker as raw bytes (moved, not copied), which parses, validates,
  *    computes and serialises it, so the main thread does no per-element work;
  *  - a job whose answer is big (streamMinElements) or whose work is big (splitMinWork) lives on
@@ -338,7 +339,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
       if (raw.length <= config.inlineMaxBytes) {
         const job = prepareBytes(endpoint, raw, limits);
-        if (jobCost(job) > config.inlineMaxWork || outputElements(job) >= config.streamMinElements) {
+        if (jobCostNs(job) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
           return withSlot(() => runShared(job, raw.length, ctx, timeout()));
         }
         const t0 = performance.now();

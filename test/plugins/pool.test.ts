@@ -32,7 +32,7 @@ const LIGHT = { logits: [[3, 2, 1], [0, 1, 2]], temperature: 0.5 };
 
 describe('worker crash', () => {
   it('fails only the crashing request (500 WORKER_CRASHED); others succeed; the pool recovers', async () => {
-    const a = await start({ workers: 2, testCrashRoute: true, inlineMaxBytes: 0, inlineMaxWork: 0 });
+    const a = await start({ workers: 2, testCrashRoute: true, inlineMaxBytes: 0, inlineMaxNs: 0 });
     const expected = (await post(a, '/v1/softmax', LIGHT)).body;
     const [crash, ...others] = await within(
       Promise.all([
@@ -59,7 +59,7 @@ describe('worker crash', () => {
   });
 
   it('survives crashes one after another with a single worker', async () => {
-    const a = await start({ workers: 1, testCrashRoute: true, inlineMaxBytes: 0, inlineMaxWork: 0 });
+    const a = await start({ workers: 1, testCrashRoute: true, inlineMaxBytes: 0, inlineMaxNs: 0 });
     for (let i = 0; i < 3; i++) {
       expectError(await within(post(a, '/v1/_test/crash', {}), 20_000, `crash ${i}`), 500, 'WORKER_CRASHED');
       const r = await within(post(a, '/v1/softmax', LIGHT), 20_000, `request after crash ${i}`);
@@ -84,7 +84,7 @@ describe('overload', () => {
   }
 
   it.each([0, 1, 2])('queueLimit %i, 1 worker: a burst gets some 503 OVERLOADED and the rest 200', async (queueLimit) => {
-    const a = await start({ workers: 1, queueLimit, inlineMaxBytes: 0, inlineMaxWork: 0, maxElements: 1e8 });
+    const a = await start({ workers: 1, queueLimit, inlineMaxBytes: 0, inlineMaxNs: 0, maxElements: 1e8 });
     const results = await burst(a, 8);
     const ok = results.filter((r) => r.statusCode === 200);
     const refused = results.filter((r) => r.statusCode !== 200);
@@ -104,13 +104,13 @@ describe('overload', () => {
   });
 
   it('the queue admits at most workers + queueLimit jobs at once', async () => {
-    const a = await start({ workers: 1, queueLimit: 2, inlineMaxBytes: 0, inlineMaxWork: 0, maxElements: 1e8 });
+    const a = await start({ workers: 1, queueLimit: 2, inlineMaxBytes: 0, inlineMaxNs: 0, maxElements: 1e8 });
     const results = await burst(a, 10);
     expect(results.filter((r) => r.statusCode === 200).length).toBeLessThanOrEqual(3);
   });
 
   it('/health/ready is 503 while the queue is full, 200 once it drains', async () => {
-    const a = await start({ workers: 1, queueLimit: 1, inlineMaxBytes: 0, inlineMaxWork: 0, maxElements: 1e8 });
+    const a = await start({ workers: 1, queueLimit: 1, inlineMaxBytes: 0, inlineMaxNs: 0, maxElements: 1e8 });
     let settled = false;
     const jobs = Promise.all([post(a, '/v1/sample', HEAVY), post(a, '/v1/sample', HEAVY)]).finally(() => {
       settled = true;
@@ -150,7 +150,7 @@ describe('request timeout', () => {
   });
 
   it('queued jobs time out too, and every request of a burst is answered', async () => {
-    const a = await start({ workers: 1, requestTimeoutMs: 1, inlineMaxBytes: 0, inlineMaxWork: 0, maxElements: 1e8 });
+    const a = await start({ workers: 1, requestTimeoutMs: 1, inlineMaxBytes: 0, inlineMaxNs: 0, maxElements: 1e8 });
     const results = await within(
       Promise.all(Array.from({ length: 4 }, () => post(a, '/v1/sample', HEAVY))),
       60_000,

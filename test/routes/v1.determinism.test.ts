@@ -55,34 +55,34 @@ const kernelRuns = (m: Awaited<ReturnType<typeof scrape>>, where: string) =>
 
 const MODES: Record<string, Mode> = {
   'inline, main thread': {
-    overrides: { workers: 1, inlineMaxBytes: NEVER, inlineMaxWork: NEVER, splitMinWork: NEVER },
+    overrides: { workers: 1, inlineMaxBytes: NEVER, inlineMaxNs: NEVER, splitMinWork: NEVER },
     check: (m, n) => {
       expect(kernelRuns(m, 'inline')).toBe(n);
       expect(kernelRuns(m, 'pool')).toBe(0);
     },
   },
   'pool, 1 worker': {
-    overrides: { workers: 1, inlineMaxBytes: 0, inlineMaxWork: 0, splitMinWork: NEVER },
+    overrides: { workers: 1, inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: NEVER },
     check: (m, n) => {
       expect(kernelRuns(m, 'pool')).toBe(n);
       expect(queueWaits(m)).toBe(n);
     },
   },
   'pool, 2 workers': {
-    overrides: { workers: 2, inlineMaxBytes: 0, inlineMaxWork: 0, splitMinWork: NEVER },
+    overrides: { workers: 2, inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: NEVER },
     check: (m, n) => expect(queueWaits(m)).toBe(n),
   },
   'split across 2 workers': {
-    overrides: { workers: 2, inlineMaxBytes: 0, inlineMaxWork: 0, splitMinWork: 1 },
+    overrides: { workers: 2, inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1 },
     // one task parses the body, then one per chunk
     check: (m, n) => expect(queueWaits(m)).toBe(3 * n),
   },
   'split across 3 workers (uneven chunks)': {
-    overrides: { workers: 3, inlineMaxBytes: 0, inlineMaxWork: 0, splitMinWork: 1 },
+    overrides: { workers: 3, inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1 },
     check: (m, n) => expect(queueWaits(m)).toBe(4 * n),
   },
   'parsed on the main thread, split across 2 workers': {
-    overrides: { workers: 2, inlineMaxBytes: NEVER, inlineMaxWork: 0, splitMinWork: 1 },
+    overrides: { workers: 2, inlineMaxBytes: NEVER, inlineMaxNs: 0, splitMinWork: 1 },
     check: (m, n) => expect(queueWaits(m)).toBe(2 * n),
   },
 };

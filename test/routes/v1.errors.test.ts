@@ -210,8 +210,8 @@ const mediaCases: Case[] = [
 const ALL: Case[] = [...ENDPOINTS.flatMap(matrixCases), ...scalarCases, ...mediaCases];
 
 describe.each([
-  ['inline (main thread)', { inlineMaxBytes: 64 * 1024, inlineMaxWork: 16 * 1024 }],
-  ['pool (every body to a worker)', { inlineMaxBytes: 0, inlineMaxWork: 0 }],
+  ['inline (main thread)', { inlineMaxBytes: 64 * 1024, inlineMaxNs: 1_000_000 }],
+  ['pool (every body to a worker)', { inlineMaxBytes: 0, inlineMaxNs: 0 }],
 ])('bad input, %s', (_where, overrides) => {
   let app: FastifyInstance;
 
