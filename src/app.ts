@@ -13,6 +13,7 @@ import {
 import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import errorsPlugin, { send } from './plugins/errors.js';
+import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
 import metricsPlugin from './plugins/metrics.js';
 import poolPlugin from './plugins/pool.js';
 import healthRoutes from './routes/health.js';
@@ -50,6 +51,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    // What Node and Fastify refuse before a route runs answers on the contract too
+    // (src/plugins/http-errors.ts); a missing Host is refused there, not by Node's bare 400.
+    clientErrorHandler,
+    frameworkErrors,
+    http: { requireHostHeader: false },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -90,6 +96,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
 
   await app.register(metricsPlugin);
   await app.register(errorsPlugin, { maxBodyBytes: config.maxBodyBytes });
+  await app.register(httpErrorsPlugin);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
+import { unsupportedMediaType } from '../errors.js';
 import type { EndpointName } from '../jobs/endpoints.js';
 import { ArgmaxRequest, ArgmaxResponse } from '../schemas/argmax.js';
 import { errorResponses } from '../schemas/common.js';
@@ -43,7 +44,9 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
         validatorCompiler: () => (data) => ({ value: data }),
       },
       async (req, reply) => {
-        const out = await app.jobs.run(name, req.body as unknown as Buffer);
+        // No Content-Type and no body: Fastify runs no parser and there is no body at all.
+        if (!Buffer.isBuffer(req.body)) throw unsupportedMediaType(req.headers['content-type']);
+        const out = await app.jobs.run(name, req.body);
         req.anymax = { rows: out.rows, cols: out.cols };
         return reply.type('application/json').send(out.body);
       },
