@@ -95,8 +95,9 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
   countRejected(this, e);
   this.log.info({ requestId, status: e.statusCode, code: e.code, cause: err.code }, 'client error');
   // A response in flight on this socket, for a request already read in full, belongs to an
-  // earlier pipelined request: bytes written now would be taken for its answer. Let it go out,
-  // then close (as Node's default does, the error itself is then not answered).
+  // earlier pipelined request: bytes written now would be taken for its answer (Node's default
+  // writes its 400 there all the same if that answer has not started). Let it go out, then
+  // close, leaving the malformed request unanswered.
   const inFlight = (socket as Socket & { _httpMessage?: ServerResponse | null })._httpMessage;
   if (inFlight && (inFlight.headersSent || inFlight.req.complete)) {
     inFlight.once('close', () => socket.destroy());
@@ -122,6 +123,7 @@ export function frameworkErrors(err: FastifyError, request: FastifyRequest, repl
   if (e.statusCode < 500) countRejected(request.server, e);
   // No hook runs on this path: echo the id and write the access-log line here.
   reply.header('x-request-id', request.id);
+  if (e.code === 'MALFORMED_REQUEST') reply.header('connection', 'close');
   request.log.info({ route: 'unmatched', method: request.method, status: e.statusCode }, 'request');
   send(reply, e);
 }
@@ -157,6 +159,8 @@ export default fp(
       }
       if (e) {
         countRejected(app, e);
+        // As Node did for a missing Host: a request not well-formed ends its connection.
+        if (e.code === 'MALFORMED_REQUEST') reply.header('connection', 'close');
         return send(reply, e);
       }
     });
