@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * The errors the API answers with. Every non-2xx response has the shape
  * {"statusCode", "code", "error", "message"} (plus "issues" for validation), and every error
@@ -6,27 +8,27 @@
  * (see toPlain / fromPlain), since structured clone drops class identity.
  */
 
-/** Every code the API answers with, and its status (README "Errors" lists them too). */
-export const ERROR_CODES = [
-  'INVALID_REQUEST', // 400: the body or a field is invalid
-  'MALFORMED_REQUEST', // 400: not well-formed HTTP/1.1 (framing, request line, headers, URL, Host)
-  'NOT_FOUND', // 404
-  'METHOD_NOT_ALLOWED', // 405, with Allow
-  'REQUEST_TIMEOUT', // 408: headers or body did not arrive in time
-  'PAYLOAD_TOO_LARGE', // 413
-  'TOO_MANY_ELEMENTS', // 413
-  'URI_TOO_LONG', // 414
-  'UNSUPPORTED_MEDIA_TYPE', // 415
-  'EXPECTATION_FAILED', // 417: an Expect other than 100-continue
-  'HEADERS_TOO_LARGE', // 431: request line and headers over Node's maxHeaderSize
-  'INTERNAL', // 500
-  'WORKER_CRASHED', // 500
-  'OVERLOADED', // 503
-  'TIMEOUT', // 503
-  'SHUTTING_DOWN', // 503
-] as const;
-
-export type ErrorCode = (typeof ERROR_CODES)[number];
+export type ErrorCode =
+  | 'INVALID_REQUEST'
+  | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'TOO_MANY_ELEMENTS'
+  | 'NOT_FOUND'
+  | 'METHOD_NOT_ALLOWED'
+  /** 400: not well-formed HTTP/1.1 (framing, request line, headers, URL encoding, Host). */
+  | 'MALFORMED_REQUEST'
+  /** 408: the headers or the body did not arrive in time. */
+  | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  /** 417: an Expect other than 100-continue. */
+  | 'EXPECTATION_FAILED'
+  /** 431: request line and headers over Node's maxHeaderSize. */
+  | 'HEADERS_TOO_LARGE'
+  | 'OVERLOADED'
+  | 'TIMEOUT'
+  | 'SHUTTING_DOWN'
+  | 'WORKER_CRASHED'
+  | 'INTERNAL';
 
 /** One validation problem: where (a JSON path) and what. */
 export interface Issue {
@@ -38,18 +40,14 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   404: 'Not Found',
   405: 'Method Not Allowed',
-  408: 'Request Timeout',
   413: 'Payload Too Large',
-  414: 'URI Too Long',
   415: 'Unsupported Media Type',
-  417: 'Expectation Failed',
-  431: 'Request Header Fields Too Large',
   500: 'Internal Server Error',
   503: 'Service Unavailable',
 };
 
 export function reasonPhrase(statusCode: number): string {
-  return REASONS[statusCode] ?? 'Error';
+  return REASONS[statusCode] ?? STATUS_CODES[statusCode] ?? 'Error';
 }
 
 export class ApiError extends Error {
@@ -79,16 +77,6 @@ export class ApiError extends Error {
 export const badRequest = (message: string, issues?: Issue[]) =>
   new ApiError(400, 'INVALID_REQUEST', message, issues ?? undefined);
 
-/** The 415 for a Content-Type other than application/json, or none (undefined). */
-export const unsupportedMediaType = (contentType: string | undefined) =>
-  new ApiError(
-    415,
-    'UNSUPPORTED_MEDIA_TYPE',
-    contentType === undefined
-      ? 'Content-Type must be application/json (none was given)'
-      : `Content-Type must be application/json (got ${JSON.stringify(contentType)})`,
-  );
-
 /** Marker so an ApiError thrown in a worker can be rebuilt on the main thread. */
 export interface PlainApiError {
   __apiError: true;
@@ -109,3 +97,35 @@ export function isPlainApiError(v: unknown): v is PlainApiError {
 export function fromPlain(p: PlainApiError): ApiError {
   return new ApiError(p.statusCode, p.code, p.message, p.issues);
 }
+
+/** The status of each code: the README's table of errors, and the OpenAPI Error schema's enum. */
+export const STATUS_OF: Record<ErrorCode, number> = {
+  INVALID_REQUEST: 400,
+  MALFORMED_REQUEST: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
+  PAYLOAD_TOO_LARGE: 413,
+  TOO_MANY_ELEMENTS: 413,
+  URI_TOO_LONG: 414,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  EXPECTATION_FAILED: 417,
+  HEADERS_TOO_LARGE: 431,
+  INTERNAL: 500,
+  WORKER_CRASHED: 500,
+  OVERLOADED: 503,
+  TIMEOUT: 503,
+  SHUTTING_DOWN: 503,
+};
+
+export const ERROR_CODES = Object.keys(STATUS_OF) as [ErrorCode, ...ErrorCode[]];
+
+/** The 415 for a Content-Type other than application/json, or none (undefined). */
+export const unsupportedMediaType = (contentType: string | undefined) =>
+  new ApiError(
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    contentType === undefined
+      ? 'Content-Type must be application/json (none was given)'
+      : `Content-Type must be application/json (got ${JSON.stringify(contentType)})`,
+  );

@@ -19,25 +19,17 @@ const FASTIFY_CODES: Record<string, { status: number; code: ErrorCode }> = {
   FST_ERR_CTP_INVALID_JSON_BODY: { status: 400, code: 'INVALID_REQUEST' },
 };
 
-/** The anymax_rejected_requests_total label of each 4xx code (503s are counted where they arise). */
-const REJECT_REASON: Partial<Record<ErrorCode, string>> = {
-  INVALID_REQUEST: 'invalid',
-  MALFORMED_REQUEST: 'malformed',
-  UNSUPPORTED_MEDIA_TYPE: 'media_type',
-  PAYLOAD_TOO_LARGE: 'too_large',
-  TOO_MANY_ELEMENTS: 'too_large',
-  NOT_FOUND: 'not_found',
-  METHOD_NOT_ALLOWED: 'method_not_allowed',
-  REQUEST_TIMEOUT: 'request_timeout',
-  URI_TOO_LONG: 'uri_too_long',
-  EXPECTATION_FAILED: 'expectation_failed',
-  HEADERS_TOO_LARGE: 'headers_too_large',
-};
-
 /** Counts a refused request in anymax_rejected_requests_total under its code's reason. */
 export function countRejected(app: FastifyInstance, e: ApiError): void {
-  app.metrics.rejected.inc({ reason: REJECT_REASON[e.code] ?? 'invalid' });
+  app.metrics.rejected.inc({ reason: reasonOf(e) });
 }
+
+/**
+ * Sockets whose refusal Node-level handling (./http-errors.ts: a parse error, a 408) has
+ * already answered and counted: a route still reading such a request's body fails when the
+ * socket goes, and that is not a second refusal.
+ */
+export const answeredOnSocket = new WeakSet<object>();
 
 export function send(reply: FastifyReply, e: ApiError): FastifyReply {
   if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
@@ -65,9 +57,7 @@ export default fp(
       const e = toApiError(err, request.headers['content-type'], opts.maxBodyBytes);
       if (e.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
       else if (e.statusCode >= 500) request.log.error({ code: e.code }, e.message);
-      // A request whose connection is gone (the client hung up, or ./http-errors.ts answered it,
-      // e.g. a 408 mid-body) is not refused here: nobody hears this answer, nothing to count.
-      else if (request.raw.socket?.destroyed !== true) countRejected(app, e);
+      else if (!answeredOnSocket.has(request.raw.socket)) countRejected(app, e);
       return send(reply, e);
     });
 
@@ -106,3 +96,30 @@ export default fp(
   },
   { name: 'anymax-errors', dependencies: ['anymax-metrics'] },
 );
+
+/** The rejected-requests label of a 4xx (503s are counted where they arise, in the pool). */
+function reasonOf(e: ApiError): string {
+  switch (e.code) {
+    case 'MALFORMED_REQUEST':
+      return 'malformed';
+    case 'UNSUPPORTED_MEDIA_TYPE':
+      return 'media_type';
+    case 'NOT_FOUND':
+      return 'not_found';
+    case 'METHOD_NOT_ALLOWED':
+      return 'method_not_allowed';
+    case 'REQUEST_TIMEOUT':
+      return 'request_timeout';
+    case 'URI_TOO_LONG':
+      return 'uri_too_long';
+    case 'EXPECTATION_FAILED':
+      return 'expectation_failed';
+    case 'HEADERS_TOO_LARGE':
+      return 'headers_too_large';
+    case 'PAYLOAD_TOO_LARGE':
+    case 'TOO_MANY_ELEMENTS':
+      return 'too_large';
+    default:
+      return 'invalid';
+  }
+}

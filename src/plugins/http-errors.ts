@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError, reasonPhrase } from '../errors.js';
-import { countRejected, send } from './errors.js';
+import { answeredOnSocket, countRejected, send } from './errors.js';
 
 /**
  * The contract for what is refused before any route runs. Three layers answer such requests,
@@ -76,16 +76,14 @@ function clientErrorOf(err: Error & { code?: string; reason?: string }, server: 
   return undefined;
 }
 
-/** Sockets already answered: a broken parser reports every later chunk again. */
-const answered = new WeakSet<Socket>();
-
 /**
  * Fastify's `clientErrorHandler` (bound to the Fastify instance): Node's 'clientError'. Replaces
  * Fastify's default, which writes a body without `code` or request id and counts nothing.
  */
 export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
-  if (answered.has(socket)) return;
-  answered.add(socket);
+  // Once per socket: a broken parser reports every later chunk again.
+  if (answeredOnSocket.has(socket)) return;
+  answeredOnSocket.add(socket);
   const e = clientErrorOf(err, this.server);
   if (!e || socket.destroyed || !socket.writable) {
     socket.destroy();

@@ -1,10 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import type { z } from 'zod';
-import { unsupportedMediaType } from '../errors.js';
 import type { EndpointName } from '../jobs/endpoints.js';
 import { ArgmaxRequest, ArgmaxResponse } from '../schemas/argmax.js';
 import { errorResponses } from '../schemas/common.js';
+import { unsupportedMediaType } from '../errors.js';
 import { EntmaxRequest, EntmaxResponse } from '../schemas/entmax.js';
 import { GumbelSoftmaxRequest, GumbelSoftmaxResponse } from '../schemas/gumbel-softmax.js';
 import { SampleRequest, SampleResponse } from '../schemas/sample.js';
@@ -42,11 +42,13 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
         schema: { tags: ['v1'], summary, body: request, response: { 200: response, ...errorResponses } },
         // The documented schema is enforced by the job runner on the raw body (see above).
         validatorCompiler: () => (data) => ({ value: data }),
+        // No Content-Type and no body: Fastify runs no parser, so there is no body at all.
+        preHandler: async (req) => {
+          if (!Buffer.isBuffer(req.body)) throw unsupportedMediaType(req.headers['content-type']);
+        },
       },
       async (req, reply) => {
-        // No Content-Type and no body: Fastify runs no parser and there is no body at all.
-        if (!Buffer.isBuffer(req.body)) throw unsupportedMediaType(req.headers['content-type']);
-        const out = await app.jobs.run(name, req.body);
+        const out = await app.jobs.run(name, req.body as unknown as Buffer);
         req.anymax = { rows: out.rows, cols: out.cols };
         return reply.type('application/json').send(out.body);
       },
