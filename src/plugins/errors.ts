@@ -45,8 +45,9 @@ function toApiError(err: FastifyError | ApiError, contentType: string | undefine
   }
   if (known?.code === 'UNSUPPORTED_MEDIA_TYPE') return unsupportedMediaType(contentType);
   if (known) return new ApiError(known.status, known.code, err.message);
+  // Any other client error Fastify raises (a body cut short, ...): 400, as the table of codes says.
   if (err.statusCode !== undefined && err.statusCode >= 400 && err.statusCode < 500) {
-    return new ApiError(err.statusCode, 'INVALID_REQUEST', err.message);
+    return new ApiError(400, 'INVALID_REQUEST', err.message);
   }
   return new ApiError(500, 'INTERNAL', 'internal server error');
 }

@@ -3,7 +3,7 @@ import { connect } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
 import { buildApp, type BuildOptions } from '../../src/app.js';
-import { ERROR_CODES } from '../../src/errors.js';
+import { ERROR_CODES, STATUS_OF } from '../../src/errors.js';
 
 /** Helpers shared by the service tests (test/routes, test/plugins, test/app, test/server). */
 
@@ -45,6 +45,7 @@ export function expectError(res: HttpAnswer, status: number, code?: string): Err
   const body = JSON.parse(res.body) as ErrorBody;
   expect(body.statusCode).toBe(status);
   expect(ERROR_CODES).toContain(body.code);
+  expect(STATUS_OF[body.code as keyof typeof STATUS_OF], `the status of ${body.code}`).toBe(status);
   expect(typeof body.error).toBe('string');
   expect(body.error.length).toBeGreaterThan(0);
   expect(typeof body.message).toBe('string');

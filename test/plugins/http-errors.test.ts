@@ -1,6 +1,9 @@
 import { Writable } from 'node:stream';
+import Fastify from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_URL_LENGTH } from '../../src/plugins/http-errors.js';
+import metricsPlugin from '../../src/plugins/metrics.js';
+import metricsRoutes from '../../src/routes/metrics.js';
+import { frameworkErrors, MAX_URL_LENGTH } from '../../src/plugins/http-errors.js';
 import {
   expectError,
   hasFinalResponse,
@@ -206,5 +209,23 @@ describe('timeouts (408)', () => {
     // connection goes (checked after a later request, by when that has happened).
     expect(await rejectedCount(t.app, 'request_timeout')).toBe(before + 1);
     expect(await rejectedCount(t.app)).toBe(beforeAll + 1);
+  });
+});
+
+describe('frameworkErrors on a parametric route (the service has none)', () => {
+  it('a path parameter over maxParamLength: 414 URI_TOO_LONG, counted', async () => {
+    const app = Fastify({ frameworkErrors, routerOptions: { maxParamLength: 8 } });
+    try {
+      await app.register(metricsPlugin);
+      await app.register(metricsRoutes);
+      app.get('/p/:id', async () => ({ ok: true }));
+      const short = await app.inject({ method: 'GET', url: '/p/short' });
+      expect(short.statusCode, short.body).toBe(200);
+      const res = await app.inject({ method: 'GET', url: '/p/much-too-long' });
+      expectError(res, 414, 'URI_TOO_LONG');
+      expect(await rejectedCount(app, 'uri_too_long')).toBe(1);
+    } finally {
+      await app.close();
+    }
   });
 });
