@@ -83,12 +83,12 @@ function clientErrorOf(err: Error & { code?: string; reason?: string }, server: 
 export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: string }, socket: Socket): void {
   // Once per socket: a broken parser reports every later chunk again.
   if (answeredOnSocket.has(socket)) return;
-  answeredOnSocket.add(socket);
   const e = clientErrorOf(err, this.server);
   if (!e || socket.destroyed || !socket.writable) {
     socket.destroy();
     return;
   }
+  answeredOnSocket.add(socket);
   const requestId = randomUUID();
   countRejected(this, e);
   this.log.info({ requestId, status: e.statusCode, code: e.code, cause: err.code }, 'client error');
