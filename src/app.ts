@@ -52,10 +52,9 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
     // What Node and Fastify refuse before a route runs answers on the contract too
-    // (src/plugins/http-errors.ts); a missing Host is refused there, not by Node's bare 400.
+    // (src/plugins/http-errors.ts).
     clientErrorHandler,
     frameworkErrors,
-    http: { requireHostHeader: false },
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -16,9 +16,9 @@ import { answeredOnSocket, countRejected, send } from './errors.js';
  *    response and the socket is closed: the parser cannot go on after an error.
  *  - Fastify's router, for URLs it cannot decode: the `frameworkErrors` option (below).
  *  - Node's own answers to a request it parsed: a bare 400 for an HTTP/1.1 request without
- *    Host (turned off with requireHostHeader: false in app.ts) and a bare 417 for an Expect
- *    other than 100-continue (Node skips it when 'checkExpectation' has a listener). Both are
- *    handed to Fastify and refused by this plugin's onRequest hook.
+ *    Host (off with requireHostHeader = false) and a bare 417 for an Expect other than
+ *    100-continue (off while 'checkExpectation' has a listener). Both are handed to Fastify
+ *    and refused by this plugin's onRequest hook.
  */
 
 /** Longer URLs get 414 (ours are short paths; Node's header limit bounds what can arrive). */
@@ -138,6 +138,10 @@ export default fp(
     // Requests Node would answer with a bare 417 (HTTP/1.1, Expect other than 100-continue, as
     // Node decides it): handed on to Fastify as ordinary requests, marked for the hook below.
     const expectationFailed = new WeakSet<IncomingMessage>();
+    // Node's check for a missing Host (a bare 400) is off; the hook below makes it. Node reads
+    // this server property on each request, so it can be set here rather than among the
+    // http.createServer options that app.ts passes to Fastify.
+    (app.server as Server & { requireHostHeader: boolean }).requireHostHeader = false;
     app.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
       expectationFailed.add(req);
       app.server.emit('request', req, res);
