@@ -14,6 +14,7 @@ import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
 import errorsPlugin, { send } from './plugins/errors.js';
+import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
 import metricsPlugin from './plugins/metrics.js';
 import poolPlugin from './plugins/pool.js';
 import healthRoutes from './routes/health.js';
@@ -53,6 +54,10 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
       const given = req.headers['x-request-id'];
       return typeof given === 'string' && REQUEST_ID.test(given) ? given : randomUUID();
     },
+    // What Node and Fastify refuse before a route runs answers on the contract too
+    // (src/plugins/http-errors.ts).
+    clientErrorHandler,
+    frameworkErrors,
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -95,6 +100,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   await app.register(connectionsPlugin);
   await app.register(metricsPlugin, { nodeVersion: config.metricsNodeVersion });
   await app.register(errorsPlugin, { maxBodyBytes: config.maxBodyBytes });
+  await app.register(httpErrorsPlugin);
   await app.register(swagger, {
     openapi: {
       openapi: '3.0.3',

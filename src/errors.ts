@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+
 /**
  * The errors the API answers with. Every non-2xx response has the shape
  * {"statusCode", "code", "error", "message"} (plus "issues" for validation), and every error
@@ -13,6 +15,15 @@ export type ErrorCode =
   | 'TOO_MANY_ELEMENTS'
   | 'NOT_FOUND'
   | 'METHOD_NOT_ALLOWED'
+  /** 400: not well-formed HTTP/1.1 (framing, request line, headers, URL encoding, Host). */
+  | 'MALFORMED_REQUEST'
+  /** 408: the headers or the body did not arrive in time. */
+  | 'REQUEST_TIMEOUT'
+  | 'URI_TOO_LONG'
+  /** 417: an Expect other than 100-continue. */
+  | 'EXPECTATION_FAILED'
+  /** 431: request line and headers over Node's maxHeaderSize. */
+  | 'HEADERS_TOO_LARGE'
   | 'OVERLOADED'
   | 'TIMEOUT'
   | 'SHUTTING_DOWN'
@@ -39,7 +50,7 @@ const REASONS: Record<number, string> = {
 };
 
 export function reasonPhrase(statusCode: number): string {
-  return REASONS[statusCode] ?? 'Error';
+  return REASONS[statusCode] ?? STATUS_CODES[statusCode] ?? 'Error';
 }
 
 export class ApiError extends Error {
@@ -125,3 +136,35 @@ export function isPlainApiError(v: unknown): v is PlainApiError {
 export function fromPlain(p: PlainApiError): ApiError {
   return new ApiError(p.statusCode, p.code, p.message, p.issues);
 }
+
+/** The status of each code: the README's table of errors, and the OpenAPI Error schema's enum. */
+export const STATUS_OF: Record<ErrorCode, number> = {
+  INVALID_REQUEST: 400,
+  MALFORMED_REQUEST: 400,
+  NOT_FOUND: 404,
+  METHOD_NOT_ALLOWED: 405,
+  REQUEST_TIMEOUT: 408,
+  PAYLOAD_TOO_LARGE: 413,
+  TOO_MANY_ELEMENTS: 413,
+  URI_TOO_LONG: 414,
+  UNSUPPORTED_MEDIA_TYPE: 415,
+  EXPECTATION_FAILED: 417,
+  HEADERS_TOO_LARGE: 431,
+  INTERNAL: 500,
+  WORKER_CRASHED: 500,
+  OVERLOADED: 503,
+  TIMEOUT: 503,
+  SHUTTING_DOWN: 503,
+};
+
+export const ERROR_CODES = Object.keys(STATUS_OF) as [ErrorCode, ...ErrorCode[]];
+
+/** The 415 for a Content-Type other than application/json, or none (undefined). */
+export const unsupportedMediaType = (contentType: string | undefined) =>
+  new ApiError(
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    contentType === undefined
+      ? 'Content-Type must be application/json (none was given)'
+      : `Content-Type must be application/json (got ${JSON.stringify(contentType)})`,
+  );

@@ -7,6 +7,7 @@ import type { Reservation } from '../pool/budget.js';
 import { ClientGone } from '../pool/jobs.js';
 import { ArgmaxRequest, ArgmaxResponse } from '../schemas/argmax.js';
 import { errorResponses } from '../schemas/common.js';
+import { unsupportedMediaType } from '../errors.js';
 import { EntmaxRequest, EntmaxResponse } from '../schemas/entmax.js';
 import { GumbelSoftmaxRequest, GumbelSoftmaxResponse } from '../schemas/gumbel-softmax.js';
 import { SampleRequest, SampleResponse } from '../schemas/sample.js';
@@ -82,6 +83,10 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
         schema: { tags: ['v1'], summary, body: request, response: { 200: response, ...errorResponses } },
         // The documented schema is enforced by the job runner on the raw body (see above).
         validatorCompiler: () => (data) => ({ value: data }),
+        // No Content-Type and no body: Fastify runs no parser, so there is no body at all.
+        preHandler: async (req) => {
+          if (!Buffer.isBuffer(req.body)) throw unsupportedMediaType(req.headers['content-type']);
+        },
       },
       async (req, reply) => {
         const out = await app.jobs.run(name, req.body as unknown as Buffer, {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ERROR_CODES } from '../errors.js';
 
 /**
  * Fields shared by the /v1 resources. These Zod schemas are the single source of the request and
@@ -85,18 +86,25 @@ export const Indices = z.array(z.int()).meta({
 export const ErrorResponse = z
   .object({
     statusCode: z.int(),
-    code: z.string().meta({ example: 'INVALID_REQUEST' }),
+    code: z.enum(ERROR_CODES).meta({ example: 'INVALID_REQUEST' }),
     error: z.string().meta({ example: 'Bad Request' }),
     message: z.string().meta({ example: 'logits[3][17] must be a number or null' }),
     issues: z
       .array(z.object({ path: z.array(z.union([z.string(), z.number()])), message: z.string() }))
       .optional(),
   })
-  .meta({ id: 'Error', description: 'Every non-2xx answer has this shape.' });
+  .meta({
+    id: 'Error',
+    description:
+      'Every non-2xx answer has this shape, including requests refused before any route runs: ' +
+      'malformed HTTP (400 MALFORMED_REQUEST), a method the path does not take (405, with an Allow ' +
+      'header), 408, 414, 417 and 431. Each carries an x-request-id header.',
+  });
 
 /** The error answers every /v1 route documents. */
 export const errorResponses = {
   400: ErrorResponse,
+  405: ErrorResponse,
   413: ErrorResponse,
   415: ErrorResponse,
   500: ErrorResponse,

@@ -1,5 +1,9 @@
+import type { Server } from 'node:http';
+import { connect } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { expect } from 'vitest';
+import { buildApp, type BuildOptions } from '../../src/app.js';
+import { ERROR_CODES, STATUS_OF } from '../../src/errors.js';
 
 /** Helpers shared by the service tests (test/routes, test/plugins, test/app, test/server). */
 
@@ -26,13 +30,22 @@ export interface ErrorBody {
   issues?: { path: (string | number)[]; message: string }[];
 }
 
-/** Asserts the contract's error shape and status; returns the parsed body. */
-export function expectError(res: LightMyRequestResponse, status: number, code?: string): ErrorBody {
+/** An answer as inject gives it, or as parseResponses reads it off a socket. */
+export interface HttpAnswer {
+  statusCode: number;
+  headers: Record<string, string | string[] | number | undefined>;
+  body: string;
+}
+
+/** Asserts the contract's error shape, status and x-request-id; returns the parsed body. */
+export function expectError(res: HttpAnswer, status: number, code?: string): ErrorBody {
   expect(res.statusCode, res.body).toBe(status);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
+  expect(res.headers['x-request-id'], 'x-request-id').toMatch(/^[\w.:-]{1,128}$/);
   const body = JSON.parse(res.body) as ErrorBody;
   expect(body.statusCode).toBe(status);
-  expect(typeof body.code).toBe('string');
+  expect(ERROR_CODES).toContain(body.code);
+  expect(STATUS_OF[body.code as keyof typeof STATUS_OF], `the status of ${body.code}`).toBe(status);
   expect(typeof body.error).toBe('string');
   expect(body.error.length).toBeGreaterThan(0);
   expect(typeof body.message).toBe('string');
@@ -145,4 +158,162 @@ export async function scrape(app: FastifyInstance): Promise<PromText> {
   expect(res.statusCode).toBe(200);
   expect(res.headers['content-type']).toMatch(/^text\/plain/);
   return parseProm(res.body);
+}
+
+/** A built app listening on 127.0.0.1 at a port of the system's choosing, for socket tests. */
+export interface Listening {
+  app: FastifyInstance;
+  port: number;
+  base: string;
+}
+
+/**
+ * Builds the app and listens on 127.0.0.1:0. `server` may set properties of the Node server
+ * before it listens (headersTimeout, requestTimeout, connectionsCheckingInterval, which Node
+ * reads when listening starts).
+ */
+export async function listenLocal(
+  options: BuildOptions = {},
+  server: Partial<Pick<Server, 'headersTimeout' | 'requestTimeout'>> & { connectionsCheckingInterval?: number } = {},
+): Promise<Listening> {
+  const app = await buildApp({ workers: 1, logLevel: 'silent', ...options });
+  Object.assign(app.server, server);
+  await app.listen({ port: 0, host: '127.0.0.1' });
+  const addr = app.server.address();
+  if (!addr || typeof addr === 'string') throw new Error('no address');
+  return { app, port: addr.port, base: `http://127.0.0.1:${addr.port}` };
+}
+
+/** What came back on a raw connection. */
+export interface Exchange {
+  /** Every byte the server sent. */
+  data: Buffer;
+  /** The server closed (or reset) the connection before the timeout. */
+  closed: boolean;
+  /** A socket error seen (ECONNRESET after the server's close is one). */
+  error?: string;
+}
+
+/**
+ * Writes `request` (as is, in one write) on a fresh TCP connection and collects what comes back
+ * until the server closes the connection or timeoutMs passes. With `halfClose` the client shuts
+ * its sending side after writing, so a server waiting for more of the request sees the end.
+ * `until` may end the wait early (e.g. once one complete response is in).
+ */
+export function rawExchange(
+  port: number,
+  request: string | Uint8Array,
+  opts: { timeoutMs?: number; halfClose?: boolean; until?: (data: Buffer) => boolean } = {},
+): Promise<Exchange> {
+  const { timeoutMs = 5000, halfClose = false, until } = opts;
+  return new Promise((resolve) => {
+    const chunks: Buffer[] = [];
+    let error: string | undefined;
+    let settled = false;
+    const sock = connect({ host: '127.0.0.1', port });
+    const finish = (closed: boolean) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ data: Buffer.concat(chunks), closed, error });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on('data', (d: Buffer) => {
+      chunks.push(d);
+      if (until?.(Buffer.concat(chunks))) finish(false);
+    });
+    sock.on('error', (e: NodeJS.ErrnoException) => (error = e.code ?? e.message));
+    sock.on('close', () => finish(true));
+    sock.on('connect', () => {
+      sock.write(typeof request === 'string' ? Buffer.from(request, 'latin1') : request);
+      if (halfClose) sock.end();
+    });
+  });
+}
+
+/** One HTTP/1.x response read off a socket (headers lower-cased, repeated ones joined by ", "). */
+export interface RawResponse extends HttpAnswer {
+  headers: Record<string, string>;
+  statusLine: string;
+}
+
+/**
+ * Parses the responses in `data`, in order: a status line, headers, then a body of
+ * Content-Length bytes or chunked (1xx, 204 and 304 have none; with neither length nor
+ * chunking the body runs to the end). Stops at an incomplete response (`rest` holds it); throws
+ * on bytes that are not an HTTP/1.x response. `head`: the answers are to HEAD requests (no body).
+ */
+export function parseResponses(data: Buffer, opts: { head?: boolean } = {}): { responses: RawResponse[]; rest: Buffer } {
+  const responses: RawResponse[] = [];
+  let at = 0;
+  while (at < data.length) {
+    const headEnd = data.indexOf('\r\n\r\n', at, 'latin1');
+    if (headEnd < 0) break;
+    const [statusLine, ...lines] = data.subarray(at, headEnd).toString('latin1').split('\r\n');
+    const m = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
+    if (!m) throw new Error(`not an HTTP response: ${JSON.stringify(data.subarray(at, at + 80).toString('latin1'))}`);
+    const headers: Record<string, string> = {};
+    for (const line of lines) {
+      const colon = line.indexOf(':');
+      if (colon <= 0) throw new Error(`bad header line ${JSON.stringify(line)}`);
+      const name = line.slice(0, colon).trim().toLowerCase();
+      const value = line.slice(colon + 1).trim();
+      headers[name] = name in headers ? `${headers[name]}, ${value}` : value;
+    }
+    const statusCode = Number(m[1]);
+    let bodyStart = headEnd + 4;
+    let body: Buffer;
+    if (opts.head || statusCode < 200 || statusCode === 204 || statusCode === 304) {
+      body = Buffer.alloc(0);
+    } else if (/\bchunked\b/i.test(headers['transfer-encoding'] ?? '')) {
+      const parts: Buffer[] = [];
+      let p = bodyStart;
+      let done = false;
+      for (;;) {
+        const eol = data.indexOf('\r\n', p, 'latin1');
+        if (eol < 0) break;
+        const size = parseInt(data.subarray(p, eol).toString('latin1'), 16);
+        if (!Number.isFinite(size)) throw new Error('bad chunk size in a response');
+        if (size === 0) {
+          const end = data.indexOf('\r\n\r\n', eol, 'latin1');
+          if (end >= 0) [done, p] = [true, end + 4];
+          break;
+        }
+        if (eol + 2 + size + 2 > data.length) break;
+        parts.push(data.subarray(eol + 2, eol + 2 + size));
+        p = eol + 2 + size + 2;
+      }
+      if (!done) break;
+      body = Buffer.concat(parts);
+      bodyStart = p;
+    } else if (headers['content-length'] !== undefined) {
+      const n = Number(headers['content-length']);
+      if (bodyStart + n > data.length) break;
+      body = data.subarray(bodyStart, bodyStart + n);
+      bodyStart += n;
+    } else {
+      body = data.subarray(bodyStart);
+      bodyStart = data.length;
+    }
+    responses.push({ statusLine, statusCode, headers, body: body.toString('utf8') });
+    at = bodyStart;
+  }
+  return { responses, rest: data.subarray(at) };
+}
+
+/** Whether data holds at least one complete final (non-1xx) response. */
+export function hasFinalResponse(data: Buffer): boolean {
+  try {
+    return parseResponses(data).responses.some((r) => r.statusCode >= 200);
+  } catch {
+    return true;
+  }
+}
+
+/** The anymax_rejected_requests_total sample for `reason` (all reasons summed if omitted). */
+export async function rejectedCount(app: FastifyInstance, reason?: string): Promise<number> {
+  const m = await scrape(app);
+  if (reason !== undefined) return promValue(m, 'anymax_rejected_requests_total', { reason });
+  return m.samples.filter((s) => s.name === 'anymax_rejected_requests_total').reduce((a, s) => a + s.value, 0);
 }

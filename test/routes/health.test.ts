@@ -44,9 +44,11 @@ describe('health', () => {
     expect(live.statusCode).toBe(200);
   });
 
-  it('HEAD and other methods: HEAD is allowed, POST is a JSON 404', async () => {
+  it('HEAD and other methods: HEAD is allowed, POST is a JSON 405 with Allow: GET, HEAD', async () => {
     const head = await app.inject({ method: 'HEAD', url: '/health/live' });
     expect(head.statusCode).toBe(200);
-    expectError(await app.inject({ method: 'POST', url: '/health/live' }), 404, 'NOT_FOUND');
+    const post = await app.inject({ method: 'POST', url: '/health/live' });
+    expectError(post, 405, 'METHOD_NOT_ALLOWED');
+    expect(post.headers.allow).toBe('GET, HEAD');
   });
 });

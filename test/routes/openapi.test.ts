@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { OpenAPI } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
+import { ERROR_CODES } from '../../src/errors.js';
 
 /** GET /openapi.json (generated from the Zod schemas) and GET /docs (Swagger UI). */
 
@@ -44,7 +45,7 @@ describe('GET /openapi.json', () => {
       const op = doc.paths[`/v1/${name}`]?.post;
       expect(op, name).toBeDefined();
       expect(op.requestBody.content['application/json'].schema, name).toBeDefined();
-      for (const status of ['200', '400', '413', '415', '500', '503']) expect(op.responses[status], `${name} ${status}`).toBeDefined();
+      for (const status of ['200', '400', '405', '413', '415', '500', '503']) expect(op.responses[status], `${name} ${status}`).toBeDefined();
     }
   });
 
@@ -78,6 +79,11 @@ describe('GET /openapi.json', () => {
       ['alpha', 'logits', 'mapping', 'minP', 'n', 'probs', 'seed', 'temperature', 'topK', 'topP'].sort(),
     );
     expect(props('sample').mapping.enum).toEqual(['softmax', 'sparsemax', 'entmax']);
+  });
+
+  it('lists every error code the service answers with in the Error schema', () => {
+    expect(doc.components.schemas.Error.properties.code.enum).toEqual([...ERROR_CODES]);
+    expect(doc.components.schemas.Error.description).toMatch(/405.*Allow/);
   });
 });
 

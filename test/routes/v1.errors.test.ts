@@ -316,15 +316,40 @@ describe('limits', () => {
     expect(err.message).toMatch(/^probs: 1 x 2 x 51 = 102 elements/);
   });
 
-  it('404 NOT_FOUND for unknown routes and methods, as JSON', async () => {
+  it('404 NOT_FOUND for unknown routes, as JSON', async () => {
     for (const [method, url] of [
       ['GET', '/nope'],
-      ['GET', '/v1/argmax'],
-      ['DELETE', '/v1/softmax'],
       ['POST', '/v2/softmax'],
+      ['POST', '/v1/softmax/extra'],
     ] as const) {
       const err = expectError(await app.inject({ method, url }), 404, 'NOT_FOUND');
       expect(err.message).toContain(url);
+    }
+  });
+
+  it('405 METHOD_NOT_ALLOWED with Allow: POST for other methods on the /v1 routes', async () => {
+    for (const [method, url] of [
+      ['GET', '/v1/argmax'],
+      ['DELETE', '/v1/softmax'],
+      ['PUT', '/v1/sample?seed=1'],
+      ['OPTIONS', '/v1/entmax'],
+    ] as const) {
+      const res = await app.inject({ method, url });
+      const err = expectError(res, 405, 'METHOD_NOT_ALLOWED');
+      expect(res.headers.allow).toBe('POST');
+      expect(err.message).toBe(`${method} is not allowed on ${url.split('?')[0]} (allowed: POST)`);
+    }
+    const head = await app.inject({ method: 'HEAD', url: '/v1/gumbel-softmax' });
+    expect(head.statusCode).toBe(405);
+    expect(head.headers.allow).toBe('POST');
+  });
+
+  it('415 (not a 500) for a POST with no body and no Content-Type, on every endpoint', async () => {
+    for (const ep of ENDPOINTS) {
+      for (const headers of [{}, { 'content-length': '0' }]) {
+        const err = expectError(await app.inject({ method: 'POST', url: `/v1/${ep}`, headers }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+        expect(err.message).toBe('Content-Type must be application/json (none was given)');
+      }
     }
   });
 });
