@@ -150,6 +150,8 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   UNSUPPORTED_MEDIA_TYPE: 415,
   EXPECTATION_FAILED: 417,
   HEADERS_TOO_LARGE: 431,
+  // Logged and counted, never sent: the client has gone (nginx's 499).
+  CLIENT_GONE: 499,
   INTERNAL: 500,
   WORKER_CRASHED: 500,
   OVERLOADED: 503,
@@ -157,7 +159,8 @@ export const STATUS_OF: Record<ErrorCode, number> = {
   SHUTTING_DOWN: 503,
 };
 
-export const ERROR_CODES = Object.keys(STATUS_OF) as [ErrorCode, ...ErrorCode[]];
+/** The codes a client can receive (CLIENT_GONE is never sent). */
+export const ERROR_CODES = Object.keys(STATUS_OF).filter((c) => c !== 'CLIENT_GONE') as [ErrorCode, ...ErrorCode[]];
 
 /** The 415 for a Content-Type other than application/json, or none (undefined). */
 export const unsupportedMediaType = (contentType: string | undefined) =>

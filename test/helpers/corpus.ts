@@ -18,7 +18,7 @@ export const CORPUS_APPS = {
   /** The shipped thresholds, two workers. */
   default: { workers: 2 },
   /** Pool from 1k elements and split from 2k: every endpoint's split path without a 1M-element body. */
-  smallSplit: { workers: 2, inlineMaxNs: 150_000, splitMinWork: 2048 },
+  smallSplit: { workers: 2, inlineMaxNs: 1_000, splitMinWork: 2048 },
   /** Small limits, for both 413s without megabyte bodies. */
   limits: { workers: 1, maxBodyBytes: 4096, maxElements: 1000 },
   /** Every pool job times out (503 TIMEOUT, with Retry-After). */
