@@ -1,4 +1,4 @@
-import { availableParallelism } from 'node:os';
+import { availableParallelism, totalmem } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULTS, loadConfig } from '../src/config.js';
 
@@ -41,6 +41,8 @@ describe('loadConfig', () => {
       SOCKET_INACTIVITY_TIMEOUT_MS: '700',
       LOG_LEVEL: 'warn',
       METRICS_NODE_VERSION: '1',
+      MEMORY_BUDGET_BYTES: '1073741824',
+      MEMORY_WAIT_MS: '0',
       ANYMAX_TEST_CRASH_ROUTE: '1',
     });
     expect(c).toMatchObject({
@@ -57,8 +59,16 @@ describe('loadConfig', () => {
       socketInactivityTimeoutMs: 700,
       logLevel: 'warn',
       metricsNodeVersion: true,
+      memoryBudgetBytes: 1024 ** 3,
+      memoryWaitMs: 0,
       testCrashRoute: true,
     });
+  });
+
+  it('defaults the memory budget to half of what the process may use (the container limit, else the machine)', () => {
+    const limit = process.constrainedMemory?.() ?? 0;
+    const machine = totalmem();
+    expect(DEFAULTS.memoryBudgetBytes).toBe(Math.floor((limit > 0 && limit < machine ? limit : machine) / 2));
   });
 
   it('ignores variables it does not know', () => {
@@ -96,6 +106,9 @@ describe('loadConfig', () => {
     ['WORKERS', '257'],
     ['WORKERS', '1.5'],
     ['WORKERS', ''],
+    ['MEMORY_BUDGET_BYTES', '1000'],
+    ['MEMORY_BUDGET_BYTES', '1.5e9x'],
+    ['MEMORY_WAIT_MS', '-1'],
     ['MAX_BODY_BYTES', '100'],
     ['MAX_BODY_BYTES', 'lots'],
     ['MAX_ELEMENTS', '0'],
