@@ -8,10 +8,9 @@
  *   npm run build && npx tsx load/worker-phases.ts [--iterations N] [--only KEY,KEY]
  *   node --cpu-prof --cpu-prof-dir DIR --import tsx load/worker-phases.ts --only sample-8x32000
  *
- * Phases (median ms of N runs after a warm-up): utf8 decode of the raw body, JSON.parse,
- * prepare() (Zod on the scalar fields + the hand-written matrix check), compute() (kernel and
- * the JSON text of the answer), assemble(), then the whole worker task (dist/worker.js run(), as
- * the pool calls it) and a structured clone of its result (what postMessage does to the answer).
+ * Phases (median ms of N runs after a warm-up): decode (the v1-json codec: the byte scanner,
+ * Zod on the scalar fields), run (the kernel), encode (the JSON text of the answer), then the
+ * whole worker task (dist/worker.js, as the pool calls it; its answer is moved, not cloned).
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -20,18 +19,13 @@ import { scenarios } from './scenarios.js';
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const dist = (p: string) => pathToFileURL(path.join(ROOT, 'dist', p)).href;
 
-type EndpointName = 'sample' | 'softmax';
-interface Job {
-  rows: number;
-  cols: number;
-  work: number;
-}
-const endpoints = (await import(dist('jobs/endpoints.js'))) as {
-  parseJson(text: string): unknown;
-  prepare(endpoint: EndpointName, body: unknown, limits: { maxElements: number }): Job;
-  compute(job: Job): string[];
-  assemble(job: Job, pieces: string[][]): string;
+type OpName = 'sample' | 'softmax';
+type Job = object;
+const v1 = (await import(dist('codecs/v1-json.js'))) as {
+  prepareBytes(op: OpName, body: Uint8Array, limits: { maxElements: number }): Job;
+  encode(job: Job, outs: unknown[]): string;
 };
+const ops = (await import(dist('ops/index.js'))) as { run(job: Job): unknown[] };
 const worker = (await import(dist('worker.js'))) as { default: (task: unknown) => { kind: string } };
 
 const args = process.argv.slice(2);
@@ -45,44 +39,31 @@ for (let i = 0; i < args.length; i++) {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const limits = { maxElements: 16 * 1024 * 1024 };
 const SPLIT_MIN_WORK = 1 << 20; // DEFAULTS.splitMinWork
+const STREAM_MIN = 1 << 16; // DEFAULTS.streamMinElements
 
 for (const s of scenarios()) {
   if (s.server !== 'service' || (only ? !only.includes(s.key) : s.body.length < 64 * 1024)) continue;
-  const endpoint = s.path.slice('/v1/'.length) as EndpointName;
+  const op = s.path.slice('/v1/'.length) as OpName;
   const raw = Buffer.from(s.body);
-  const t: Record<string, number[]> = { decode: [], 'JSON.parse': [], prepare: [], compute: [], assemble: [], 'worker run() total': [], 'structuredClone(result)': [] };
+  const t: Record<string, number[]> = { decode: [], run: [], encode: [], 'worker task total': [] };
   for (let it = -5; it < iterations; it++) {
     const rec = (name: string, ms: number) => it >= 0 && t[name].push(ms);
     let t0 = performance.now();
-    const text = raw.toString('utf8');
+    const job = v1.prepareBytes(op, raw, limits);
     let t1 = performance.now();
     rec('decode', t1 - t0);
     t0 = t1;
-    const parsed = endpoints.parseJson(text);
+    const outs = ops.run(job);
     t1 = performance.now();
-    rec('JSON.parse', t1 - t0);
+    rec('run', t1 - t0);
     t0 = t1;
-    const job = endpoints.prepare(endpoint, parsed, limits);
-    t1 = performance.now();
-    rec('prepare', t1 - t0);
-    t0 = t1;
-    const pieces = endpoints.compute(job);
-    t1 = performance.now();
-    rec('compute', t1 - t0);
-    t0 = t1;
-    endpoints.assemble(job, [pieces]);
-    t1 = performance.now();
-    rec('assemble', t1 - t0);
+    v1.encode(job, outs);
+    rec('encode', performance.now() - t0);
 
-    const body = new Uint8Array(raw); // a copy, as the pool transfers its own
+    const body = new Uint8Array(raw); // a copy, as the pool moves its own
     t0 = performance.now();
-    const result = worker.default({ kind: 'body', endpoint, body, limits, splitMinWork: SPLIT_MIN_WORK, enqueuedAt: Date.now() });
-    t1 = performance.now();
-    rec('worker run() total', t1 - t0);
-    if (result.kind !== 'done') throw new Error(`${s.name}: worker answered ${result.kind}`);
-    t0 = performance.now();
-    structuredClone(result);
-    rec('structuredClone(result)', performance.now() - t0);
+    worker.default({ kind: 'body', codec: 'v1-json', op, body, limits, streamMinElements: STREAM_MIN, splitMinWork: SPLIT_MIN_WORK, enqueuedAt: Date.now() });
+    rec('worker task total', performance.now() - t0);
   }
   console.log(`\n${s.name} (${(raw.length / 1024).toFixed(0)} KiB body), median of ${iterations} runs, one thread:`);
   for (const [name, xs] of Object.entries(t)) console.log(`  ${name.padEnd(24)} ${median(xs).toFixed(2).padStart(8)} ms`);

@@ -1,13 +1,13 @@
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
-import { compute, assemble, layoutOf, prepareBytes, run, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
-import { formatRange, type OutArray } from './jobs/format.js';
+import { codec, type CodecName, type Limits } from './codecs/index.js';
+import { outputElements, run, type Job, type OpName, type OutArray } from './ops/index.js';
 
 /**
  * The pool's worker (piscina). Everything per element happens here, off the main thread:
- * reading the raw body (src/jobs/body-scan.ts), validation, the kernels and the JSON text of the
- * answers. The main thread only moves bytes and schedules. Errors come back as values (not
+ * decoding the raw body (a codec of src/codecs), validation, the kernels (src/ops) and encoding
+ * the answers. The main thread only moves bytes and schedules. Errors come back as values (not
  * throws) so an ApiError keeps its status and code across the thread boundary.
  *
  * Big jobs live on shared memory: the body task reads the matrix into a SharedArrayBuffer and,
@@ -19,11 +19,11 @@ import { formatRange, type OutArray } from './jobs/format.js';
 
 export type Task =
   /** A raw body: parse and validate, then answer it whole, or hand a big job back. */
-  | { kind: 'body'; endpoint: EndpointName; body: Uint8Array; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
+  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
   /** Rows of a job on shared memory: compute them in place into the given (shared) outputs. */
   | { kind: 'compute'; job: Job; outs: OutArray[]; enqueuedAt: number }
   /** Elements [i0, i1) of an output on shared memory: their JSON text. */
-  | { kind: 'format'; buf: OutArray; width: number; matrix: boolean; i0: number; i1: number; enqueuedAt: number }
+  | { kind: 'format'; codec: CodecName; buf: OutArray; width: number; matrix: boolean; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
   | { kind: 'crash'; enqueuedAt: number };
 
@@ -48,11 +48,6 @@ export function asciiBytes(text: string): Uint8Array {
   const out = Buffer.allocUnsafeSlow(text.length);
   out.write(text, 0, 'latin1');
   return out;
-}
-
-/** Elements of the answer's arrays: what decides whether it is written whole or streamed. */
-export function outputElements(job: Pick<Job, 'endpoint' | 'params' | 'cols' | 'rows'>): number {
-  return layoutOf(job).reduce((s, l) => s + job.rows * l.width, 0);
 }
 
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
@@ -89,12 +84,13 @@ export default function runTask(task: Task): Result {
     switch (task.kind) {
       case 'body': {
         collectAfter(task.body.length);
-        const job = prepareBytes(task.endpoint, task.body, task.limits, shared);
+        const c = codec(task.codec);
+        const job = c.decode(task.op, task.body, task.limits, shared);
         if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
         const t0 = performance.now();
-        const pieces = compute(job);
+        const outs = run(job);
         const kernelMs = performance.now() - t0;
-        return move({ waitMs, kind: 'done', body: asciiBytes(assemble(job, [pieces])), kernelMs, rows: job.rows, cols: job.cols, work: job.work });
+        return move({ waitMs, kind: 'done', body: asciiBytes(c.encode(job, outs)), kernelMs, rows: job.rows, cols: job.cols, work: job.work });
       }
       case 'compute': {
         collectAfter(task.job.rows * task.job.cols * 8);
@@ -103,7 +99,7 @@ export default function runTask(task: Task): Result {
         return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
       }
       case 'format':
-        return move({ waitMs, kind: 'text', bytes: asciiBytes(formatRange(task.buf, task.width, task.matrix, task.i0, task.i1)) });
+        return move({ waitMs, kind: 'text', bytes: asciiBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.i0, task.i1)) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
     }

@@ -1,6 +1,5 @@
 import { SOFTMAX_UNIT_NS, worstCaseCost } from '../core/cost.js';
-import type { Job } from '../jobs/endpoints.js';
-import { outputElements } from '../worker.js';
+import { outputElements, type Job } from '../ops/index.js';
 
 /**
  * What a job costs the thread that runs it, in nanoseconds, for placement: a request runs on the
@@ -11,7 +10,7 @@ import { outputElements } from '../worker.js';
  */
 export const FORMAT_NS_PER_NUMBER = 130;
 
-export function jobCostNs(job: Pick<Job, 'endpoint' | 'params' | 'rows' | 'cols' | 'input'>): number {
-  const kernel = worstCaseCost(job.endpoint, { ...job.params, input: job.input }, job.rows, job.cols) * SOFTMAX_UNIT_NS;
+export function jobCostNs(job: Pick<Job, 'op' | 'params' | 'rows' | 'cols' | 'input'>): number {
+  const kernel = worstCaseCost(job.op, { ...job.params, input: job.input }, job.rows, job.cols) * SOFTMAX_UNIT_NS;
   return kernel + outputElements(job) * FORMAT_NS_PER_NUMBER;
 }

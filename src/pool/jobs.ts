@@ -4,10 +4,10 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { ApiError, fromPlain } from '../errors.js';
-import { answerFrame, compute, assemble, layoutOf, prepareBytes, slice, type EndpointName, type Job } from '../jobs/endpoints.js';
-import { formatRange, type OutArray } from '../jobs/format.js';
+import { codec, type Codec, type CodecName } from '../codecs/index.js';
+import { layoutOf, outputElements, run, slice, type Job, type OpName, type OutArray } from '../ops/index.js';
 import type { Metrics } from '../plugins/metrics.js';
-import { now, outputElements, type Result, type Task } from '../worker.js';
+import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
 import { jobCostNs } from './cost.js';
 
@@ -54,7 +54,8 @@ export interface RunContext {
 }
 
 export interface Jobs {
-  run(endpoint: EndpointName, raw: Buffer, ctx: RunContext): Promise<JobOutcome>;
+  /** Decodes a request body with a codec, runs its job and encodes the answer with the same codec. */
+  run(codec: CodecName, op: OpName, raw: Buffer, ctx: RunContext): Promise<JobOutcome>;
   /** Test-only crash task. */
   crash(): Promise<never>;
   /** Workers started and queue below its limit. */
@@ -140,7 +141,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   /** Once the job is known: its body (until collected), matrix, integer outputs and answer text. */
   function estimateJob(job: Job, bodyBytes: number, streamed: boolean): number {
     let bytes = bodyBytes + 8 * job.rows * job.cols + OVERHEAD;
-    for (const l of layoutOf(job)) if (l.spec.type === 'i32') bytes += 4 * job.rows * l.width;
+    for (const l of layoutOf(job)) if (l.type === 'i32') bytes += 4 * job.rows * l.width;
     // Streamed: a window of chunks (text and its bytes); whole: the answer as text, bytes and arrays.
     bytes += streamed ? window * CHUNK_ELEMENTS * NUMBER_TEXT * 2 : outputElements(job) * (NUMBER_TEXT * 2 + 8);
     return bytes;
@@ -197,7 +198,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   type Observer = { observe(v: number): void };
   type Incrementer = { inc(v: number): void };
   const perKernel = new Map<string, { inline: Observer; pool: Observer; wait: Observer; rows: Incrementer; elements: Incrementer }>();
-  const children = (kernel: EndpointName) => {
+  const children = (kernel: OpName) => {
     let c = perKernel.get(kernel);
     if (!c) {
       c = {
@@ -212,8 +213,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     return c;
   };
 
-  function record(endpoint: EndpointName, where: 'inline' | 'pool', kernelMs: number, rows: number, work: number) {
-    const c = children(endpoint);
+  function record(op: OpName, where: 'inline' | 'pool', kernelMs: number, rows: number, work: number) {
+    const c = children(op);
     c[where].observe(kernelMs / 1000);
     c.rows.inc(rows);
     c.elements.inc(work);
@@ -231,15 +232,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
    * A job on shared memory: computed in place by row ranges (split across the workers when big),
    * then its answer as a stream of chunks, formatted a window at a time as the client reads.
    */
-  async function runShared(jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+  async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
     const job = onShared(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
     // The body counts until its worker lets go of it (collected, not freed at once).
     await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both);
     const layout = layoutOf(job);
-    const outs: OutArray[] = layout.map(({ spec, width }) =>
-      spec.type === 'f64' && spec.width === 'cols' ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4)),
-    );
+    const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
     const parts = job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1;
     const tasks: Promise<Result>[] = [];
     for (let c = 0; c < parts; c++) {
@@ -252,16 +251,16 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     let kernelMs = 0;
     for (const r of await Promise.all(tasks)) {
       if (r.kind !== 'computed') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
-      children(job.endpoint).wait.observe(r.waitMs / 1000);
+      children(job.op).wait.observe(r.waitMs / 1000);
       kernelMs += r.kernelMs;
     }
-    record(job.endpoint, 'pool', kernelMs, job.rows, job.work);
+    record(job.op, 'pool', kernelMs, job.rows, job.work);
 
-    const frame = answerFrame(job);
+    const frame = c.frame(job);
     // Chunks are formatted under the job's timeout only: a client that leaves stops the stream
     // (no more chunks are asked for); the few in flight are small and left to finish.
     const format = (buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): Promise<Buffer> => {
-      const p = submit({ kind: 'format', buf, width, matrix, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
+      const p = submit({ kind: 'format', codec: c.name, buf, width, matrix, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
         if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
         return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
       });
@@ -274,7 +273,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         const total = job.rows * width;
         yield Buffer.from(frame.open[o], 'latin1');
         if (total <= SMALL_OUTPUT) {
-          yield Buffer.from(formatRange(outs[o], width, matrix, 0, total), 'latin1');
+          yield Buffer.from(c.chunk(outs[o], width, matrix, 0, total), 'latin1');
         } else {
           const pending: Promise<Buffer>[] = [];
           let next = 0;
@@ -300,13 +299,14 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
-  async function runBody(endpoint: EndpointName, raw: Buffer, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+  async function runBody(c: Codec, op: OpName, raw: Buffer, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
     // Move the body's memory to the worker when the Buffer owns all of it; else copy.
     const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
     const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
     const task: Task = {
       kind: 'body',
-      endpoint,
+      codec: c.name,
+      op,
       body,
       limits,
       streamMinElements: config.streamMinElements,
@@ -314,15 +314,15 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       enqueuedAt: now(),
     };
     const r = await submit(task, [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
-    children(endpoint).wait.observe(r.waitMs / 1000);
+    children(op).wait.observe(r.waitMs / 1000);
     switch (r.kind) {
       case 'error':
         throw fromPlain(r.error);
       case 'done':
-        record(endpoint, 'pool', r.kernelMs, r.rows, r.work);
+        record(op, 'pool', r.kernelMs, r.rows, r.work);
         return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), rows: r.rows, cols: r.cols };
       case 'job':
-        return runShared(r.job, raw.length, ctx, timeout);
+        return runShared(c, r.job, raw.length, ctx, timeout);
       default:
         throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
     }
@@ -333,21 +333,22 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     budget,
     estimate,
     ready: () => pool.threads.length >= config.workers && admitted - config.workers < Math.max(config.queueLimit, 1),
-    async run(endpoint, raw, ctx) {
+    async run(codecName, op, raw, ctx) {
+      const c = codec(codecName);
       // The timeout only on the pool path: its timer costs ~5 us a request, a fifth of a small
       // inline request's main-thread time (measured with load/).
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
       if (raw.length <= config.inlineMaxBytes) {
-        const job = prepareBytes(endpoint, raw, limits);
+        const job = c.decode(op, raw, limits);
         if (jobCostNs(job) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
-          return withSlot(() => runShared(job, raw.length, ctx, timeout()));
+          return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));
         }
         const t0 = performance.now();
-        const pieces = compute(job);
-        record(endpoint, 'inline', performance.now() - t0, job.rows, job.work);
-        return { body: assemble(job, [pieces]), rows: job.rows, cols: job.cols };
+        const outs = run(job);
+        record(op, 'inline', performance.now() - t0, job.rows, job.work);
+        return { body: c.encode(job, outs), rows: job.rows, cols: job.cols };
       }
-      return withSlot(() => runBody(endpoint, raw, ctx, timeout()));
+      return withSlot(() => runBody(c, op, raw, ctx, timeout()));
     },
     async crash() {
       const signal = AbortSignal.timeout(config.requestTimeoutMs);

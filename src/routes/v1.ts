@@ -1,33 +1,18 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
-import type { z } from 'zod';
+import { unsupportedMediaType } from '../errors.js';
 import { readBody } from '../http/read-body.js';
-import type { EndpointName } from '../jobs/endpoints.js';
+import { OPERATIONS } from '../ops/index.js';
 import type { Reservation } from '../pool/budget.js';
 import { ClientGone } from '../pool/jobs.js';
-import { ArgmaxRequest, ArgmaxResponse } from '../schemas/argmax.js';
 import { errorResponses } from '../schemas/common.js';
-import { unsupportedMediaType } from '../errors.js';
-import { EntmaxRequest, EntmaxResponse } from '../schemas/entmax.js';
-import { GumbelSoftmaxRequest, GumbelSoftmaxResponse } from '../schemas/gumbel-softmax.js';
-import { SampleRequest, SampleResponse } from '../schemas/sample.js';
-import { SoftmaxRequest, SoftmaxResponse } from '../schemas/softmax.js';
-import { SparsemaxRequest, SparsemaxResponse } from '../schemas/sparsemax.js';
 
 /**
- * POST /v1/<mapping>. Thin: the body arrives as raw bytes (see the parser below) and goes to the
- * job runner (src/plugins/pool.ts), which validates it with the same schemas these routes
- * document, computes, and returns the JSON text sent here as is.
+ * POST /v1/<operation>, one route per operation of the registry (src/ops). Thin: the body arrives
+ * as raw bytes (see the parser below) and goes to the job runner (src/pool/jobs.ts) with the
+ * v1-json codec, which validates it with the schemas these routes document, and the answer it
+ * returns (text, bytes or a stream) is sent as is.
  */
-
-const ROUTES: { name: EndpointName; summary: string; request: z.ZodType; response: z.ZodType }[] = [
-  { name: 'argmax', summary: 'Index of the largest logit of each row', request: ArgmaxRequest, response: ArgmaxResponse },
-  { name: 'softmax', summary: 'softmax(logits / T), or log-softmax', request: SoftmaxRequest, response: SoftmaxResponse },
-  { name: 'sparsemax', summary: 'Euclidean projection of logits / T onto the simplex', request: SparsemaxRequest, response: SparsemaxResponse },
-  { name: 'entmax', summary: 'alpha-entmax of logits / T', request: EntmaxRequest, response: EntmaxResponse },
-  { name: 'gumbel-softmax', summary: 'Seeded Gumbel-softmax relaxed (or hard) sample', request: GumbelSoftmaxRequest, response: GumbelSoftmaxResponse },
-  { name: 'sample', summary: 'Seeded draws after temperature, mapping, topK, topP and minP', request: SampleRequest, response: SampleResponse },
-];
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -76,7 +61,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
   });
 
   const r = app.withTypeProvider<ZodTypeProvider>();
-  for (const { name, summary, request, response } of ROUTES) {
+  for (const { name, summary, request, response } of OPERATIONS) {
     r.post(
       `/v1/${name}`,
       {
@@ -89,7 +74,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
         },
       },
       async (req, reply) => {
-        const out = await app.jobs.run(name, req.body as unknown as Buffer, {
+        const out = await app.jobs.run('v1-json', name, req.body as unknown as Buffer, {
           signal: req.clientGone!.signal,
           reservation: req.reservation!,
         });

@@ -110,14 +110,3 @@ export const errorResponses = {
   500: ErrorResponse,
   503: ErrorResponse,
 };
-
-/**
- * The schema the handler validates a parsed body with: the documented one with the matrix
- * fields relaxed to unknown (./matrix.ts checks those), so unknown keys, scalar types, ranges
- * and defaults all come from the one definition.
- */
-export function scalarsOf<S extends z.ZodObject>(documented: S) {
-  const relaxed: Record<string, z.ZodType> = {};
-  for (const key of ['logits', 'probs']) if (key in documented.shape) relaxed[key] = z.unknown().optional();
-  return documented.extend(relaxed);
-}

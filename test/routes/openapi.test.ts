@@ -2,6 +2,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import type { FastifyInstance } from 'fastify';
 import type { OpenAPI } from 'openapi-types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OP_NAMES } from '../../src/ops/index.js';
 import { buildApp } from '../../src/app.js';
 import { ERROR_CODES } from '../../src/errors.js';
 
@@ -10,7 +11,7 @@ import { ERROR_CODES } from '../../src/errors.js';
 let app: FastifyInstance;
 let doc: Record<string, any>;
 
-const V1 = ['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample'];
+const V1 = OP_NAMES;
 
 beforeAll(async () => {
   app = await buildApp({ workers: 1, logLevel: 'silent', testCrashRoute: true });

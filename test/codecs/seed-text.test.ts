@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { seedTextIsExact, topLevelNumberText } from '../../src/jobs/seed-text.js';
+import { seedTextIsExact, topLevelNumberText } from '../../src/codecs/seed-text.js';
 
 /**
  * topLevelNumberText(text, key) must find the member JSON.parse keeps (the last top-level one

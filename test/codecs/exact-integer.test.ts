@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { isUint53Text } from '../../src/jobs/exact-integer.js';
+import { isUint53Text } from '../../src/codecs/exact-integer.js';
 
 /**
  * isUint53Text(t): t is a JSON number whose exact decimal value is an integer in [0, 2^53).

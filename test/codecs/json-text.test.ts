@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { closeOutput, formatRange, openOutput } from '../../src/jobs/format.js';
+import { closeOutput, formatRange, openOutput } from '../../src/codecs/json-text.js';
 
 /** Chunked answers: any cut of an output's elements formats to pieces that join to the whole. */
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { ENDPOINTS, FAST_MIN_BYTES, assemble, compute, layoutOf, prepare, prepareBytes, randomSeed, run, slice, type EndpointName } from '../../src/jobs/endpoints.js';
-import { formatRange } from '../../src/jobs/format.js';
+import { formatRange } from '../../src/codecs/json-text.js';
+import { FAST_MIN_BYTES, encode, frame, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
+import { OP_NAMES, layoutOf, run, slice, type OpName } from '../../src/ops/index.js';
 import { randomLogits } from '../helpers/http.js';
 
 /**
@@ -14,7 +15,7 @@ const LIMITS = { maxElements: 1e7 };
 const logits = randomLogits(11, 23, 77);
 const probs = logits.map((row) => row.map((v) => Math.exp(v)));
 
-const BODIES: Record<EndpointName, Record<string, unknown>[]> = {
+const BODIES: Record<OpName, Record<string, unknown>[]> = {
   argmax: [{ logits }],
   softmax: [{ logits }, { logits, log: true, temperature: 0.3 }],
   sparsemax: [{ logits, temperature: 2 }],
@@ -28,50 +29,57 @@ const BODIES: Record<EndpointName, Record<string, unknown>[]> = {
 
 const SPLITS = [[0, 11], [0, 1, 11], [0, 5, 6, 11], [0, 3, 6, 9, 11], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]];
 
-describe('split, compute, assemble = unsplit', () => {
-  const cases = ENDPOINTS.flatMap((ep) => BODIES[ep].map((b, i) => [`${ep} #${i}`, ep, b] as const));
+describe('split, run, encode = unsplit', () => {
+  const cases = OP_NAMES.flatMap((ep) => BODIES[ep].map((b, i) => [`${ep} #${i}`, ep, b] as const));
 
   it.each(cases)('%s', (_label, ep, body) => {
     const job = prepare(ep, structuredClone(body), LIMITS);
     expect(job.rows).toBe(11);
     expect(job.cols).toBe(23);
     expect(job.rowOffset).toBe(0);
-    const whole = assemble(job, [compute(job)]);
+    const whole = encode(job, run(job));
     const fresh = prepare(ep, JSON.parse(JSON.stringify(body)), LIMITS);
-    expect(whole).toBe(assemble(fresh, [compute(fresh)]));
+    expect(whole).toBe(encode(fresh, run(fresh)));
+    const layout = layoutOf(job);
     for (const cuts of SPLITS) {
-      const pieces: string[][] = [];
+      // As the pool does: each range of rows computed on its own into its rows of the outputs.
+      const outs = layout.map((l) => (l.type === 'f64' ? new Float64Array(job.rows * l.width) : new Int32Array(job.rows * l.width)));
       for (let c = 0; c + 1 < cuts.length; c++) {
         const sub = slice(job, cuts[c], cuts[c + 1]);
         expect(sub.rowOffset).toBe(cuts[c]);
         expect(sub.rows).toBe(cuts[c + 1] - cuts[c]);
-        sub.data = sub.data.slice(); // as the pool does before transferring
-        pieces.push(compute(sub));
+        sub.data = sub.data.slice();
+        run(sub, false, undefined, outs.map((o, i) => o.subarray(cuts[c] * layout[i].width, cuts[c + 1] * layout[i].width)));
       }
-      expect(assemble(job, pieces), `cuts ${cuts.join(',')}`).toBe(whole);
+      expect(encode(job, outs), `cuts ${cuts.join(',')}`).toBe(whole);
     }
   });
 
   // The pool's streamed path computes big jobs over their own matrix (no second copy of it).
-  it.each(cases)('%s: computed in place, the same bytes', (_label, ep, body) => {
-    const whole = assemble(prepare(ep, structuredClone(body), LIMITS), [compute(prepare(ep, structuredClone(body), LIMITS))]);
+  it.each(cases)('%s: computed in place, and encoded in chunks, the same bytes', (_label, ep, body) => {
+    const fresh = prepare(ep, structuredClone(body), LIMITS);
+    const whole = encode(fresh, run(fresh));
     const job = prepare(ep, structuredClone(body), LIMITS);
     const outs = run(job, true);
     const layout = layoutOf(job);
-    if (layout[0].spec.width === 'cols') expect(outs[0]).toBe(job.data);
-    const pieces = layout.map(({ width, matrix }, i) =>
-      matrix ? `[${formatRange(outs[i], width, true, 0, job.rows * width)}]` : formatRange(outs[i], 1, false, 0, job.rows),
-    );
-    expect(assemble(job, [pieces])).toBe(whole);
+    if (layout[0].inPlace) expect(outs[0]).toBe(job.data);
+    const f = frame(job);
+    let text = '';
+    layout.forEach(({ width, matrix }, i) => {
+      text += f.open[i];
+      for (let at = 0; at < job.rows * width; at += 37) text += formatRange(outs[i], width, matrix, at, Math.min(at + 37, job.rows * width));
+      text += f.close[i];
+    });
+    expect(text + f.end).toBe(whole);
   });
 
   it('a slice of a slice keeps the global offset', () => {
     const job = prepare('sample', { logits, n: 2, seed: 9 }, LIMITS);
-    const whole = JSON.parse(assemble(job, [compute(job)])) as { samples: number[][] };
+    const whole = JSON.parse(encode(job, run(job))) as { samples: number[][] };
     const inner = slice(slice(job, 3, 10), 2, 5); // rows 5..7
     expect(inner.rowOffset).toBe(5);
     expect(inner.work).toBe(3 * 23 * 2);
-    const part = JSON.parse(assemble(job, [compute(inner)])) as { samples: number[][] };
+    const part = JSON.parse(encode(inner, run(inner))) as { samples: number[][] };
     expect(part.samples).toEqual(whole.samples.slice(5, 8));
   });
 });
@@ -197,7 +205,7 @@ describe('prepare: the seed is checked on its text', () => {
     for (const text of [`{"logits":[[1,2]],"seed":${seed}}`, big(seed)]) {
       const job = prepareBytes('sample', bytes(text), LIMITS);
       expect(Object.is(job.params.seed, value), `${seed}: ${String(job.params.seed)}`).toBe(true);
-      expect(assemble(job, [compute(job)])).toMatch(new RegExp(`,"seed":${value}}$`));
+      expect(encode(job, run(job))).toMatch(new RegExp(`,"seed":${value}}$`));
     }
   });
 

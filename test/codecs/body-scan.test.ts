@@ -1,8 +1,9 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { scanBody } from '../../src/jobs/body-scan.js';
-import { ENDPOINTS, FAST_MIN_BYTES, parseJson, prepare, prepareBytes, type EndpointName, type Job } from '../../src/jobs/endpoints.js';
+import { scanBody } from '../../src/codecs/body-scan.js';
+import { FAST_MIN_BYTES, parseJson, prepare, prepareBytes } from '../../src/codecs/v1-json.js';
+import { OP_NAMES as ENDPOINTS, type Job, type OpName as EndpointName } from '../../src/ops/index.js';
 
 /**
  * The byte scanner against the general path (JSON.parse + src/schemas/matrix.ts) as the oracle:

@@ -1,0 +1,175 @@
+import { getRandomValues } from 'node:crypto';
+import { z } from 'zod';
+import { MAX_ECHOED, badRequest, echoList, invalidRequest, type Issue } from '../errors.js';
+import { layoutOf, operation, type Job, type OpName, type Operation, type OutArray } from '../ops/index.js';
+import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matrix.js';
+import { scanBody, type ScannedMatrix } from './body-scan.js';
+import { closeOutput, formatRange, openOutput } from './json-text.js';
+import { seedTextIsExact } from './seed-text.js';
+import type { Codec, Frame, Limits } from './types.js';
+
+/**
+ * The /v1 JSON format: a body {"logits" | "probs": rows x classes, ...the operation's
+ * parameters} into a Job, and the answer {"<output>": [...], ..., "seed"?} from its arrays.
+ * decode() validates a body; the kernels take the global row index from rowOffset, so the
+ * answer of any split of the rows, encoded chunk by chunk, is the bytes of the whole.
+ */
+
+type P = Record<string, unknown>;
+
+/** The schema a parsed body is validated with: the operation's parameters and the matrix fields, unchecked (../schemas/matrix.ts reads those). */
+const validators = new Map<OpName, z.ZodObject>();
+function validator(op: Operation): z.ZodObject {
+  let v = validators.get(op.name);
+  if (!v) {
+    v = z.strictObject({
+      logits: z.unknown().optional(),
+      ...(op.acceptsProbs ? { probs: z.unknown().optional() } : {}),
+      ...op.params.shape,
+    });
+    validators.set(op.name, v);
+  }
+  return v;
+}
+
+/** A seed in [0, 2^53) from the OS CSPRNG, for requests that did not give one. */
+export function randomSeed(): number {
+  const w = getRandomValues(new Uint32Array(2));
+  return (w[0] & 0x1fffff) * 2 ** 32 + w[1];
+}
+
+/**
+ * Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). With `pre`, the
+ * matrix was already read from the bytes (./body-scan.ts) and body holds a placeholder in its
+ * place; its errors are raised here, in the general path's order (other fields, shape, element
+ * limit, elements). `text` is the JSON text body was parsed from (the whole body, or the scanned
+ * rest): with it, a seed is checked on its digits, which JSON.parse may have rounded to an
+ * integer (./seed-text.ts).
+ */
+export function prepare(name: OpName, body: unknown, limits: Limits, pre?: ScannedMatrix, text?: string): Job {
+  const ep = operation(name);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw badRequest('the request body must be a JSON object');
+  }
+  const parsed = validator(ep).safeParse(ep.seeded && text !== undefined ? exactSeed(body as P, text) : body);
+  if (!parsed.success) throw invalidRequest(issuesOf(parsed.error.issues));
+  const params: P = parsed.data;
+  if (Object.is(params.seed, -0)) params.seed = 0; // "-0" is 0, echoed as 0
+  const hasLogits = params.logits !== undefined;
+  const hasProbs = ep.acceptsProbs && params.probs !== undefined;
+  if (hasLogits && hasProbs) throw badRequest('give exactly one of logits or probs, not both');
+  if (ep.acceptsProbs && !hasLogits && !hasProbs) throw badRequest('one of logits or probs is required');
+  const factor = ep.workPerElement(params);
+  let m: Matrix;
+  if (pre) {
+    if (pre.shapeError) throw pre.shapeError;
+    checkWork(pre.field, pre.rows, pre.cols, factor, limits.maxElements);
+    if (pre.elementError) throw pre.elementError;
+    m = pre;
+  } else {
+    m = hasProbs
+      ? parseProbs(params.probs, 'probs', limits.maxElements, factor)
+      : parseLogits(params.logits, 'logits', limits.maxElements, factor);
+  }
+  delete params.logits;
+  delete params.probs;
+  if (ep.seeded && params.seed === undefined) params.seed = randomSeed();
+  return {
+    op: name,
+    params,
+    input: hasProbs ? 'probs' : 'logits',
+    data: m.data,
+    rows: m.rows,
+    cols: m.cols,
+    rowOffset: 0,
+    work: m.rows * m.cols * factor,
+  };
+}
+
+/**
+ * The body for the schema: as it is, or, when its seed was a number whose text is not exactly an
+ * integer in [0, 2^53) (9007199254740991.4 and 1e-400 parse to integers), with NaN in its place,
+ * which the seed schema refuses with its own message, path and place among the other issues.
+ */
+function exactSeed(body: P, text: string): P {
+  if (typeof body.seed !== 'number' || seedTextIsExact(text)) return body;
+  return { ...body, seed: Number.NaN };
+}
+
+/** Zod's issues in the contract's shape, once each, with lists of unknown keys capped. */
+function issuesOf(zodIssues: readonly z.core.$ZodIssue[]): Issue[] {
+  const issues: Issue[] = [];
+  const seen = new Set<string>();
+  for (const i of zodIssues) {
+    const path = i.path.map((k) => (typeof k === 'symbol' ? String(k) : k));
+    const issue =
+      i.code === 'unrecognized_keys'
+        ? { path: [...path, ...i.keys.slice(0, MAX_ECHOED)], message: `unknown field(s): ${echoList(i.keys)}` }
+        : { path, message: i.message };
+    // One check can fail twice with the same message (seed 2^53 is neither a safe integer nor <= max).
+    const key = JSON.stringify(issue);
+    if (!seen.has(key)) issues.push(issue);
+    seen.add(key);
+  }
+  return issues;
+}
+
+/**
+ * Bodies below this go straight to JSON.parse: on a 1x50 body the byte scanner saves nothing
+ * (8.6 vs 4.5 us measured), and JSON.parse of a small body is small.
+ */
+export const FAST_MIN_BYTES = 16 * 1024;
+
+/** The largest non-matrix part of a scanned body (valid ones have a few scalars). */
+export const REST_MAX_BYTES = 1024 * 1024;
+
+/**
+ * A Job from a raw body: small bodies by JSON.parse and the general validation; bigger ones by
+ * the byte scanner (./body-scan.ts), which never materialises the body and gives the same Job
+ * and the same errors. `alloc` places the matrix (the pool puts big ones on shared memory).
+ */
+export function prepareBytes(name: OpName, bytes: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array): Job {
+  if (bytes.length < FAST_MIN_BYTES) {
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
+    return prepare(name, parseJson(text), limits, undefined, text);
+  }
+  const knownKeys = new Set(Object.keys(validator(operation(name)).shape));
+  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc, knownKeys });
+  return prepare(name, parseJson(scanned.rest), limits, scanned.matrix ?? undefined, scanned.rest);
+}
+
+export function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw badRequest(`the request body is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** The text around the answer's arrays (see ./json-text.ts for what goes between). */
+export function frame(job: Pick<Job, 'op' | 'params' | 'cols'>): Frame {
+  const layout = layoutOf(job);
+  const open = layout.map(({ name, matrix }, i) => `${i ? ',' : '{'}${openOutput(name, matrix)}`);
+  const close = layout.map(({ matrix }) => closeOutput(matrix));
+  const end = operation(job.op).seeded ? `,"seed":${job.params.seed as number}}` : '}';
+  return { open, close, end };
+}
+
+/** The whole answer. */
+export function encode(job: Job, outs: OutArray[]): string {
+  const f = frame(job);
+  let out = '';
+  layoutOf(job).forEach(({ width, matrix }, i) => {
+    out += f.open[i] + formatRange(outs[i], width, matrix, 0, job.rows * width) + f.close[i];
+  });
+  return out + f.end;
+}
+
+const v1Json: Codec = {
+  name: 'v1-json',
+  decode: prepareBytes,
+  encode,
+  frame,
+  chunk: formatRange,
+};
+export default v1Json;

@@ -1,0 +1,87 @@
+import { z } from 'zod';
+import { Logits, Probs } from '../schemas/common.js';
+
+/**
+ * An operation: one mapping of the (.+)-max family as the service offers it, apart from any wire
+ * format. It knows its typed parameters (a Zod object: the single source of the /v1 fields, the
+ * OIP parameters and the OpenAPI document), whether it takes probabilities and draws from the
+ * seeded stream, the arrays it answers with, and how to compute them from a job's rows. Codecs
+ * (src/codecs) turn a protocol's bytes into a Job and the output arrays into bytes; the pool
+ * (src/pool) decides where a job runs. A new mapping is one new file here and one line in
+ * ./index.ts.
+ */
+
+export type OutArray = Float64Array | Int32Array;
+
+/** One array of an answer: its name, element type, and values per row (1: a vector). */
+export interface OutputSpec {
+  name: string;
+  type: 'f64' | 'i32';
+  /** 'cols': rows x cols (written over the job's data when computed in place); 'n': rows x n draws; 1: one value per row. */
+  width: 'cols' | 'n' | 1;
+}
+
+/** A batch of rows with an operation's parameters: what every codec produces and every runner takes. */
+export interface Job<P = Record<string, unknown>> {
+  op: OpName;
+  /** The validated parameters (with defaults, and the seed drawn if absent). */
+  params: P;
+  input: 'logits' | 'probs';
+  /** Row-major logits (masked classes -Infinity) or non-negative weights (masked classes 0). */
+  data: Float64Array;
+  rows: number;
+  cols: number;
+  /** Global index of data's first row in the request (the seeded stream's row index). */
+  rowOffset: number;
+  /** rows x cols (x n): the element count, for limits and splitting. */
+  work: number;
+}
+
+export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
+
+export interface Operation<S extends z.ZodObject = z.ZodObject> {
+  name: OpName;
+  /** One line for the OpenAPI document and the README table. */
+  summary: string;
+  /** The parameters besides the matrix. */
+  params: S;
+  /** Whether probs may replace logits. */
+  acceptsProbs: boolean;
+  /** Whether it draws from the seeded stream (a seed is drawn and returned when absent). */
+  seeded: boolean;
+  /** The /v1 request body (the parameters and the matrix) and answer, for the OpenAPI document. */
+  request: z.ZodType;
+  response: z.ZodType;
+  /** Elements of work per matrix element (n draws for sample). */
+  workPerElement(params: z.output<S>): number;
+  /** The arrays of the answer, in order. */
+  outputs(params: z.output<S>): OutputSpec[];
+  /** Runs the kernel on the job's rows, writing each output (allocated per outputs()). */
+  run(job: Job<z.output<S>>, outs: OutArray[]): void;
+}
+
+/** Keeps an operation's parameter type for its functions (the registry erases it). */
+export function defineOperation<S extends z.ZodObject>(op: Operation<S>): Operation {
+  return op as unknown as Operation;
+}
+
+/**
+ * The /v1 request schema of an operation: the matrix (logits, or exactly one of logits and probs)
+ * and its parameters, no other field.
+ */
+export function v1Request<S extends z.ZodObject>(
+  params: S,
+  acceptsProbs: boolean,
+  meta: { id: string; description?: string; example: unknown },
+) {
+  return z
+    .strictObject({
+      logits: acceptsProbs ? Logits.optional() : Logits,
+      ...(acceptsProbs ? { probs: Probs.optional() } : {}),
+      ...params.shape,
+    })
+    .meta(meta);
+}
+
+export const f64 = (name: string): OutputSpec => ({ name, type: 'f64', width: 'cols' });
+export const i32 = (name: string, width: 'n' | 1 = 1): OutputSpec => ({ name, type: 'i32', width });

@@ -1,0 +1,27 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { OPERATIONS, layoutOf } from '../src/ops/index.js';
+
+/**
+ * README's /v1 table follows the operation registry (src/ops): one row per operation, in order,
+ * naming every parameter and every output, so adding an operation or a field without
+ * documenting it fails here.
+ */
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const rows = readme.split('\n').filter((l) => l.startsWith('| POST /v1/'));
+
+describe('README /v1 table', () => {
+  it('has one row per operation, in the registry order', () => {
+    expect(rows.map((r) => r.split('|')[1].trim())).toEqual(OPERATIONS.map((o) => `POST /v1/${o.name}`));
+  });
+
+  it.each(OPERATIONS.map((o, i) => [o.name, o, i] as const))('%s: names its parameters and outputs', (_n, op, i) => {
+    const row = rows[i];
+    for (const field of Object.keys(op.params.shape)) expect(row, field).toContain(`\`${field}\``);
+    if (op.acceptsProbs) expect(row).toContain('`probs`');
+    const outputs = new Set<string>();
+    for (const log of [false, true]) for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) outputs.add(l.name);
+    for (const name of outputs) expect(row, name).toContain(`"${name}"`);
+    if (op.seeded) expect(row).toContain('"seed"');
+  });
+});
