@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
-import { codec, type CodecName, type Limits } from './codecs/index.js';
+import { codec, type CodecName, type DecodeMeta, type Limits } from './codecs/index.js';
 import { outputElements, run, type Job, type OpName, type OutArray } from './ops/index.js';
 
 /**
@@ -19,17 +19,17 @@ import { outputElements, run, type Job, type OpName, type OutArray } from './ops
 
 export type Task =
   /** A raw body: parse and validate, then answer it whole, or hand a big job back. */
-  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
+  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; meta?: DecodeMeta; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
   /** Rows of a job on shared memory: compute them in place into the given (shared) outputs. */
   | { kind: 'compute'; job: Job; outs: OutArray[]; enqueuedAt: number }
   /** Elements [i0, i1) of an output on shared memory: their JSON text. */
-  | { kind: 'format'; codec: CodecName; buf: OutArray; width: number; matrix: boolean; i0: number; i1: number; enqueuedAt: number }
+  | { kind: 'format'; codec: CodecName; buf: OutArray; width: number; matrix: boolean; form: string; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
   | { kind: 'crash'; enqueuedAt: number };
 
 export type Result = { waitMs: number } & (
   /** body: the answer's bytes (ASCII JSON), so the main thread sends them without encoding a string. */
-  | { kind: 'done'; body: Uint8Array; kernelMs: number; rows: number; cols: number; work: number }
+  | { kind: 'done'; body: Uint8Array; headers?: Record<string, string>; kernelMs: number; rows: number; cols: number; work: number }
   /** A job too big to answer whole: its matrix is on shared memory. */
   | { kind: 'job'; job: Job }
   | { kind: 'computed'; kernelMs: number }
@@ -48,6 +48,13 @@ export function asciiBytes(text: string): Uint8Array {
   const out = Buffer.allocUnsafeSlow(text.length);
   out.write(text, 0, 'latin1');
   return out;
+}
+
+/** A codec's text or bytes in a buffer of their own, which can be moved to the main thread. */
+function ownBytes(v: string | Uint8Array): Uint8Array {
+  if (typeof v === 'string') return asciiBytes(v);
+  if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) return v;
+  return new Uint8Array(v);
 }
 
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
@@ -85,12 +92,13 @@ export default function runTask(task: Task): Result {
       case 'body': {
         collectAfter(task.body.length);
         const c = codec(task.codec);
-        const job = c.decode(task.op, task.body, task.limits, shared);
+        const job = c.decode(task.op, task.body, task.limits, shared, task.meta);
         if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
         const t0 = performance.now();
         const outs = run(job);
         const kernelMs = performance.now() - t0;
-        return move({ waitMs, kind: 'done', body: asciiBytes(c.encode(job, outs)), kernelMs, rows: job.rows, cols: job.cols, work: job.work });
+        const answer = c.encode(job, outs);
+        return move({ waitMs, kind: 'done', body: ownBytes(answer.body), headers: answer.headers, kernelMs, rows: job.rows, cols: job.cols, work: job.work });
       }
       case 'compute': {
         collectAfter(task.job.rows * task.job.cols * 8);
@@ -99,7 +107,7 @@ export default function runTask(task: Task): Result {
         return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
       }
       case 'format':
-        return move({ waitMs, kind: 'text', bytes: asciiBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.i0, task.i1)) });
+        return move({ waitMs, kind: 'text', bytes: ownBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.form, task.i0, task.i1)) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
     }

@@ -12,23 +12,40 @@ export interface Limits {
   maxElements: number;
 }
 
-/** The text around a job's output arrays when they are written chunk by chunk. */
-export interface Frame {
-  /** Before output i's values. */
-  open: string[];
-  /** After output i's values. */
-  close: string[];
-  /** After the last output. */
+/** An answer: its bytes (or text) and the response headers it needs. */
+export interface Encoded {
+  body: string | Uint8Array;
+  headers?: Record<string, string>;
+}
+
+/**
+ * How a big answer is written chunk by chunk: `head` first, then each part (an output's values,
+ * between its open and close text, encoded a range at a time by chunk() in a worker), then `end`.
+ */
+export interface AnswerPlan {
+  headers?: Record<string, string>;
+  head: string | Uint8Array;
+  parts: { out: number; open: string; close: string; form: string }[];
   end: string;
 }
 
 export interface Codec {
   name: CodecName;
-  /** A Job from a request body; throws ApiError (400 / 413). `alloc` places a big matrix (shared memory). */
-  decode(op: OpName, body: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array): Job;
+  /**
+   * A Job from a request body; throws ApiError (400 / 413). `alloc` places a big matrix (shared
+   * memory); `meta` carries what the protocol says outside the body (e.g. a header length).
+   */
+  decode(op: OpName, body: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array, meta?: DecodeMeta): Job;
   /** The whole answer for a job's outputs. */
-  encode(job: Job, outs: OutArray[]): string;
-  /** The answer written in chunks: the frame, and any range of an output's values. */
-  frame(job: Pick<Job, 'op' | 'params' | 'cols'>): Frame;
-  chunk(buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): string;
+  encode(job: Job, outs: OutArray[]): Encoded;
+  /** The answer written in chunks (the outputs are computed; a plan may write small ones in its head). */
+  plan(job: Job, outs: OutArray[]): AnswerPlan;
+  /** Values [i0, i1) of an output in a part's form (see plan). */
+  chunk(buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number): string | Uint8Array;
+}
+
+/** What a protocol says about a body outside it. */
+export interface DecodeMeta {
+  /** Triton's binary tensor extension: the length of the JSON header before the binary data. */
+  headerLength?: number;
 }

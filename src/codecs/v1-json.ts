@@ -6,7 +6,7 @@ import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matr
 import { scanBody, type ScannedMatrix } from './body-scan.js';
 import { closeOutput, formatRange, openOutput } from './json-text.js';
 import { seedTextIsExact } from './seed-text.js';
-import type { Codec, Frame, Limits } from './types.js';
+import type { AnswerPlan, Codec, Limits } from './types.js';
 
 /**
  * The /v1 JSON format: a body {"logits" | "probs": rows x classes, ...the operation's
@@ -146,30 +146,35 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** The text around the answer's arrays (see ./json-text.ts for what goes between). */
-export function frame(job: Pick<Job, 'op' | 'params' | 'cols'>): Frame {
-  const layout = layoutOf(job);
-  const open = layout.map(({ name, matrix }, i) => `${i ? ',' : '{'}${openOutput(name, matrix)}`);
-  const close = layout.map(({ matrix }) => closeOutput(matrix));
+/** The answer written in chunks: each array between its name and its closing brackets. */
+export function plan(job: Pick<Job, 'op' | 'params' | 'cols'>): AnswerPlan {
+  const parts = layoutOf(job).map(({ name, matrix }, out) => ({
+    out,
+    open: `${out ? ',' : ''}${openOutput(name, matrix)}`,
+    close: closeOutput(matrix),
+    form: 'json',
+  }));
   const end = operation(job.op).seeded ? `,"seed":${job.params.seed as number}}` : '}';
-  return { open, close, end };
+  return { head: '{', parts, end };
 }
 
 /** The whole answer. */
 export function encode(job: Job, outs: OutArray[]): string {
-  const f = frame(job);
-  let out = '';
-  layoutOf(job).forEach(({ width, matrix }, i) => {
-    out += f.open[i] + formatRange(outs[i], width, matrix, 0, job.rows * width) + f.close[i];
-  });
-  return out + f.end;
+  const p = plan(job);
+  const layout = layoutOf(job);
+  let out = p.head as string;
+  for (const { out: o, open, close } of p.parts) {
+    const { width, matrix } = layout[o];
+    out += open + formatRange(outs[o], width, matrix, 0, job.rows * width) + close;
+  }
+  return out + p.end;
 }
 
 const v1Json: Codec = {
   name: 'v1-json',
-  decode: prepareBytes,
-  encode,
-  frame,
-  chunk: formatRange,
+  decode: (op, body, limits, alloc) => prepareBytes(op, body, limits, alloc),
+  encode: (job, outs) => ({ body: encode(job, outs) }),
+  plan,
+  chunk: (buf, width, matrix, _form, i0, i1) => formatRange(buf, width, matrix, i0, i1),
 };
 export default v1Json;

@@ -4,7 +4,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { ApiError, fromPlain } from '../errors.js';
-import { codec, type Codec, type CodecName } from '../codecs/index.js';
+import { codec, type Codec, type CodecName, type DecodeMeta } from '../codecs/index.js';
 import { layoutOf, outputElements, run, slice, type Job, type OpName, type OutArray } from '../ops/index.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
@@ -40,8 +40,10 @@ import { jobCostNs } from './cost.js';
  */
 
 export interface JobOutcome {
-  /** The JSON answer: text, bytes (from a worker), or a stream of chunks (big answers). */
+  /** The answer: text, bytes (from a worker), or a stream of chunks (big answers). */
   body: string | Buffer | Readable;
+  /** Response headers the codec asks for (e.g. a binary answer's header length). */
+  headers?: Record<string, string>;
   rows: number;
   cols: number;
 }
@@ -55,7 +57,7 @@ export interface RunContext {
 
 export interface Jobs {
   /** Decodes a request body with a codec, runs its job and encodes the answer with the same codec. */
-  run(codec: CodecName, op: OpName, raw: Buffer, ctx: RunContext): Promise<JobOutcome>;
+  run(codec: CodecName, op: OpName, raw: Buffer, ctx: RunContext, meta?: DecodeMeta): Promise<JobOutcome>;
   /** Test-only crash task. */
   crash(): Promise<never>;
   /** Workers started and queue below its limit. */
@@ -256,50 +258,52 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
     record(job.op, 'pool', kernelMs, job.rows, job.work);
 
-    const frame = c.frame(job);
-    // Chunks are formatted under the job's timeout only: a client that leaves stops the stream
+    const plan = c.plan(job, outs);
+    // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
     // (no more chunks are asked for); the few in flight are small and left to finish.
-    const format = (buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): Promise<Buffer> => {
-      const p = submit({ kind: 'format', codec: c.name, buf, width, matrix, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
+    const encodeChunk = (buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number): Promise<Buffer> => {
+      const p = submit({ kind: 'format', codec: c.name, buf, width, matrix, form, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
         if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
         return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
       });
       p.catch(() => {}); // awaited in order below; this only keeps an abandoned one from being unhandled
       return p;
     };
+    const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
     async function* chunks(): AsyncGenerator<Buffer> {
-      for (let o = 0; o < layout.length; o++) {
-        const { width, matrix } = layout[o];
+      yield bytes(plan.head);
+      for (const { out, open, close, form } of plan.parts) {
+        const { width, matrix } = layout[out];
         const total = job.rows * width;
-        yield Buffer.from(frame.open[o], 'latin1');
+        yield bytes(open);
         if (total <= SMALL_OUTPUT) {
-          yield Buffer.from(c.chunk(outs[o], width, matrix, 0, total), 'latin1');
+          yield bytes(c.chunk(outs[out], width, matrix, form, 0, total));
         } else {
           const pending: Promise<Buffer>[] = [];
           let next = 0;
           const more = () => {
             while (pending.length < window && next < total) {
               const end = Math.min(total, next + CHUNK_ELEMENTS);
-              pending.push(format(outs[o], width, matrix, next, end));
+              pending.push(encodeChunk(outs[out], width, matrix, form, next, end));
               next = end;
             }
           };
           more();
           while (pending.length > 0) {
-            const text = await pending.shift()!;
+            const chunk = await pending.shift()!;
             more();
-            yield text;
+            yield chunk;
           }
         }
-        yield Buffer.from(frame.close[o], 'latin1');
+        yield bytes(close);
       }
-      yield Buffer.from(frame.end, 'latin1');
+      yield bytes(plan.end);
     }
-    return { body: Readable.from(chunks(), { objectMode: false }), rows: job.rows, cols: job.cols };
+    return { body: Readable.from(chunks(), { objectMode: false }), headers: plan.headers, rows: job.rows, cols: job.cols };
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
-  async function runBody(c: Codec, op: OpName, raw: Buffer, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+  async function runBody(c: Codec, op: OpName, raw: Buffer, ctx: RunContext, timeout: AbortSignal, meta?: DecodeMeta): Promise<JobOutcome> {
     // Move the body's memory to the worker when the Buffer owns all of it; else copy.
     const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
     const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
@@ -307,6 +311,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       kind: 'body',
       codec: c.name,
       op,
+      meta,
       body,
       limits,
       streamMinElements: config.streamMinElements,
@@ -320,7 +325,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         throw fromPlain(r.error);
       case 'done':
         record(op, 'pool', r.kernelMs, r.rows, r.work);
-        return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), rows: r.rows, cols: r.cols };
+        return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers, rows: r.rows, cols: r.cols };
       case 'job':
         return runShared(c, r.job, raw.length, ctx, timeout);
       default:
@@ -333,22 +338,23 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     budget,
     estimate,
     ready: () => pool.threads.length >= config.workers && admitted - config.workers < Math.max(config.queueLimit, 1),
-    async run(codecName, op, raw, ctx) {
+    async run(codecName, op, raw, ctx, meta) {
       const c = codec(codecName);
       // The timeout only on the pool path: its timer costs ~5 us a request, a fifth of a small
       // inline request's main-thread time (measured with load/).
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
       if (raw.length <= config.inlineMaxBytes) {
-        const job = c.decode(op, raw, limits);
+        const job = c.decode(op, raw, limits, undefined, meta);
         if (jobCostNs(job) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
           return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));
         }
         const t0 = performance.now();
         const outs = run(job);
         record(op, 'inline', performance.now() - t0, job.rows, job.work);
-        return { body: c.encode(job, outs), rows: job.rows, cols: job.cols };
+        const answer = c.encode(job, outs);
+        return { body: typeof answer.body === 'string' ? answer.body : Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength), headers: answer.headers, rows: job.rows, cols: job.cols };
       }
-      return withSlot(() => runBody(c, op, raw, ctx, timeout()));
+      return withSlot(() => runBody(c, op, raw, ctx, timeout(), meta));
     },
     async crash() {
       const signal = AbortSignal.timeout(config.requestTimeoutMs);

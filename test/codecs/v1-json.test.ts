@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
 import { formatRange } from '../../src/codecs/json-text.js';
-import { FAST_MIN_BYTES, encode, frame, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
+import { FAST_MIN_BYTES, encode, plan, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
 import { OP_NAMES, layoutOf, run, slice, type OpName } from '../../src/ops/index.js';
 import { randomLogits } from '../helpers/http.js';
 
@@ -63,14 +63,15 @@ describe('split, run, encode = unsplit', () => {
     const outs = run(job, true);
     const layout = layoutOf(job);
     if (layout[0].inPlace) expect(outs[0]).toBe(job.data);
-    const f = frame(job);
-    let text = '';
-    layout.forEach(({ width, matrix }, i) => {
-      text += f.open[i];
-      for (let at = 0; at < job.rows * width; at += 37) text += formatRange(outs[i], width, matrix, at, Math.min(at + 37, job.rows * width));
-      text += f.close[i];
-    });
-    expect(text + f.end).toBe(whole);
+    const p = plan(job);
+    let text = p.head as string;
+    for (const { out, open, close } of p.parts) {
+      const { width, matrix } = layout[out];
+      text += open;
+      for (let at = 0; at < job.rows * width; at += 37) text += formatRange(outs[out], width, matrix, at, Math.min(at + 37, job.rows * width));
+      text += close;
+    }
+    expect(text + p.end).toBe(whole);
   });
 
   it('a slice of a slice keeps the global offset', () => {
