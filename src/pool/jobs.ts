@@ -259,7 +259,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
 
     const frame = answerFrame(job);
     // Chunks are formatted under the job's timeout only: a client that leaves stops the stream
-    // (no more chunks are asked for); the few in flight are small and left to finish.
+    // (no more chunks are asked for); the few in flight are small and left to finish, as
+    // aborting a running task would cost its worker.
     const format = (buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): Promise<Buffer> => {
       const p = submit({ kind: 'format', buf, width, matrix, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
         if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
@@ -279,7 +280,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
           const pending: Promise<Buffer>[] = [];
           let next = 0;
           const more = () => {
-            while (pending.length < window && next < total) {
+            // Destroyed (the client left, or the response failed): the generator is being
+            // returned, but only once the chunk it awaits has come; ask for no more meanwhile.
+            while (!body.destroyed && pending.length < window && next < total) {
               const end = Math.min(total, next + CHUNK_ELEMENTS);
               pending.push(format(outs[o], width, matrix, next, end));
               next = end;
@@ -296,7 +299,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       }
       yield Buffer.from(frame.end, 'latin1');
     }
-    return { body: Readable.from(chunks(), { objectMode: false }), rows: job.rows, cols: job.cols };
+    const body = Readable.from(chunks(), { objectMode: false });
+    return { body, rows: job.rows, cols: job.cols };
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
