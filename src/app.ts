@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
-import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { DestinationStream } from 'pino';
 import {
   createJsonSchemaTransform,
@@ -13,7 +13,7 @@ import {
 import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
-import errorsPlugin, { send } from './plugins/errors.js';
+import errorsPlugin, { answeredOnSocket, send } from './plugins/errors.js';
 import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
 import metricsPlugin from './plugins/metrics.js';
 import poolPlugin from './plugins/pool.js';
@@ -74,6 +74,9 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+    reply.raw.once('close', () => {
+      if (!reply.raw.writableEnded) connectionClosed(request, reply);
+    });
     if (closing) {
       app.metrics.rejected.inc({ reason: 'shutting_down' });
       return send(reply, new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, 1));
@@ -83,19 +86,38 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
     if (closing) reply.header('connection', 'close');
     return payload;
   });
-  app.addHook('onResponse', async (request, reply) => {
+  const accessLog = (request: FastifyRequest, reply: FastifyReply, status: number, extra?: { answerStarted: true }) =>
     request.log.info(
       {
         route: request.routeOptions.url ?? 'unmatched',
         method: request.method,
-        status: reply.statusCode,
+        status,
         rows: request.anymax?.rows,
         cols: request.anymax?.cols,
         durationMs: Number(reply.elapsedTime.toFixed(3)),
+        ...extra,
       },
       'request',
     );
+  app.addHook('onResponse', async (request, reply) => {
+    // Fastify runs this when the answer is written; one cut short is logged by connectionClosed.
+    accessLog(request, reply, reply.statusCode);
   });
+  /**
+   * The connection closed before the answer was all written: the client left (status 499,
+   * as nginx logs it; counted as client_gone), or, while closing, a stalled upload was cut off
+   * by src/plugins/connections.ts (503, shutting_down). Fastify runs no onResponse for such a
+   * request. Refusals answered on the socket itself (./plugins/http-errors.ts) were logged and
+   * counted there.
+   */
+  function connectionClosed(request: FastifyRequest, reply: FastifyReply): void {
+    if (answeredOnSocket.has(request.raw.socket)) return;
+    const cutOff = closing && !request.raw.complete;
+    const status = cutOff ? 503 : 499;
+    app.metrics.rejected.inc({ reason: cutOff ? 'shutting_down' : 'client_gone' });
+    app.metrics.observeRequest(request.routeOptions.url ?? 'unmatched', request.method, status, reply.elapsedTime / 1000);
+    accessLog(request, reply, status, reply.raw.headersSent ? { answerStarted: true } : undefined);
+  }
 
   await app.register(connectionsPlugin);
   await app.register(metricsPlugin, { nodeVersion: config.metricsNodeVersion });

@@ -58,7 +58,10 @@ export default fp(
       const e = toApiError(err, request.headers['content-type'], opts.maxBodyBytes);
       if (e.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
       else if (e.statusCode >= 500) request.log.error({ code: e.code }, e.message);
-      else if (!answeredOnSocket.has(request.raw.socket)) countRejected(app, e);
+      // Not counted again: refused on the socket (./http-errors.ts), or its connection closed
+      // before an answer (the client left: CLIENT_GONE, or a body cut off), which src/app.ts
+      // counts and logs when the connection closes. Sending to a closed response is a no-op.
+      else if (!answeredOnSocket.has(request.raw.socket) && !reply.raw.destroyed) countRejected(app, e);
       return send(reply, e);
     });
 

@@ -18,6 +18,8 @@ export interface Metrics {
   rows: Counter<'kernel'>;
   elements: Counter<'kernel'>;
   rejected: Counter<'reason'>;
+  /** Observes a request's duration in requestDuration (seconds). */
+  observeRequest(route: string, method: string, status: number, seconds: number): void;
   /** Set by the pool plugin: how to read its queue depth and busy workers. */
   poolProbe: { queueDepth: () => number; busyWorkers: () => number; memoryInUse: () => number; memoryBudget: () => number };
 }
@@ -36,9 +38,22 @@ export default fp(
     if (!opts.nodeVersion) registry.removeSingleMetric('nodejs_version_info');
     const registers = [registry];
     const poolProbe = { queueDepth: () => 0, busyWorkers: () => 0, memoryInUse: () => 0, memoryBudget: () => 0 };
+    // One label child per (route, method, status), resolved once: labelled observe() hashes the
+    // label set on every call, a few microseconds on the small-request path.
+    const durations = new Map<string, { observe(v: number): void }>();
+    const observeRequest = (route: string, method: string, status: number, seconds: number) => {
+      const key = `${route} ${method} ${status}`;
+      let h = durations.get(key);
+      if (!h) {
+        h = metrics.requestDuration.labels({ route, method, status: String(status) });
+        durations.set(key, h);
+      }
+      h.observe(seconds);
+    };
     const metrics: Metrics = {
       registry,
       poolProbe,
+      observeRequest,
       requestDuration: new Histogram({
         name: 'anymax_http_request_duration_seconds',
         help: 'HTTP request duration by route, method and status',
@@ -108,18 +123,9 @@ export default fp(
     });
     app.decorate('metrics', metrics);
 
-    // One label child per (route, method, status), resolved once: labelled observe() hashes the
-    // label set on every call, a few microseconds on the small-request path.
-    const durations = new Map<string, { observe(v: number): void }>();
+    // Answers written in full; one whose connection closed first is observed by src/app.ts.
     app.addHook('onResponse', async (request, reply) => {
-      const route = request.routeOptions.url ?? 'unmatched';
-      const key = `${route} ${request.method} ${reply.statusCode}`;
-      let h = durations.get(key);
-      if (!h) {
-        h = metrics.requestDuration.labels({ route, method: request.method, status: String(reply.statusCode) });
-        durations.set(key, h);
-      }
-      h.observe(reply.elapsedTime / 1000);
+      observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
     });
   },
   { name: 'anymax-metrics' },

@@ -25,19 +25,29 @@ declare module 'fastify' {
 
 export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean; maxBodyBytes: number; inlineMaxBytes: number }) {
   // Before the body is read: reserve memory for it from its declared length (a small inline body
-  // needs none), and tie the reservation and the job's cancellation to the connection.
+  // needs none), and tie the reservation and the job's cancellation to the connection. The
+  // connection is watched before the wait for memory: a client that leaves while waiting leaves
+  // the budget's queue, and one gone by the time room is found takes none.
   app.addHook('preParsing', async (req, reply) => {
     const declared = req.headers['content-length'];
     const length = declared === undefined ? 0 : Number(declared);
     const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
-    const reservation = await app.jobs.budget.acquire(reserve);
     const gone = new AbortController();
-    req.reservation = reservation;
     req.clientGone = gone;
     reply.raw.once('close', () => {
-      reservation.release();
-      if (!reply.raw.writableFinished) gone.abort(new ClientGone());
+      req.reservation?.release();
+      // writableEnded, not writableFinished: inject()'s responses are never 'finished'.
+      if (!reply.raw.writableEnded) gone.abort(new ClientGone());
     });
+    // Closed before this hook ran (its 'close' has been emitted already).
+    if (reply.raw.destroyed) gone.abort(new ClientGone());
+    gone.signal.throwIfAborted();
+    const reservation = await app.jobs.budget.acquire(reserve, gone.signal);
+    if (gone.signal.aborted) {
+      reservation.release();
+      throw gone.signal.reason;
+    }
+    req.reservation = reservation;
   });
 
   // Keep the body as bytes: parsing and validating it is per-element work, done by the job
@@ -51,9 +61,10 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
     readBody(payload, {
       contentLength: declared === undefined ? undefined : Number(declared),
       limit: opts.maxBodyBytes,
-      // A small body needs no reservation; a chunked one reserves as it grows.
+      // A small body needs no reservation; a chunked one reserves as it grows (and stops
+      // waiting for room, or taking it, once its client has gone).
       allowance: opts.inlineMaxBytes,
-      grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes)),
+      grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes), req.clientGone?.signal),
     }).then(
       (body) => done(null, body),
       (e: Error) => done(e, undefined),
