@@ -57,6 +57,8 @@ export default fp(
     app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
       const e = toApiError(err, request.headers['content-type'], opts.maxBodyBytes);
       if (e.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
+      // A 503 (overloaded, timed out, shutting down) is the service protecting itself: a warning.
+      else if (e.statusCode === 503) request.log.warn({ code: e.code }, e.message);
       else if (e.statusCode >= 500) request.log.error({ code: e.code }, e.message);
       // Not counted again: refused on the socket (./http-errors.ts), or its connection closed
       // before an answer (the client left: CLIENT_GONE, or a body cut off), which src/app.ts
