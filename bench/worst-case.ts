@@ -5,7 +5,9 @@
  *   npx tsx bench/worst-case.ts            a table
  *   npx tsx bench/worst-case.ts --json     one JSON object per line
  * Rows: ties at the maximum, huge alpha, alpha just above 1, rows where Newton stalls next to a
- * kink (found by a seeded search below), masked rows, Michelot's slow rows, filters, n draws.
+ * kink (found by a seeded search below), masked rows, Michelot's slow rows, filters, n draws, and
+ * rows of 1-8 classes (many rows, or one row and many draws), where the fixed work per row and
+ * per draw dominates.
  */
 import { argmax } from '../src/core/argmax.js';
 import * as entmaxModule from '../src/core/entmax.js';
@@ -147,6 +149,38 @@ add('sample softmax topK=C-1 n=1', R, C, normalData, smp({ topK: C - 1 }), ['sam
 add('sample softmax topK topP minP n=16', R, C, normalData, smp({ topK: C - 1, topP: 1, minP: 0, n: 16 }), ['sample', { topK: C - 1, topP: 1, minP: 0, n: 16 }]);
 add('sample sparsemax n=16', R, C, normalData, smp({ mapping: 'sparsemax', n: 16 }), ['sample', { mapping: 'sparsemax', n: 16 }]);
 add('sample entmax 1.5 flat row n=16', R, C, new Float64Array(R * C), smp({ mapping: 'entmax', alpha: 1.5, n: 16 }), ['sample', { mapping: 'entmax', alpha: 1.5, n: 16 }]);
+
+// Rows of a few classes: the fixed work per row (and per draw) that the per-element figures miss.
+const SHORT = 2048;
+for (const cols of [1, 2, 8]) {
+  const data = normal(SHORT * cols, 12);
+  const flat = new Float64Array(SHORT * cols);
+  const weights = Float64Array.from(data, (v) => Math.exp(v));
+  const s = `short rows ${SHORT}x${cols}`;
+  add(`argmax ${s}`, SHORT, cols, data, (d, r, c) => argmax(d, r, c), ['argmax', {}]);
+  add(`softmax ${s}`, SHORT, cols, data, (d, r, c) => softmax(d, r, c), ['softmax', {}]);
+  add(`log-softmax ${s}`, SHORT, cols, data, (d, r, c) => logSoftmax(d, r, c), ['softmax', { log: true }]);
+  add(`gumbel-softmax soft ${s}`, SHORT, cols, data, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, seed: 1 }), ['gumbel-softmax', {}]);
+  add(`gumbel-softmax soft probs ${s}`, SHORT, cols, weights, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, seed: 1, input: 'probs' }), ['gumbel-softmax', { input: 'probs' }]);
+  add(`gumbel-softmax hard ${s}`, SHORT, cols, data, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, hard: true, seed: 1 }), ['gumbel-softmax', { hard: true }]);
+  add(`sample T=0 ${s}`, SHORT, cols, flat, smp({ temperature: 0 }), ['sample', { temperature: 0 }]);
+  add(`sample softmax flat ${s}`, SHORT, cols, flat, smp({}), ['sample', {}]);
+  add(`sample probs ${s}`, SHORT, cols, weights, smp({ input: 'probs' }), ['sample', { input: 'probs' }]);
+  add(`sample sparsemax ${s}`, SHORT, cols, flat, smp({ mapping: 'sparsemax' }), ['sample', { mapping: 'sparsemax' }]);
+  add(`sample topP ${s}`, SHORT, cols, flat, smp({ topP: 1 }), ['sample', { topP: 1 }]);
+  add(`sample topK topP minP ${s}`, SHORT, cols, flat, smp({ topK: 1, topP: 1, minP: 0 }), ['sample', { topK: 1, topP: 1, minP: 0 }]);
+}
+// One row of a few classes, many draws: the fixed work per draw.
+for (const cols of [1, 2, 8]) {
+  const flat = new Float64Array(cols);
+  const n = 4096;
+  const s = `few classes 1x${cols} n=${n}`;
+  add(`sample softmax flat ${s}`, 1, cols, flat, smp({ n }), ['sample', { n }]);
+  add(`sample probs ${s}`, 1, cols, flat.map(() => 1), smp({ n, input: 'probs' }), ['sample', { n, input: 'probs' }]);
+  add(`sample sparsemax ${s}`, 1, cols, flat, smp({ n, mapping: 'sparsemax' }), ['sample', { n, mapping: 'sparsemax' }]);
+  add(`sample entmax 1.5 ${s}`, 1, cols, flat, smp({ n, mapping: 'entmax', alpha: 1.5 }), ['sample', { n, mapping: 'entmax', alpha: 1.5 }]);
+  add(`sample topK topP minP ${s}`, 1, cols, flat, smp({ n, topK: 1, topP: 1, minP: 0 }), ['sample', { n, topK: 1, topP: 1, minP: 0 }]);
+}
 
 const json = process.argv.includes('--json');
 const unit = measure(() => softmax(normalData, R, C)) / (R * C);

@@ -51,7 +51,7 @@ function where(f: CallFrame): string {
   return `${u}:${f.lineNumber + 1}`;
 }
 
-/** pino, fastify, @fastify/x, dist/jobs/endpoints.js, node:internal/..., or (native) / (program) / (gc). */
+/** pino, fastify, @fastify/x, dist/codecs/v1-json.js, node:internal/..., or (native) / (program) / (gc). */
 function moduleOf(f: CallFrame): string {
   if (!f.url) return f.functionName.startsWith('(') ? f.functionName : '(native: syscalls, builtins)';
   const u = f.url.replace(/^file:\/\//, '');

@@ -104,6 +104,12 @@ export interface Config {
    */
   inlineMaxBytes: number;
   /**
+   * ... and have at most this many strings (member names and string values: a valid body has a
+   * dozen at most). Thousands of members in a small body (unknown or repeated ones) cost the
+   * parser ~2 ms; such a body is read by a worker instead (src/pool/cost.ts fewStrings).
+   */
+  inlineMaxStrings: number;
+  /**
    * A parsed job whose worst-case cost (src/pool/cost.ts) is at most this many nanoseconds runs
    * inline; anything costlier goes to the pool, so the event loop is never held for long.
    */
@@ -152,7 +158,9 @@ export const DEFAULTS: Config = {
   memoryWaitMs: 5000,
   streamMinElements: 1 << 16,
   inlineMaxBytes: 64 * 1024,
-  // With the body's parse (at most inlineMaxBytes), a request keeps the event loop ~1-2 ms at most.
+  inlineMaxStrings: 64,
+  // With the body's parse (at most inlineMaxBytes and inlineMaxStrings: <= ~1 ms measured), a
+  // request keeps the event loop ~1-2 ms at most (bench/inline-cost.ts, load/lag.ts).
   inlineMaxNs: 1_000_000,
   splitMinWork: 1 << 20,
   metricsNodeVersion: false,

@@ -100,38 +100,46 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
     if (i !== n) throw syntax(b, i);
     throw badRequest('the request body must be a JSON object');
   }
-  const cuts: [number, number][] = [];
+  // Spans of the body left out of `rest`, and what stands in their place.
+  const cuts: [number, number, string][] = [];
   const unknown = new Set<string>();
   let matrix: ScannedMatrix | null = null;
   let buffer: Float64Array | null = null;
   const capacity = Math.min(opts.maxElements, Math.floor(n / 2) + 1);
   const alloc = () => (buffer ??= opts.alloc ? opts.alloc(capacity) : new Float64Array(capacity));
+  const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   i = ws(b, i + 1);
   if (b[i] === C.BraceClose) i++;
   else {
     for (;;) {
       if (b[i] !== C.Quote) throw syntax(b, i);
       const keyEnd = skipString(b, i);
-      const key = keyOf(b, i, keyEnd);
-      if (key === '' && opts.knownKeys) {
-        const name = keyText(b, i, keyEnd);
-        if (!opts.knownKeys.has(name)) unknown.add(name);
-      }
+      const name = nameOf(text, b, i, keyEnd);
+      const key = name === 'logits' || name === 'probs' ? name : '';
+      if (opts.knownKeys && !opts.knownKeys.has(name)) unknown.add(name);
       i = ws(b, keyEnd);
       if (b[i] !== C.Colon) throw syntax(b, i);
       i = ws(b, i + 1);
       if ((key === 'logits' || key === 'probs') && (matrix === null || matrix.field === key)) {
         // A repeated key: JSON.parse keeps the last, and so do we (in the same buffer).
         const m = readMatrix(b, i, key, capacity, alloc);
-        cuts.push([i, m.end]);
+        cuts.push([i, m.end, '0']);
         matrix = m.matrix;
         i = m.end;
       } else if (key === 'logits' || key === 'probs') {
         // Both logits and probs: the caller refuses that from `rest` (both members stay, as 0).
         const end = skipValue(b, i);
-        cuts.push([i, end]);
+        cuts.push([i, end, '0']);
         i = end;
-      } else i = skipValue(b, i);
+      } else {
+        const end = skipValue(b, i);
+        // A nested value outside the matrix is refused whatever it holds (every other field is
+        // a scalar, and an unknown field is unknown whatever its value), so `rest` gets an empty
+        // one of its kind: JSON.parse of 64 KiB of [[[[... took ~2.3 ms of the main thread.
+        const c = b[i];
+        if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
+        i = end;
+      }
       i = ws(b, i);
       if (b[i] === C.Comma) {
         i = ws(b, i + 1);
@@ -146,28 +154,47 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   }
   i = ws(b, i);
   if (i !== n) throw syntax(b, i);
+  // More unknown fields than a 400 lists: refused before JSON.parse and Zod build and walk an
+  // object of thousands of members (~5 ms for 64 KiB of them), as prepare() refuses them.
+  if (unknown.size > MAX_ECHOED) throw unknownFields(inKeyOrder(unknown));
 
   let restBytes = n;
-  for (const [s, e] of cuts) restBytes -= e - s;
+  for (const [s, e, by] of cuts) restBytes -= e - s - by.length;
   if (restBytes > opts.restMax) {
-    if (unknown.size > 0) {
-      const names = [...unknown];
-      throw invalidRequest([{ path: names.slice(0, MAX_ECHOED), message: `unknown field(s): ${echoList(names)}` }]);
-    }
+    if (unknown.size > 0) throw unknownFields(inKeyOrder(unknown));
     throw badRequest(
       `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the other fields are a few scalars)`,
     );
   }
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
   let rest = '';
   let at = 0;
-  for (const [s, e] of cuts) {
-    rest += `${buf.toString('utf8', at, s)}0`;
+  for (const [s, e, by] of cuts) {
+    rest += text.toString('utf8', at, s) + by;
     at = e;
   }
-  rest += buf.toString('utf8', at, n);
+  rest += text.toString('utf8', at, n);
   return { matrix, rest };
 }
+
+/** The 400 for unknown fields (names in the order JSON.parse's object lists them): the first few and a count. */
+export function unknownFields(names: readonly string[]): ApiError {
+  return invalidRequest([{ path: names.slice(0, MAX_ECHOED), message: `unknown field(s): ${echoList(names)}` }]);
+}
+
+/**
+ * Member names in the order of Object.keys (and Zod's for-in) on the object JSON.parse makes:
+ * array indices (canonical integers below 2^32 - 1) first in ascending order, then the other
+ * names in the order they first appear.
+ */
+export function inKeyOrder(names: Iterable<string>): string[] {
+  const indices: string[] = [];
+  const others: string[] = [];
+  for (const name of names) (isArrayIndex(name) ? indices : others).push(name);
+  indices.sort((a, b) => Number(a) - Number(b));
+  return indices.length ? [...indices, ...others] : others;
+}
+
+const isArrayIndex = (s: string) => /^(?:0|[1-9][0-9]{0,9})$/.test(s) && Number(s) < 2 ** 32 - 1;
 
 function syntax(b: Uint8Array, i: number): ApiError {
   if (i >= b.length) return badRequest('the request body is not valid JSON: unexpected end of input');
@@ -184,23 +211,10 @@ function ws(b: Uint8Array, i: number): number {
   }
 }
 
-/** The member name of the string at b[s..e) (quotes included), decoded only if it has escapes. */
-function keyOf(b: Uint8Array, s: number, e: number): string {
-  for (let j = s + 1; j < e - 1; j++) {
-    if (b[j] === C.Backslash) return JSON.parse(Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8', s, e)) as string;
-  }
-  // Only the two matrix keys matter; compare their bytes.
-  const len = e - s - 2;
-  if (len === 6 && b[s + 1] === 108 && b[s + 2] === 111 && b[s + 3] === 103 && b[s + 4] === 105 && b[s + 5] === 116 && b[s + 6] === 115) return 'logits';
-  if (len === 5 && b[s + 1] === 112 && b[s + 2] === 114 && b[s + 3] === 111 && b[s + 4] === 98 && b[s + 5] === 115) return 'probs';
-  return '';
-}
-
-/** The member name of the string at b[s..e), decoded. */
-function keyText(b: Uint8Array, s: number, e: number): string {
-  const buf = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  for (let j = s + 1; j < e - 1; j++) if (b[j] === C.Backslash) return JSON.parse(buf.toString('utf8', s, e)) as string;
-  return buf.toString('utf8', s + 1, e - 1);
+/** The member name of the string literal at b[s..e) (quotes included), decoded. */
+function nameOf(text: Buffer, b: Uint8Array, s: number, e: number): string {
+  for (let j = s + 1; j < e - 1; j++) if (b[j] === C.Backslash) return JSON.parse(text.toString('utf8', s, e)) as string;
+  return text.toString('utf8', s + 1, e - 1);
 }
 
 const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
@@ -403,6 +417,40 @@ interface Bad {
   issue: string;
 }
 
+/**
+ * Converts the long numbers of row text [segStart, segEnd) (elements segK.. of the row starting
+ * at element rowStart): by one JSON.parse of the text when it holds only numbers and nulls, else
+ * each by Number() on its own text (the same correctly rounded value), so a big non-number
+ * element is never built. A function of its own, not a closure made per row: a closure over the
+ * row's state put that state in a heap context, which made every row (and element) of every
+ * body slower (measured ~330 ns a row of `[0],`, now ~40; see bench/inline-cost.ts).
+ */
+function convertSegment(
+  b: Uint8Array,
+  data: Float64Array,
+  probs: boolean,
+  segStart: number,
+  segEnd: number,
+  segK: number,
+  rowStart: number,
+  r: number,
+  slow: number,
+  impure: boolean,
+  setBad: (r: number, j: number, issue: string) => void,
+): void {
+  const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  const check = (o: number, v: number) => {
+    if (v - v !== 0 || (probs && !(v >= 0))) setBad(r, o - rowStart, probs ? 'must be a finite non-negative number' : 'must be a finite number or null');
+    else data[o] = v;
+  };
+  if (!impure) {
+    const values = JSON.parse(`[${text.toString('latin1', segStart, segEnd)}]`) as number[];
+    for (let t = 0; t < values.length; t++) if (Number.isNaN(data[segK + t])) check(segK + t, values[t]);
+  } else {
+    for (let t = 0; t < slow; t++) check(slowAt[t], Number(text.toString('latin1', slowFrom[t], slowTo[t])));
+  }
+}
+
 function readMatrix(
   b: Uint8Array,
   i: number,
@@ -447,26 +495,8 @@ function readMatrix(
       let slow = 0;
       let segStart = i;
       let segK = k;
-      // Converts the long numbers of row text [segStart, segEnd) (elements segK..k): by one
-      // JSON.parse of the text when it holds only numbers and nulls, else each by Number() on its
-      // own text (the same correctly rounded value), so a big non-number element is never built.
-      // An error in an earlier row decides the answer: then nothing needs converting.
       let impure = false;
       let rowHadSlow = false;
-      const flush = (segEnd: number) => {
-        if (slow === 0 || (bad !== null && (bad as Bad).r < r) || k > capacity) return;
-        const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-        const check = (o: number, v: number) => {
-          if (v - v !== 0 || (probs && !(v >= 0))) setBad(r, o - rowStart, probs ? elementBad : 'must be a finite number or null');
-          else data[o] = v;
-        };
-        if (!impure) {
-          const values = JSON.parse(`[${text.toString('latin1', segStart, segEnd)}]`) as number[];
-          for (let t = 0; t < values.length; t++) if (Number.isNaN(data[segK + t])) check(segK + t, values[t]);
-        } else {
-          for (let t = 0; t < slow; t++) check(slowAt[t], Number(text.toString('latin1', slowFrom[t], slowTo[t])));
-        }
-      };
       if (b[i] !== C.BracketClose) {
         for (;;) {
           const j = k - rowStart;
@@ -503,7 +533,9 @@ function readMatrix(
           i = ws(b, i);
           if (b[i] === C.Comma) {
             if (i - segStart >= SEGMENT) {
-              flush(i);
+              if (slow > 0 && !(bad !== null && (bad as Bad).r < r) && k <= capacity) {
+                convertSegment(b, data, probs, segStart, i, segK, rowStart, r, slow, impure, setBad);
+              }
               rowHadSlow ||= slow > 0;
               slow = 0;
               impure = false;
@@ -518,7 +550,10 @@ function readMatrix(
         }
       }
       const hadSlow = rowHadSlow || slow > 0;
-      flush(i);
+      // An error in an earlier row decides the answer: then nothing needs converting.
+      if (slow > 0 && !(bad !== null && (bad as Bad).r < r) && k <= capacity) {
+        convertSegment(b, data, probs, segStart, i, segK, rowStart, r, slow, impure, setBad);
+      }
       const width = k - rowStart;
       if (!shapeError) {
         if (r === 0) {

@@ -21,10 +21,16 @@ import { MAX_SOLVER_PASSES } from './entmax.js';
  *    Per row, ~1.6 us of fixed work per pass (the step, Math.pow, bisection) is added.
  *  - gumbel-softmax: a Philox word and two logs per class, then softmax; hard: the word and a
  *    table bound. Probabilities input adds a log per class.
- *  - sample: T = 0 is argmax; softmax without filters is ~4 per draw (a Philox word and a
+ *  - sample: T = 0 is argmax (its index copied n times); softmax without filters is ~4 per draw (a Philox word and a
  *    compare per class when nothing can be skipped); otherwise the mapping, then topK / topP
  *    (a select / sort of the row's support: ~4.5 per doubling of cols), minP and up to three
  *    renormalisations, then ~6 per draw.
+ * Per row, every kernel also has fixed work (the call into the row, its bookkeeping, a Philox
+ * call per draw), which dominates on rows of a few classes: measured on rows of 1-8 classes
+ * (bench/worst-case.ts "short rows", "few classes"), it is ~2 units for argmax, ~8 for softmax,
+ * ~30-80 for gumbel-softmax, ~25 for greedy sampling, ~15-100 for a sampled row and ~30-65 a
+ * draw. Without it a 5865 x 1 sample or a 1 x 2 sample of n = 6000 was estimated at a fraction
+ * of its time.
  * Typical rows cost far less: entmax below alpha = 2 takes 3-5 solver passes, not 86.
  */
 
@@ -55,6 +61,14 @@ const GUMBEL_SOFT = 45;
 const GUMBEL_HARD = 4;
 const DRAW_FAST = 4;
 const DRAW_SUPPORT = 6;
+/** Fixed work per row, and per draw of a row (see "Per row" above). */
+const ARGMAX_ROW = 2;
+const SOFTMAX_ROW = 8;
+const GUMBEL_ROW = 64;
+const GREEDY_ROW = 32;
+const SAMPLE_ROW = 32;
+const SUPPORT_ROW = 128;
+const DRAW_ROW = 64;
 
 function num(v: unknown, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
@@ -95,9 +109,11 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
   switch (kernel) {
     case 'argmax':
       element = ARGMAX;
+      row = ARGMAX_ROW;
       break;
     case 'softmax':
       element = SOFTMAX;
+      row = SOFTMAX_ROW;
       break;
     case 'sparsemax':
       element = sparsemaxUnits(cols);
@@ -107,18 +123,22 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
       break;
     case 'gumbel-softmax':
       element = probs + (params.hard === true ? GUMBEL_HARD : GUMBEL_SOFT);
+      row = GUMBEL_ROW;
       break;
     case 'sample': {
       const n = Math.max(1, num(params.n, 1));
       const mapping = params.mapping ?? 'softmax';
       const filtered = params.topK != null || params.topP != null || params.minP != null;
       if (!(num(params.temperature, 1) > 0)) {
+        // argmax, and its index copied to the n draws.
         element = probs + ARGMAX;
+        row = GREEDY_ROW + n * CHEAP_PASS;
         break;
       }
       if (mapping === 'softmax' && !filtered) {
         // The draws, plus one softmax per row when a near-tie needs exact scores.
         element = probs + SCAN + SOFTMAX + n * DRAW_FAST;
+        row = SAMPLE_ROW + n * DRAW_ROW;
         break;
       }
       const m =
@@ -130,7 +150,7 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
       const sorts = (params.topK != null ? 1 : 0) + (params.topP != null ? 1 : 0);
       const filters = sorts * (SORT_PER_DOUBLING * log2Cols(cols) + 2 * CHEAP_PASS) + (params.minP != null ? 2 * CHEAP_PASS : 0);
       element = probs + m.element + filters + 3 * CHEAP_PASS + SCAN + n * DRAW_SUPPORT;
-      row = m.row;
+      row = m.row + SUPPORT_ROW + n * DRAW_ROW;
       break;
     }
   }

@@ -14,3 +14,18 @@ export function jobCostNs(job: Pick<Job, 'op' | 'params' | 'rows' | 'cols' | 'in
   const kernel = worstCaseCost(job.op, { ...job.params, input: job.input }, job.rows, job.cols) * SOFTMAX_UNIT_NS;
   return kernel + outputElements(job) * FORMAT_NS_PER_NUMBER;
 }
+
+/**
+ * Whether the body has at most `max` strings (member names and string values), counted by its
+ * quote bytes (escaped ones too: an upper bound), stopping past the limit. Run on the main thread
+ * before it parses a small body: it costs a memchr per quote, where parsing thousands of members
+ * cost ~2 ms (64 KiB of unknown or repeated members: the scanner's names, JSON.parse's object,
+ * the seed's text check; bench/inline-cost.ts).
+ */
+export function fewStrings(raw: Buffer, max: number): boolean {
+  let quotes = 0;
+  for (let i = raw.indexOf(QUOTE); i >= 0; i = raw.indexOf(QUOTE, i + 1)) if (++quotes > 2 * max) return false;
+  return true;
+}
+
+const QUOTE = 0x22;

@@ -9,15 +9,16 @@ import { layoutOf, outputElements, run, slice, type Job, type OpName, type OutAr
 import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
-import { jobCostNs } from './cost.js';
+import { fewStrings, jobCostNs } from './cost.js';
 
 /**
  * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
- *  - a body up to inlineMaxBytes is parsed on the main thread, and if its cost (./cost.ts: the
- *    kernel's proven worst case and the answer's formatting) is at most inlineMaxNs it is computed
- *    there too: a worker round trip costs more than the maths of a small request (~2x the
- *    throughput at 1x50), and the bound keeps any one request from holding the event loop;
- *  - any bigger body goes to a worker as raw bytes (moved, not copied), which parses, validates,
+ *  - a body up to inlineMaxBytes with at most inlineMaxStrings strings is parsed on the main
+ *    thread, and if its cost (./cost.ts: the kernel's proven worst case and the answer's
+ *    formatting) is at most inlineMaxNs it is computed there too: a worker round trip costs more
+ *    than the maths of a small request (~2x the throughput at 1x50), and the bounds keep any one
+ *    request from holding the event loop for more than ~1-2 ms (bench/inline-cost.ts);
+ *  - any other body goes to a worker as raw bytes (moved, not copied), which parses, validates,
  *    computes and serialises it, so the main thread does no per-element work;
  *  - a job whose answer is big (streamMinElements) or whose work is big (splitMinWork) lives on
  *    shared memory: it is computed in place by row ranges, split across the workers when big,
@@ -347,7 +348,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       // The timeout only on the pool path: its timer costs ~5 us a request, a fifth of a small
       // inline request's main-thread time (measured with load/).
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
-      if (raw.length <= config.inlineMaxBytes) {
+      if (raw.length <= config.inlineMaxBytes && fewStrings(raw, config.inlineMaxStrings)) {
         const job = c.decode(op, raw, limits, undefined, meta);
         if (jobCostNs(job) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
           return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));

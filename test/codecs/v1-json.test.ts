@@ -164,6 +164,33 @@ describe('prepare: what a 400 echoes is capped', () => {
   });
 });
 
+describe('prepare: more unknown fields than a 400 lists', () => {
+  const bytes = (s: string) => new TextEncoder().encode(s);
+  it('are the only issue reported (no Zod walk of thousands of members), by both readers alike', () => {
+    const names = ['b', ...Array.from({ length: 20 }, (_, i) => `k${i}`), '7', '__proto__'];
+    const members = names.map((k) => `"${k}": {"deep": [[1]]}`).join(', ');
+    // 21+ unknown fields beside other bad ones: only the unknown ones, array indices first (as Object.keys).
+    const small = `{"logits": [[1, "x"]], "temperature": -1, "seed": 0.5, ${members}}`;
+    const big = `{"logits": [[${'0,'.repeat(FAST_MIN_BYTES / 2)}"x"]], "temperature": -1, ${members}}`;
+    const order = ['7', 'b', ...Array.from({ length: 18 }, (_, i) => `k${i}`)];
+    const message = `unknown field(s): ${order.join(', ')}, ... and 3 more`;
+    for (const text of [small, big]) {
+      expect(errorOf(() => prepareBytes('sample', bytes(text), LIMITS))).toEqual({
+        statusCode: 400,
+        code: 'INVALID_REQUEST',
+        error: 'Bad Request',
+        message,
+        issues: [{ path: order, message }],
+      });
+    }
+    // Twenty are listed with the other issues, as Zod reports them.
+    const twenty = names.slice(0, 20).map((k) => `"${k}": 1`).join(', ');
+    expect(errorOf(() => prepareBytes('sample', bytes(`{"logits": [[1]], "n": 0, ${twenty}}`), LIMITS)).message).toBe(
+      `n must be an integer >= 1; unknown field(s): ${names.slice(0, 20).join(', ')}`,
+    );
+  });
+});
+
 describe('prepare: the seed is checked on its text', () => {
   const SEED_ERROR = {
     statusCode: 400,

@@ -63,7 +63,18 @@ describe('worst-case cost model', () => {
     expect(worstCaseRowUnits('entmax', {}, cols)).toBe(worstCaseRowUnits('entmax', { alpha: 1.5 }, cols));
   });
 
-  it('treats greedy sampling (T = 0) as argmax', () => {
-    expect(worstCaseRowUnits('sample', { temperature: 0, n: 100, topP: 0.5 }, 1000)).toBe(worstCaseRowUnits('argmax', {}, 1000));
+  it('treats greedy sampling (T = 0) as argmax and a copy of its index, whatever the filters', () => {
+    const greedy = worstCaseRowUnits('sample', { temperature: 0, n: 100, topP: 0.5 }, 1000);
+    expect(greedy).toBe(worstCaseRowUnits('sample', { temperature: 0, n: 100 }, 1000));
+    expect(greedy).toBeGreaterThan(worstCaseRowUnits('argmax', {}, 1000));
+    expect(greedy).toBeLessThan(worstCaseRowUnits('argmax', {}, 1000) + 100);
+  });
+
+  it('charges every row its fixed work: a column of rows costs more than a row of as many classes', () => {
+    for (const [k, p] of [['argmax', {}], ['softmax', {}], ['gumbel-softmax', {}], ['gumbel-softmax', { hard: true }], ['sample', {}], ['sample', { topP: 0.9 }], ['sample', { temperature: 0 }]] as const) {
+      expect(worstCaseCost(k, p, 1000, 1), k).toBeGreaterThan(worstCaseCost(k, p, 1, 1000));
+    }
+    // A draw has fixed work of its own: n draws of 2 classes cost more than 2n classes drawn once.
+    expect(worstCaseRowUnits('sample', { n: 1000 }, 2)).toBeGreaterThan(worstCaseRowUnits('sample', { n: 1 }, 2000));
   });
 });
