@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { protocolOf } from '../http/protocol.js';
 
 /**
  * Prometheus instruments (prom-client), on a registry per app so that tests can build many apps
@@ -12,7 +13,7 @@ const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
 
 export interface Metrics {
   registry: Registry;
-  requestDuration: Histogram<'route' | 'method' | 'status'>;
+  requestDuration: Histogram<'route' | 'method' | 'status' | 'protocol'>;
   kernelSeconds: Histogram<'kernel' | 'where'>;
   queueWaitSeconds: Histogram<'kernel'>;
   rows: Counter<'kernel'>;
@@ -41,8 +42,8 @@ export default fp(
       poolProbe,
       requestDuration: new Histogram({
         name: 'anymax_http_request_duration_seconds',
-        help: 'HTTP request duration by route, method and status',
-        labelNames: ['route', 'method', 'status'],
+        help: 'HTTP request duration by route, method, status and protocol (v2: the Open Inference Protocol under /v2; v1: the rest)',
+        labelNames: ['route', 'method', 'status', 'protocol'],
         buckets: DURATION_BUCKETS,
         registers,
       }),
@@ -108,15 +109,17 @@ export default fp(
     });
     app.decorate('metrics', metrics);
 
-    // One label child per (route, method, status), resolved once: labelled observe() hashes the
-    // label set on every call, a few microseconds on the small-request path.
+    // One label child per (route, method, status, protocol), resolved once: labelled observe()
+    // hashes the label set on every call, a few microseconds on the small-request path.
     const durations = new Map<string, { observe(v: number): void }>();
     app.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched';
-      const key = `${route} ${request.method} ${reply.statusCode}`;
+      // An unmatched request's protocol is its path's; a route's is its pattern's.
+      const protocol = protocolOf(route === 'unmatched' ? request.url : route);
+      const key = `${route} ${request.method} ${reply.statusCode} ${protocol}`;
       let h = durations.get(key);
       if (!h) {
-        h = metrics.requestDuration.labels({ route, method: request.method, status: String(reply.statusCode) });
+        h = metrics.requestDuration.labels({ route, method: request.method, status: String(reply.statusCode), protocol });
         durations.set(key, h);
       }
       h.observe(reply.elapsedTime / 1000);
