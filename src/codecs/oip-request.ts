@@ -443,9 +443,10 @@ export function numbersOf(value: unknown, capacity: number): ScannedNumbers {
   if (nested) {
     for (let r = 0; r < value.length; r++) {
       const row = value[r];
+      // In the scanner's order: a row's inner array is met before its length is known.
       if (!Array.isArray(row)) return shapeOnly(`${path}[${r}] is not an array (give a flat array, or an array of rows)`);
-      if (row.length !== value[0].length) return shapeOnly(`${path}[${r}] has ${row.length} values, ${path}[0] has ${value[0].length}`);
       for (const v of row) if (Array.isArray(v)) return shapeOnly(`${path}[${r}] holds an array (give a flat array, or an array of rows, not deeper)`);
+      if (row.length !== value[0].length) return shapeOnly(`${path}[${r}] has ${row.length} values, ${path}[0] has ${value[0].length}`);
       count += row.length;
     }
   } else {

@@ -294,6 +294,21 @@ describe('requests', () => {
     );
   });
 
+  it('agrees between both readers on the shape errors of random nestings (property)', () => {
+    const leaf = fc.constantFrom('1', '-2.5', 'null', '"a"', '[]', '[1,2]', '[[3]]', '{}');
+    const row = fc.array(leaf, { maxLength: 4 }).map((xs) => `[${xs.join(',')}]`);
+    const data = fc.oneof(
+      fc.array(fc.oneof(leaf, row), { maxLength: 6 }).map((xs) => `[${xs.join(',')}]`),
+      fc.array(row, { minLength: 1, maxLength: 4 }).map((xs) => `[${xs.join(',')}]`),
+    );
+    fc.assert(
+      fc.property(data, fc.integer({ min: 1, max: 3 }), fc.integer({ min: 1, max: 3 }), (text, rows, cols) => {
+        both('softmax', Buffer.from(`{"inputs":[{"name":"logits","datatype":"FP64","shape":[${rows},${cols}],"data":${text}}]}`));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('reads the scanner\'s long numbers exactly, across segments of the data', () => {
     const values = Array.from({ length: 20_000 }, (_, k) => Math.sin(k + 0.5) * 1e3);
     values[7] = Number.MIN_VALUE;
