@@ -233,6 +233,20 @@ describe('the same numbers as /v1', () => {
     }
   });
 
+  it('seeded models, on logits and on probs: the /v1 answer with the same seed', async () => {
+    const logits = randomLogits(5, 40, 8);
+    const probs = logits.map((row) => row.map((v) => (v < -2 ? 0 : Math.exp(v))));
+    for (const [op, params] of [['gumbel-softmax', { seed: 77, temperature: 0.5 }], ['gumbel-softmax', { seed: 78, hard: true }], ['sample', { seed: 2 ** 53 - 1, n: 5, topK: 7, mapping: 'entmax' }]] as const) {
+      for (const [name, m] of [['logits', logits], ['probs', probs]] as const) {
+        const v1 = jsonOf(await post(app, `/v1/${op}`, { [name]: m, ...params }));
+        const b = binary(m, 'FP64', params, undefined, name);
+        const a = readAnswer(await infer(app, op, b.body, b.headers));
+        expect(a.header.parameters).toEqual({ seed: params.seed });
+        for (const k of Object.keys(v1).filter((k) => k !== 'seed')) expect(valuesOf(a, k), `${op} ${name} ${k}`).toEqual(flat(v1[k]));
+      }
+    }
+  });
+
   it('FP32 in: the /v1 answer on the float32 logits, rounded once to FP32', async () => {
     for (const c of cases.filter((_, k) => k % 7 === 0)) {
       const { op, params } = reference(c);
