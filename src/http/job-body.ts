@@ -25,22 +25,32 @@ export interface BodyLimits {
 
 /**
  * Before the body is read: reserve memory for it from its declared length (a small inline body
- * needs none), and tie the reservation and the job's cancellation to the connection. For the
- * routes of the plugin (encapsulation context) it is called in.
+ * needs none), and tie the reservation and the job's cancellation to the connection. The
+ * connection is watched before the wait for memory: a client that leaves while waiting leaves
+ * the budget's queue, and one gone by the time room is found takes none. For the routes of the
+ * plugin (encapsulation context) it is called in.
  */
 export function reserveBeforeBody(app: FastifyInstance, opts: BodyLimits): void {
   app.addHook('preParsing', async (req, reply) => {
     const declared = req.headers['content-length'];
     const length = declared === undefined ? 0 : Number(declared);
     const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
-    const reservation = await app.jobs.budget.acquire(reserve);
     const gone = new AbortController();
-    req.reservation = reservation;
     req.clientGone = gone;
     reply.raw.once('close', () => {
-      reservation.release();
-      if (!reply.raw.writableFinished) gone.abort(new ClientGone());
+      req.reservation?.release();
+      // writableEnded, not writableFinished: inject()'s responses are never 'finished'.
+      if (!reply.raw.writableEnded) gone.abort(new ClientGone());
     });
+    // Closed before this hook ran (its 'close' has been emitted already).
+    if (reply.raw.destroyed) gone.abort(new ClientGone());
+    gone.signal.throwIfAborted();
+    const reservation = await app.jobs.budget.acquire(reserve, gone.signal);
+    if (gone.signal.aborted) {
+      reservation.release();
+      throw gone.signal.reason;
+    }
+    req.reservation = reservation;
   });
 }
 
@@ -54,9 +64,10 @@ export function readJobBody(app: FastifyInstance, req: FastifyRequest, payload: 
   return readBody(payload, {
     contentLength: declared,
     limit: opts.maxBodyBytes,
-    // A small body needs no reservation; a chunked one reserves as it grows.
+    // A small body needs no reservation; a chunked one reserves as it grows (and stops
+    // waiting for room, or taking it, once its client has gone).
     allowance: opts.inlineMaxBytes,
-    grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes)),
+    grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes), req.clientGone?.signal),
   });
 }
 

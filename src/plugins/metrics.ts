@@ -19,6 +19,11 @@ export interface Metrics {
   rows: Counter<'kernel'>;
   elements: Counter<'kernel'>;
   rejected: Counter<'reason'>;
+  /**
+   * Observes a request's duration in requestDuration (seconds); its protocol is its route's, or,
+   * for an unmatched request, its URL's.
+   */
+  observeRequest(route: string, method: string, status: number, seconds: number, url?: string): void;
   /** Set by the pool plugin: how to read its queue depth and busy workers. */
   poolProbe: { queueDepth: () => number; busyWorkers: () => number; memoryInUse: () => number; memoryBudget: () => number };
 }
@@ -37,9 +42,23 @@ export default fp(
     if (!opts.nodeVersion) registry.removeSingleMetric('nodejs_version_info');
     const registers = [registry];
     const poolProbe = { queueDepth: () => 0, busyWorkers: () => 0, memoryInUse: () => 0, memoryBudget: () => 0 };
+    // One label child per (route, method, status, protocol), resolved once: labelled observe()
+    // hashes the label set on every call, a few microseconds on the small-request path.
+    const durations = new Map<string, { observe(v: number): void }>();
+    const observeRequest = (route: string, method: string, status: number, seconds: number, url?: string) => {
+      const protocol = protocolOf(route === 'unmatched' ? url : route);
+      const key = `${route} ${method} ${status} ${protocol}`;
+      let h = durations.get(key);
+      if (!h) {
+        h = metrics.requestDuration.labels({ route, method, status: String(status), protocol });
+        durations.set(key, h);
+      }
+      h.observe(seconds);
+    };
     const metrics: Metrics = {
       registry,
       poolProbe,
+      observeRequest,
       requestDuration: new Histogram({
         name: 'anymax_http_request_duration_seconds',
         help: 'HTTP request duration by route, method, status and protocol (v2: the Open Inference Protocol under /v2; v1: the rest)',
@@ -109,20 +128,9 @@ export default fp(
     });
     app.decorate('metrics', metrics);
 
-    // One label child per (route, method, status, protocol), resolved once: labelled observe()
-    // hashes the label set on every call, a few microseconds on the small-request path.
-    const durations = new Map<string, { observe(v: number): void }>();
+    // Answers written in full; one whose connection closed first is observed where that is seen.
     app.addHook('onResponse', async (request, reply) => {
-      const route = request.routeOptions.url ?? 'unmatched';
-      // An unmatched request's protocol is its path's; a route's is its pattern's.
-      const protocol = protocolOf(route === 'unmatched' ? request.url : route);
-      const key = `${route} ${request.method} ${reply.statusCode} ${protocol}`;
-      let h = durations.get(key);
-      if (!h) {
-        h = metrics.requestDuration.labels({ route, method: request.method, status: String(reply.statusCode), protocol });
-        durations.set(key, h);
-      }
-      h.observe(reply.elapsedTime / 1000);
+      observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.url);
     });
   },
   { name: 'anymax-metrics' },

@@ -65,6 +65,7 @@ export class MemoryBudget {
 
   /** Takes `bytes` more; `whole` is the reservation's total after it, for the 413 test. */
   async take(bytes: number, whole: number, signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
     if (whole > this.total) {
       this.onRefuse('too_large');
       throw new ApiError(
@@ -80,6 +81,7 @@ export class MemoryBudget {
     await new Promise<void>((resolve, reject) => {
       const w: Waiter = { bytes, resolve, reject };
       const timer = setTimeout(() => {
+        signal?.removeEventListener('abort', onAbort);
         this.drop(w);
         this.onRefuse('memory');
         reject(
@@ -87,6 +89,8 @@ export class MemoryBudget {
         );
       }, this.waitMs);
       const onAbort = () => {
+        // Gone (the client left): no longer waiting, so neither refused nor counted.
+        clearTimeout(timer);
         this.drop(w);
         reject(signal?.reason);
       };

@@ -260,7 +260,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
 
     const plan = c.plan(job, outs);
     // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
-    // (no more chunks are asked for); the few in flight are small and left to finish.
+    // (no more chunks are asked for); the few in flight are small and left to finish, as
+    // aborting a running task would cost its worker.
     const encodeChunk = (buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number): Promise<Buffer> => {
       const p = submit({ kind: 'format', codec: c.name, buf, width, matrix, form, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
         if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
@@ -281,7 +282,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       const pending: Promise<Buffer>[] = [];
       let next = 0;
       const more = () => {
-        while (pending.length < window && next < total) {
+        // Destroyed (the client left, or the response failed): the generator is being
+        // returned, but only once the chunk it awaits has come; ask for no more meanwhile.
+        while (!body?.destroyed && pending.length < window && next < total) {
           const end = Math.min(total, next + CHUNK_ELEMENTS);
           pending.push(encodeChunk(outs[out], width, matrix, form, next, end));
           next = end;
@@ -303,6 +306,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       }
       yield bytes(plan.end);
     }
+    let body: Readable | undefined; // the answer's stream, once the headers are known
     let headers = plan.headers;
     if (plan.headerLength) {
       // The header's value must go out before the parts it measures: encode them once to count
@@ -315,7 +319,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       }
       headers = { ...headers, [plan.headerLength.name]: String(length) };
     }
-    return { body: Readable.from(chunks(), { objectMode: false }), headers, rows: job.rows, cols: job.cols };
+    body = Readable.from(chunks(), { objectMode: false });
+    return { body, headers, rows: job.rows, cols: job.cols };
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
