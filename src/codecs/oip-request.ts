@@ -331,7 +331,7 @@ function build(
   // Outputs.
   const job0 = { op: op.name, params, cols };
   const layout = layoutOf(job0);
-  const outputs = header.outputs === undefined ? undefined : header.outputs;
+  const outputs = header.outputs;
   let chosen: OipWire['outputs'];
   if (outputs === undefined) chosen = layout.map((_, out) => ({ out, binary: binaryOutput }));
   else {
