@@ -12,6 +12,7 @@ import {
 } from 'fastify-type-provider-zod';
 import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
+import { withContentMaps } from './http/openapi.js';
 import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
 import errorsPlugin, { answeredOnSocket, send } from './plugins/errors.js';
 import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
@@ -20,6 +21,7 @@ import poolPlugin from './plugins/pool.js';
 import healthRoutes from './routes/health.js';
 import metricsRoutes from './routes/metrics.js';
 import v1Routes from './routes/v1.js';
+import v2Routes from './routes/v2.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -136,12 +138,20 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
       tags: [
         { name: 'v1', description: 'Mappings and sampling' },
         { name: 'health', description: 'Liveness and readiness' },
+        {
+          name: 'v2',
+          description:
+            'The Open Inference Protocol v2 (KServe, NVIDIA Triton, Seldon MLServer) over REST, with Triton\'s binary ' +
+            'tensor data, classification, model repository and parameters extensions. Models are the /v1 operations; ' +
+            'errors are {"error": "<message>"} (components.schemas.OipError).',
+        },
       ],
     },
     // The document says OpenAPI 3.0.3, so the schemas must be 3.0 ones (nullable: true, not
     // type: [..., "null"]): the provider's object transform defaults to JSON Schema 2020-12
     // for components whatever the document version, which made the document invalid.
-    transform: createJsonSchemaTransform({ zodToJsonConfig: { target: 'openapi-3.0' } }),
+    // Routes with several media types (the /v2 infer bodies: JSON, or binary) through a wrapper.
+    transform: withContentMaps(createJsonSchemaTransform({ zodToJsonConfig: { target: 'openapi-3.0' } }) as never) as never,
     transformObject: createJsonSchemaTransformObject({ zodToJsonConfig: { target: 'openapi-3.0' } }),
   });
   await app.register(swaggerUi, { routePrefix: '/docs' });
@@ -159,6 +169,7 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   });
   await app.register(poolPlugin, config);
   await app.register(v1Routes, { testCrashRoute: config.testCrashRoute, maxBodyBytes: config.maxBodyBytes, inlineMaxBytes: config.inlineMaxBytes });
+  await app.register(v2Routes, { maxBodyBytes: config.maxBodyBytes, inlineMaxBytes: config.inlineMaxBytes });
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

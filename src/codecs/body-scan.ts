@@ -1,4 +1,4 @@
-import { MAX_ECHOED, badRequest, echoList, invalidRequest, type ApiError } from '../errors.js';
+import { ApiError, MAX_ECHOED, badRequest, echoList, invalidRequest } from '../errors.js';
 
 /**
  * Reads a /v1 JSON body from its bytes without materialising it: the logits / probs matrix goes
@@ -196,14 +196,27 @@ export function inKeyOrder(names: Iterable<string>): string[] {
 
 const isArrayIndex = (s: string) => /^(?:0|[1-9][0-9]{0,9})$/.test(s) && Number(s) < 2 ** 32 - 1;
 
-function syntax(b: Uint8Array, i: number): ApiError {
-  if (i >= b.length) return badRequest('the request body is not valid JSON: unexpected end of input');
-  const c = b[i];
-  const what = c >= 0x20 && c < 0x7f ? `\`${String.fromCharCode(c)}\`` : `byte 0x${c.toString(16).padStart(2, '0')}`;
-  return badRequest(`the request body is not valid JSON: unexpected ${what} at byte ${i}`);
+/**
+ * A JSON syntax error and the byte it was found at (a 400 like any other; `at` lets a caller word
+ * a known mistake better, e.g. the NaN / Infinity literals some clients write).
+ */
+export class JsonSyntaxError extends ApiError {
+  constructor(
+    message: string,
+    readonly at: number,
+  ) {
+    super(400, 'INVALID_REQUEST', message);
+  }
 }
 
-function ws(b: Uint8Array, i: number): number {
+export function syntax(b: Uint8Array, i: number): JsonSyntaxError {
+  if (i >= b.length) return new JsonSyntaxError('the request body is not valid JSON: unexpected end of input', i);
+  const c = b[i];
+  const what = c >= 0x20 && c < 0x7f ? `\`${String.fromCharCode(c)}\`` : `byte 0x${c.toString(16).padStart(2, '0')}`;
+  return new JsonSyntaxError(`the request body is not valid JSON: unexpected ${what} at byte ${i}`, i);
+}
+
+export function ws(b: Uint8Array, i: number): number {
   for (;;) {
     const c = b[i];
     if (c === C.Space || c === C.Lf || c === C.Cr || c === C.Tab) i++;
@@ -217,10 +230,15 @@ function nameOf(text: Buffer, b: Uint8Array, s: number, e: number): string {
   return text.toString('utf8', s + 1, e - 1);
 }
 
+/** The member name of the string at b[s..e), decoded. */
+export function keyText(b: Uint8Array, s: number, e: number): string {
+  return nameOf(Buffer.from(b.buffer, b.byteOffset, b.byteLength), b, s, e);
+}
+
 const isHex = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
 
 /** The index after the JSON string at b[i] (which must be its opening quote). */
-function skipString(b: Uint8Array, i: number): number {
+export function skipString(b: Uint8Array, i: number): number {
   const n = b.length;
   if (b[i] !== C.Quote) throw syntax(b, i);
   for (i++; ; i++) {
@@ -271,7 +289,7 @@ function skipNumber(b: Uint8Array, i: number): number {
  * The index after the JSON value at b[i], checking its grammar. Iterative (an explicit stack of
  * open containers), so `[[[[...` a million deep is an answer, not a stack overflow.
  */
-function skipValue(b: Uint8Array, i: number): number {
+export function skipValue(b: Uint8Array, i: number): number {
   let stack = new Uint8Array(64); // 1: array, 2: object
   let depth = 0;
   for (;;) {
@@ -613,4 +631,148 @@ function readMatrix(
       elementError,
     },
   };
+}
+
+/** A JSON array of numbers read by readNumberArray. */
+export interface ScannedNumbers {
+  /** The index after the array. */
+  end: number;
+  /** The values in order (null as -Infinity, a bad element as NaN); empty if there were more than the buffer holds. */
+  data: Float64Array;
+  /** Values (or elements) read. */
+  count: number;
+  /** 1: a flat array; 2: an array of rows. */
+  depth: 1 | 2;
+  /** For depth 2: the number of rows and the length of the first. */
+  rows: number;
+  cols: number;
+  /** The first structural problem (a ragged row, a row that is not an array, deeper nesting). */
+  shapeError?: string;
+  /** The flat index of the first bad element (-1: none), and what is wrong with it. */
+  badAt: number;
+  badIssue?: string;
+}
+
+/**
+ * Reads the JSON array at b[i] (its `[`) into the buffer `alloc` gives (allocated only if the
+ * array is not empty; values past `capacity` are counted, not stored): a flat array of numbers
+ * and nulls, or an array of rows of them, as an OIP tensor's `data` is. The same grammar, number
+ * conversion (fast path, and segmented JSON.parse for long numbers, within one innermost array)
+ * and bounded memory as the matrix reader above; it knows nothing of shapes or masks, which its
+ * caller checks: null is stored as -Infinity, a non-number element or a number that overflows as
+ * NaN with badAt / badIssue set. A NaN or Infinity literal is a JsonSyntaxError at its byte.
+ * Messages name places from `path` (the array's own name in the request).
+ */
+export function readNumberArray(b: Uint8Array, start: number, capacity: number, alloc: () => Float64Array, path = 'data'): ScannedNumbers {
+  const empty = new Float64Array(0);
+  let i = ws(b, start + 1);
+  if (b[i] === C.BracketClose) return { end: i + 1, data: empty, count: 0, depth: 1, rows: 0, cols: 0, badAt: -1 };
+  const data = alloc();
+  let k = 0;
+  let shapeError: string | undefined;
+  let badAt = -1;
+  let badIssue: string | undefined;
+  // Long numbers are converted when their segment is flushed, after later elements were read, so
+  // the first bad element is the lowest index recorded, not the first recorded.
+  const setBad = (at: number, issue: string) => {
+    if (badAt < 0 || at < badAt) {
+      badAt = at;
+      badIssue = issue;
+    }
+  };
+
+  /** The scalars of one array, from b[i] (after its `[`) to the index after its `]`. */
+  const run = (i: number, nested: string): number => {
+    if (b[i] === C.BracketClose) return i + 1;
+    let slow = 0;
+    let impure = false;
+    let segStart = i;
+    let segK = k;
+    const flush = (segEnd: number) => {
+      if (slow === 0 || k > capacity) return;
+      const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+      const check = (o: number, v: number) => {
+        if (v - v !== 0) setBad(o, 'must be a finite number');
+        else data[o] = v;
+      };
+      if (!impure) {
+        const values = JSON.parse(`[${text.toString('latin1', segStart, segEnd)}]`) as number[];
+        for (let t = 0; t < values.length; t++) if (Number.isNaN(data[segK + t])) check(segK + t, values[t]);
+      } else {
+        for (let t = 0; t < slow; t++) check(slowAt[t], Number(text.toString('latin1', slowFrom[t], slowTo[t])));
+      }
+    };
+    for (;;) {
+      const c = b[i];
+      if (c === C.LowerN) {
+        i = skipLiteral(b, i, 'null');
+        if (k < capacity) data[k] = -Infinity;
+      } else if (c === C.Minus || (c >= C.Zero && c <= C.Nine)) {
+        const from = i;
+        const v = readNumber(b, i);
+        i = numberEnd;
+        if (k < capacity) data[k] = v; // NaN until converted, for a long number
+        if (numberSlow) {
+          if (slow === slowAt.length) growSlow();
+          slowAt[slow] = k;
+          slowFrom[slow] = from;
+          slowTo[slow] = i;
+          slow++;
+        }
+      } else {
+        if (c === C.BracketOpen) shapeError ??= nested;
+        else setBad(k, 'must be a number or null');
+        i = skipValue(b, i);
+        impure = true;
+        if (k < capacity) data[k] = Number.NaN;
+      }
+      k++;
+      i = ws(b, i);
+      if (b[i] === C.Comma) {
+        if (i - segStart >= SEGMENT) {
+          flush(i);
+          slow = 0;
+          impure = false;
+          segStart = ws(b, i + 1);
+          segK = k;
+        }
+        i = ws(b, i + 1);
+        continue;
+      }
+      if (b[i] === C.BracketClose) break;
+      throw syntax(b, i);
+    }
+    flush(i);
+    return i + 1;
+  };
+
+  const view = () => (k <= capacity ? data.subarray(0, k) : empty);
+  if (b[i] !== C.BracketOpen) {
+    i = run(i, `${path} mixes numbers and arrays (give a flat array, or an array of rows)`);
+    return { end: i, data: view(), count: k, depth: 1, rows: 0, cols: 0, shapeError, badAt, badIssue };
+  }
+  let rows = 0;
+  let cols = -1;
+  for (;;) {
+    const r = rows;
+    if (b[i] !== C.BracketOpen) {
+      i = skipValue(b, i);
+      shapeError ??= `${path}[${r}] is not an array (give a flat array, or an array of rows)`;
+    } else {
+      const k0 = k;
+      i = run(ws(b, i + 1), `${path}[${r}] holds an array (give a flat array, or an array of rows, not deeper)`);
+      const width = k - k0;
+      if (r === 0) cols = width;
+      else if (width !== cols) shapeError ??= `${path}[${r}] has ${width} values, ${path}[0] has ${cols}`;
+    }
+    rows++;
+    i = ws(b, i);
+    if (b[i] === C.Comma) {
+      i = ws(b, i + 1);
+      continue;
+    }
+    if (b[i] === C.BracketClose) break;
+    throw syntax(b, i);
+  }
+  return { end: i + 1, data: view(), count: k, depth: 2, rows, cols, shapeError, badAt, badIssue };
 }

@@ -35,6 +35,17 @@ const enum C {
  * undefined if it has none or that member's value is not a number.
  */
 export function topLevelNumberText(text: string, key: string): string | undefined {
+  const value = topLevelValueText(text, key);
+  if (value === undefined) return undefined;
+  const c = value.charCodeAt(0);
+  return c === C.Minus || (c >= C.Zero && c <= C.Nine) ? value : undefined;
+}
+
+/**
+ * The text of the value of the last top-level member named `key` of the JSON object in `text`
+ * (e.g. a nested object's, to look inside it in turn), or undefined if it has none.
+ */
+export function topLevelValueText(text: string, key: string): string | undefined {
   let i = ws(text, 0);
   if (text.charCodeAt(i) !== C.BraceOpen) return undefined;
   i = ws(text, i + 1);
@@ -50,10 +61,7 @@ export function topLevelNumberText(text: string, key: string): string | undefine
     i = ws(text, i + 1);
     const valueEnd = skipValue(text, i);
     if (valueEnd < 0) return undefined;
-    if (isKey) {
-      const c = text.charCodeAt(i);
-      found = c === C.Minus || (c >= C.Zero && c <= C.Nine) ? text.slice(i, valueEnd) : undefined;
-    }
+    if (isKey) found = text.slice(i, valueEnd);
     i = ws(text, valueEnd);
     const c = text.charCodeAt(i);
     if (c === C.BraceClose) return found;

@@ -6,7 +6,7 @@ import type { Job, OpName, OutArray } from '../ops/index.js';
  * bodies), so a codec is named by a string and found in ./index.ts on either side of a thread.
  */
 
-export type CodecName = 'v1-json';
+export type CodecName = 'v1-json' | 'oip';
 
 export interface Limits {
   maxElements: number;
@@ -24,6 +24,13 @@ export interface Encoded {
  */
 export interface AnswerPlan {
   headers?: Record<string, string>;
+  /**
+   * A response header whose value is the byte length of the head and the first `parts` parts
+   * (e.g. OIP's Inference-Header-Content-Length when JSON outputs come before binary ones): the
+   * runner measures those parts' chunks before it sends the headers.
+   */
+  headerLength?: { name: string; parts: number };
+  /** Text is ASCII (written as latin1). */
   head: string | Uint8Array;
   parts: { out: number; open: string; close: string; form: string }[];
   end: string;

@@ -36,6 +36,7 @@ export default defineOperation({
     }),
   workPerElement: () => 1,
   outputs: (p) => [f64(p.log ? 'logProbs' : 'probs')],
+  otherOutputs: [f64('logProbs')],
   run: ({ data, rows, cols, params: p }, [out]) => {
     if (p.log) logSoftmax(data, rows, cols, p.temperature, out as Float64Array);
     else kernel(data, rows, cols, p.temperature, out as Float64Array);

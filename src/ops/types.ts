@@ -35,6 +35,12 @@ export interface Job<P = Record<string, unknown>> {
   rowOffset: number;
   /** rows x cols (x n): the element count, for limits and splitting. */
   work: number;
+  /**
+   * What the codec that made the job needs to answer it (e.g. OIP's requested outputs, binary or
+   * JSON, the output datatype); read by that codec only, opaque to operations and the pool. Plain
+   * data: it crosses to the workers with the job (structured clone).
+   */
+  wire?: Record<string, unknown>;
 }
 
 export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
@@ -56,6 +62,11 @@ export interface Operation<S extends z.ZodObject = z.ZodObject> {
   workPerElement(params: z.output<S>): number;
   /** The arrays of the answer, in order. */
   outputs(params: z.output<S>): OutputSpec[];
+  /**
+   * Arrays that other parameter values answer with instead (softmax's logProbs with log): with
+   * outputs() of the defaults, every array the operation may answer with (the OIP model metadata).
+   */
+  otherOutputs?: OutputSpec[];
   /** Runs the kernel on the job's rows, writing each output (allocated per outputs()). */
   run(job: Job<z.output<S>>, outs: OutArray[]): void;
 }

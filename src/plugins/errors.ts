@@ -2,10 +2,13 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify';
 import fp from 'fastify-plugin';
 import FindMyWay from 'find-my-way';
 import { ApiError, unsupportedMediaType, type ErrorCode } from '../errors.js';
+import { protocolOf } from '../http/protocol.js';
 
 /**
  * The one error handler: every error, ours or Fastify's, leaves as the contract's
- * {"statusCode", "code", "error", "message"} JSON. Stack traces are logged, never sent.
+ * {"statusCode", "code", "error", "message"} JSON, or, under /v2 (the Open Inference Protocol),
+ * as that protocol's {"error": "<message>"}, with the same status and Retry-After (errorBody).
+ * Stack traces are logged, never sent.
  * Also the 404 / 405 answers for requests no route takes. What Fastify and Node reject before
  * a route runs (malformed HTTP, bad URLs, Expect, Host) is rendered by ./http-errors.ts.
  */
@@ -31,17 +34,26 @@ export function countRejected(app: FastifyInstance, e: ApiError): void {
  */
 export const answeredOnSocket = new WeakSet<object>();
 
+/** The body of an error answer to a request for `url`: the contract's shape, or OIP's under /v2. */
+export function errorBody(e: ApiError, url: string | undefined): string {
+  return protocolOf(url) === 'v2' ? JSON.stringify({ error: e.message }) : JSON.stringify(e.toJSON());
+}
+
 export function send(reply: FastifyReply, e: ApiError): FastifyReply {
   if (e.retryAfter !== undefined) reply.header('retry-after', String(e.retryAfter));
-  return reply.code(e.statusCode).type('application/json').send(JSON.stringify(e.toJSON()));
+  return reply.code(e.statusCode).type('application/json').send(errorBody(e, reply.request.url));
 }
 
 /** Any error as the contract's ApiError: ours as is, Fastify's client errors mapped, the rest 500. */
-function toApiError(err: FastifyError | ApiError, contentType: string | undefined, maxBodyBytes: number): ApiError {
+function toApiError(err: FastifyError | ApiError, contentType: string | undefined, maxBodyBytes: number, url: string): ApiError {
   if (err instanceof ApiError) return err;
   const known = FASTIFY_CODES[err.code];
   if (known?.code === 'PAYLOAD_TOO_LARGE') {
     return new ApiError(413, known.code, `the request body is over the limit of ${maxBodyBytes} bytes`);
+  }
+  // /v2 takes any Content-Type, but Fastify refuses one that is not a media type at all.
+  if (known?.code === 'UNSUPPORTED_MEDIA_TYPE' && protocolOf(url) === 'v2') {
+    return new ApiError(415, 'UNSUPPORTED_MEDIA_TYPE', `the Content-Type ${JSON.stringify(contentType ?? '')} is not a valid media type`);
   }
   if (known?.code === 'UNSUPPORTED_MEDIA_TYPE') return unsupportedMediaType(contentType);
   if (known) return new ApiError(known.status, known.code, err.message);
@@ -55,7 +67,7 @@ function toApiError(err: FastifyError | ApiError, contentType: string | undefine
 export default fp(
   async function errorsPlugin(app: FastifyInstance, opts: { maxBodyBytes: number }) {
     app.setErrorHandler((err: FastifyError | ApiError, request, reply) => {
-      const e = toApiError(err, request.headers['content-type'], opts.maxBodyBytes);
+      const e = toApiError(err, request.headers['content-type'], opts.maxBodyBytes, request.url);
       if (e.code === 'INTERNAL') request.log.error({ err }, 'unhandled error');
       // A 503 (overloaded, timed out, shutting down) is the service protecting itself: a warning.
       else if (e.statusCode === 503) request.log.warn({ code: e.code }, e.message);

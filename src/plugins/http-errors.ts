@@ -4,7 +4,7 @@ import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { ApiError, reasonPhrase } from '../errors.js';
-import { answeredOnSocket, countRejected, send } from './errors.js';
+import { answeredOnSocket, countRejected, errorBody, send } from './errors.js';
 
 /**
  * The contract for what is refused before any route runs. Three layers answer such requests,
@@ -29,9 +29,12 @@ const QUOTE = 100;
 
 const quote = (s: string) => JSON.stringify(s.length > QUOTE ? `${s.slice(0, QUOTE)}...` : s);
 
-/** A complete HTTP/1.1 response carrying e, for writing on a socket that has no ServerResponse. */
-export function rawResponse(e: ApiError, requestId: string): string {
-  const body = JSON.stringify(e.toJSON());
+/**
+ * A complete HTTP/1.1 response carrying e, for writing on a socket that has no ServerResponse;
+ * `url`, when the request's target could be read, decides the shape (/v2's is OIP's).
+ */
+export function rawResponse(e: ApiError, requestId: string, url?: string): string {
+  const body = errorBody(e, url);
   return (
     `HTTP/1.1 ${e.statusCode} ${reasonPhrase(e.statusCode)}\r\n` +
     'content-type: application/json; charset=utf-8\r\n' +
@@ -101,8 +104,23 @@ export function clientErrorHandler(this: FastifyInstance, err: Error & { code?: 
     inFlight.once('close', () => socket.destroy());
     return;
   }
-  socket.write(rawResponse(e, requestId));
+  socket.write(rawResponse(e, requestId, targetOf(err, socket)));
   socket.destroy();
+}
+
+/**
+ * The request target of a refused request, when it can be told: from the bytes the parser failed
+ * on (the request line is in them when the error is in the head), or from the request Node had
+ * begun (a body that timed out). Only to choose the error's shape (/v2's or the contract's).
+ */
+function targetOf(err: Error & { rawPacket?: unknown }, socket: Socket): string | undefined {
+  const incoming = (socket as Socket & { parser?: { incoming?: IncomingMessage | null } | null }).parser?.incoming;
+  if (incoming?.url) return incoming.url;
+  if (Buffer.isBuffer(err.rawPacket)) {
+    const m = /^[A-Z]+ (\S+) HTTP\//.exec(err.rawPacket.toString('latin1', 0, Math.min(err.rawPacket.length, 2048)));
+    if (m) return m[1];
+  }
+  return undefined;
 }
 
 /** Fastify's `frameworkErrors`: its router could not take the URL (before any hook runs). */

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { protocolOf } from '../http/protocol.js';
 
 /**
  * Prometheus instruments (prom-client), on a registry per app so that tests can build many apps
@@ -12,14 +13,17 @@ const DURATION_BUCKETS = [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005
 
 export interface Metrics {
   registry: Registry;
-  requestDuration: Histogram<'route' | 'method' | 'status'>;
+  requestDuration: Histogram<'route' | 'method' | 'status' | 'protocol'>;
   kernelSeconds: Histogram<'kernel' | 'where'>;
   queueWaitSeconds: Histogram<'kernel'>;
   rows: Counter<'kernel'>;
   elements: Counter<'kernel'>;
   rejected: Counter<'reason'>;
-  /** Observes a request's duration in requestDuration (seconds). */
-  observeRequest(route: string, method: string, status: number, seconds: number): void;
+  /**
+   * Observes a request's duration in requestDuration (seconds); its protocol is its route's, or,
+   * for an unmatched request, its URL's.
+   */
+  observeRequest(route: string, method: string, status: number, seconds: number, url?: string): void;
   /** Set by the pool plugin: how to read its queue depth and busy workers. */
   poolProbe: { queueDepth: () => number; busyWorkers: () => number; memoryInUse: () => number; memoryBudget: () => number };
 }
@@ -38,14 +42,15 @@ export default fp(
     if (!opts.nodeVersion) registry.removeSingleMetric('nodejs_version_info');
     const registers = [registry];
     const poolProbe = { queueDepth: () => 0, busyWorkers: () => 0, memoryInUse: () => 0, memoryBudget: () => 0 };
-    // One label child per (route, method, status), resolved once: labelled observe() hashes the
-    // label set on every call, a few microseconds on the small-request path.
+    // One label child per (route, method, status, protocol), resolved once: labelled observe()
+    // hashes the label set on every call, a few microseconds on the small-request path.
     const durations = new Map<string, { observe(v: number): void }>();
-    const observeRequest = (route: string, method: string, status: number, seconds: number) => {
-      const key = `${route} ${method} ${status}`;
+    const observeRequest = (route: string, method: string, status: number, seconds: number, url?: string) => {
+      const protocol = protocolOf(route === 'unmatched' ? url : route);
+      const key = `${route} ${method} ${status} ${protocol}`;
       let h = durations.get(key);
       if (!h) {
-        h = metrics.requestDuration.labels({ route, method, status: String(status) });
+        h = metrics.requestDuration.labels({ route, method, status: String(status), protocol });
         durations.set(key, h);
       }
       h.observe(seconds);
@@ -56,8 +61,8 @@ export default fp(
       observeRequest,
       requestDuration: new Histogram({
         name: 'anymax_http_request_duration_seconds',
-        help: 'HTTP request duration by route, method and status',
-        labelNames: ['route', 'method', 'status'],
+        help: 'HTTP request duration by route, method, status and protocol (v2: the Open Inference Protocol under /v2; v1: the rest)',
+        labelNames: ['route', 'method', 'status', 'protocol'],
         buckets: DURATION_BUCKETS,
         registers,
       }),
@@ -123,9 +128,9 @@ export default fp(
     });
     app.decorate('metrics', metrics);
 
-    // Answers written in full; one whose connection closed first is observed by src/app.ts.
+    // Answers written in full; one whose connection closed first is observed where that is seen.
     app.addHook('onResponse', async (request, reply) => {
-      observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000);
+      observeRequest(request.routeOptions.url ?? 'unmatched', request.method, reply.statusCode, reply.elapsedTime / 1000, request.url);
     });
   },
   { name: 'anymax-metrics' },

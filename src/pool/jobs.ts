@@ -272,39 +272,56 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       return p;
     };
     const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    /** The chunks of one part's values: small outputs here, bigger ones by workers, a window at a time. */
+    async function* values(out: number, form: string): AsyncGenerator<Buffer> {
+      const { width, matrix } = layout[out];
+      const total = job.rows * width;
+      if (total <= SMALL_OUTPUT) {
+        yield bytes(c.chunk(outs[out], width, matrix, form, 0, total));
+        return;
+      }
+      const pending: Promise<Buffer>[] = [];
+      let next = 0;
+      const more = () => {
+        // Destroyed (the client left, or the response failed): the generator is being
+        // returned, but only once the chunk it awaits has come; ask for no more meanwhile.
+        while (!body?.destroyed && pending.length < window && next < total) {
+          const end = Math.min(total, next + CHUNK_ELEMENTS);
+          pending.push(encodeChunk(outs[out], width, matrix, form, next, end));
+          next = end;
+        }
+      };
+      more();
+      while (pending.length > 0) {
+        const chunk = await pending.shift()!;
+        more();
+        yield chunk;
+      }
+    }
     async function* chunks(): AsyncGenerator<Buffer> {
       yield bytes(plan.head);
       for (const { out, open, close, form } of plan.parts) {
-        const { width, matrix } = layout[out];
-        const total = job.rows * width;
         yield bytes(open);
-        if (total <= SMALL_OUTPUT) {
-          yield bytes(c.chunk(outs[out], width, matrix, form, 0, total));
-        } else {
-          const pending: Promise<Buffer>[] = [];
-          let next = 0;
-          const more = () => {
-            // Destroyed (the client left, or the response failed): the generator is being
-            // returned, but only once the chunk it awaits has come; ask for no more meanwhile.
-            while (!body.destroyed && pending.length < window && next < total) {
-              const end = Math.min(total, next + CHUNK_ELEMENTS);
-              pending.push(encodeChunk(outs[out], width, matrix, form, next, end));
-              next = end;
-            }
-          };
-          more();
-          while (pending.length > 0) {
-            const chunk = await pending.shift()!;
-            more();
-            yield chunk;
-          }
-        }
+        yield* values(out, form);
         yield bytes(close);
       }
       yield bytes(plan.end);
     }
-    const body = Readable.from(chunks(), { objectMode: false });
-    return { body, headers: plan.headers, rows: job.rows, cols: job.cols };
+    let body: Readable | undefined; // the answer's stream, once the headers are known
+    let headers = plan.headers;
+    if (plan.headerLength) {
+      // The header's value must go out before the parts it measures: encode them once to count
+      // their bytes (dropped as they come), then again as they are sent. Twice the formatting of
+      // those parts, for memory that stays a window of chunks whatever the answer's size.
+      let length = bytes(plan.head).length;
+      for (const { out, open, close, form } of plan.parts.slice(0, plan.headerLength.parts)) {
+        length += bytes(open).length + bytes(close).length;
+        for await (const chunk of values(out, form)) length += chunk.length;
+      }
+      headers = { ...headers, [plan.headerLength.name]: String(length) };
+    }
+    body = Readable.from(chunks(), { objectMode: false });
+    return { body, headers, rows: job.rows, cols: job.cols };
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */

@@ -1,10 +1,8 @@
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { unsupportedMediaType } from '../errors.js';
-import { readBody } from '../http/read-body.js';
+import { declaredLength, readJobBody, reserveBeforeBody } from '../http/job-body.js';
 import { OPERATIONS } from '../ops/index.js';
-import type { Reservation } from '../pool/budget.js';
-import { ClientGone } from '../pool/jobs.js';
 import { errorResponses } from '../schemas/common.js';
 
 /**
@@ -14,41 +12,10 @@ import { errorResponses } from '../schemas/common.js';
  * returns (text, bytes or a stream) is sent as is.
  */
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** This request's share of the memory budget (src/pool/budget.ts), returned when its answer is done. */
-    reservation?: Reservation;
-    /** Aborted if the client goes before its answer is written. */
-    clientGone?: AbortController;
-  }
-}
-
 export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean; maxBodyBytes: number; inlineMaxBytes: number }) {
-  // Before the body is read: reserve memory for it from its declared length (a small inline body
-  // needs none), and tie the reservation and the job's cancellation to the connection. The
-  // connection is watched before the wait for memory: a client that leaves while waiting leaves
-  // the budget's queue, and one gone by the time room is found takes none.
-  app.addHook('preParsing', async (req, reply) => {
-    const declared = req.headers['content-length'];
-    const length = declared === undefined ? 0 : Number(declared);
-    const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
-    const gone = new AbortController();
-    req.clientGone = gone;
-    reply.raw.once('close', () => {
-      req.reservation?.release();
-      // writableEnded, not writableFinished: inject()'s responses are never 'finished'.
-      if (!reply.raw.writableEnded) gone.abort(new ClientGone());
-    });
-    // Closed before this hook ran (its 'close' has been emitted already).
-    if (reply.raw.destroyed) gone.abort(new ClientGone());
-    gone.signal.throwIfAborted();
-    const reservation = await app.jobs.budget.acquire(reserve, gone.signal);
-    if (gone.signal.aborted) {
-      reservation.release();
-      throw gone.signal.reason;
-    }
-    req.reservation = reservation;
-  });
+  // Before the body is read: reserve memory for it from its declared length, and tie the
+  // reservation and the job's cancellation to the connection (src/http/job-body.ts).
+  reserveBeforeBody(app, opts);
 
   // Keep the body as bytes: parsing and validating it is per-element work, done by the job
   // runner (in a worker for big bodies), not by Fastify on the main thread.
@@ -56,16 +23,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
   // string (accepted as JSON when small, garbled when big), where the contract says 415.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', (req, payload, done) => {
-    const declared = req.headers['content-length'];
-    const reservation = req.reservation;
-    readBody(payload, {
-      contentLength: declared === undefined ? undefined : Number(declared),
-      limit: opts.maxBodyBytes,
-      // A small body needs no reservation; a chunked one reserves as it grows (and stops
-      // waiting for room, or taking it, once its client has gone).
-      allowance: opts.inlineMaxBytes,
-      grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes), req.clientGone?.signal),
-    }).then(
+    readJobBody(app, req, payload, opts, declaredLength(req)).then(
       (body) => done(null, body),
       (e: Error) => done(e, undefined),
     );

@@ -95,7 +95,7 @@ const CASES: Case[] = [
   { name: 'DELETE on /metrics', request: req('DELETE', '/metrics', ['Host: x', `X-Request-Id: ${ID}`]), status: 405, code: 'METHOD_NOT_ALLOWED', reason: 'method_not_allowed', echoesId: true, allow: 'GET, HEAD' },
   { name: 'POST on /openapi.json', request: req('POST', '/openapi.json', json(BODY), BODY), status: 405, code: 'METHOD_NOT_ALLOWED', reason: 'method_not_allowed', echoesId: true, allow: 'GET, HEAD' },
   { name: 'PATCH under a wildcard route (/docs/static/*)', request: req('PATCH', '/docs/static/anything', ['Host: x', `X-Request-Id: ${ID}`]), status: 405, code: 'METHOD_NOT_ALLOWED', reason: 'method_not_allowed', echoesId: true, allow: 'GET, HEAD' },
-  { name: 'unknown path stays 404', request: req('GET', '/v2/argmax', ['Host: x', `X-Request-Id: ${ID}`]), status: 404, code: 'NOT_FOUND', reason: 'not_found', echoesId: true },
+  { name: 'unknown path stays 404', request: req('GET', '/v3/argmax', ['Host: x', `X-Request-Id: ${ID}`]), status: 404, code: 'NOT_FOUND', reason: 'not_found', echoesId: true },
   { name: 'unknown path, POST, stays 404', request: req('POST', '/v1/argmax/extra', json(BODY), BODY), status: 404, code: 'NOT_FOUND', reason: 'not_found', echoesId: true },
 ];
 

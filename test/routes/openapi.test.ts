@@ -82,6 +82,28 @@ describe('GET /openapi.json', () => {
     expect(props('sample').mapping.enum).toEqual(['softmax', 'sparsemax', 'entmax']);
   });
 
+  it('documents the /v2 routes (OIP), the infer body as JSON or binary with its header length, errors as OipError', () => {
+    const gets = ['/v2', '/v2/health/live', '/v2/health/ready', '/v2/models/{model}', '/v2/models/{model}/versions/{version}', '/v2/models/{model}/ready', '/v2/models/{model}/versions/{version}/ready'];
+    for (const p of gets) expect(doc.paths[p]?.get, p).toBeDefined();
+    expect(doc.paths['/v2/repository/index']?.post).toBeDefined();
+    expect(doc.paths['/v2/models/{model}'].get.parameters[0].schema.enum).toEqual([...V1]);
+    for (const p of ['/v2/models/{model}/infer', '/v2/models/{model}/versions/{version}/infer']) {
+      const op = doc.paths[p].post;
+      expect(op.tags).toEqual(['v2']);
+      expect(op.requestBody.content['application/json'].schema.$ref).toBe('#/components/schemas/OipInferenceRequestInput');
+      expect(op.requestBody.content['application/octet-stream'].schema).toMatchObject({ type: 'string', format: 'binary' });
+      expect(op.requestBody.content['application/octet-stream'].schema.description).toMatch(/Inference-Header-Content-Length/);
+      const headers = op.parameters.filter((x: { in: string }) => x.in === 'header').map((x: { name: string }) => x.name);
+      expect(headers.sort()).toEqual(['content-encoding', 'inference-header-content-length']);
+      expect(op.responses['200'].headers['inference-header-content-length']).toBeDefined();
+      expect(Object.keys(op.responses['200'].content).sort()).toEqual(['application/json', 'application/octet-stream']);
+      for (const status of ['400', '404', '405', '413', '415', '500', '503']) {
+        expect(op.responses[status].content['application/json'].schema.$ref, `${p} ${status}`).toBe('#/components/schemas/OipError');
+      }
+    }
+    expect(doc.components.schemas.OipError.properties).toEqual({ error: expect.objectContaining({ type: 'string' }) });
+  });
+
   it('lists every error code the service answers with in the Error schema', () => {
     expect(doc.components.schemas.Error.properties.code.enum).toEqual([...ERROR_CODES]);
     expect(doc.components.schemas.Error.description).toMatch(/405.*Allow/);

@@ -319,7 +319,7 @@ describe('limits', () => {
   it('404 NOT_FOUND for unknown routes, as JSON', async () => {
     for (const [method, url] of [
       ['GET', '/nope'],
-      ['POST', '/v2/softmax'],
+      ['POST', '/v3/softmax'],
       ['POST', '/v1/softmax/extra'],
     ] as const) {
       const err = expectError(await app.inject({ method, url }), 404, 'NOT_FOUND');
