@@ -1,4 +1,5 @@
-"""Calls every anymax endpoint and prints the answers; exits non-zero on any failure.
+"""Calls every anymax endpoint, /v1 and the Open Inference Protocol's /v2, and prints the answers;
+exits non-zero on any failure.
 
     python3 clients/python/example.py http://127.0.0.1:8080
 
@@ -6,6 +7,7 @@ Runs under `python3 -I -S` (standard library only).
 """
 
 import os
+import struct
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -23,6 +25,11 @@ def check(name, ok, detail):
 
 def close(a, b, tol=1e-9):
     return len(a) == len(b) and all(abs(x - y) <= tol for x, y in zip(a, b))
+
+
+def fp32(v):
+    """v rounded to float32 (to nearest even), as a Python float."""
+    return struct.unpack("<f", struct.pack("<f", v))[0]
 
 
 def main(base_url):
@@ -72,6 +79,48 @@ def main(base_url):
         check("ragged rows are a 400", e.status == 400 and "row 0 has 3" in e.message, f"{e.status} {e.message}")
 
     check("ready", api.ready().get("status") == "ready", "health/ready")
+
+    # --- Open Inference Protocol v2: the same operations as models, tensors as binary data ---
+    meta = api.server_metadata()
+    check("v2 server metadata", meta["name"] == "anymax" and "binary_tensor_data" in meta["extensions"], meta)
+    m = api.model_metadata("softmax")
+    check("v2 model metadata", [i["name"] for i in m["inputs"]] == ["logits"] and api.model_ready("softmax"), m)
+    check("v2 ready", api.server_live() and api.server_ready(), "v2/health")
+
+    probs = api.softmax(z)["probs"][0]
+    r = api.infer("softmax", z)  # FP32 binary in and out (the defaults)
+    check("v2 softmax FP32 binary", r.binary("probs") and r.datatype("probs") == "FP32"
+          and r["probs"] == [[fp32(p) for p in probs]], r["probs"])
+
+    r = api.infer("softmax", z, datatype="FP64")
+    check("v2 softmax FP64 binary is /v1's answer", r.datatype("probs") == "FP64" and r["probs"] == [probs], r["probs"])
+
+    j = api.infer("softmax", z, binary=False, binary_outputs=False)
+    check("v2 JSON in and out answers as binary", not j.binary("probs") and j["probs"] == api.infer("softmax", z)["probs"], j["probs"])
+
+    r = api.infer("softmax", [[1, None, 2]], datatype="FP64", log=True)
+    check("v2 log-softmax masked is -inf", r["logProbs"] == [[float("-inf") if v is None else v for v in
+                                                            api.softmax([[1, None, 2]], log=True)["logProbs"][0]]], r["logProbs"])
+
+    for datatype in ("FP16", "BF16"):
+        r = api.infer("sparsemax", x, datatype=datatype)  # -2, 0 and 0.5 are exact in both
+        check(f"v2 sparsemax {datatype} in", r["probs"] == [[0, 0.25, 0.75]] and r["support"] == [2], r["probs"])
+
+    a = api.infer("sample", z, n=8, seed=42)
+    check("v2 sample seeded is /v1's draw", a.seed == 42 and a["samples"] == api.sample(z, n=8, seed=42)["samples"], a["samples"])
+    c = api.infer("sample", z, n=8)  # the server draws a seed and returns it in the parameters
+    d = api.infer("sample", z, n=8, seed=c.seed)
+    check("v2 sample with a server-drawn seed replays", isinstance(c.seed, int) and c["samples"] == d["samples"], c.parameters)
+
+    r = api.infer("softmax", z, outputs=["probs"], classification=2)
+    check("v2 classification top-2", r.datatype("probs") == "BYTES"
+          and r.classes("probs") == [[(fp32(probs[0]), 0), (fp32(probs[1]), 1)]], r["probs"])
+
+    try:
+        api.infer("softmax", z, temprature=2)
+        check("v2 unknown parameter is a 400", False, "no error")
+    except AnymaxError as e:
+        check("v2 unknown parameter is a 400", e.status == 400 and "unknown parameter(s): temprature" in e.message, e.message)
     return 1 if failures else 0
 
 
