@@ -26,6 +26,7 @@ Errors under /v2 are {"error": message}: AnymaxError with the status and that me
 
 import array
 import json
+import numbers
 import struct
 import sys
 import urllib.error
@@ -343,6 +344,11 @@ def _where(k, where):
     return f"{name}[{k // cols}][{k % cols}]"
 
 
+def _short(v):
+    text = repr(v)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
 def _pack(flat, datatype, where):
     """Little-endian bytes of the values as `datatype` (None: -inf, a masked class)."""
     if datatype not in _PACK and datatype != "BF16":
@@ -359,10 +365,11 @@ def _pack(flat, datatype, where):
         for k, v in enumerate(vals):  # the first element that does not pack, named
             try:
                 struct.pack(fmt, v)
-            except OverflowError:
-                raise ValueError(f"{_where(k, where)} = {v!r} is too large for {datatype}") from None
-            except struct.error:
-                raise TypeError(f"{_where(k, where)} = {v!r} is not a number (or None)") from None
+            except (OverflowError, struct.error):
+                # struct says "int too large to convert" (struct.error) for an int beyond FP16.
+                if not isinstance(v, numbers.Real):
+                    raise TypeError(f"{_where(k, where)} = {_short(v)} is not a number (or None)") from None
+                raise ValueError(f"{_where(k, where)} = {_short(v)} is too large for {datatype}") from None
         raise
 
 
@@ -388,7 +395,7 @@ def _bf16(vals, where):
             b |= 1
         h = (b + 0x7FFF + (b >> 16 & 1)) >> 16
         if h & 0x7FFF == 0x7F80 and abs(x) != float("inf"):
-            raise ValueError(f"{_where(k, where)} = {x!r} is too large for BF16")
+            raise ValueError(f"{_where(k, where)} = {_short(x)} is too large for BF16")
         out[k] = h
     if not _LITTLE:
         out.byteswap()
@@ -418,7 +425,7 @@ def _pack_numpy(np, a, datatype, where):
             overflow = ~np.isfinite(data) & np.isfinite(src)
     if overflow.any():
         k = int(np.argmax(overflow.reshape(-1)))
-        raise ValueError(f"{_where(k, where)} = {float(src.reshape(-1)[k])!r} is too large for {datatype}")
+        raise ValueError(f"{_where(k, where)} = {_short(float(src.reshape(-1)[k]))} is too large for {datatype}")
     return data.tobytes()
 
 
@@ -429,7 +436,7 @@ def _json_data(flat, where):
         if v is None or v == _NEG_INF:
             data.append(None)
         elif v != v or v == float("inf"):
-            raise ValueError(f"{_where(k, where)} is {v!r}: JSON data has no NaN or +inf (-inf or None masks)")
+            raise ValueError(f"{_where(k, where)} is {_short(v)}: JSON data has no NaN or +inf (-inf or None masks)")
         else:
             data.append(v)
     return data
