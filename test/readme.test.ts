@@ -5,7 +5,7 @@ import { OPERATIONS, layoutOf } from '../src/ops/index.js';
 /**
  * README's /v1 table follows the operation registry (src/ops): one row per operation, in order,
  * naming every parameter and every output, so adding an operation or a field without
- * documenting it fails here.
+ * documenting it fails here. Its /v2 section names every model, parameter and output too.
  */
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const rows = readme.split('\n').filter((l) => l.startsWith('| POST /v1/'));
@@ -23,5 +23,20 @@ describe('README /v1 table', () => {
     for (const log of [false, true]) for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) outputs.add(l.name);
     for (const name of outputs) expect(row, name).toContain(`"${name}"`);
     if (op.seeded) expect(row).toContain('"seed"');
+  });
+});
+
+describe('README /v2 section', () => {
+  const section = readme.slice(readme.indexOf('### Open Inference Protocol v2 (/v2)'), readme.indexOf('### Operations'));
+
+  it('names every model, every request parameter and every output', () => {
+    expect(section.length).toBeGreaterThan(1000);
+    for (const op of OPERATIONS) {
+      expect(section, op.name).toContain(`\`${op.name}\``);
+      for (const field of Object.keys(op.params.shape)) expect(section, `${op.name} ${field}`).toContain(`\`${field}\``);
+      for (const log of [false, true]) {
+        for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) expect(section, l.name).toContain(`\`${l.name}\``);
+      }
+    }
   });
 });
