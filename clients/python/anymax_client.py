@@ -37,6 +37,7 @@ __all__ = ["Anymax", "AnymaxError", "InferResult"]
 
 HEADER_LENGTH = "Inference-Header-Content-Length"
 _NEG_INF = float("-inf")
+_POS_INF = float("inf")
 _LITTLE = sys.byteorder == "little"
 # struct codes of the input datatypes ('<' little-endian, standard sizes); BF16 is packed by hand.
 _PACK = {"FP64": "d", "FP32": "f", "FP16": "e"}
@@ -132,7 +133,7 @@ class Anymax:
             data = _pack_numpy(np, values, datatype, where) if np else _pack(values, datatype, where)
             tensor["parameters"] = {"binary_data_size": len(data)}
         else:
-            tensor["data"] = _json_data(values.reshape(-1).tolist() if np else values, (input_name, shape[1]))
+            tensor["data"] = _json_data(values.reshape(-1).tolist() if np else values)
         header = {"inputs": [tensor]}
         if request_id is not None:
             header["id"] = request_id
@@ -144,7 +145,13 @@ class Anymax:
             params["binary_data_output"] = True
         if params:
             header["parameters"] = params
-        body = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        try:
+            body = json.dumps(header, allow_nan=False, separators=(",", ":")).encode("utf-8")
+        except ValueError:
+            named = None if binary else _not_json(tensor["data"], (input_name, shape[1]))
+            if named is None:
+                raise
+            raise named from None
         headers = {"accept": "application/json, application/octet-stream"}
         if binary:
             headers[HEADER_LENGTH] = str(len(body))
@@ -254,7 +261,7 @@ class InferResult:
     def __getitem__(self, name):
         if self._numpy:
             return self.as_numpy(name)
-        datatype, shape, flat, _ = self._tensors[name]
+        _, shape, flat, _ = self._tensors[name]
         if len(shape) == 1:
             return list(flat)
         cols = shape[1]
@@ -289,7 +296,7 @@ class InferResult:
 
     def classes(self, name):
         """A classification output as rows of (value, index), largest first."""
-        _, shape, flat, _ = self._tensors[name]
+        shape = self._tensors[name][1]
         pairs = [(float(v), int(i)) for v, i in (str(s).rsplit(":", 1) for s in self.array(name))]
         return [pairs[r:r + shape[1]] for r in range(0, len(pairs), shape[1])]
 
@@ -394,7 +401,7 @@ def _bf16(vals, where):
                 b -= 1  # sign and magnitude: one step toward zero
             b |= 1
         h = (b + 0x7FFF + (b >> 16 & 1)) >> 16
-        if h & 0x7FFF == 0x7F80 and abs(x) != float("inf"):
+        if h & 0x7FFF == 0x7F80 and abs(x) != _POS_INF:
             raise ValueError(f"{_where(k, where)} = {_short(x)} is too large for BF16")
         out[k] = h
     if not _LITTLE:
@@ -429,17 +436,17 @@ def _pack_numpy(np, a, datatype, where):
     return data.tobytes()
 
 
-def _json_data(flat, where):
+def _json_data(flat):
     """The values as JSON data: flat, None (or -inf) masking a class."""
-    data = []
-    for k, v in enumerate(flat):
-        if v is None or v == _NEG_INF:
-            data.append(None)
-        elif v != v or v == float("inf"):
-            raise ValueError(f"{_where(k, where)} is {_short(v)}: JSON data has no NaN or +inf (-inf or None masks)")
-        else:
-            data.append(v)
-    return data
+    return [None if v is None or v == _NEG_INF else v for v in flat]
+
+
+def _not_json(data, where):
+    """The error for JSON data that json.dumps refused: its first NaN or +inf, named."""
+    for k, v in enumerate(data):
+        if isinstance(v, float) and (v != v or v == _POS_INF):
+            return ValueError(f"{_where(k, where)} is {v!r}: JSON data has no NaN or +inf (-inf or None masks)")
+    return None
 
 
 def _requested(outputs, classification, binary_outputs):
