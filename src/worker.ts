@@ -58,17 +58,39 @@ export function outputElements(job: Pick<Job, 'endpoint' | 'params' | 'cols' | '
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
 
 /**
- * A collection right after a task that let go of a big buffer (a body of tens of MB, a one-off
- * WebAssembly memory for a row of millions of classes). Such buffers are memory outside the JS
- * heap that V8 frees only when their small JS objects are collected, and an idle worker may not
- * collect for a long time, holding the memory the budget has already handed back. `gc` exists
- * when the pool turned on --expose-gc (src/pool/jobs.ts); a full collection of a worker's small
- * heap costs about a millisecond.
+ * Collections after big tasks. Buffers outside the JS heap (a body of tens of MB, the shared
+ * matrix of a big job, a one-off WebAssembly memory for a row of millions of classes) are freed
+ * only when V8 collects their small JS objects, and an idle worker may not collect for a long
+ * time, holding memory the budget has already handed back (measured: a finished 2 x 8M softmax
+ * left its 128 MiB matrix mapped until the next request, so three in a row peaked at 513 MiB
+ * where one alone did at ~350).
+ *  - after a body task, at once: the body is garbage as soon as its result is posted;
+ *  - after tasks on a big shared matrix (compute, format), once the worker has been idle for
+ *    IDLE_COLLECT_MS: its handles to the matrix are garbage when the job is done, but the worker
+ *    cannot know which chunk is the last, and a collection per chunk would add ~1 ms to every
+ *    few ms of formatting.
+ * Both run between tasks: the pool runs with atomics 'disabled' (src/pool/jobs.ts), as piscina's
+ * default Atomics.wait between tasks blocks the worker's event loop, so neither a setImmediate nor
+ * a timer ever ran. `gc` exists when the pool turned on --expose-gc; a full collection of a
+ * worker's small heap costs about a millisecond.
  */
 const BIG_TASK_BYTES = 16 << 20;
+const IDLE_COLLECT_MS = 50;
 const collect = (globalThis as { gc?: () => void }).gc;
 function collectAfter(bytes: number): void {
   if (collect && bytes >= BIG_TASK_BYTES) setImmediate(collect);
+}
+let idleCollect: NodeJS.Timeout | undefined;
+function collectWhenIdle(bytes: number): void {
+  if (!collect || bytes < BIG_TASK_BYTES) return;
+  if (idleCollect) idleCollect.refresh();
+  else {
+    idleCollect = setTimeout(() => {
+      idleCollect = undefined;
+      collect();
+    }, IDLE_COLLECT_MS);
+    idleCollect.unref();
+  }
 }
 
 /**
@@ -97,12 +119,13 @@ export default function runTask(task: Task): Result {
         return move({ waitMs, kind: 'done', body: asciiBytes(assemble(job, [pieces])), kernelMs, rows: job.rows, cols: job.cols, work: job.work });
       }
       case 'compute': {
-        collectAfter(task.job.rows * task.job.cols * 8);
+        collectWhenIdle(task.job.data.buffer.byteLength);
         const t0 = performance.now();
         run(task.job, true, undefined, task.outs);
         return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
       }
       case 'format':
+        collectWhenIdle(task.buf.buffer.byteLength);
         return move({ waitMs, kind: 'text', bytes: asciiBytes(formatRange(task.buf, task.width, task.matrix, task.i0, task.i1)) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
