@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
 import { compute, assemble, layoutOf, prepareBytes, run, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
-import { formatRange, type OutArray } from './jobs/format.js';
+import { formatRangeBytes, type OutArray } from './jobs/format.js';
 
 /**
  * The pool's worker (piscina). Everything per element happens here, off the main thread:
@@ -126,7 +126,7 @@ export default function runTask(task: Task): Result {
       }
       case 'format':
         collectWhenIdle(task.buf.buffer.byteLength);
-        return move({ waitMs, kind: 'text', bytes: asciiBytes(formatRange(task.buf, task.width, task.matrix, task.i0, task.i1)) });
+        return move({ waitMs, kind: 'text', bytes: formatRangeBytes(task.buf, task.width, task.matrix, task.i0, task.i1) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
     }
