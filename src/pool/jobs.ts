@@ -9,6 +9,7 @@ import { formatRange, type OutArray } from '../jobs/format.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { now, outputElements, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
+import { passedThrough } from './collect.js';
 import { jobCostNs } from './cost.js';
 
 /**
@@ -293,6 +294,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
             const text = await pending.shift()!;
             more();
             yield text;
+            passedThrough(text.length);
           }
         }
         yield Buffer.from(frame.close[o], 'latin1');
