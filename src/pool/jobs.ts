@@ -75,8 +75,8 @@ const CHUNK_ELEMENTS = 32 * 1024;
 const SMALL_OUTPUT = 4096;
 /** Bytes a request holds besides its arrays: the non-matrix fields, parser and answer buffers. */
 const OVERHEAD = 1 << 20;
-/** A formatted number's text, at most (-1.2345678901234567e-308 and its comma). */
-const NUMBER_TEXT = 25;
+/** A formatted number's text, at most (-0.0000012345678901234567 and its comma). */
+const NUMBER_TEXT = 26;
 
 /** The client closed the connection before its answer: its work is dropped (logged, never sent). */
 export class ClientGone extends ApiError {
