@@ -76,6 +76,11 @@ export class MemoryBudget {
     return this.used;
   }
 
+  /** Requests (or growths) waiting for room. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   async acquire(bytes: number, signal?: AbortSignal): Promise<Reservation> {
     await this.take(bytes, bytes, signal);
     return new Reservation(this, bytes);

@@ -238,8 +238,11 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   async function runShared(jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
     const job = onShared(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
-    // The body counts until its worker lets go of it (collected, not freed at once).
-    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both);
+    // The body counts until its worker lets go of it (collected, not freed at once). Waiting for
+    // room ends with the job's timeout or its client, as a task would (not as an unknown error).
+    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both).catch((e: unknown) => {
+      throw e instanceof ApiError ? e : poolError(e, both);
+    });
     const layout = layoutOf(job);
     const outs: OutArray[] = layout.map(({ spec, width }) =>
       spec.type === 'f64' && spec.width === 'cols' ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4)),

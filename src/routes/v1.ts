@@ -40,19 +40,21 @@ declare module 'fastify' {
 
 export default async function v1Routes(app: FastifyInstance, opts: { testCrashRoute: boolean; maxBodyBytes: number; inlineMaxBytes: number }) {
   // Before the body is read: reserve memory for it from its declared length (a small inline body
-  // needs none), and tie the reservation and the job's cancellation to the connection.
+  // needs none), and tie the reservation and the job's cancellation to the connection. A client
+  // that leaves while its request waits for room leaves the queue at once.
   app.addHook('preParsing', async (req, reply) => {
     const declared = req.headers['content-length'];
     const length = declared === undefined ? 0 : Number(declared);
     const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
-    const reservation = await app.jobs.budget.acquire(reserve);
     const gone = new AbortController();
-    req.reservation = reservation;
     req.clientGone = gone;
+    let reservation: Reservation | undefined;
     reply.raw.once('close', () => {
-      reservation.release();
       if (!reply.raw.writableFinished) gone.abort(new ClientGone());
+      reservation?.release(gone.signal.reason);
     });
+    reservation = await app.jobs.budget.acquire(reserve, gone.signal);
+    req.reservation = reservation;
   });
 
   // Keep the body as bytes: parsing and validating it is per-element work, done by the job
