@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { worstCaseScratchBytes } from './core/cost.js';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
 import { compute, assemble, layoutOf, prepareBytes, run, type EndpointName, type Job, type Limits } from './jobs/endpoints.js';
 import { formatRangeBytes, type OutArray } from './jobs/format.js';
@@ -112,7 +113,13 @@ export default function runTask(task: Task): Result {
       case 'body': {
         collectAfter(task.body.length);
         const job = prepareBytes(task.endpoint, task.body, task.limits, shared);
-        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
+        // Big jobs go back to the main thread, which reserves their memory before any is used:
+        // a big answer, big work, or a kernel scratch over BIG_TASK_BYTES (rows of 250k classes
+        // for sample with a mapping, filters and probabilities, at 68 bytes a class).
+        const scratch = worstCaseScratchBytes(job.endpoint, { ...job.params, input: job.input }, job.cols);
+        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || scratch > BIG_TASK_BYTES) {
+          return { waitMs, kind: 'job', job };
+        }
         const t0 = performance.now();
         const pieces = compute(job);
         const kernelMs = performance.now() - t0;

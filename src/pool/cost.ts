@@ -1,4 +1,4 @@
-import { SOFTMAX_UNIT_NS, worstCaseCost } from '../core/cost.js';
+import { SOFTMAX_UNIT_NS, worstCaseCost, worstCaseScratchBytes } from '../core/cost.js';
 import type { Job } from '../jobs/endpoints.js';
 import { outputElements } from '../worker.js';
 
@@ -14,4 +14,9 @@ export const FORMAT_NS_PER_NUMBER = 130;
 export function jobCostNs(job: Pick<Job, 'endpoint' | 'params' | 'rows' | 'cols' | 'input'>): number {
   const kernel = worstCaseCost(job.endpoint, { ...job.params, input: job.input }, job.rows, job.cols) * SOFTMAX_UNIT_NS;
   return kernel + outputElements(job) * FORMAT_NS_PER_NUMBER;
+}
+
+/** Bytes of scratch one kernel call over the job's rows allocates at most (../core/cost.ts). */
+export function jobScratchBytes(job: Pick<Job, 'endpoint' | 'params' | 'cols' | 'input'>): number {
+  return worstCaseScratchBytes(job.endpoint, { ...job.params, input: job.input }, job.cols);
 }

@@ -10,7 +10,7 @@ import type { Metrics } from '../plugins/metrics.js';
 import { now, outputElements, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
 import { passedThrough } from './collect.js';
-import { jobCostNs } from './cost.js';
+import { jobCostNs, jobScratchBytes } from './cost.js';
 
 /**
  * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
@@ -141,9 +141,15 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     Math.min(config.streamMinElements, config.maxElements) * (NUMBER_TEXT * 2 + 8) +
     OVERHEAD;
 
-  /** Once the job is known: its body (until collected), matrix, integer outputs and answer text. */
+  /** Row ranges a job on shared memory is computed in, at once (one task each). */
+  const partsOf = (job: Job) => (job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1);
+
+  /**
+   * Once the job is known: its body (until collected), matrix, the kernels' scratch (per task),
+   * integer outputs and answer text.
+   */
   function estimateJob(job: Job, bodyBytes: number, streamed: boolean): number {
-    let bytes = bodyBytes + 8 * job.rows * job.cols + OVERHEAD;
+    let bytes = bodyBytes + 8 * job.rows * job.cols + partsOf(job) * jobScratchBytes(job) + OVERHEAD;
     for (const l of layoutOf(job)) if (l.spec.type === 'i32') bytes += 4 * job.rows * l.width;
     // Streamed: a window of chunks (text and its bytes); whole: the answer as text, bytes and arrays.
     bytes += streamed ? window * CHUNK_ELEMENTS * NUMBER_TEXT * 2 : outputElements(job) * (NUMBER_TEXT * 2 + 8);
@@ -247,7 +253,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     const outs: OutArray[] = layout.map(({ spec, width }) =>
       spec.type === 'f64' && spec.width === 'cols' ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4)),
     );
-    const parts = job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1;
+    const parts = partsOf(job);
     const tasks: Promise<Result>[] = [];
     for (let c = 0; c < parts; c++) {
       const r0 = Math.floor((c * job.rows) / parts);
