@@ -38,8 +38,13 @@ export async function startMemServer(env: Record<string, string>, built?: string
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
+  // Found from its log line, so LOG_LEVEL must stay info (or more verbose). A child that does not
+  // get there is killed, not left running.
   const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not listen in 30 s: ${out}`)), 30_000);
+    const timer = setTimeout(() => {
+      proc.kill('SIGKILL');
+      reject(new Error(`server did not listen in 30 s: ${out}`));
+    }, 30_000);
     const onData = (c: Buffer) => {
       out += c.toString();
       const m = /listening at http:\/\/127\.0\.0\.1:(\d+)/.exec(out);
@@ -50,7 +55,10 @@ export async function startMemServer(env: Record<string, string>, built?: string
     };
     proc.stdout!.on('data', onData);
     proc.stderr!.on('data', onData);
-    proc.on('exit', (code) => reject(new Error(`server exited (${code}) before listening: ${out}`)));
+    proc.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`server exited (${code}) before listening: ${out}`));
+    });
   });
   // Keep draining the pipes so the child never blocks on a full one.
   proc.stdout!.resume();
