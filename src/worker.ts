@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
+import { worstCaseScratchBytes } from './core/cost.js';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
 import { codec, type CodecName, type DecodeMeta, type Limits } from './codecs/index.js';
 import { outputElements, run, type Job, type OpName, type OutArray } from './ops/index.js';
@@ -53,24 +54,48 @@ export function asciiBytes(text: string): Uint8Array {
 /** A codec's text or bytes in a buffer of their own, which can be moved to the main thread. */
 function ownBytes(v: string | Uint8Array): Uint8Array {
   if (typeof v === 'string') return asciiBytes(v);
-  if (v.byteOffset === 0 && v.byteLength === v.buffer.byteLength && v.buffer instanceof ArrayBuffer) return v;
-  return new Uint8Array(v);
+  // A view at the start of a buffer of its own (e.g. formatRangeBytes's, longer than its text)
+  // moves as it is; never a view on Buffer's shared pool, which moving would take from others.
+  const own = v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && (v.byteLength === v.buffer.byteLength || v.buffer.byteLength > Buffer.poolSize);
+  return own ? v : new Uint8Array(v);
 }
 
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
 
 /**
- * A collection right after a task that let go of a big buffer (a body of tens of MB, a one-off
- * WebAssembly memory for a row of millions of classes). Such buffers are memory outside the JS
- * heap that V8 frees only when their small JS objects are collected, and an idle worker may not
- * collect for a long time, holding the memory the budget has already handed back. `gc` exists
- * when the pool turned on --expose-gc (src/pool/jobs.ts); a full collection of a worker's small
- * heap costs about a millisecond.
+ * Collections after big tasks. Buffers outside the JS heap (a body of tens of MB, the shared
+ * matrix of a big job, a one-off WebAssembly memory for a row of millions of classes) are freed
+ * only when V8 collects their small JS objects, and an idle worker may not collect for a long
+ * time, holding memory the budget has already handed back (measured: a finished 2 x 8M softmax
+ * left its 128 MiB matrix mapped until the next request, so three in a row peaked at 513 MiB
+ * where one alone did at ~350).
+ *  - after a body task, at once: the body is garbage as soon as its result is posted;
+ *  - after tasks on a big shared matrix (compute, format), once the worker has been idle for
+ *    IDLE_COLLECT_MS: its handles to the matrix are garbage when the job is done, but the worker
+ *    cannot know which chunk is the last, and a collection per chunk would add ~1 ms to every
+ *    few ms of formatting.
+ * Both run between tasks: the pool runs with atomics 'disabled' (src/pool/jobs.ts), as piscina's
+ * default Atomics.wait between tasks blocks the worker's event loop, so neither a setImmediate nor
+ * a timer ever ran. `gc` exists when the pool turned on --expose-gc; a full collection of a
+ * worker's small heap costs about a millisecond.
  */
 const BIG_TASK_BYTES = 16 << 20;
+const IDLE_COLLECT_MS = 50;
 const collect = (globalThis as { gc?: () => void }).gc;
 function collectAfter(bytes: number): void {
   if (collect && bytes >= BIG_TASK_BYTES) setImmediate(collect);
+}
+let idleCollect: NodeJS.Timeout | undefined;
+function collectWhenIdle(bytes: number): void {
+  if (!collect || bytes < BIG_TASK_BYTES) return;
+  if (idleCollect) idleCollect.refresh();
+  else {
+    idleCollect = setTimeout(() => {
+      idleCollect = undefined;
+      collect();
+    }, IDLE_COLLECT_MS);
+    idleCollect.unref();
+  }
 }
 
 /**
@@ -93,7 +118,13 @@ export default function runTask(task: Task): Result {
         collectAfter(task.body.length);
         const c = codec(task.codec);
         const job = c.decode(task.op, task.body, task.limits, shared, task.meta);
-        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
+        // Big jobs go back to the main thread, which reserves their memory before any is used:
+        // a big answer, big work, or a kernel scratch over BIG_TASK_BYTES (rows of 250k classes
+        // for sample with a mapping, filters and probabilities, at 68 bytes a class).
+        const scratch = worstCaseScratchBytes(job.op, { ...job.params, input: job.input }, job.cols);
+        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || scratch > BIG_TASK_BYTES) {
+          return { waitMs, kind: 'job', job };
+        }
         const t0 = performance.now();
         const outs = run(job);
         const kernelMs = performance.now() - t0;
@@ -101,12 +132,13 @@ export default function runTask(task: Task): Result {
         return move({ waitMs, kind: 'done', body: ownBytes(answer.body), headers: answer.headers, kernelMs, rows: job.rows, cols: job.cols, work: job.work });
       }
       case 'compute': {
-        collectAfter(task.job.rows * task.job.cols * 8);
+        collectWhenIdle(task.job.data.buffer.byteLength);
         const t0 = performance.now();
         run(task.job, true, undefined, task.outs);
         return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
       }
       case 'format':
+        collectWhenIdle(task.buf.buffer.byteLength);
         return move({ waitMs, kind: 'text', bytes: ownBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.form, task.i0, task.i1)) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would

@@ -49,6 +49,34 @@ function narrow(buf: OutArray, width: number, i0: number, i1: number): string {
   return out;
 }
 
+/** Elements formatted by one JSON.stringify in formatRangeBytes: ~90 KB of text at most. */
+const PIECE = 4096;
+/** Bytes of one element's text at most, with its separator: -0.0000012345678901234567 and "],[". */
+const ELEMENT_BYTES = 28;
+
+/**
+ * formatRange's text as bytes, written PIECE elements at a time into one buffer. A worker
+ * formats an answer chunk of tens of thousands of numbers: as one string (and the array of numbers
+ * behind it) that is over V8's large-object size, so it lands in the old generation and stays
+ * resident until a full collection, tens of MB of it per worker while streaming. Pieces this
+ * small are young garbage, freed by the next cheap scavenge. `alloc` gives the buffer (its
+ * length is a bound; the text is the returned view's bytes).
+ */
+export function formatRangeBytes(
+  buf: OutArray,
+  width: number,
+  matrix: boolean,
+  i0: number,
+  i1: number,
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
+): Buffer {
+  const out = alloc(Math.max(0, i1 - i0) * ELEMENT_BYTES + 1);
+  let at = 0;
+  // Each piece carries its own leading separator, so the pieces join to formatRange's text.
+  for (let i = i0; i < i1; i += PIECE) at += out.write(formatRange(buf, width, matrix, i, Math.min(i1, i + PIECE)), at, 'latin1');
+  return out.subarray(0, at);
+}
+
 /** The opening of an output's JSON member. */
 export const openOutput = (name: string, matrix: boolean): string => `"${name}":[${matrix ? '[' : ''}`;
 /** Its closing. */

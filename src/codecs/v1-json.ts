@@ -4,7 +4,7 @@ import { MAX_ECHOED, badRequest, echoList, invalidRequest, type Issue } from '..
 import { OP_NAMES, layoutOf, operation, type Job, type OpName, type Operation, type OutArray } from '../ops/index.js';
 import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matrix.js';
 import { scanBody, unknownFields, type ScannedMatrix } from './body-scan.js';
-import { closeOutput, formatRange, openOutput } from './json-text.js';
+import { closeOutput, formatRange, formatRangeBytes, openOutput } from './json-text.js';
 import { seedTextIsExact } from './seed-text.js';
 import type { AnswerPlan, Codec, Limits } from './types.js';
 
@@ -192,6 +192,7 @@ const v1Json: Codec = {
   decode: (op, body, limits, alloc) => prepareBytes(op, body, limits, alloc),
   encode: (job, outs) => ({ body: encode(job, outs) }),
   plan,
-  chunk: (buf, width, matrix, _form, i0, i1) => formatRange(buf, width, matrix, i0, i1),
+  // Bytes, written a piece at a time (see formatRangeBytes: no large strings in the worker's heap).
+  chunk: (buf, width, matrix, _form, i0, i1) => formatRangeBytes(buf, width, matrix, i0, i1),
 };
 export default v1Json;

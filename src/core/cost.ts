@@ -1,4 +1,5 @@
 import { MAX_SOLVER_PASSES } from './entmax.js';
+import { ROW_SCRATCH_BYTES } from './sparsemax.js';
 
 /**
  * Worst-case cost of a kernel call, for placement (inline on the event loop or in the pool) and
@@ -165,4 +166,40 @@ export function worstCaseCost(kernel: KernelName, params: KernelParams, rows: nu
 /** The same as an estimate in nanoseconds on the development machine (SOFTMAX_UNIT_NS). */
 export function worstCaseNs(kernel: KernelName, params: KernelParams, rows: number, cols: number): number {
   return worstCaseCost(kernel, params, rows, cols) * SOFTMAX_UNIT_NS;
+}
+
+/**
+ * Bytes of scratch a kernel call allocates besides its input and outputs, at most, for rows of
+ * `cols` classes (per call: the rows of a call reuse it). For rows of millions of classes this is
+ * the biggest memory of a request after its matrix (measured: sample with mapping sparsemax over
+ * one row of 16M tied logits took ~830 MiB), so admission counts it. From the allocations:
+ *  - sparsemax, entmax (and sample's mapping): the row scratch of ./sparsemax.ts newScratch,
+ *    ROW_SCRATCH_BYTES (32) a class: candidate values and indices, and the sort's buffers;
+ *  - gumbel-softmax: the noise row (8) and its Philox words (4), which ./gumbel.ts allocates per
+ *    row: counted twice, as a finished row's words may not be collected yet (hard: words and z);
+ *  - sample: p (8) and, without a mapping or filter, the scaled row x (8); otherwise its support
+ *    indices and values (4 + 8), the filters' select buffer (8), the mapping's row scratch; with
+ *    probabilities input the log row z (8). (The near-tie buffers grow with the kept classes,
+ *    which random noise keeps few of; they are not counted.)
+ *  - softmax and argmax: none (rows over 1M classes take the JavaScript path, not WebAssembly).
+ */
+export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, cols: number): number {
+  const probs = params.input === 'probs' ? 8 : 0;
+  switch (kernel) {
+    case 'argmax':
+    case 'softmax':
+      return 0;
+    case 'sparsemax':
+    case 'entmax':
+      return ROW_SCRATCH_BYTES * cols;
+    case 'gumbel-softmax':
+      return (8 + 2 * 4) * cols;
+    case 'sample': {
+      const mapping = params.mapping ?? 'softmax';
+      const filtered = params.topK != null || params.topP != null || params.minP != null;
+      if (mapping === 'softmax' && !filtered) return (8 + 8 + probs) * cols;
+      const mapped = mapping === 'softmax' ? 0 : ROW_SCRATCH_BYTES;
+      return (8 + 4 + 8 + (filtered ? 8 : 0) + probs + mapped) * cols;
+    }
+  }
 }

@@ -45,6 +45,9 @@ export interface RowScratch {
   work: Float64Array;
 }
 
+/** Bytes of newScratch(n) per class: vals, xs, work (Float64) and idx, ids (Int32). */
+export const ROW_SCRATCH_BYTES = 3 * 8 + 2 * 4;
+
 export function newScratch(n: number): RowScratch {
   return {
     vals: new Float64Array(n),

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ApiError, badRequest } from '../errors.js';
+import { passedThrough } from '../pool/collect.js';
 
 /**
  * Reads a request body into one Buffer of its own, allocated once at the declared length
@@ -65,6 +66,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
       }
       chunk.copy(buf, length);
       length = need;
+      passedThrough(chunk.length);
     };
     const append = (chunk: Buffer, size: number) => {
       if (settled) return;
@@ -75,6 +77,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
       }
       chunk.copy(buf, length);
       length += chunk.length;
+      passedThrough(chunk.length);
     };
     const onEnd = () => {
       if (settled) return;

@@ -13,27 +13,45 @@ import { ApiError } from '../errors.js';
  */
 
 export class Reservation {
+  private released = false;
+  /** Aborted by release(): a growth still waiting for room is dropped from the queue. */
+  private cancel?: AbortController;
+
   constructor(
     private readonly budget: MemoryBudget,
     public bytes: number,
   ) {}
 
-  /** Grows or shrinks the reservation to `bytes` (growth waits or fails like acquire). */
+  /**
+   * Grows or shrinks the reservation to `bytes` (growth waits or fails like acquire). After
+   * release() it holds nothing and does nothing: the request is over, and what it was about to
+   * take would never be given back.
+   */
   async resize(bytes: number, signal?: AbortSignal): Promise<void> {
+    if (this.released) return;
     if (bytes <= this.bytes) {
       this.budget.give(this.bytes - bytes);
       this.bytes = bytes;
       return;
     }
     const extra = bytes - this.bytes;
-    await this.budget.take(extra, bytes, signal);
-    this.bytes = bytes;
+    this.cancel ??= new AbortController();
+    await this.budget.take(extra, bytes, signal ? AbortSignal.any([signal, this.cancel.signal]) : this.cancel.signal);
+    // Released between the grant and this continuation: hand it straight back.
+    if (this.released) return this.budget.give(extra);
+    this.bytes += extra;
   }
 
-  /** Returns every byte (idempotent). */
-  release(): void {
+  /**
+   * Returns every byte (idempotent); a growth still waiting is rejected with `reason` (the
+   * request's end: its client gone).
+   */
+  release(reason: unknown = new Error('the memory reservation was released')): void {
+    if (this.released) return;
+    this.released = true;
     this.budget.give(this.bytes);
     this.bytes = 0;
+    this.cancel?.abort(reason);
   }
 }
 
@@ -58,12 +76,20 @@ export class MemoryBudget {
     return this.used;
   }
 
+  /** Requests (or growths) waiting for room. */
+  get waiting(): number {
+    return this.waiters.length;
+  }
+
   async acquire(bytes: number, signal?: AbortSignal): Promise<Reservation> {
     await this.take(bytes, bytes, signal);
     return new Reservation(this, bytes);
   }
 
-  /** Takes `bytes` more; `whole` is the reservation's total after it, for the 413 test. */
+  /**
+   * Takes `bytes` more; `whole` is the reservation's total after it, for the 413 test. Nothing
+   * (0 bytes) never waits: a request that holds no memory cannot starve one that waits for it.
+   */
   async take(bytes: number, whole: number, signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
     if (whole > this.total) {
@@ -74,14 +100,19 @@ export class MemoryBudget {
         `this request needs about ${mib(whole)} of memory, more than the service's whole memory budget of ${mib(this.total)} (MEMORY_BUDGET_BYTES)`,
       );
     }
+    if (bytes <= 0) return;
     if (this.waiters.length === 0 && this.used + bytes <= this.total) {
       this.used += bytes;
       return;
     }
     await new Promise<void>((resolve, reject) => {
       const w: Waiter = { bytes, resolve, reject };
-      const timer = setTimeout(() => {
+      const settle = () => {
+        clearTimeout(timer);
         signal?.removeEventListener('abort', onAbort);
+      };
+      const timer = setTimeout(() => {
+        settle();
         this.drop(w);
         this.onRefuse('memory');
         reject(
@@ -89,14 +120,12 @@ export class MemoryBudget {
         );
       }, this.waitMs);
       const onAbort = () => {
-        // Gone (the client left): no longer waiting, so neither refused nor counted.
-        clearTimeout(timer);
+        settle();
         this.drop(w);
         reject(signal?.reason);
       };
       w.resolve = () => {
-        clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        settle();
         resolve();
       };
       signal?.addEventListener('abort', onAbort, { once: true });

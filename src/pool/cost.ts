@@ -1,4 +1,4 @@
-import { SOFTMAX_UNIT_NS, worstCaseCost } from '../core/cost.js';
+import { SOFTMAX_UNIT_NS, worstCaseCost, worstCaseScratchBytes } from '../core/cost.js';
 import { outputElements, type Job } from '../ops/index.js';
 
 /**
@@ -29,3 +29,8 @@ export function fewStrings(raw: Buffer, max: number): boolean {
 }
 
 const QUOTE = 0x22;
+
+/** Bytes of scratch one kernel call over the job's rows allocates at most (../core/cost.ts). */
+export function jobScratchBytes(job: Pick<Job, 'op' | 'params' | 'cols' | 'input'>): number {
+  return worstCaseScratchBytes(job.op, { ...job.params, input: job.input }, job.cols);
+}

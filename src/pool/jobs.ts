@@ -9,7 +9,8 @@ import { layoutOf, outputElements, run, slice, type Job, type OpName, type OutAr
 import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
-import { fewStrings, jobCostNs } from './cost.js';
+import { passedThrough } from './collect.js';
+import { fewStrings, jobCostNs, jobScratchBytes } from './cost.js';
 
 /**
  * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
@@ -78,8 +79,8 @@ const CHUNK_ELEMENTS = 32 * 1024;
 const SMALL_OUTPUT = 4096;
 /** Bytes a request holds besides its arrays: the non-matrix fields, parser and answer buffers. */
 const OVERHEAD = 1 << 20;
-/** A formatted number's text, at most (-1.2345678901234567e-308 and its comma). */
-const NUMBER_TEXT = 25;
+/** A formatted number's text, at most (-0.0000012345678901234567 and its comma). */
+const NUMBER_TEXT = 26;
 
 /** The client closed the connection before its answer: its work is dropped (logged, never sent). */
 export class ClientGone extends ApiError {
@@ -98,10 +99,9 @@ function workerFile(): { filename: string; execArgv: string[] | undefined } {
 
 export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): Jobs {
   const { filename, execArgv } = workerFile();
-  // The workers collect right after a task that dropped a big buffer (src/worker.ts): V8 frees
-  // such memory only when a collection runs. Worker threads cannot take --expose-gc in their
-  // execArgv, but isolates created after this flag is set expose gc(); the main thread's is not
-  // affected.
+  // The workers collect after tasks that dropped big buffers (src/worker.ts): V8 frees such
+  // memory only when a collection runs. Worker threads cannot take --expose-gc in their execArgv,
+  // but isolates created after this flag is set expose gc(); the main thread's is not affected.
   v8.setFlagsFromString('--expose-gc');
   const pool = new Piscina({
     filename,
@@ -113,6 +113,10 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     // time, and V8's default lets each worker's nursery grow to tens of MB of resident memory
     // (measured: ~50 MiB a worker while streaming a big answer); scavenges of a small one are cheap.
     resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB },
+    // Between tasks a worker waits on its message port, not in Atomics.wait (piscina's default):
+    // a blocked worker never runs its timers, so the collections above never happened. A task
+    // round trip costs ~10 us more (a no-op task, 100 in flight: 34 vs 24 us); ours take ms.
+    atomics: 'disabled',
   });
   // A worker that dies with no task of ours in flight is replaced by piscina; log, don't crash.
   pool.on('error', (err) => log.error({ err }, 'worker error'));
@@ -141,9 +145,15 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     Math.min(config.streamMinElements, config.maxElements) * (NUMBER_TEXT * 2 + 8) +
     OVERHEAD;
 
-  /** Once the job is known: its body (until collected), matrix, integer outputs and answer text. */
+  /** Row ranges a job on shared memory is computed in, at once (one task each). */
+  const partsOf = (job: Job) => (job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1);
+
+  /**
+   * Once the job is known: its body (until collected), matrix, the kernels' scratch (per task),
+   * integer outputs and answer text.
+   */
   function estimateJob(job: Job, bodyBytes: number, streamed: boolean): number {
-    let bytes = bodyBytes + 8 * job.rows * job.cols + OVERHEAD;
+    let bytes = bodyBytes + 8 * job.rows * job.cols + partsOf(job) * jobScratchBytes(job) + OVERHEAD;
     for (const l of layoutOf(job)) if (l.type === 'i32') bytes += 4 * job.rows * l.width;
     // Streamed: a window of chunks (text and its bytes); whole: the answer as text, bytes and arrays.
     bytes += streamed ? window * CHUNK_ELEMENTS * NUMBER_TEXT * 2 : outputElements(job) * (NUMBER_TEXT * 2 + 8);
@@ -238,11 +248,14 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
     const job = onShared(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
-    // The body counts until its worker lets go of it (collected, not freed at once).
-    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both);
+    // The body counts until its worker lets go of it (collected, not freed at once). Waiting for
+    // room ends with the job's timeout or its client, as a task would (not as an unknown error).
+    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both).catch((e: unknown) => {
+      throw e instanceof ApiError ? e : poolError(e, both);
+    });
     const layout = layoutOf(job);
     const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
-    const parts = job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1;
+    const parts = partsOf(job);
     const tasks: Promise<Result>[] = [];
     for (let c = 0; c < parts; c++) {
       const r0 = Math.floor((c * job.rows) / parts);
@@ -296,6 +309,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         const chunk = await pending.shift()!;
         more();
         yield chunk;
+        passedThrough(chunk.length);
       }
     }
     async function* chunks(): AsyncGenerator<Buffer> {

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entmaxWorstPasses, worstCaseCost, worstCaseNs, worstCaseRowUnits, type KernelName } from '../../src/core/cost.js';
+import { entmaxWorstPasses, worstCaseCost, worstCaseNs, worstCaseRowUnits, worstCaseScratchBytes, type KernelName } from '../../src/core/cost.js';
 import { MAX_SOLVER_PASSES } from '../../src/core/entmax.js';
+import { newScratch, ROW_SCRATCH_BYTES } from '../../src/core/sparsemax.js';
 
 const KERNELS: KernelName[] = ['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample'];
 
@@ -76,5 +77,32 @@ describe('worst-case cost model', () => {
     }
     // A draw has fixed work of its own: n draws of 2 classes cost more than 2n classes drawn once.
     expect(worstCaseRowUnits('sample', { n: 1000 }, 2)).toBeGreaterThan(worstCaseRowUnits('sample', { n: 1 }, 2000));
+  });
+});
+
+describe('worst-case scratch', () => {
+  it('the row scratch of sparsemax and entmax is ROW_SCRATCH_BYTES a class', () => {
+    const s = newScratch(1000);
+    const bytes = Object.values(s).reduce((a: number, v: ArrayBufferView) => a + v.byteLength, 0);
+    expect(bytes).toBe(1000 * ROW_SCRATCH_BYTES);
+    expect(worstCaseScratchBytes('sparsemax', {}, 1000)).toBe(bytes);
+    expect(worstCaseScratchBytes('entmax', { alpha: 1.5 }, 1000)).toBe(bytes);
+  });
+
+  it('is linear in cols, none for softmax and argmax, and grows with what sample does per row', () => {
+    fc.assert(
+      fc.property(fc.constantFrom(...KERNELS), params, fc.integer({ min: 1, max: 1 << 24 }), (k, p, cols) => {
+        const one = worstCaseScratchBytes(k, p, 1);
+        expect(worstCaseScratchBytes(k, p, cols)).toBe(one * cols);
+        expect(one === 0).toBe(k === 'softmax' || k === 'argmax');
+      }),
+    );
+    const sample = (p: Record<string, unknown>) => worstCaseScratchBytes('sample', p, 1);
+    expect(sample({ mapping: 'sparsemax' })).toBe(sample({ mapping: 'softmax', topK: 5 }) - 8 + ROW_SCRATCH_BYTES);
+    expect(sample({ mapping: 'sparsemax', topP: 0.9 })).toBe(sample({ mapping: 'sparsemax' }) + 8);
+    expect(sample({ mapping: 'entmax', input: 'probs' })).toBe(sample({ mapping: 'entmax' }) + 8);
+    expect(sample({})).toBeLessThan(sample({ topP: 0.5 }));
+    // The largest: a mapping, filters and probabilities.
+    expect(sample({ mapping: 'entmax', topK: 3, input: 'probs' })).toBe(68);
   });
 });

@@ -206,7 +206,7 @@ function refused(bytes: number): Omit<WorstBody, 'inline'>[] {
       status: 400,
     });
   }
-  // Just under the byte scanner's threshold (src/jobs/endpoints.ts FAST_MIN_BYTES): JSON.parse and Zod.
+  // Just under the byte scanner's threshold (src/codecs/v1-json.ts FAST_MIN_BYTES): JSON.parse and Zod.
   out.push({ name: 'softmax unknown members (JSON.parse path)', endpoint: 'softmax', body: fill('{"logits":[[1]]', (i) => `,"k${i}":0`, '}', 16 * 1024 - 1), status: 400 });
   // Names the seed's text check decodes with JSON.parse (escaped, about as long as "seed").
   out.push({ name: 'sample escaped unknown members', endpoint: 'sample', body: fill('{"logits":[[1]],"seed":1', (i) => `,"\\u00${(0x61 + (i % 26)).toString(16)}${i}":0`, '}'), status: 400 });
