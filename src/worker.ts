@@ -20,8 +20,11 @@ import { outputElements, run, type Job, type OpName, type OutArray } from './ops
 export type Task =
   /** A raw body: parse and validate, then answer it whole, or hand a big job back. */
   | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; meta?: DecodeMeta; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
-  /** Rows of a job on shared memory: compute them in place into the given (shared) outputs. */
-  | { kind: 'compute'; job: Job; outs: OutArray[]; enqueuedAt: number }
+  /**
+   * Rows of a job on shared memory: compute them in place into the given (shared) outputs, then
+   * write those rows of the binary parts of the answer (the codec's writeInto) into their bytes.
+   */
+  | { kind: 'compute'; job: Job; outs: OutArray[]; codec: CodecName; binary: { out: number; form: string; dest: Uint8Array }[]; enqueuedAt: number }
   /** Elements [i0, i1) of an output on shared memory: their JSON text. */
   | { kind: 'format'; codec: CodecName; buf: OutArray; width: number; matrix: boolean; form: string; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
@@ -60,6 +63,33 @@ function ownBytes(v: string | Uint8Array): Uint8Array {
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
 
 /**
+ * The matrix of a body task is read into this thread's scratch array, reused task after task,
+ * unless it may be handed back (work >= splitMinWork: work is at least the element count): a
+ * fresh array costs its pages, zeroed and faulted in (~9 ms for 16 MB, against 1 ms to convert
+ * FP32 into a warm one; ~0.5 ms of a 2 MB sample 8x32000), and the collections its external
+ * memory brings. The scratch grows to SCRATCH_MAX elements at most and is this thread's alone:
+ * a body task is synchronous and its answer is a copy, so no view of it outlives the task; a job
+ * handed back after all (a big answer) is copied to shared memory first.
+ */
+const SCRATCH_MAX = 2 * 1024 * 1024;
+let scratch = new Float64Array(0);
+function place(splitMinWork: number): (length: number) => Float64Array {
+  return (length) => {
+    if (length >= splitMinWork || length > SCRATCH_MAX) return shared(length);
+    if (scratch.length < length) scratch = new Float64Array(Math.min(SCRATCH_MAX, Math.max(length, 2 * scratch.length)));
+    return scratch.subarray(0, length);
+  };
+}
+
+/** The job with its matrix on shared memory (copied there if it is in the scratch). */
+function onShared(job: Job): Job {
+  if (job.data.buffer instanceof SharedArrayBuffer) return job;
+  const data = shared(job.data.length);
+  data.set(job.data);
+  return { ...job, data };
+}
+
+/**
  * A collection right after a task that let go of a big buffer (a body of tens of MB, a one-off
  * WebAssembly memory for a row of millions of classes). Such buffers are memory outside the JS
  * heap that V8 frees only when their small JS objects are collected, and an idle worker may not
@@ -92,8 +122,8 @@ export default function runTask(task: Task): Result {
       case 'body': {
         collectAfter(task.body.length);
         const c = codec(task.codec);
-        const job = c.decode(task.op, task.body, task.limits, shared, task.meta);
-        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job };
+        const job = c.decode(task.op, task.body, task.limits, place(task.splitMinWork), task.meta);
+        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements) return { waitMs, kind: 'job', job: onShared(job) };
         const t0 = performance.now();
         const outs = run(job);
         const kernelMs = performance.now() - t0;
@@ -104,7 +134,10 @@ export default function runTask(task: Task): Result {
         collectAfter(task.job.rows * task.job.cols * 8);
         const t0 = performance.now();
         run(task.job, true, undefined, task.outs);
-        return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
+        const kernelMs = performance.now() - t0;
+        const c = codec(task.codec);
+        for (const { out, form, dest } of task.binary) c.writeInto!(task.outs[out], form, dest);
+        return { waitMs, kind: 'computed', kernelMs };
       }
       case 'format':
         return move({ waitMs, kind: 'text', bytes: ownBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.form, task.i0, task.i1)) });

@@ -479,6 +479,25 @@ export function numbersOf(value: unknown, capacity: number): ScannedNumbers {
   }
 }
 
+/** Classes of the last firstNotFinite range that are not masked (-inf), up to its first bad one. */
+let live = 0;
+
+/** The index of the first NaN or +inf of data[from, to), or -1; sets `live`. */
+function firstNotFinite(data: Float64Array, from: number, to: number): number {
+  let n = 0;
+  for (let k = from; k < to; k++) {
+    const v = data[k];
+    if (v === -Infinity) continue;
+    if (v - v !== 0) {
+      live = n;
+      return k;
+    }
+    n++;
+  }
+  live = n;
+  return -1;
+}
+
 /**
  * The elements' check, in row-major order, the first problem refused: logits are finite or
  * masked (null in JSON, -inf in binary data), a row has a live class; probs are finite and
@@ -506,34 +525,34 @@ function checkElements(
     throw badRequest(`${place(k)} ${issue}`);
   };
   const describe = (v: number) => (Number.isNaN(v) ? 'NaN' : v > 0 ? '+inf' : v === -Infinity ? '-inf' : String(v));
+  // Tight loops over each row up to the reader's first bad element (the messages are built only
+  // on a refusal): this pass is most of decoding a binary tensor; it took ~3 ns an element with
+  // both inputs' checks and the reader's stop in one loop, ~1.5 ns as it is.
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     if (base > stopAt) break;
-    let live = 0;
-    let sum = 0;
-    let max = 0;
-    for (let j = 0; j < cols; j++) {
-      const k = base + j;
-      if (k === stopAt) element(k, fromReader!.issue);
-      const v = data[k];
-      if (probs) {
+    const end = stopAt < base + cols ? stopAt : base + cols;
+    if (probs) {
+      let sum = 0;
+      let max = 0;
+      for (let k = base; k < end; k++) {
+        const v = data[k];
         if (!(v >= 0 && v !== Infinity)) {
           element(k, binary ? `is ${describe(v)}: probs must be finite and non-negative (0 masks a class)` : 'must be a finite non-negative number');
         }
         sum += v;
         if (v > max) max = v;
-      } else if (v !== -Infinity) {
-        if (v - v !== 0) {
-          element(k, binary ? `is ${describe(v)}: binary data masks a class with -inf; NaN and +inf are refused` : 'must be a finite number or null');
-        }
-        live++;
       }
-    }
-    if (probs) {
+      if (end < base + cols) element(end, fromReader!.issue);
       if (sum === 0) throw badRequest(`${field}[${r}] sums to 0: at least one entry must be > 0`);
       if (sum === Infinity) for (let j = 0; j < cols; j++) data[base + j] /= max;
-    } else if (live === 0) {
-      throw badRequest(`${field}[${r}] has every class masked (${binary ? '-inf' : 'null'}): at least one must be a number`);
+    } else {
+      const k = firstNotFinite(data, base, end);
+      if (k >= 0) {
+        element(k, binary ? `is ${describe(data[k])}: binary data masks a class with -inf; NaN and +inf are refused` : 'must be a finite number or null');
+      }
+      if (end < base + cols) element(end, fromReader!.issue);
+      if (live === 0) throw badRequest(`${field}[${r}] has every class masked (${binary ? '-inf' : 'null'}): at least one must be a number`);
     }
   }
   if (fromReader) element(fromReader.at, fromReader.issue); // past the rows (cannot happen: at < rows * cols)

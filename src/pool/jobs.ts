@@ -233,23 +233,45 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
 
   /**
    * A job on shared memory: computed in place by row ranges (split across the workers when big),
-   * then its answer as a stream of chunks, formatted a window at a time as the client reads.
+   * then its answer. Binary parts (Codec.binaryWidth) are the output array's own bytes, or
+   * written into shared bytes by the tasks that compute the rows, so they are never formatted
+   * chunk by chunk: when every part is binary or small, the answer is a few buffers of known
+   * length (sent with Content-Length). Text parts are formatted by the workers a window of
+   * chunks at a time, as the client reads.
    */
   async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
     const job = onShared(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
-    // The body counts until its worker lets go of it (collected, not freed at once).
-    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both);
     const layout = layoutOf(job);
+    const plan = c.plan(job);
+    const widths = plan.parts.map(({ form }) => c.binaryWidth?.(form));
+    const binaryBytes = plan.parts.reduce((sum, { out }, k) => sum + job.rows * layout[out].width * (widths[k] ?? 0), 0);
+    // The body counts until its worker lets go of it (collected, not freed at once).
+    await ctx.reservation.resize(estimateJob(job, bodyBytes, true) + binaryBytes, both);
     const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
+    /** Per part: its bytes when binary (filled by the compute tasks unless sent as they are). */
+    const partBytes: (Uint8Array | undefined)[] = [];
+    const written: { out: number; form: string; dest: Uint8Array; rowBytes: number }[] = [];
+    plan.parts.forEach(({ out, form }, k) => {
+      const size = widths[k];
+      if (size === undefined) return;
+      const o = outs[out];
+      const length = job.rows * layout[out].width * size;
+      if (c.sentAsIs?.(o, form)) partBytes[k] = new Uint8Array(o.buffer, o.byteOffset, length);
+      else {
+        partBytes[k] = new Uint8Array(new SharedArrayBuffer(length));
+        written.push({ out, form, dest: partBytes[k]!, rowBytes: layout[out].width * size });
+      }
+    });
     const parts = job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1;
     const tasks: Promise<Result>[] = [];
-    for (let c = 0; c < parts; c++) {
-      const r0 = Math.floor((c * job.rows) / parts);
-      const r1 = Math.floor(((c + 1) * job.rows) / parts);
+    for (let p = 0; p < parts; p++) {
+      const r0 = Math.floor((p * job.rows) / parts);
+      const r1 = Math.floor(((p + 1) * job.rows) / parts);
       const sub = slice(job, r0, r1);
       const subOuts = outs.map((o, i) => o.subarray(r0 * layout[i].width, r1 * layout[i].width));
-      tasks.push(submit({ kind: 'compute', job: sub, outs: subOuts, enqueuedAt: now() }, [], both));
+      const binary = written.map(({ out, form, dest, rowBytes }) => ({ out, form, dest: dest.subarray(r0 * rowBytes, r1 * rowBytes) }));
+      tasks.push(submit({ kind: 'compute', job: sub, outs: subOuts, codec: c.name, binary, enqueuedAt: now() }, [], both));
     }
     let kernelMs = 0;
     for (const r of await Promise.all(tasks)) {
@@ -259,7 +281,27 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
     record(job.op, 'pool', kernelMs, job.rows, job.work);
 
-    const plan = c.plan(job, outs);
+    const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    const small = (out: number) => job.rows * layout[out].width <= SMALL_OUTPUT;
+    /** A small text part, formatted here (a task round trip costs more). */
+    const smallText = (out: number, form: string) => bytes(c.chunk(outs[out], layout[out].width, layout[out].matrix, form, 0, job.rows * layout[out].width));
+
+    if (partBytes.some(Boolean) && plan.parts.every(({ out }, k) => partBytes[k] || small(out))) {
+      // Every part is known now: the answer is these buffers, its length known.
+      const pieces: Buffer[] = [bytes(plan.head)];
+      let headerBytes = pieces[0].length;
+      plan.parts.forEach(({ out, open, close, form }, k) => {
+        const values = partBytes[k] ? bytes(partBytes[k]!) : smallText(out, form);
+        const part = [bytes(open), values, bytes(close)];
+        pieces.push(...part);
+        if (plan.headerLength && k < plan.headerLength.parts) for (const b of part) headerBytes += b.length;
+      });
+      pieces.push(bytes(plan.end));
+      const length = pieces.reduce((n, b) => n + b.length, 0);
+      const headers = { ...plan.headers, ...(plan.headerLength ? { [plan.headerLength.name]: String(headerBytes) } : {}), 'content-length': String(length) };
+      return { body: Readable.from(pieces.filter((b) => b.length > 0), { objectMode: false }), headers, rows: job.rows, cols: job.cols };
+    }
+
     // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
     // (no more chunks are asked for); the few in flight are small and left to finish, as
     // aborting a running task would cost its worker.
@@ -271,13 +313,17 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       p.catch(() => {}); // awaited in order below; this only keeps an abandoned one from being unhandled
       return p;
     };
-    const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
-    /** The chunks of one part's values: small outputs here, bigger ones by workers, a window at a time. */
-    async function* values(out: number, form: string): AsyncGenerator<Buffer> {
+    /** The chunks of one part's values: binary bytes as they are, small text here, bigger text by workers, a window at a time. */
+    async function* values(k: number): AsyncGenerator<Buffer> {
+      const { out, form } = plan.parts[k];
+      if (partBytes[k]) {
+        yield bytes(partBytes[k]!);
+        return;
+      }
       const { width, matrix } = layout[out];
       const total = job.rows * width;
       if (total <= SMALL_OUTPUT) {
-        yield bytes(c.chunk(outs[out], width, matrix, form, 0, total));
+        yield smallText(out, form);
         return;
       }
       const pending: Promise<Buffer>[] = [];
@@ -300,12 +346,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
     async function* chunks(): AsyncGenerator<Buffer> {
       yield bytes(plan.head);
-      for (const { out, open, close, form } of plan.parts) {
-        yield bytes(open);
-        yield* values(out, form);
-        yield bytes(close);
+      for (let k = 0; k < plan.parts.length; k++) {
+        const { open, close } = plan.parts[k];
+        if (open) yield bytes(open);
+        yield* values(k);
+        if (close) yield bytes(close);
       }
-      yield bytes(plan.end);
+      if (plan.end) yield bytes(plan.end);
     }
     let body: Readable | undefined; // the answer's stream, once the headers are known
     let headers = plan.headers;
@@ -314,9 +361,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       // their bytes (dropped as they come), then again as they are sent. Twice the formatting of
       // those parts, for memory that stays a window of chunks whatever the answer's size.
       let length = bytes(plan.head).length;
-      for (const { out, open, close, form } of plan.parts.slice(0, plan.headerLength.parts)) {
-        length += bytes(open).length + bytes(close).length;
-        for await (const chunk of values(out, form)) length += chunk.length;
+      for (let k = 0; k < plan.headerLength.parts; k++) {
+        length += bytes(plan.parts[k].open).length + bytes(plan.parts[k].close).length;
+        for await (const chunk of values(k)) length += chunk.length;
       }
       headers = { ...headers, [plan.headerLength.name]: String(length) };
     }
@@ -367,7 +414,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
       if (raw.length <= config.inlineMaxBytes && fewStrings(raw, config.inlineMaxStrings)) {
         const job = c.decode(op, raw, limits, undefined, meta);
-        if (jobCostNs(job) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
+        if (jobCostNs(job, c) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
           return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));
         }
         const t0 = performance.now();
