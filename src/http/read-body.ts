@@ -20,6 +20,8 @@ export interface ReadBodyOptions {
   allowance: number;
   /** Reserves room for a body of `bytes`; throws (ApiError) to refuse. */
   grow(bytes: number): Promise<void>;
+  /** Where a body of declared length goes (default: a Buffer of its own, Buffer.allocUnsafeSlow). */
+  alloc?(bytes: number): Buffer;
 }
 
 export const tooLarge = (limit: number) =>
@@ -29,7 +31,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
   const { contentLength, limit } = opts;
   if (contentLength !== undefined && contentLength > limit) return Promise.reject(tooLarge(limit));
   return new Promise<Buffer>((resolve, reject) => {
-    let buf = Buffer.allocUnsafeSlow(contentLength ?? Math.min(opts.allowance, 64 * 1024));
+    let buf = contentLength !== undefined && opts.alloc ? opts.alloc(contentLength) : Buffer.allocUnsafeSlow(contentLength ?? Math.min(opts.allowance, 64 * 1024));
     let length = 0;
     let allowance = contentLength ?? opts.allowance;
     let settled = false;

@@ -10,6 +10,7 @@ import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
 import { fewStrings, jobCostNs } from './cost.js';
+import { Slabs } from './slabs.js';
 
 /**
  * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
@@ -47,6 +48,11 @@ export interface JobOutcome {
   headers?: Record<string, string>;
   rows: number;
   cols: number;
+  /**
+   * Call once the response has finished (written to the socket): the answer's shared buffers
+   * are then reused (./slabs.ts). Not called (an error, a client gone): they are collected.
+   */
+  release?: () => void;
 }
 
 export interface RunContext {
@@ -65,6 +71,8 @@ export interface Jobs {
   ready(): boolean;
   pool: Piscina;
   budget: MemoryBudget;
+  /** Reused shared memory for big bodies and binary answers. */
+  slabs: Slabs;
   /** Bytes to reserve for a body of this length before it is read. */
   estimate(bodyBytes: number): number;
 }
@@ -120,6 +128,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   const budget = new MemoryBudget(config.memoryBudgetBytes, config.memoryWaitMs, (reason) => {
     if (reason === 'memory') m.rejected.inc({ reason });
   });
+  const slabs = new Slabs();
   let inFlight = 0;
   /** Requests holding a pool slot (running or waiting); at most workers + queueLimit. */
   let admitted = 0;
@@ -259,7 +268,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       const length = job.rows * layout[out].width * size;
       if (c.sentAsIs?.(o, form)) partBytes[k] = new Uint8Array(o.buffer, o.byteOffset, length);
       else {
-        partBytes[k] = new Uint8Array(new SharedArrayBuffer(length));
+        partBytes[k] = slabs.take(length);
         written.push({ out, form, dest: partBytes[k]!, rowBytes: layout[out].width * size });
       }
     });
@@ -299,7 +308,10 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       pieces.push(bytes(plan.end));
       const length = pieces.reduce((n, b) => n + b.length, 0);
       const headers = { ...plan.headers, ...(plan.headerLength ? { [plan.headerLength.name]: String(headerBytes) } : {}), 'content-length': String(length) };
-      return { body: Readable.from(pieces.filter((b) => b.length > 0), { objectMode: false }), headers, rows: job.rows, cols: job.cols };
+      const release = () => {
+        for (const { dest } of written) slabs.give(dest);
+      };
+      return { body: Readable.from(pieces.filter((b) => b.length > 0), { objectMode: false }), headers, rows: job.rows, cols: job.cols, release };
     }
 
     // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
@@ -368,14 +380,19 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       headers = { ...headers, [plan.headerLength.name]: String(length) };
     }
     body = Readable.from(chunks(), { objectMode: false });
-    return { body, headers, rows: job.rows, cols: job.cols };
+    const release = () => {
+      for (const { dest } of written) slabs.give(dest);
+    };
+    return { body, headers, rows: job.rows, cols: job.cols, release };
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
   async function runBody(c: Codec, op: OpName, raw: Buffer, ctx: RunContext, timeout: AbortSignal, meta?: DecodeMeta): Promise<JobOutcome> {
-    // Move the body's memory to the worker when the Buffer owns all of it; else copy.
-    const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
-    const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
+    // A slab (shared) is read in place, and reused once the task has returned; else the body's
+    // memory is moved to the worker when the Buffer owns all of it, or copied.
+    const slab = slabs.owns(raw);
+    const owned = !slab && raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
+    const body = slab || owned ? new Uint8Array(raw.buffer, raw.byteOffset, raw.length) : new Uint8Array(raw);
     const task: Task = {
       kind: 'body',
       codec: c.name,
@@ -387,7 +404,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       splitMinWork: config.splitMinWork,
       enqueuedAt: now(),
     };
-    const r = await submit(task, [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
+    const r = await submit(task, slab ? [] : [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
+    if (slab) slabs.give(raw);
     children(op).wait.observe(r.waitMs / 1000);
     switch (r.kind) {
       case 'error':
@@ -405,6 +423,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   return {
     pool,
     budget,
+    slabs,
     estimate,
     ready: () => pool.threads.length >= config.workers && admitted - config.workers < Math.max(config.queueLimit, 1),
     async run(codecName, op, raw, ctx, meta) {

@@ -164,6 +164,8 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
           const out = await app.jobs.run('oip', op.name, body, { signal: req.clientGone!.signal, reservation: req.reservation! }, { headerLength: headerLengthOf(req) });
           req.anymax = { rows: out.rows, cols: out.cols };
           if (out.headers) reply.headers(out.headers);
+          // Its shared buffers are reused once every byte has gone to the socket.
+          if (out.release) reply.raw.once('finish', out.release);
           const binary = out.headers?.[HEADER_LENGTH] !== undefined;
           return reply.type(binary ? 'application/octet-stream' : 'application/json').send(out.body);
         },
