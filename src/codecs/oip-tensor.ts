@@ -11,6 +11,8 @@
  * existing Float64Array without an intermediate array of numbers.
  */
 
+import { copyBytes } from './copy.js';
+
 export type InputDatatype = 'FP64' | 'FP32' | 'FP16' | 'BF16';
 
 export const ELEMENT_BYTES: Record<InputDatatype, number> = { FP64: 8, FP32: 4, FP16: 2, BF16: 2 };
@@ -55,7 +57,7 @@ export function readBinary(bytes: Uint8Array, offset: number, datatype: InputDat
   if (!LITTLE_ENDIAN) return readWithDataView(bytes, offset, datatype, count, out);
   switch (datatype) {
     case 'FP64':
-      new Uint8Array(out.buffer, out.byteOffset, count * 8).set(bytes.subarray(offset, offset + count * 8));
+      copyBytes(new Uint8Array(out.buffer, out.byteOffset, count * 8), bytes.subarray(offset, offset + count * 8));
       return;
     case 'FP32':
       if (at % 4 === 0) {
@@ -81,7 +83,7 @@ export function readBinary(bytes: Uint8Array, offset: number, datatype: InputDat
         const n = Math.min(STEP, count - o);
         let u16: Uint16Array;
         if (scratch) {
-          scratch.set(bytes.subarray(offset + o * 2, offset + (o + n) * 2));
+          copyBytes(scratch, bytes.subarray(offset + o * 2, offset + (o + n) * 2));
           u16 = new Uint16Array(scratch.buffer, 0, n);
         } else u16 = new Uint16Array(bytes.buffer, at + o * 2, n);
         for (let k = 0; k < n; k++) bits[k] = u16[k] << 16;
@@ -97,7 +99,7 @@ function stepped(bytes: Uint8Array, offset: number, size: number, count: number,
   const scratch = new Uint8Array(STEP * size);
   for (let o = 0; o < count; o += STEP) {
     const n = Math.min(STEP, count - o);
-    scratch.set(bytes.subarray(offset + o * size, offset + (o + n) * size));
+    copyBytes(scratch, bytes.subarray(offset + o * size, offset + (o + n) * size));
     convert(scratch, n, o);
   }
 }

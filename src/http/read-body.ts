@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { copyBytes } from '../codecs/copy.js';
 import { ApiError, badRequest } from '../errors.js';
 
 /**
@@ -65,7 +66,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
         append(chunk, size);
         return;
       }
-      chunk.copy(buf, length);
+      copyBytes(buf, chunk, length); // a slab is shared memory: see ../codecs/copy.ts
       length = need;
     };
     const append = (chunk: Buffer, size: number) => {
@@ -75,7 +76,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
         buf.copy(bigger, 0, 0, length);
         buf = bigger;
       }
-      chunk.copy(buf, length);
+      copyBytes(buf, chunk, length);
       length += chunk.length;
     };
     const onEnd = () => {
