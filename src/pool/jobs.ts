@@ -128,7 +128,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   const budget = new MemoryBudget(config.memoryBudgetBytes, config.memoryWaitMs, (reason) => {
     if (reason === 'memory') m.rejected.inc({ reason });
   });
-  const slabs = new Slabs();
+  // A free list of an eighth of the memory budget at most (128 MiB), of slabs up to half that.
+  const pooled = Math.min(128 << 20, Math.floor(config.memoryBudgetBytes / 8));
+  const slabs = new Slabs(pooled, Math.floor(pooled / 2));
   let inFlight = 0;
   /** Requests holding a pool slot (running or waiting); at most workers + queueLimit. */
   let admitted = 0;
@@ -248,7 +250,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
    * length (sent with Content-Length). Text parts are formatted by the workers a window of
    * chunks at a time, as the client reads.
    */
-  async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+  async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal, held: Uint8Array[] = []): Promise<JobOutcome> {
     const job = onShared(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
     const layout = layoutOf(job);
@@ -310,6 +312,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       const headers = { ...plan.headers, ...(plan.headerLength ? { [plan.headerLength.name]: String(headerBytes) } : {}), 'content-length': String(length) };
       const release = () => {
         for (const { dest } of written) slabs.give(dest);
+        for (const b of held) slabs.give(b);
       };
       return { body: Readable.from(pieces.filter((b) => b.length > 0), { objectMode: false }), headers, rows: job.rows, cols: job.cols, release };
     }
@@ -382,6 +385,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     body = Readable.from(chunks(), { objectMode: false });
     const release = () => {
       for (const { dest } of written) slabs.give(dest);
+      for (const b of held) slabs.give(b);
     };
     return { body, headers, rows: job.rows, cols: job.cols, release };
   }
@@ -393,12 +397,16 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     const slab = slabs.owns(raw);
     const owned = !slab && raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
     const body = slab || owned ? new Uint8Array(raw.buffer, raw.byteOffset, raw.length) : new Uint8Array(raw);
+    // The matrix's room, shared and reused: at most one element per two body bytes (a JSON
+    // number and its comma, or a 16-bit float), as estimate() reserves.
+    const room = slabs.take(8 * Math.min(config.maxElements, Math.floor(raw.length / 2) + 1));
     const task: Task = {
       kind: 'body',
       codec: c.name,
       op,
       meta,
       body,
+      data: new Float64Array(room.buffer, 0, room.length / 8),
       limits,
       streamMinElements: config.streamMinElements,
       splitMinWork: config.splitMinWork,
@@ -406,6 +414,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     };
     const r = await submit(task, slab ? [] : [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
     if (slab) slabs.give(raw);
+    // The matrix's room lives on with a job handed back (until its answer is written).
+    const kept = r.kind === 'job' && r.inGiven;
+    if (!kept) slabs.give(room);
     children(op).wait.observe(r.waitMs / 1000);
     switch (r.kind) {
       case 'error':
@@ -414,7 +425,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         record(op, 'pool', r.kernelMs, r.rows, r.work);
         return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers, rows: r.rows, cols: r.cols };
       case 'job':
-        return runShared(c, r.job, raw.length, ctx, timeout);
+        return runShared(c, r.job, raw.length, ctx, timeout, kept ? [room] : []);
       default:
         throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
     }

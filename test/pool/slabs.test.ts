@@ -121,15 +121,17 @@ describe('requests through reused slabs', () => {
     }
   });
 
-  it('an answer still being written keeps its slab: a request that comes meanwhile gets another', async () => {
+  it.each([
+    ['FP32', 64_000],
+    ['FP64', 32_000],
+  ] as const)('an answer still being written keeps its slabs (%s: its bytes, or its matrix sent as it is): a request meanwhile gets others', async (datatype, cols) => {
     // 16 MB answers: more than the loopback's socket buffers hold, so while the first client
-    // does not read, the rest of its answer waits in the server, on its slab.
+    // does not read, the rest of its answer waits in the server, on its slabs.
     const rows = 64;
-    const cols = 64_000;
     const [a, b] = [7, 8].map((seed) => {
       const next = rng(seed);
-      const bytes = tensorBytes(Array.from({ length: rows * cols }, () => (next() * 2 - 1) * 6), 'FP32');
-      return binaryRequest({ parameters: { binary_data_output: true }, inputs: [binaryInput('logits', 'FP32', [rows, cols], bytes)] }, [bytes]);
+      const bytes = tensorBytes(Array.from({ length: rows * cols }, () => (next() * 2 - 1) * 6), datatype);
+      return binaryRequest({ parameters: { binary_data_output: true }, inputs: [binaryInput('logits', datatype, [rows, cols], bytes)] }, [bytes]);
     });
     const freshAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
