@@ -41,8 +41,10 @@ export const HEADER_LENGTH = 'inference-header-content-length';
 
 /** JSON text of a string, ASCII only (\u escapes), so the header's length in bytes is its length. */
 export function asciiJson(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const json = JSON.stringify(s);
+  return NON_ASCII.test(json) ? json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
+const NON_ASCII = /[\u007f-\uffff]/;
 
 function sentOf(job: Job): Sent[] {
   const wire = job.wire as OipWire;
