@@ -3,7 +3,7 @@ import { layoutOf, operation, type Job, type OpName, type Operation } from '../o
 import { checkWork } from '../schemas/matrix.js';
 import { JsonSyntaxError, keyText, readNumberArray, skipString, skipValue, syntax, ws, type ScannedNumbers } from './body-scan.js';
 import { isUint53Text } from './exact-integer.js';
-import { ELEMENT_BYTES, readBinary, type InputDatatype } from './oip-tensor.js';
+import { ELEMENT_BYTES, LITTLE_ENDIAN, readBinary, type InputDatatype } from './oip-tensor.js';
 import { numberToken, soleMemberText, topLevelNumberText, topLevelValueText } from './seed-text.js';
 import type { DecodeMeta, Limits } from './types.js';
 import { randomSeed } from './v1-json.js';
@@ -68,10 +68,11 @@ export function decodeOip(
   name: OpName,
   body: Uint8Array,
   limits: Limits,
-  alloc: (length: number) => Float64Array = (n) => new Float64Array(n),
+  given?: (length: number) => Float64Array,
   meta: DecodeMeta = {},
   fastMax = FAST_MAX_BYTES,
 ): Job {
+  const alloc = given ?? ((n: number) => new Float64Array(n));
   const op = operation(name);
   const h = meta.headerLength;
   if (h !== undefined) {
@@ -82,7 +83,7 @@ export function decodeOip(
   }
   const json = h === undefined ? body : body.subarray(0, h);
   const { header, text, scanned } = parseHeader(json, limits, alloc, fastMax);
-  return build(op, header, text, scanned, body, h, limits, alloc);
+  return build(op, header, text, scanned, body, h, limits, alloc, given === undefined);
 }
 
 interface Parsed {
@@ -247,6 +248,7 @@ function build(
   h: number | undefined,
   limits: Limits,
   alloc: (length: number) => Float64Array,
+  viewInPlace: boolean,
 ): Job {
   unknownKeys(header, TOP_KEYS, 'the inference request');
   const { id } = header;
@@ -381,8 +383,14 @@ function build(
           `(${ELEMENT_BYTES[dtype]} bytes an element) is ${need}`,
       );
     }
-    data = alloc(count);
-    readBinary(body, h!, dtype, count, data);
+    const at = body.byteOffset + h!;
+    if (viewInPlace && dtype === 'FP64' && LITTLE_ENDIAN && at % 8 === 0) {
+      // A small job (no placement asked for) views an aligned FP64 tensor where it is.
+      data = new Float64Array(body.buffer, at, count);
+    } else {
+      data = alloc(count);
+      readBinary(body, h!, dtype, count, data);
+    }
   } else {
     const read = scanned ?? numbersOf(input.data, Math.min(limits.maxElements, count));
     if (read.shapeError) throw badRequest(read.shapeError);

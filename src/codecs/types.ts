@@ -40,7 +40,9 @@ export interface Codec {
   name: CodecName;
   /**
    * A Job from a request body; throws ApiError (400 / 413). `alloc` places a big matrix (shared
-   * memory); `meta` carries what the protocol says outside the body (e.g. a header length).
+   * memory); without it a codec may view a tensor in the body's bytes (OIP: aligned FP64), so
+   * the job holds on to the body. `meta` carries what the protocol says outside the body (e.g. a
+   * header length).
    */
   decode(op: OpName, body: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array, meta?: DecodeMeta): Job;
   /** The whole answer for a job's outputs. */
