@@ -462,7 +462,7 @@ function printTable(rows: Row[]): void {
     String(r.non2xx),
     r.ratioToHello === null ? '-' : `${(r.ratioToHello * 100).toFixed(1)}%`,
     r.vs ? `${r.vs.ratio.toFixed(2)}x` : '-',
-    r.target || '(ceiling)',
+    r.target || (r.key === 'hello' ? '(ceiling)' : '-'),
     r.targetMet === null ? (r.target ? '?' : '') : r.targetMet ? 'met' : 'MISSED',
     r.serverCpuMsPerReq ? `${r.serverCpuMsPerReq.main.toFixed(3)}+${r.serverCpuMsPerReq.other.toFixed(3)}` : '-',
     r.harnessCpuMsPerReq.toFixed(3),
