@@ -442,7 +442,10 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       // The timeout only on the pool path: its timer costs ~5 us a request, a fifth of a small
       // inline request's main-thread time (measured with load/).
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
-      if (raw.length <= config.inlineMaxBytes && fewStrings(raw, config.inlineMaxStrings)) {
+      // Strings are counted in the JSON only: binary tensor bytes are not text, and 0x22 is as
+      // likely in them as any byte (a 32 KB FP32 tensor has ~128, which sent it to a worker).
+      const text = meta?.headerLength === undefined ? raw : raw.subarray(0, meta.headerLength);
+      if (raw.length <= config.inlineMaxBytes && fewStrings(text, config.inlineMaxStrings)) {
         const job = c.decode(op, raw, limits, undefined, meta);
         if (jobCostNs(job, c) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
           return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));
