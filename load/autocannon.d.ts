@@ -27,6 +27,8 @@ declare module 'autocannon' {
     amount?: number;
     timeout?: number;
     title?: string;
+    /** Called with each connection's client (autocannon's Client object) when it is made. */
+    setupClient?: (client: unknown) => void;
   }
   export interface Result {
     title?: string;
@@ -53,6 +55,8 @@ declare module 'autocannon' {
   }
   export interface Instance extends Promise<Result> {
     stop(): void;
+    /** Each response: its client, status, bytes, and time in ms (not rounded). */
+    on(event: 'response', listener: (client: unknown, statusCode: number, resBytes: number, responseTime: number) => void): this;
   }
   function autocannon(opts: Options): Instance;
   export default autocannon;

@@ -11,13 +11,18 @@
  * Prints a table (req/s mean, p50 / p99 latency, errors, non-2xx, ratio to the hello ceiling,
  * target met / MISSED, and where the service's CPU went: ms of CPU per request on its main
  * thread and on its other threads, read from /proc) or, with --json, one JSON object per line
- * and scenario. Exit code 1 if any connection error, timeout, non-2xx answer or failed check
+ * and scenario. A target is a req/s floor, a share of the hello ceiling, a multiple of another
+ * scenario's req/s in the same run (the OIP v2 scenarios against their /v1 twins), or a median
+ * latency (p50 med: the median of every measured response's time, to 0.01 ms; autocannon's own
+ * histogram counts whole milliseconds). Exit code 1 if any connection error, timeout, non-2xx answer or failed check
  * happened (warm-up included), or a child died; a MISSED target fails the run only with --strict.
  *
  * Flags:
  *   --duration S     measured seconds per scenario (default 10)
  *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
- *   --only K,K       scenario keys: hello, sample-1x50, sample-8x32000, softmax-64x1000
+ *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-8x32000,
+ *                    sample-8x32000-v2, softmax-64x1000, softmax-64x32000, softmax-64x32000-v2,
+ *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too)
  *   --connections N  override every scenario's connection count
  *   --workers N      WORKERS for the service (default: the service's own, availableParallelism)
  *   --json           one JSON object per scenario on stdout (progress goes to stderr)
@@ -42,7 +47,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import { ensureBuilt } from './build.js';
-import { scenarios, type Scenario } from './scenarios.js';
+import { scenarios, type Reply, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const HOST = '127.0.0.1';
@@ -155,12 +160,12 @@ async function startChild(name: string, args: string[], env: Record<string, stri
   return c;
 }
 
-function request(port: number, method: string, urlPath: string, body?: string, timeoutMs = 30_000): Promise<{ status: number; contentType: string; body: string }> {
+function request(port: number, method: string, urlPath: string, body?: string | Buffer, headers: Record<string, string> = {}, timeoutMs = 30_000): Promise<Reply> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: HOST, port, method, path: urlPath, headers: body === undefined ? {} : { 'content-type': 'application/json' }, timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: HOST, port, method, path: urlPath, headers, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (b: Buffer) => chunks.push(b));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${method} ${urlPath}: no answer in ${timeoutMs} ms`)));
@@ -174,7 +179,7 @@ async function waitReady(c: Child, urlPath: string, timeoutMs = 20_000): Promise
   for (;;) {
     if (c.exit) throw new Error(`${c.name} exited before it was ready (code ${c.exit.code}, signal ${c.exit.signal})`);
     try {
-      const r = await request(c.port, 'GET', urlPath, undefined, 1000);
+      const r = await request(c.port, 'GET', urlPath, undefined, {}, 1000);
       if (r.status === 200) return;
     } catch {
       // not listening yet
@@ -291,6 +296,8 @@ interface Row {
   requests: number;
   rps: number;
   p50Ms: number;
+  /** The median of every measured response's time (ms, 0.01 resolution). */
+  medianMs: number;
   p99Ms: number;
   maxMs: number;
   errors: number;
@@ -300,6 +307,8 @@ interface Row {
   warmupRequests: number;
   warmupFailures: number;
   ratioToHello: number | null;
+  /** A 'vs' target's ratio: this scenario's req/s over its twin's. */
+  vs?: { key: string; ratio: number };
   target: string;
   targetMet: boolean | null;
   serverCpuMsPerReq: { main: number; mainSys: number; other: number; topOtherThreads: number[] } | null;
@@ -317,18 +326,40 @@ function failures(r: Result): number {
   return r.errors + r.timeouts + r.non2xx + r.mismatches;
 }
 
-async function cannon(s: Scenario, port: number, connections: number, duration: number): Promise<Result> {
-  return autocannon({
+/** Runs autocannon; `times`, when given, collects every response's time (ms, unrounded). */
+async function cannon(s: Scenario, port: number, connections: number, duration: number, times?: number[]): Promise<Result> {
+  const run = autocannon({
     url: `http://${HOST}:${port}${s.path}`,
     method: 'POST',
-    headers: { 'content-type': 'application/json' },
+    headers: s.headers,
     body: s.body,
     connections,
     pipelining: 1,
     duration,
     timeout: 10,
     title: s.name,
+    setupClient: dropBodies,
   });
+  if (times) run.on('response', (_client: unknown, status: number, _bytes: number, ms: number) => void (status < 300 && times.push(ms)));
+  return run;
+}
+
+/**
+ * autocannon appends every response's body to a string (`body += chunk`, for its expectBody /
+ * verifyBody options, which this harness does not use): decoding binary answers as UTF-8 cost it
+ * ~100 ms per 8 MB answer (a profile of this process), load-generator CPU taken from the same
+ * two cores as the service. Its byte counts are kept apart (addByteCount), so they stay right.
+ */
+function dropBodies(client: unknown): void {
+  const queue = (client as { pipelinedRequests?: { addBody?: (data: unknown) => void } }).pipelinedRequests;
+  if (queue && typeof queue.addBody === 'function') queue.addBody = () => {};
+}
+
+function median(xs: number[]): number {
+  if (!xs.length) return NaN;
+  const sorted = Float64Array.from(xs).sort();
+  const m = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[m] : (sorted[m - 1] + sorted[m]) / 2;
 }
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
@@ -339,11 +370,11 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   say(`\n== ${s.name}: POST ${s.path}, body ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} connections`);
 
   // Correctness: one answer, checked; a second one must be byte-identical (seeded / pure).
-  const a = await request(c.port, 'POST', s.path, s.body);
-  s.check(a.status, a.contentType, a.body);
-  const b = await request(c.port, 'POST', s.path, s.body);
-  if (b.body !== a.body) throw new Error(`${s.name}: two identical requests got different answers`);
-  const answerBytes = Buffer.byteLength(a.body);
+  const a = await request(c.port, 'POST', s.path, s.body, s.headers);
+  s.check(a);
+  const b = await request(c.port, 'POST', s.path, s.body, s.headers);
+  if (!b.body.equals(a.body)) throw new Error(`${s.name}: two identical requests got different answers`);
+  const answerBytes = a.body.length;
   say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer)`);
 
   let warm: Result | undefined;
@@ -359,7 +390,8 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   const m0 = machineCpuMs();
   const w0 = performance.now();
   const h0 = process.cpuUsage();
-  const r = await cannon(s, c.port, connections, flags.duration);
+  const times: number[] = [];
+  const r = await cannon(s, c.port, connections, flags.duration, times);
   const h1 = process.cpuUsage(h0);
   const cpu1 = threadCpu(c.proc.pid!);
   const m1 = machineCpuMs();
@@ -383,6 +415,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
     requests: total,
     rps: round(r.requests.mean, 1),
     p50Ms: r.latency.p50,
+    medianMs: round(median(times)),
     p99Ms: r.latency.p99,
     maxMs: r.latency.max,
     errors: r.errors,
@@ -392,7 +425,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
     warmupRequests: warm?.requests.total ?? 0,
     warmupFailures,
     ratioToHello: null,
-    target: s.target.kind === 'ratio' ? `>= ${s.target.min * 100}% of hello` : s.target.kind === 'rps' ? `>= ${s.target.min} req/s` : '',
+    target: targetText(s),
     targetMet: null,
     serverCpuMsPerReq: split ? { main: per(split.mainMs), mainSys: per(split.mainSysMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
     harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
@@ -402,22 +435,34 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   };
 }
 
+function targetText(s: Scenario): string {
+  const t = s.target;
+  switch (t.kind) {
+    case 'ratio': return `>= ${t.min * 100}% of hello`;
+    case 'rps': return `>= ${t.min} req/s`;
+    case 'vs': return t.min >= 1 ? `>= ${t.min}x ${t.key}` : `>= ${Math.round(t.min * 100)}% of ${t.key}`;
+    case 'p50': return `p50 <= ${t.maxMs} ms`;
+    case 'none': return '';
+  }
+}
+
 function pad(s: string, n: number, right = false): string {
   return right ? s.padStart(n) : s.padEnd(n);
 }
 
 function printTable(rows: Row[]): void {
-  const head = ['scenario', 'conns', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'non-2xx', 'vs hello', 'target', '', 'cpu ms/req main+other', 'cannon ms/req', 'others', 'load1'];
+  const head = ['scenario', 'conns', 'req/s', 'p50 med', 'p99 ms', 'errors', 'non-2xx', 'vs hello', 'vs twin', 'target', '', 'cpu ms/req main+other', 'cannon ms/req', 'others', 'load1'];
   const cells = rows.map((r) => [
     r.scenario,
     String(r.connections),
     r.rps.toFixed(1),
-    String(r.p50Ms),
+    r.medianMs.toFixed(2),
     String(r.p99Ms),
     String(r.errors),
     String(r.non2xx),
     r.ratioToHello === null ? '-' : `${(r.ratioToHello * 100).toFixed(1)}%`,
-    r.target || '(ceiling)',
+    r.vs ? `${r.vs.ratio.toFixed(2)}x` : '-',
+    r.target || (r.key === 'hello' ? '(ceiling)' : '-'),
     r.targetMet === null ? (r.target ? '?' : '') : r.targetMet ? 'met' : 'MISSED',
     r.serverCpuMsPerReq ? `${r.serverCpuMsPerReq.main.toFixed(3)}+${r.serverCpuMsPerReq.other.toFixed(3)}` : '-',
     r.harnessCpuMsPerReq.toFixed(3),
@@ -425,7 +470,7 @@ function printTable(rows: Row[]): void {
     r.loadavg.before[0].toFixed(2),
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
-  const right = new Set([1, 2, 3, 4, 5, 6, 7, 10, 11, 12, 13]);
+  const right = new Set([1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 13, 14]);
   const line = (c: string[]) => c.map((x, i) => pad(x, widths[i], right.has(i))).join('  ');
   say('');
   say(line(head));
@@ -493,12 +538,21 @@ async function main(): Promise<number> {
     if (ceiling && r.key !== 'hello') r.ratioToHello = round(r.rps / ceiling, 4);
     if (t.kind === 'rps') r.targetMet = r.rps >= t.min;
     if (t.kind === 'ratio' && r.ratioToHello !== null) r.targetMet = r.ratioToHello >= t.min;
+    if (t.kind === 'p50') r.targetMet = r.medianMs <= t.maxMs;
+    if (t.kind === 'vs') {
+      const twin = rows.find((x) => x.key === t.key);
+      if (twin) {
+        r.vs = { key: t.key, ratio: round(r.rps / twin.rps, 2) };
+        r.targetMet = r.vs.ratio >= t.min;
+      }
+    }
     if (!r.ok) failed = true;
   }
   if (flags.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
   else if (rows.length) {
     printTable(rows);
-    say(`\nreq/s: autocannon's mean of per-second counts; latency from autocannon's histogram. cpu ms/req: CPU time of the`);
+    say(`\nreq/s: autocannon's mean of per-second counts; p50 med: the median of every measured response's time; p99 from`);
+    say(`autocannon's histogram (whole ms). vs twin: req/s over the req/s of the scenario its target names. cpu ms/req: CPU time of the`);
     say(`service's main thread + its other threads (pool workers, GC/compiler helpers) from /proc, over the measured window;`);
     say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores). others: cores used by`);
     say(`other processes during the window (a shared machine; above ~0.2 the numbers are contended). load1: before the window.`);

@@ -8,9 +8,11 @@
  *   npm run build && npx tsx load/worker-phases.ts [--iterations N] [--only KEY,KEY]
  *   node --cpu-prof --cpu-prof-dir DIR --import tsx load/worker-phases.ts --only sample-8x32000
  *
- * Phases (median ms of N runs after a warm-up): decode (the v1-json codec: the byte scanner,
- * Zod on the scalar fields), run (the kernel), encode (the JSON text of the answer), then the
- * whole worker task (dist/worker.js, as the pool calls it; its answer is moved, not cloned).
+ * Phases (median ms of N runs after a warm-up): decode (the scenario's codec: v1-json's byte
+ * scanner and Zod on the scalar fields, or oip's header and typed-array conversion of binary
+ * tensors), run (the kernel), encode (the whole answer: JSON text, or the header and binary
+ * data), then the whole worker task (dist/worker.js, as the pool calls it; its answer is moved,
+ * not cloned; a big job comes back as a job to split, as it would to the main thread).
  */
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -21,10 +23,12 @@ const dist = (p: string) => pathToFileURL(path.join(ROOT, 'dist', p)).href;
 
 type OpName = 'sample' | 'softmax';
 type Job = object;
-const v1 = (await import(dist('codecs/v1-json.js'))) as {
-  prepareBytes(op: OpName, body: Uint8Array, limits: { maxElements: number }): Job;
-  encode(job: Job, outs: unknown[]): string;
-};
+type CodecName = 'v1-json' | 'oip';
+interface Codec {
+  decode(op: OpName, body: Uint8Array, limits: { maxElements: number }, alloc?: unknown, meta?: { headerLength?: number }): Job;
+  encode(job: Job, outs: unknown[]): unknown;
+}
+const codecs = (await import(dist('codecs/index.js'))) as { codec(name: CodecName): Codec };
 const ops = (await import(dist('ops/index.js'))) as { run(job: Job): unknown[] };
 const worker = (await import(dist('worker.js'))) as { default: (task: unknown) => { kind: string } };
 
@@ -43,13 +47,18 @@ const STREAM_MIN = 1 << 16; // DEFAULTS.streamMinElements
 
 for (const s of scenarios()) {
   if (s.server !== 'service' || (only ? !only.includes(s.key) : s.body.length < 64 * 1024)) continue;
-  const op = s.path.slice('/v1/'.length) as OpName;
+  const v2 = /^\/v2\/models\/([^/]+)\/infer$/.exec(s.path);
+  const op = (v2 ? v2[1] : s.path.slice('/v1/'.length)) as OpName;
+  const codecName: CodecName = v2 ? 'oip' : 'v1-json';
+  const c = codecs.codec(codecName);
+  const given = s.headers['inference-header-content-length'];
+  const meta = given === undefined ? undefined : { headerLength: Number(given) };
   const raw = Buffer.from(s.body);
   const t: Record<string, number[]> = { decode: [], run: [], encode: [], 'worker task total': [] };
   for (let it = -5; it < iterations; it++) {
     const rec = (name: string, ms: number) => it >= 0 && t[name].push(ms);
     let t0 = performance.now();
-    const job = v1.prepareBytes(op, raw, limits);
+    const job = c.decode(op, raw, limits, undefined, meta);
     let t1 = performance.now();
     rec('decode', t1 - t0);
     t0 = t1;
@@ -57,12 +66,12 @@ for (const s of scenarios()) {
     t1 = performance.now();
     rec('run', t1 - t0);
     t0 = t1;
-    v1.encode(job, outs);
+    c.encode(job, outs);
     rec('encode', performance.now() - t0);
 
     const body = new Uint8Array(raw); // a copy, as the pool moves its own
     t0 = performance.now();
-    worker.default({ kind: 'body', codec: 'v1-json', op, body, limits, streamMinElements: STREAM_MIN, splitMinWork: SPLIT_MIN_WORK, enqueuedAt: Date.now() });
+    worker.default({ kind: 'body', codec: codecName, op, body, meta, limits, streamMinElements: STREAM_MIN, splitMinWork: SPLIT_MIN_WORK, enqueuedAt: Date.now() });
     rec('worker task total', performance.now() - t0);
   }
   console.log(`\n${s.name} (${(raw.length / 1024).toFixed(0)} KiB body), median of ${iterations} runs, one thread:`);

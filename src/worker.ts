@@ -19,10 +19,16 @@ import { outputElements, run, type Job, type OpName, type OutArray } from './ops
  */
 
 export type Task =
-  /** A raw body: parse and validate, then answer it whole, or hand a big job back. */
-  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; meta?: DecodeMeta; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
-  /** Rows of a job on shared memory: compute them in place into the given (shared) outputs. */
-  | { kind: 'compute'; job: Job; outs: OutArray[]; enqueuedAt: number }
+  /**
+   * A raw body: parse and validate, then answer it whole, or hand a big job back. `data`, when
+   * given, is shared memory (a slab of src/pool/slabs.ts) for the matrix, used if it fits.
+   */
+  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; data?: Float64Array; meta?: DecodeMeta; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
+  /**
+   * Rows of a job on shared memory: compute them in place into the given (shared) outputs, then
+   * write those rows of the binary parts of the answer (the codec's writeInto) into their bytes.
+   */
+  | { kind: 'compute'; job: Job; outs: OutArray[]; codec: CodecName; binary: { out: number; form: string; dest: Uint8Array }[]; enqueuedAt: number }
   /** Elements [i0, i1) of an output on shared memory: their JSON text. */
   | { kind: 'format'; codec: CodecName; buf: OutArray; width: number; matrix: boolean; form: string; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
@@ -31,8 +37,8 @@ export type Task =
 export type Result = { waitMs: number } & (
   /** body: the answer's bytes (ASCII JSON), so the main thread sends them without encoding a string. */
   | { kind: 'done'; body: Uint8Array; headers?: Record<string, string>; kernelMs: number; rows: number; cols: number; work: number }
-  /** A job too big to answer whole: its matrix is on shared memory. */
-  | { kind: 'job'; job: Job }
+  /** A job too big to answer whole: its matrix is on shared memory (the task's `data` if inGiven). */
+  | { kind: 'job'; job: Job; inGiven: boolean }
   | { kind: 'computed'; kernelMs: number }
   | { kind: 'text'; bytes: Uint8Array }
   | { kind: 'error'; error: PlainApiError }
@@ -61,6 +67,40 @@ function ownBytes(v: string | Uint8Array): Uint8Array {
 }
 
 const shared = (length: number) => new Float64Array(new SharedArrayBuffer(length * 8));
+
+/**
+ * Where a body task's matrix goes: the shared memory the main thread gave with the task (reused
+ * from request to request), if it fits; else this thread's scratch array, reused task after task,
+ * unless the job may be handed back (work >= splitMinWork: work is at least the element count).
+ * A fresh array costs its pages, zeroed and faulted in (~9 ms for 16 MB on one thread, against
+ * 1 ms to convert FP32 into a warm one; two workers faulting at once contend for the process's
+ * memory map and took ~40 ms a softmax 64x32000), and the collections its external memory
+ * brings. The scratch grows to SCRATCH_MAX elements at most and is this thread's alone: a body
+ * task is synchronous and its answer is a copy, so no view of it outlives the task; a job handed
+ * back after all (a big answer) is copied to shared memory first.
+ */
+const SCRATCH_MAX = 2 * 1024 * 1024;
+let scratch = new Float64Array(0);
+function place(splitMinWork: number, given?: Float64Array): (length: number) => Float64Array {
+  return (length) => {
+    if (given && length <= given.length) {
+      const data = given.subarray(0, length);
+      given = undefined; // one matrix per task
+      return data;
+    }
+    if (length >= splitMinWork || length > SCRATCH_MAX) return shared(length);
+    if (scratch.length < length) scratch = new Float64Array(Math.min(SCRATCH_MAX, Math.max(length, 2 * scratch.length)));
+    return scratch.subarray(0, length);
+  };
+}
+
+/** The job with its matrix on shared memory (copied there if it is in the scratch). */
+function onShared(job: Job): Job {
+  if (job.data.buffer instanceof SharedArrayBuffer) return job;
+  const data = shared(job.data.length);
+  data.set(job.data);
+  return { ...job, data };
+}
 
 /**
  * Collections after big tasks. Buffers outside the JS heap (a body of tens of MB, the shared
@@ -117,13 +157,14 @@ export default function runTask(task: Task): Result {
       case 'body': {
         collectAfter(task.body.length);
         const c = codec(task.codec);
-        const job = c.decode(task.op, task.body, task.limits, shared, task.meta);
+        const job = c.decode(task.op, task.body, task.limits, place(task.splitMinWork, task.data), task.meta);
         // Big jobs go back to the main thread, which reserves their memory before any is used:
         // a big answer, big work, or a kernel scratch over BIG_TASK_BYTES (rows of 250k classes
         // for sample with a mapping, filters and probabilities, at 68 bytes a class).
-        const scratch = worstCaseScratchBytes(job.op, { ...job.params, input: job.input }, job.cols);
-        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || scratch > BIG_TASK_BYTES) {
-          return { waitMs, kind: 'job', job };
+        const scratchBytes = worstCaseScratchBytes(job.op, { ...job.params, input: job.input }, job.cols);
+        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || scratchBytes > BIG_TASK_BYTES) {
+          // (The main thread's copy of a shared buffer is another object: it is told, not compared.)
+          return { waitMs, kind: 'job', job: onShared(job), inGiven: task.data !== undefined && job.data.buffer === task.data.buffer };
         }
         const t0 = performance.now();
         const outs = run(job);
@@ -135,7 +176,10 @@ export default function runTask(task: Task): Result {
         collectWhenIdle(task.job.data.buffer.byteLength);
         const t0 = performance.now();
         run(task.job, true, undefined, task.outs);
-        return { waitMs, kind: 'computed', kernelMs: performance.now() - t0 };
+        const kernelMs = performance.now() - t0;
+        const c = codec(task.codec);
+        for (const { out, form, dest } of task.binary) c.writeInto!(task.outs[out], form, dest);
+        return { waitMs, kind: 'computed', kernelMs };
       }
       case 'format':
         collectWhenIdle(task.buf.buffer.byteLength);

@@ -17,6 +17,13 @@ const NUMBER = /^(-?)(0|[1-9][0-9]*)(?:\.([0-9]+))?(?:[eE]([+-]?)([0-9]+))?$/;
 const TWO_53 = 2n ** 53n;
 
 export function isUint53Text(text: string): boolean {
+  // The common case, a plain integer of at most 15 digits (< 10^15 < 2^53), without the regex
+  // and BigInt below (~1.5 us of a small request).
+  if (text.length <= 15 && text.length > 0 && (text.charCodeAt(0) !== 48 || text.length === 1)) {
+    let digits = true;
+    for (let i = 0; i < text.length && digits; i++) digits = text.charCodeAt(i) >= 48 && text.charCodeAt(i) <= 57;
+    if (digits) return true;
+  }
   const m = NUMBER.exec(text);
   if (!m) return false;
   const [, sign, int, frac = '', expSign, expDigits = '0'] = m;

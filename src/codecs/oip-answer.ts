@@ -1,6 +1,7 @@
 import { layoutOf, operation, type Job, type OutArray } from '../ops/index.js';
 import type { OipWire } from './oip-request.js';
-import { OUTPUT_BYTES, writeBinary, type OutputDatatype } from './oip-tensor.js';
+import { JSON_NS_PER_NUMBER } from './json-text.js';
+import { LITTLE_ENDIAN, OUTPUT_BYTES, writeBinary, writeBinaryInto, type OutputDatatype } from './oip-tensor.js';
 import type { AnswerPlan, Encoded } from './types.js';
 
 /**
@@ -40,8 +41,10 @@ export const HEADER_LENGTH = 'inference-header-content-length';
 
 /** JSON text of a string, ASCII only (\u escapes), so the header's length in bytes is its length. */
 export function asciiJson(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+  const json = JSON.stringify(s);
+  return NON_ASCII.test(json) ? json.replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`) : json;
 }
+const NON_ASCII = /[\u007f-\uffff]/;
 
 function sentOf(job: Job): Sent[] {
   const wire = job.wire as OipWire;
@@ -93,36 +96,130 @@ export function plan(job: Job): AnswerPlan {
   return p;
 }
 
-/** The whole answer (text when it is all JSON, else the header and binary data as bytes). */
+/** The whole answer: text when it is all JSON, else one buffer, the header's text and the binary data written into it. */
 export function encode(job: Job, outs: OutArray[]): Encoded {
   const p = plan(job);
   const layout = layoutOf(job);
-  const pieces: (string | Uint8Array)[] = [p.head];
-  let headerBytes = p.head.length;
+  const pieces: (string | { src: OutArray; datatype: OutputDatatype; size: number })[] = [p.head as string];
+  let headerBytes = (p.head as string).length;
+  let total = headerBytes;
+  let binary = false;
   p.parts.forEach(({ out, open, close, form }, k) => {
-    const { width } = layout[out];
-    const values = chunk(outs[out], width, form, 0, job.rows * width);
-    pieces.push(open, values, close);
-    if (p.headerLength && k < p.headerLength.parts) headerBytes += open.length + values.length + close.length;
+    const values = outs[out].subarray(0, job.rows * layout[out].width);
+    const f = formOf(form);
+    const piece = f.kind === 'b' ? { src: values, datatype: f.datatype, size: values.length * OUTPUT_BYTES[f.datatype] } : (chunk(values, layout[out].width, form, 0, values.length) as string);
+    const bytes = open.length + (typeof piece === 'string' ? piece.length : piece.size) + close.length;
+    pieces.push(open, piece, close);
+    total += bytes;
+    binary ||= typeof piece !== 'string';
+    if (p.headerLength && k < p.headerLength.parts) headerBytes += bytes;
   });
-  if (!p.parts.some((part) => part.form.startsWith('b:'))) return { body: (pieces as string[]).join('') };
-  const body = Buffer.concat(pieces.map((x) => (typeof x === 'string' ? Buffer.from(x, 'latin1') : x)));
+  pieces.push(p.end);
+  total += p.end.length;
+  if (!binary) return { body: (pieces as string[]).join('') };
+  // Its own ArrayBuffer (allocUnsafeSlow): a worker moves it to the main thread whole.
+  const body = Buffer.allocUnsafeSlow(total);
+  let at = 0;
+  for (const x of pieces) {
+    if (typeof x === 'string') at += body.write(x, at, 'latin1');
+    else {
+      writeBinaryInto(x.src, x.datatype, body.subarray(at, at + x.size));
+      at += x.size;
+    }
+  }
   return { body, headers: p.headers ?? { [HEADER_LENGTH]: String(headerBytes) } };
 }
 
+type Form = { kind: 'j' | 'b'; datatype: OutputDatatype } | { kind: 'c'; datatype: OutputDatatype; n: number };
+const forms = new Map<string, Form>();
+
+/** A part's form, parsed once (a request's answer names a few; see the file comment). */
+function formOf(form: string): Form {
+  let f = forms.get(form);
+  if (!f) {
+    const [kind, datatype, n] = form.split(':') as ['j' | 'b' | 'c', OutputDatatype, string?];
+    f = kind === 'c' ? { kind, datatype, n: Number(n) } : { kind, datatype };
+    if (forms.size < 256) forms.set(form, f);
+  }
+  return f;
+}
+
+/** A binary form's bytes per value (a value of a binary part is a fixed-size element), or undefined. */
+export function binaryWidth(form: string): number | undefined {
+  const f = formOf(form);
+  return f.kind === 'b' ? OUTPUT_BYTES[f.datatype] : undefined;
+}
+
+/** Whether an output's own bytes are its binary form's (FP64 from a Float64Array, little-endian): sent as they are. */
+export function sentAsIs(buf: OutArray, form: string): boolean {
+  const f = formOf(form);
+  return f.kind === 'b' && f.datatype === 'FP64' && buf instanceof Float64Array && LITTLE_ENDIAN;
+}
+
+/** Every value of `buf` in a binary form into dest (buf.length x binaryWidth(form) bytes). */
+export function writeInto(buf: OutArray, form: string, dest: Uint8Array): void {
+  const f = formOf(form);
+  if (f.kind !== 'b') throw new Error(`writeInto: ${form} is not a binary form`);
+  writeBinaryInto(buf, f.datatype, dest);
+}
+
+/**
+ * Nanoseconds to write a job's answer, at most, for placement (src/pool/cost.ts): JSON numbers
+ * at JSON_NS_PER_NUMBER (./json-text.ts), binary values at BINARY_NS_PER_VALUE, classification
+ * by its per-row work (the insertion's worst case, every value moving the whole top-N list, or
+ * the sort beyond 32 classes) and its strings.
+ */
+export function answerCostNs(job: Job): number {
+  const layout = layoutOf(job);
+  let ns = 0;
+  for (const { out, binary, classes } of (job.wire as OipWire).outputs) {
+    const values = job.rows * layout[out].width;
+    if (classes !== undefined) {
+      const width = layout[out].width;
+      const perRow = classes <= 32 ? width * (1 + classes) * INSERT_NS : width * Math.max(1, Math.log2(width)) * SORT_COMPARE_NS;
+      ns += job.rows * (perRow + classes * LABEL_NS);
+    } else ns += values * (binary ? BINARY_NS_PER_VALUE : JSON_NS_PER_NUMBER);
+  }
+  return ns;
+}
+
+/**
+ * The writing costs (bench/answer-cost.ts, worst cases, on the shared 2-core machine) with
+ * headroom: a binary value is a typed-array conversion (0.3-1 ns) or INT64's two words (2.3-3
+ * ns); a top-N insertion step ~2-3 ns; a sort step ~22-35 ns; a "<value>:<index>" label ~240 ns.
+ */
+export const BINARY_NS_PER_VALUE = 4;
+const INSERT_NS = 4;
+const SORT_COMPARE_NS = 50;
+const LABEL_NS = 300;
+
 /** Elements [i0, i1) of an output in a part's form (see above). */
 export function chunk(buf: OutArray, width: number, form: string, i0: number, i1: number): string | Uint8Array {
-  const [kind, datatype, n] = form.split(':') as ['j' | 'b' | 'c', OutputDatatype, string?];
-  if (kind === 'b') return writeBinary(buf, datatype, i0, i1);
-  if (kind === 'j') {
+  const f = formOf(form);
+  if (f.kind === 'b') return writeBinary(buf, f.datatype, i0, i1);
+  if (f.kind === 'j') {
     if (i1 <= i0) return '';
+    const fp32 = f.datatype === 'FP32';
+    if (i1 - i0 < NARROW) {
+      // A few values (a draw, a label): one at a time, the same text as JSON.stringify's below
+      // without its array, call and slice (~1 us of fixed work).
+      let text = '';
+      for (let i = i0; i < i1; i++) {
+        const v = fp32 ? Math.fround(buf[i]) : buf[i];
+        text += (i > 0 ? ',' : '') + (v - v === 0 ? String(v) : 'null');
+      }
+      return text;
+    }
     const sub = buf.subarray(i0, i1);
     // JSON.stringify writes -Infinity as null; a float32 array's elements read back as doubles.
-    const text = JSON.stringify(Array.from(datatype === 'FP32' ? Float32Array.from(sub) : sub));
+    const text = JSON.stringify(Array.from(fp32 ? new Float32Array(sub) : sub));
     return (i0 > 0 ? ',' : '') + text.slice(1, -1);
   }
-  return classify(buf, width, datatype, Number(n), i0, i1);
+  return classify(buf, width, f.datatype, (f as { n: number }).n, i0, i1);
 }
+
+/** Ranges shorter than this are written a value at a time (as ./json-text.ts does narrow rows). */
+const NARROW = 32;
 
 /**
  * The classification strings of the rows that start in [i0, i1): "<value>:<index>" for the N

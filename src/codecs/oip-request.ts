@@ -3,8 +3,8 @@ import { layoutOf, operation, type Job, type OpName, type Operation } from '../o
 import { checkWork } from '../schemas/matrix.js';
 import { JsonSyntaxError, keyText, readNumberArray, skipString, skipValue, syntax, ws, type ScannedNumbers } from './body-scan.js';
 import { isUint53Text } from './exact-integer.js';
-import { ELEMENT_BYTES, readBinary, type InputDatatype } from './oip-tensor.js';
-import { topLevelNumberText, topLevelValueText } from './seed-text.js';
+import { ELEMENT_BYTES, LITTLE_ENDIAN, readBinary, type InputDatatype } from './oip-tensor.js';
+import { numberToken, soleMemberText, topLevelNumberText, topLevelValueText } from './seed-text.js';
 import type { DecodeMeta, Limits } from './types.js';
 import { randomSeed } from './v1-json.js';
 
@@ -68,10 +68,11 @@ export function decodeOip(
   name: OpName,
   body: Uint8Array,
   limits: Limits,
-  alloc: (length: number) => Float64Array = (n) => new Float64Array(n),
+  given?: (length: number) => Float64Array,
   meta: DecodeMeta = {},
   fastMax = FAST_MAX_BYTES,
 ): Job {
+  const alloc = given ?? ((n: number) => new Float64Array(n));
   const op = operation(name);
   const h = meta.headerLength;
   if (h !== undefined) {
@@ -82,7 +83,7 @@ export function decodeOip(
   }
   const json = h === undefined ? body : body.subarray(0, h);
   const { header, text, scanned } = parseHeader(json, limits, alloc, fastMax);
-  return build(op, header, text, scanned, body, h, limits, alloc);
+  return build(op, header, text, scanned, body, h, limits, alloc, given === undefined);
 }
 
 interface Parsed {
@@ -247,6 +248,7 @@ function build(
   h: number | undefined,
   limits: Limits,
   alloc: (length: number) => Float64Array,
+  viewInPlace: boolean,
 ): Job {
   unknownKeys(header, TOP_KEYS, 'the inference request');
   const { id } = header;
@@ -381,8 +383,14 @@ function build(
           `(${ELEMENT_BYTES[dtype]} bytes an element) is ${need}`,
       );
     }
-    data = alloc(count);
-    readBinary(body, h!, dtype, count, data);
+    const at = body.byteOffset + h!;
+    if (viewInPlace && dtype === 'FP64' && LITTLE_ENDIAN && at % 8 === 0) {
+      // A small job (no placement asked for) views an aligned FP64 tensor where it is.
+      data = new Float64Array(body.buffer, at, count);
+    } else {
+      data = alloc(count);
+      readBinary(body, h!, dtype, count, data);
+    }
   } else {
     const read = scanned ?? numbersOf(input.data, Math.min(limits.maxElements, count));
     if (read.shapeError) throw badRequest(read.shapeError);
@@ -424,8 +432,10 @@ function notAnOutput(op: Operation, name: unknown, layout: { name: string }[]): 
 
 /** The seed's number text in parameters, checked on its digits (JSON.parse rounds 9007199254740991.4). */
 function seedIsExact(text: string): boolean {
-  const params = topLevelValueText(text, 'parameters');
-  const token = params === undefined ? undefined : topLevelNumberText(params, 'seed');
+  // parameters has a seed (the caller parsed it): the only "seed" member of an escape-free text is it.
+  const sole = soleMemberText(text, 'seed');
+  const params = sole === undefined ? topLevelValueText(text, 'parameters') : undefined;
+  const token = sole !== undefined ? numberToken(sole) : params === undefined ? undefined : topLevelNumberText(params, 'seed');
   return token === undefined || isUint53Text(token);
 }
 
@@ -455,28 +465,68 @@ export function numbersOf(value: unknown, capacity: number): ScannedNumbers {
   }
   const data = count <= capacity ? new Float64Array(count) : empty;
   let badAt = -1;
-  let badIssue: string | undefined;
   if (count <= capacity) {
-    let k = 0;
-    const put = (v: unknown) => {
-      if (typeof v === 'number') {
-        if (v - v !== 0 && badAt < 0) [badAt, badIssue] = [k, 'must be a finite number'];
-        data[k++] = v - v === 0 ? v : Number.NaN;
-      } else if (v === null) data[k++] = -Infinity;
-      else {
-        if (badAt < 0) [badAt, badIssue] = [k, 'must be a number or null'];
-        data[k++] = Number.NaN;
+    if (nested) {
+      let k = 0;
+      for (const row of value as unknown[][]) {
+        const bad = putNumbers(row, data, k);
+        if (bad >= 0 && badAt < 0) badAt = k + bad;
+        k += row.length;
       }
-    };
-    if (nested) for (const row of value as unknown[][]) for (const v of row) put(v);
-    else for (const v of value) put(v);
+    } else badAt = putNumbers(value, data, 0);
   }
+  const badIssue = badAt < 0 ? undefined : typeof valuesAt(value, nested, badAt) === 'number' ? 'must be a finite number' : 'must be a number or null';
   const cols = nested ? (value[0] as unknown[]).length : 0;
   return { end: 0, data, count, depth: nested ? 2 : 1, rows: nested ? value.length : 0, cols, badAt, badIssue };
 
   function shapeOnly(shapeError: string): ScannedNumbers {
     return { end: 0, data: empty, count: 0, depth: 1, rows: 0, cols: 0, shapeError, badAt: -1 };
   }
+}
+
+/** Classes of the last firstNotFinite range that are not masked (-inf), up to its first bad one. */
+let live = 0;
+
+/** The index of the first NaN or +inf of data[from, to), or -1; sets `live`. */
+function firstNotFinite(data: Float64Array, from: number, to: number): number {
+  let n = 0;
+  for (let k = from; k < to; k++) {
+    const v = data[k];
+    if (v === -Infinity) continue;
+    if (v - v !== 0) {
+      live = n;
+      return k;
+    }
+    n++;
+  }
+  live = n;
+  return -1;
+}
+
+/**
+ * JSON values into data[at..]: numbers, null as -Infinity, anything else (and non-finite numbers)
+ * as NaN. Returns the index in `values` of the first that is not a finite number or null, or -1.
+ * (A loop of its own: a closure per value cost ~2 us of a 1x50 request.)
+ */
+function putNumbers(values: unknown[], data: Float64Array, at: number): number {
+  let bad = -1;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (typeof v === 'number' && v - v === 0) data[at + i] = v;
+    else if (v === null) data[at + i] = -Infinity;
+    else {
+      data[at + i] = Number.NaN;
+      if (bad < 0) bad = i;
+    }
+  }
+  return bad;
+}
+
+/** The k-th value of flat or row-nested JSON data. */
+function valuesAt(value: unknown[], nested: boolean, k: number): unknown {
+  if (!nested) return value[k];
+  const cols = (value[0] as unknown[]).length;
+  return (value[Math.floor(k / cols)] as unknown[])[k % cols];
 }
 
 /**
@@ -506,34 +556,34 @@ function checkElements(
     throw badRequest(`${place(k)} ${issue}`);
   };
   const describe = (v: number) => (Number.isNaN(v) ? 'NaN' : v > 0 ? '+inf' : v === -Infinity ? '-inf' : String(v));
+  // Tight loops over each row up to the reader's first bad element (the messages are built only
+  // on a refusal): this pass is most of decoding a binary tensor; it took ~3 ns an element with
+  // both inputs' checks and the reader's stop in one loop, ~1.5 ns as it is.
   for (let r = 0; r < rows; r++) {
     const base = r * cols;
     if (base > stopAt) break;
-    let live = 0;
-    let sum = 0;
-    let max = 0;
-    for (let j = 0; j < cols; j++) {
-      const k = base + j;
-      if (k === stopAt) element(k, fromReader!.issue);
-      const v = data[k];
-      if (probs) {
+    const end = stopAt < base + cols ? stopAt : base + cols;
+    if (probs) {
+      let sum = 0;
+      let max = 0;
+      for (let k = base; k < end; k++) {
+        const v = data[k];
         if (!(v >= 0 && v !== Infinity)) {
           element(k, binary ? `is ${describe(v)}: probs must be finite and non-negative (0 masks a class)` : 'must be a finite non-negative number');
         }
         sum += v;
         if (v > max) max = v;
-      } else if (v !== -Infinity) {
-        if (v - v !== 0) {
-          element(k, binary ? `is ${describe(v)}: binary data masks a class with -inf; NaN and +inf are refused` : 'must be a finite number or null');
-        }
-        live++;
       }
-    }
-    if (probs) {
+      if (end < base + cols) element(end, fromReader!.issue);
       if (sum === 0) throw badRequest(`${field}[${r}] sums to 0: at least one entry must be > 0`);
       if (sum === Infinity) for (let j = 0; j < cols; j++) data[base + j] /= max;
-    } else if (live === 0) {
-      throw badRequest(`${field}[${r}] has every class masked (${binary ? '-inf' : 'null'}): at least one must be a number`);
+    } else {
+      const k = firstNotFinite(data, base, end);
+      if (k >= 0) {
+        element(k, binary ? `is ${describe(data[k])}: binary data masks a class with -inf; NaN and +inf are refused` : 'must be a finite number or null');
+      }
+      if (end < base + cols) element(end, fromReader!.issue);
+      if (live === 0) throw badRequest(`${field}[${r}] has every class masked (${binary ? '-inf' : 'null'}): at least one must be a number`);
     }
   }
   if (fromReader) element(fromReader.at, fromReader.issue); // past the rows (cannot happen: at < rows * cols)

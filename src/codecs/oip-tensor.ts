@@ -11,6 +11,8 @@
  * existing Float64Array without an intermediate array of numbers.
  */
 
+import { copyBytes } from './copy.js';
+
 export type InputDatatype = 'FP64' | 'FP32' | 'FP16' | 'BF16';
 
 export const ELEMENT_BYTES: Record<InputDatatype, number> = { FP64: 8, FP32: 4, FP16: 2, BF16: 2 };
@@ -55,7 +57,7 @@ export function readBinary(bytes: Uint8Array, offset: number, datatype: InputDat
   if (!LITTLE_ENDIAN) return readWithDataView(bytes, offset, datatype, count, out);
   switch (datatype) {
     case 'FP64':
-      new Uint8Array(out.buffer, out.byteOffset, count * 8).set(bytes.subarray(offset, offset + count * 8));
+      copyBytes(new Uint8Array(out.buffer, out.byteOffset, count * 8), bytes.subarray(offset, offset + count * 8));
       return;
     case 'FP32':
       if (at % 4 === 0) {
@@ -81,7 +83,7 @@ export function readBinary(bytes: Uint8Array, offset: number, datatype: InputDat
         const n = Math.min(STEP, count - o);
         let u16: Uint16Array;
         if (scratch) {
-          scratch.set(bytes.subarray(offset + o * 2, offset + (o + n) * 2));
+          copyBytes(scratch, bytes.subarray(offset + o * 2, offset + (o + n) * 2));
           u16 = new Uint16Array(scratch.buffer, 0, n);
         } else u16 = new Uint16Array(bytes.buffer, at + o * 2, n);
         for (let k = 0; k < n; k++) bits[k] = u16[k] << 16;
@@ -97,7 +99,7 @@ function stepped(bytes: Uint8Array, offset: number, size: number, count: number,
   const scratch = new Uint8Array(STEP * size);
   for (let o = 0; o < count; o += STEP) {
     const n = Math.min(STEP, count - o);
-    scratch.set(bytes.subarray(offset + o * size, offset + (o + n) * size));
+    copyBytes(scratch, bytes.subarray(offset + o * size, offset + (o + n) * size));
     convert(scratch, n, o);
   }
 }
@@ -126,31 +128,65 @@ export const OUTPUT_BYTES: Record<OutputDatatype, number> = { FP64: 8, FP32: 4, 
 /** Elements [i0, i1) of an output as little-endian bytes of `datatype`, in a buffer of their own. */
 export function writeBinary(buf: Float64Array | Int32Array, datatype: OutputDatatype, i0: number, i1: number): Uint8Array {
   const n = Math.max(0, i1 - i0);
-  const src = buf.subarray(i0, i0 + n);
+  const out = new Uint8Array(n * OUTPUT_BYTES[datatype]);
+  writeBinaryInto(buf.subarray(i0, i0 + n), datatype, out);
+  return out;
+}
+
+/**
+ * Every element of `src` as little-endian bytes of `datatype` into `dest` (src.length times the
+ * element size), straight from the typed array: a typed-array view of dest when it is aligned
+ * for the element type (TypedArray.prototype.set converts float64 to float32, rounding once),
+ * else through an aligned scratch buffer a step at a time. An answer's binary output starts
+ * after its JSON header, at any offset.
+ */
+export function writeBinaryInto(src: Float64Array | Int32Array, datatype: OutputDatatype, dest: Uint8Array): void {
+  const n = src.length;
   if (!LITTLE_ENDIAN) {
-    const out = new Uint8Array(n * OUTPUT_BYTES[datatype]);
-    const v = new DataView(out.buffer);
+    const v = new DataView(dest.buffer, dest.byteOffset, dest.byteLength);
     for (let k = 0; k < n; k++) {
       if (datatype === 'FP64') v.setFloat64(k * 8, src[k], true);
       else if (datatype === 'FP32') v.setFloat32(k * 4, src[k], true);
       else v.setBigInt64(k * 8, BigInt(src[k]), true);
     }
-    return out;
+    return;
   }
+  if (datatype === 'FP64' && src instanceof Float64Array) {
+    dest.set(new Uint8Array(src.buffer, src.byteOffset, n * 8));
+    return;
+  }
+  const size = OUTPUT_BYTES[datatype];
+  if (dest.byteOffset % 4 === 0) {
+    writeAligned(src, datatype, dest.buffer, dest.byteOffset, n);
+    return;
+  }
+  const scratch = new ArrayBuffer(Math.min(n, STEP) * size);
+  const bytes = new Uint8Array(scratch);
+  for (let o = 0; o < n; o += STEP) {
+    const m = Math.min(STEP, n - o);
+    writeAligned(src.subarray(o, o + m), datatype, scratch, 0, m);
+    dest.set(m * size === bytes.length ? bytes : bytes.subarray(0, m * size), o * size);
+  }
+}
+
+/** n elements of src at byte `at` of buffer (4-aligned). */
+function writeAligned(src: Float64Array | Int32Array, datatype: OutputDatatype, buffer: ArrayBufferLike, at: number, n: number): void {
   switch (datatype) {
-    case 'FP64':
-      return new Uint8Array(Float64Array.from(src).buffer);
+    case 'FP64': // integers as doubles (real outputs, Float64Arrays, are copied as bytes above)
+      new Uint8Array(buffer, at, n * 8).set(new Uint8Array(Float64Array.from(src).buffer));
+      return;
     case 'FP32':
-      return new Uint8Array(Float32Array.from(src).buffer);
+      new Float32Array(buffer, at, n).set(src);
+      return;
     case 'INT64': {
       // Two little-endian int32 words per element: the value, then its sign extension.
-      const words = new Int32Array(n * 2);
+      const words = new Int32Array(buffer, at, n * 2);
       for (let k = 0; k < n; k++) {
         const x = src[k];
         words[2 * k] = x;
         words[2 * k + 1] = x < 0 ? -1 : 0;
       }
-      return new Uint8Array(words.buffer);
+      return;
     }
   }
 }

@@ -1,4 +1,4 @@
-import { chunk, encode, plan } from './oip-answer.js';
+import { answerCostNs, binaryWidth, chunk, encode, plan, sentAsIs, writeInto } from './oip-answer.js';
 import { decodeOip } from './oip-request.js';
 import type { Codec } from './types.js';
 
@@ -14,5 +14,9 @@ const oip: Codec = {
   encode,
   plan: (job) => plan(job),
   chunk: (buf, width, _matrix, form, i0, i1) => chunk(buf, width, form, i0, i1),
+  answerCostNs,
+  binaryWidth,
+  sentAsIs,
+  writeInto,
 };
 export default oip;

@@ -40,15 +40,31 @@ export interface Codec {
   name: CodecName;
   /**
    * A Job from a request body; throws ApiError (400 / 413). `alloc` places a big matrix (shared
-   * memory); `meta` carries what the protocol says outside the body (e.g. a header length).
+   * memory); without it a codec may view a tensor in the body's bytes (OIP: aligned FP64), so
+   * the job holds on to the body. `meta` carries what the protocol says outside the body (e.g. a
+   * header length).
    */
   decode(op: OpName, body: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array, meta?: DecodeMeta): Job;
   /** The whole answer for a job's outputs. */
   encode(job: Job, outs: OutArray[]): Encoded;
-  /** The answer written in chunks (the outputs are computed; a plan may write small ones in its head). */
-  plan(job: Job, outs: OutArray[]): AnswerPlan;
+  /** The answer written in chunks; it depends on the job alone (it is made before the outputs are computed). */
+  plan(job: Job): AnswerPlan;
   /** Values [i0, i1) of an output in a part's form (see plan). */
   chunk(buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number): string | Uint8Array;
+  /**
+   * Nanoseconds to write the job's answer, at most (placement, src/pool/cost.ts): JSON numbers
+   * cost ~130 ns each, binary values a few.
+   */
+  answerCostNs(job: Job): number;
+  /**
+   * Binary forms (a part of fixed-size values): bytes per value, or undefined for a form of text.
+   * A big answer's binary parts are written by the workers that compute its rows (writeInto),
+   * or sent as the output array's own bytes (sentAsIs), never formatted chunk by chunk.
+   */
+  binaryWidth?(form: string): number | undefined;
+  sentAsIs?(buf: OutArray, form: string): boolean;
+  /** Every value of buf in a binary form into dest (buf.length x binaryWidth(form) bytes). */
+  writeInto?(buf: OutArray, form: string, dest: Uint8Array): void;
 }
 
 /** What a protocol says about a body outside it. */

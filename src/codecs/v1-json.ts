@@ -1,10 +1,10 @@
 import { getRandomValues } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_ECHOED, badRequest, echoList, invalidRequest, type Issue } from '../errors.js';
-import { OP_NAMES, layoutOf, operation, type Job, type OpName, type Operation, type OutArray } from '../ops/index.js';
+import { OP_NAMES, layoutOf, operation, outputElements, type Job, type OpName, type Operation, type OutArray } from '../ops/index.js';
 import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matrix.js';
 import { scanBody, unknownFields, type ScannedMatrix } from './body-scan.js';
-import { closeOutput, formatRange, formatRangeBytes, openOutput } from './json-text.js';
+import { JSON_NS_PER_NUMBER, closeOutput, formatRange, formatRangeBytes, openOutput } from './json-text.js';
 import { seedTextIsExact } from './seed-text.js';
 import type { AnswerPlan, Codec, Limits } from './types.js';
 
@@ -194,5 +194,6 @@ const v1Json: Codec = {
   plan,
   // Bytes, written a piece at a time (see formatRangeBytes: no large strings in the worker's heap).
   chunk: (buf, width, matrix, _form, i0, i1) => formatRangeBytes(buf, width, matrix, i0, i1),
+  answerCostNs: (job) => outputElements(job) * JSON_NS_PER_NUMBER,
 };
 export default v1Json;

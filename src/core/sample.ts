@@ -129,7 +129,9 @@ export function sample(
 
   // Scratch, allocated once per call.
   const z = probsInput ? new Float64Array(cols) : undefined;
-  const p = new Float64Array(cols);
+  // The softmax path forms p only for a near-tie (probability ~1e-9 a draw): allocated then
+  // (a row of 128K classes made 1 MB of garbage a call, and its collections, for nothing).
+  const p = fast ? EMPTY_F64 : new Float64Array(cols);
   const s: Scratch = {
     p,
     chunkMax: fast ? new Float64Array(Math.ceil(cols / CHUNK)) : EMPTY_F64,
@@ -333,6 +335,7 @@ function softmaxDraws(
     if (out[o + d] !== SETTLE_EXACT) continue;
     // A near-tie of proxies: settle it with the exact scores, p from softmax.
     if (!pReady) {
+      if (s.p.length < cols) s.p = new Float64Array(cols);
       softmax(z.subarray(zBase, zBase + cols), 1, cols, temperature, s.p);
       pReady = true;
     }
@@ -400,6 +403,7 @@ function shortRowsDraws(
           }
           draw = len === 0 ? -1 : settle(s, len, thr);
           if (draw === SETTLE_EXACT) {
+            if (s.p.length < cols) s.p = new Float64Array(cols);
             softmax(data.subarray(base, base + cols), 1, cols, temperature, s.p);
             draw = exactDraw(s);
           }

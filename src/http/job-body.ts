@@ -57,7 +57,9 @@ export function reserveBeforeBody(app: FastifyInstance, opts: BodyLimits): void 
 /**
  * Reads a body stream as bytes (src/http/read-body.ts) within MAX_BODY_BYTES, growing the
  * request's reservation as a body of unknown length (chunked, or decoded) grows. `declared` is
- * the stream's length if known (Content-Length of an unencoded body).
+ * the stream's length if known (Content-Length of an unencoded body); a declared body too big to
+ * be parsed inline is read into a slab of reused shared memory (src/pool/slabs.ts), which a
+ * worker reads in place.
  */
 export function readJobBody(app: FastifyInstance, req: FastifyRequest, payload: Readable, opts: BodyLimits, declared: number | undefined): Promise<Buffer> {
   const reservation = req.reservation;
@@ -68,6 +70,7 @@ export function readJobBody(app: FastifyInstance, req: FastifyRequest, payload: 
     // waiting for room, or taking it, once its client has gone).
     allowance: opts.inlineMaxBytes,
     grow: async (bytes) => reservation?.resize(app.jobs.estimate(bytes), req.clientGone?.signal),
+    alloc: (bytes) => (bytes > opts.inlineMaxBytes ? app.jobs.slabs.take(bytes) : Buffer.allocUnsafeSlow(bytes)),
   });
 }
 

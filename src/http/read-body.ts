@@ -1,4 +1,5 @@
 import type { Readable } from 'node:stream';
+import { copyBytes } from '../codecs/copy.js';
 import { ApiError, badRequest } from '../errors.js';
 import { passedThrough } from '../pool/collect.js';
 
@@ -21,6 +22,8 @@ export interface ReadBodyOptions {
   allowance: number;
   /** Reserves room for a body of `bytes`; throws (ApiError) to refuse. */
   grow(bytes: number): Promise<void>;
+  /** Where a body of declared length goes (default: a Buffer of its own, Buffer.allocUnsafeSlow). */
+  alloc?(bytes: number): Buffer;
 }
 
 export const tooLarge = (limit: number) =>
@@ -30,7 +33,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
   const { contentLength, limit } = opts;
   if (contentLength !== undefined && contentLength > limit) return Promise.reject(tooLarge(limit));
   return new Promise<Buffer>((resolve, reject) => {
-    let buf = Buffer.allocUnsafeSlow(contentLength ?? Math.min(opts.allowance, 64 * 1024));
+    let buf = contentLength !== undefined && opts.alloc ? opts.alloc(contentLength) : Buffer.allocUnsafeSlow(contentLength ?? Math.min(opts.allowance, 64 * 1024));
     let length = 0;
     let allowance = contentLength ?? opts.allowance;
     let settled = false;
@@ -64,7 +67,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
         append(chunk, size);
         return;
       }
-      chunk.copy(buf, length);
+      copyBytes(buf, chunk, length); // a slab is shared memory: see ../codecs/copy.ts
       length = need;
       passedThrough(chunk.length);
     };
@@ -75,7 +78,7 @@ export function readBody(payload: Readable, opts: ReadBodyOptions): Promise<Buff
         buf.copy(bigger, 0, 0, length);
         buf = bigger;
       }
-      chunk.copy(buf, length);
+      copyBytes(buf, chunk, length);
       length += chunk.length;
       passedThrough(chunk.length);
     };

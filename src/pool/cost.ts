@@ -1,18 +1,18 @@
+import { codec, type Codec } from '../codecs/index.js';
 import { SOFTMAX_UNIT_NS, worstCaseCost, worstCaseScratchBytes } from '../core/cost.js';
-import { outputElements, type Job } from '../ops/index.js';
+import type { Job } from '../ops/index.js';
 
 /**
  * What a job costs the thread that runs it, in nanoseconds, for placement: a request runs on the
  * main thread only if this is at most Config.inlineMaxNs, so that no request holds the event loop
  * for long. It is the kernel's proven worst case (../core/cost.ts: entmax's pass bound, draws,
- * filters, per-row work) plus writing the answer as JSON text, which is most of a small request's
- * time (V8's shortest round-trip formatting, ~130 ns a number, measured).
+ * filters, per-row work) plus writing the answer in the request's wire format, as its codec
+ * tells (Codec.answerCostNs): JSON text is most of a small request's time (V8's shortest
+ * round-trip formatting, ~130 ns a number), binary values cost a few ns each.
  */
-export const FORMAT_NS_PER_NUMBER = 130;
-
-export function jobCostNs(job: Pick<Job, 'op' | 'params' | 'rows' | 'cols' | 'input'>): number {
+export function jobCostNs(job: Job, c: Codec = codec('v1-json')): number {
   const kernel = worstCaseCost(job.op, { ...job.params, input: job.input }, job.rows, job.cols) * SOFTMAX_UNIT_NS;
-  return kernel + outputElements(job) * FORMAT_NS_PER_NUMBER;
+  return kernel + c.answerCostNs(job);
 }
 
 /**

@@ -11,6 +11,7 @@ import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
 import { passedThrough } from './collect.js';
 import { fewStrings, jobCostNs, jobScratchBytes } from './cost.js';
+import { Slabs } from './slabs.js';
 
 /**
  * The worker-thread pool (piscina), the memory budget, and the policy of what runs where:
@@ -48,6 +49,11 @@ export interface JobOutcome {
   headers?: Record<string, string>;
   rows: number;
   cols: number;
+  /**
+   * Call once the response has finished (written to the socket): the answer's shared buffers
+   * are then reused (./slabs.ts). Not called (an error, a client gone): they are collected.
+   */
+  release?: () => void;
 }
 
 export interface RunContext {
@@ -66,6 +72,8 @@ export interface Jobs {
   ready(): boolean;
   pool: Piscina;
   budget: MemoryBudget;
+  /** Reused shared memory for big bodies and binary answers. */
+  slabs: Slabs;
   /** Bytes to reserve for a body of this length before it is read. */
   estimate(bodyBytes: number): number;
 }
@@ -124,6 +132,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   const budget = new MemoryBudget(config.memoryBudgetBytes, config.memoryWaitMs, (reason) => {
     if (reason === 'memory') m.rejected.inc({ reason });
   });
+  // A free list of an eighth of the memory budget at most (128 MiB), of slabs up to half that.
+  const pooled = Math.min(128 << 20, Math.floor(config.memoryBudgetBytes / 8));
+  const slabs = new Slabs(pooled, Math.floor(pooled / 2));
   let inFlight = 0;
   /** Requests holding a pool slot (running or waiting); at most workers + queueLimit. */
   let admitted = 0;
@@ -243,26 +254,48 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
 
   /**
    * A job on shared memory: computed in place by row ranges (split across the workers when big),
-   * then its answer as a stream of chunks, formatted a window at a time as the client reads.
+   * then its answer. Binary parts (Codec.binaryWidth) are the output array's own bytes, or
+   * written into shared bytes by the tasks that compute the rows, so they are never formatted
+   * chunk by chunk: when every part is binary or small, the answer is a few buffers of known
+   * length (sent with Content-Length). Text parts are formatted by the workers a window of
+   * chunks at a time, as the client reads.
    */
-  async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal): Promise<JobOutcome> {
+  async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal, held: Uint8Array[] = []): Promise<JobOutcome> {
     const job = onShared(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
+    const layout = layoutOf(job);
+    const plan = c.plan(job);
+    const widths = plan.parts.map(({ form }) => c.binaryWidth?.(form));
+    const binaryBytes = plan.parts.reduce((sum, { out }, k) => sum + job.rows * layout[out].width * (widths[k] ?? 0), 0);
     // The body counts until its worker lets go of it (collected, not freed at once). Waiting for
     // room ends with the job's timeout or its client, as a task would (not as an unknown error).
-    await ctx.reservation.resize(estimateJob(job, bodyBytes, true), both).catch((e: unknown) => {
+    await ctx.reservation.resize(estimateJob(job, bodyBytes, true) + binaryBytes, both).catch((e: unknown) => {
       throw e instanceof ApiError ? e : poolError(e, both);
     });
-    const layout = layoutOf(job);
     const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
+    /** Per part: its bytes when binary (filled by the compute tasks unless sent as they are). */
+    const partBytes: (Uint8Array | undefined)[] = [];
+    const written: { out: number; form: string; dest: Uint8Array; rowBytes: number }[] = [];
+    plan.parts.forEach(({ out, form }, k) => {
+      const size = widths[k];
+      if (size === undefined) return;
+      const o = outs[out];
+      const length = job.rows * layout[out].width * size;
+      if (c.sentAsIs?.(o, form)) partBytes[k] = new Uint8Array(o.buffer, o.byteOffset, length);
+      else {
+        partBytes[k] = slabs.take(length);
+        written.push({ out, form, dest: partBytes[k]!, rowBytes: layout[out].width * size });
+      }
+    });
     const parts = partsOf(job);
     const tasks: Promise<Result>[] = [];
-    for (let c = 0; c < parts; c++) {
-      const r0 = Math.floor((c * job.rows) / parts);
-      const r1 = Math.floor(((c + 1) * job.rows) / parts);
+    for (let p = 0; p < parts; p++) {
+      const r0 = Math.floor((p * job.rows) / parts);
+      const r1 = Math.floor(((p + 1) * job.rows) / parts);
       const sub = slice(job, r0, r1);
       const subOuts = outs.map((o, i) => o.subarray(r0 * layout[i].width, r1 * layout[i].width));
-      tasks.push(submit({ kind: 'compute', job: sub, outs: subOuts, enqueuedAt: now() }, [], both));
+      const binary = written.map(({ out, form, dest, rowBytes }) => ({ out, form, dest: dest.subarray(r0 * rowBytes, r1 * rowBytes) }));
+      tasks.push(submit({ kind: 'compute', job: sub, outs: subOuts, codec: c.name, binary, enqueuedAt: now() }, [], both));
     }
     let kernelMs = 0;
     for (const r of await Promise.all(tasks)) {
@@ -272,7 +305,31 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
     record(job.op, 'pool', kernelMs, job.rows, job.work);
 
-    const plan = c.plan(job, outs);
+    const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
+    const small = (out: number) => job.rows * layout[out].width <= SMALL_OUTPUT;
+    /** A small text part, formatted here (a task round trip costs more). */
+    const smallText = (out: number, form: string) => bytes(c.chunk(outs[out], layout[out].width, layout[out].matrix, form, 0, job.rows * layout[out].width));
+
+    if (partBytes.some(Boolean) && plan.parts.every(({ out }, k) => partBytes[k] || small(out))) {
+      // Every part is known now: the answer is these buffers, its length known.
+      const pieces: Buffer[] = [bytes(plan.head)];
+      let headerBytes = pieces[0].length;
+      plan.parts.forEach(({ out, open, close, form }, k) => {
+        const values = partBytes[k] ? bytes(partBytes[k]!) : smallText(out, form);
+        const part = [bytes(open), values, bytes(close)];
+        pieces.push(...part);
+        if (plan.headerLength && k < plan.headerLength.parts) for (const b of part) headerBytes += b.length;
+      });
+      pieces.push(bytes(plan.end));
+      const length = pieces.reduce((n, b) => n + b.length, 0);
+      const headers = { ...plan.headers, ...(plan.headerLength ? { [plan.headerLength.name]: String(headerBytes) } : {}), 'content-length': String(length) };
+      const release = () => {
+        for (const { dest } of written) slabs.give(dest);
+        for (const b of held) slabs.give(b);
+      };
+      return { body: Readable.from(pieces.filter((b) => b.length > 0), { objectMode: false }), headers, rows: job.rows, cols: job.cols, release };
+    }
+
     // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
     // (no more chunks are asked for); the few in flight are small and left to finish, as
     // aborting a running task would cost its worker.
@@ -284,13 +341,17 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       p.catch(() => {}); // awaited in order below; this only keeps an abandoned one from being unhandled
       return p;
     };
-    const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
-    /** The chunks of one part's values: small outputs here, bigger ones by workers, a window at a time. */
-    async function* values(out: number, form: string): AsyncGenerator<Buffer> {
+    /** The chunks of one part's values: binary bytes as they are, small text here, bigger text by workers, a window at a time. */
+    async function* values(k: number): AsyncGenerator<Buffer> {
+      const { out, form } = plan.parts[k];
+      if (partBytes[k]) {
+        yield bytes(partBytes[k]!);
+        return;
+      }
       const { width, matrix } = layout[out];
       const total = job.rows * width;
       if (total <= SMALL_OUTPUT) {
-        yield bytes(c.chunk(outs[out], width, matrix, form, 0, total));
+        yield smallText(out, form);
         return;
       }
       const pending: Promise<Buffer>[] = [];
@@ -314,12 +375,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
     async function* chunks(): AsyncGenerator<Buffer> {
       yield bytes(plan.head);
-      for (const { out, open, close, form } of plan.parts) {
-        yield bytes(open);
-        yield* values(out, form);
-        yield bytes(close);
+      for (let k = 0; k < plan.parts.length; k++) {
+        const { open, close } = plan.parts[k];
+        if (open) yield bytes(open);
+        yield* values(k);
+        if (close) yield bytes(close);
       }
-      yield bytes(plan.end);
+      if (plan.end) yield bytes(plan.end);
     }
     let body: Readable | undefined; // the answer's stream, once the headers are known
     let headers = plan.headers;
@@ -328,33 +390,47 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       // their bytes (dropped as they come), then again as they are sent. Twice the formatting of
       // those parts, for memory that stays a window of chunks whatever the answer's size.
       let length = bytes(plan.head).length;
-      for (const { out, open, close, form } of plan.parts.slice(0, plan.headerLength.parts)) {
-        length += bytes(open).length + bytes(close).length;
-        for await (const chunk of values(out, form)) length += chunk.length;
+      for (let k = 0; k < plan.headerLength.parts; k++) {
+        length += bytes(plan.parts[k].open).length + bytes(plan.parts[k].close).length;
+        for await (const chunk of values(k)) length += chunk.length;
       }
       headers = { ...headers, [plan.headerLength.name]: String(length) };
     }
     body = Readable.from(chunks(), { objectMode: false });
-    return { body, headers, rows: job.rows, cols: job.cols };
+    const release = () => {
+      for (const { dest } of written) slabs.give(dest);
+      for (const b of held) slabs.give(b);
+    };
+    return { body, headers, rows: job.rows, cols: job.cols, release };
   }
 
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
   async function runBody(c: Codec, op: OpName, raw: Buffer, ctx: RunContext, timeout: AbortSignal, meta?: DecodeMeta): Promise<JobOutcome> {
-    // Move the body's memory to the worker when the Buffer owns all of it; else copy.
-    const owned = raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
-    const body = owned ? new Uint8Array(raw.buffer, 0, raw.length) : new Uint8Array(raw);
+    // A slab (shared) is read in place, and reused once the task has returned; else the body's
+    // memory is moved to the worker when the Buffer owns all of it, or copied.
+    const slab = slabs.owns(raw);
+    const owned = !slab && raw.byteOffset === 0 && raw.buffer.byteLength === raw.length && !(raw.buffer instanceof SharedArrayBuffer);
+    const body = slab || owned ? new Uint8Array(raw.buffer, raw.byteOffset, raw.length) : new Uint8Array(raw);
+    // The matrix's room, shared and reused: at most one element per two body bytes (a JSON
+    // number and its comma, or a 16-bit float), as estimate() reserves.
+    const room = slabs.take(8 * Math.min(config.maxElements, Math.floor(raw.length / 2) + 1));
     const task: Task = {
       kind: 'body',
       codec: c.name,
       op,
       meta,
       body,
+      data: new Float64Array(room.buffer, 0, room.length / 8),
       limits,
       streamMinElements: config.streamMinElements,
       splitMinWork: config.splitMinWork,
       enqueuedAt: now(),
     };
-    const r = await submit(task, [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
+    const r = await submit(task, slab ? [] : [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
+    if (slab) slabs.give(raw);
+    // The matrix's room lives on with a job handed back (until its answer is written).
+    const kept = r.kind === 'job' && r.inGiven;
+    if (!kept) slabs.give(room);
     children(op).wait.observe(r.waitMs / 1000);
     switch (r.kind) {
       case 'error':
@@ -363,7 +439,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         record(op, 'pool', r.kernelMs, r.rows, r.work);
         return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers, rows: r.rows, cols: r.cols };
       case 'job':
-        return runShared(c, r.job, raw.length, ctx, timeout);
+        return runShared(c, r.job, raw.length, ctx, timeout, kept ? [room] : []);
       default:
         throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
     }
@@ -372,6 +448,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   return {
     pool,
     budget,
+    slabs,
     estimate,
     ready: () => pool.threads.length >= config.workers && admitted - config.workers < Math.max(config.queueLimit, 1),
     async run(codecName, op, raw, ctx, meta) {
@@ -379,9 +456,12 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       // The timeout only on the pool path: its timer costs ~5 us a request, a fifth of a small
       // inline request's main-thread time (measured with load/).
       const timeout = () => AbortSignal.timeout(config.requestTimeoutMs);
-      if (raw.length <= config.inlineMaxBytes && fewStrings(raw, config.inlineMaxStrings)) {
+      // Strings are counted in the JSON only: binary tensor bytes are not text, and 0x22 is as
+      // likely in them as any byte (a 32 KB FP32 tensor has ~128, which sent it to a worker).
+      const text = meta?.headerLength === undefined ? raw : raw.subarray(0, meta.headerLength);
+      if (raw.length <= config.inlineMaxBytes && fewStrings(text, config.inlineMaxStrings)) {
         const job = c.decode(op, raw, limits, undefined, meta);
-        if (jobCostNs(job) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
+        if (jobCostNs(job, c) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
           return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));
         }
         const t0 = performance.now();

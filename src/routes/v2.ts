@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -108,7 +109,7 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
   await app.register(async (withBody) => {
     reserveBeforeBody(withBody, opts);
     withBody.removeAllContentTypeParsers();
-    withBody.addContentTypeParser('*', (req, payload, done) => {
+    const parse = (req: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void) => {
       let coding;
       try {
         coding = contentCodingOf(req.headers['content-encoding']);
@@ -125,7 +126,11 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
         (body) => done(null, body),
         (e: Error) => done(e, undefined),
       );
-    });
+    };
+    // The usual types by name as well: Fastify caches a named parser per Content-Type, while a
+    // request that only the catch-all takes has its header parsed each time (~1.7 us).
+    withBody.addContentTypeParser(['application/json', 'application/octet-stream'], parse);
+    withBody.addContentTypeParser('*', parse);
     const w = withBody.withTypeProvider<ZodTypeProvider>();
 
     // Every model is loaded and ready; a body (Triton's {"ready": true}) is accepted and not read.
@@ -164,6 +169,8 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
           const out = await app.jobs.run('oip', op.name, body, { signal: req.clientGone!.signal, reservation: req.reservation! }, { headerLength: headerLengthOf(req) });
           req.anymax = { rows: out.rows, cols: out.cols };
           if (out.headers) reply.headers(out.headers);
+          // Its shared buffers are reused once every byte has gone to the socket.
+          if (out.release) reply.raw.once('finish', out.release);
           const binary = out.headers?.[HEADER_LENGTH] !== undefined;
           return reply.type(binary ? 'application/octet-stream' : 'application/json').send(out.body);
         },

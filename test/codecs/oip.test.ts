@@ -345,6 +345,22 @@ describe('binary requests', () => {
     expect(Array.from((decode('softmax', b.body, b.headers) as Job).data)).toEqual([3, 2, 1, -Infinity, 0.5, 1]);
   });
 
+  it('views an aligned FP64 tensor in place when no placement is asked for; copies it otherwise', () => {
+    const values = [3, 2, 1, -Infinity, 0.5, 1];
+    const bytes = tensorBytes(values, 'FP64');
+    for (let pad = 0; pad < 8; pad++) {
+      // The header's length moves the tensor's offset: pad the id until it is aligned or not.
+      const { body, headers } = binaryRequest(header(bytes, 'FP64', [2, 3], { id: 'x'.repeat(pad) }), [bytes]);
+      const at = Number(headers['inference-header-content-length']);
+      const job = decode('softmax', body, headers) as Job;
+      expect(Array.from(job.data)).toEqual(values);
+      expect(job.data.buffer === body.buffer, `offset ${at}`).toBe((body.byteOffset + at) % 8 === 0);
+      const placed = decodeOip('softmax', body, LIMITS, (n) => new Float64Array(n), { headerLength: at });
+      expect(placed.data.buffer).not.toBe(body.buffer);
+      expect(Array.from(placed.data)).toEqual(values);
+    }
+  });
+
   it('refuses every size that does not add up, and bad elements, with a clear 400', () => {
     const good = tensorBytes([3, 2, 1, 1, 2, 3], 'FP32');
     const cases: [Buffer, Record<string, string>, RegExp][] = [];

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { seedTextIsExact, topLevelNumberText } from '../../src/codecs/seed-text.js';
+import { isUint53Text } from '../../src/codecs/exact-integer.js';
+import { seedTextIsExact, soleMemberText, topLevelNumberText } from '../../src/codecs/seed-text.js';
 
 /**
  * topLevelNumberText(text, key) must find the member JSON.parse keeps (the last top-level one
@@ -117,5 +118,38 @@ describe('seedTextIsExact', () => {
     ['{"logits":0,"seed":0.5,"seed":1}', true],
   ])('%s -> %s', (text, expected) => {
     expect(seedTextIsExact(text)).toBe(expected);
+  });
+});
+
+describe('soleMemberText (the walk-free path of seedTextIsExact)', () => {
+  it('gives what the walk gives, on objects with a top-level seed among seeds elsewhere, escapes and look-alike strings (property)', () => {
+    fc.assert(
+      fc.property(objectText, number, fc.nat(6), (o, seed, at) => {
+        // A top-level seed, as the callers guarantee (they parsed it), somewhere among the members.
+        const members = o.members.map((m) => m.text);
+        members.splice(Math.min(at, members.length), 0, `"seed":${seed}`);
+        const text = `{${members.join(',')}}`;
+        try {
+          JSON.parse(text);
+        } catch {
+          return; // a member text that is not valid JSON (keys of any string are)
+        }
+        const walked = topLevelNumberText(text, 'seed');
+        expect(seedTextIsExact(text)).toBe(walked === undefined || isUint53Text(walked));
+        const sole = soleMemberText(text, 'seed');
+        if (sole !== undefined) expect(sole).toBe(walked);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it.each([
+    ['{"seed":7}', '7'],
+    ['{"a":"seed","seed":7}', '7'], // a string value "seed" is not a name
+    ['{"seed":7,"b":{"seed":1}}', undefined], // two names: walk
+    ['{"s\\u0065ed":0.5,"x":"seed"}', undefined], // an escape: walk
+    ['{"a":1}', undefined],
+  ])('%s -> %s', (text, expected) => {
+    expect(soleMemberText(text, 'seed')).toBe(expected);
   });
 });

@@ -419,6 +419,21 @@ describe('the pool, split and streamed paths', () => {
     expect(p64.slice(63 * 32000)).toEqual(v1.probs[1]);
   });
 
+  it('placement counts the answer\'s format: binary values cost a few ns, JSON numbers ~130', async () => {
+    // softmax 1 x 8000 FP32 (a 32 KB body): its 8000 probabilities as JSON text are ~1 ms of the
+    // main thread, more than inlineMaxNs allows; in binary, microseconds.
+    const logits = randomLogits(1, 8000, 31);
+    const asBinary = binary(logits, 'FP32');
+    const asJson = binary(logits, 'FP32', {}, [{ name: 'probs', parameters: { binary_data: false } }]);
+    let before = await poolTasks(app);
+    const b = readAnswer(await infer(app, 'softmax', asBinary.body, asBinary.headers));
+    expect(await poolTasks(app), 'binary answer: inline').toBe(before);
+    before = await poolTasks(app);
+    const j = readAnswer(await infer(app, 'softmax', asJson.body, asJson.headers));
+    expect(await poolTasks(app), 'JSON answer: the pool').toBeGreaterThan(before);
+    expect(valuesOf(b, 'probs')).toEqual(valuesOf(j, 'probs')); // FP32 either way, the same values
+  });
+
   it('JSON outputs before binary ones in a streamed answer: the header length is measured', async () => {
     const logits = randomLogits(64, 2000, 21);
     const b = binary(logits, 'FP64', {}, [{ name: 'probs', parameters: { binary_data: false } }, { name: 'support', parameters: { binary_data: true } }]);
