@@ -5,7 +5,7 @@ import { isUint53Text } from './exact-integer.js';
  * checked on its digits rather than on the double JSON.parse rounded it to (./exact-integer.ts).
  * Node 20's JSON.parse reviver does not see source text, hence this small scanner.
  *
- * It expects text that JSON.parse accepted (the whole body, or fast-body's `rest`) and does not
+ * It expects text that JSON.parse accepted (the whole body, or the byte scanner's `rest`) and does not
  * validate it: it walks the top-level members, skips nested values and strings (escapes
  * included), and compares each key after decoding escapes ("se\u0065d" is "seed"). Like
  * JSON.parse, it keeps the last of repeated keys. On text that is not an object it returns

@@ -40,7 +40,7 @@ export const Temperature = z
   .default(1)
   .meta({ description: 'T > 0: the mapping is applied to logits / T.', example: 1 });
 
-// The handler also checks the seed's JSON text (src/jobs/seed-text.ts): JSON.parse rounds
+// The handler also checks the seed's JSON text (src/codecs/seed-text.ts): JSON.parse rounds
 // 9007199254740991.4 and 1e-400 to integers that would pass here.
 export const Seed = z
   .number({ error: 'seed must be an integer in [0, 2^53)' })
