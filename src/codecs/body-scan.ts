@@ -690,17 +690,8 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
     let segK = k;
     const flush = (segEnd: number) => {
       if (slow === 0 || k > capacity) return;
-      const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-      const check = (o: number, v: number) => {
-        if (v - v !== 0) setBad(o, 'must be a finite number');
-        else data[o] = v;
-      };
-      if (!impure) {
-        const values = JSON.parse(`[${text.toString('latin1', segStart, segEnd)}]`) as number[];
-        for (let t = 0; t < values.length; t++) if (Number.isNaN(data[segK + t])) check(segK + t, values[t]);
-      } else {
-        for (let t = 0; t < slow; t++) check(slowAt[t], Number(text.toString('latin1', slowFrom[t], slowTo[t])));
-      }
+      // The matrix reader's conversion, with flat indices (one run is one row of its own).
+      convertSegment(b, data, false, segStart, segEnd, segK, 0, 0, slow, impure, (_r, j) => setBad(j, 'must be a finite number'));
     };
     for (;;) {
       const c = b[i];
