@@ -3,7 +3,7 @@ import { Piscina } from 'piscina';
 import { worstCaseScratchBytes } from './core/cost.js';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
 import { codec, type CodecName, type DecodeMeta, type Limits } from './codecs/index.js';
-import { outputElements, run, type Job, type OpName, type OutArray } from './ops/index.js';
+import { onSharedMemory, outputElements, run, type Job, type OpName, type OutArray } from './ops/index.js';
 
 /**
  * The pool's worker (piscina). Everything per element happens here, off the main thread:
@@ -51,7 +51,7 @@ export const now = (): number => performance.timeOrigin + performance.now();
  * The bytes of an ASCII string (our JSON answers are: keys, numbers, null), in a buffer of its
  * own: a view on Buffer's shared pool would make the postMessage clone the whole pool slab.
  */
-export function asciiBytes(text: string): Uint8Array {
+function asciiBytes(text: string): Uint8Array {
   const out = Buffer.allocUnsafeSlow(text.length);
   out.write(text, 0, 'latin1');
   return out;
@@ -92,14 +92,6 @@ function place(splitMinWork: number, given?: Float64Array): (length: number) => 
     if (scratch.length < length) scratch = new Float64Array(Math.min(SCRATCH_MAX, Math.max(length, 2 * scratch.length)));
     return scratch.subarray(0, length);
   };
-}
-
-/** The job with its matrix on shared memory (copied there if it is in the scratch). */
-function onShared(job: Job): Job {
-  if (job.data.buffer instanceof SharedArrayBuffer) return job;
-  const data = shared(job.data.length);
-  data.set(job.data);
-  return { ...job, data };
 }
 
 /**
@@ -164,7 +156,7 @@ export default function runTask(task: Task): Result {
         const scratchBytes = worstCaseScratchBytes(job.op, { ...job.params, input: job.input }, job.cols);
         if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || scratchBytes > BIG_TASK_BYTES) {
           // (The main thread's copy of a shared buffer is another object: it is told, not compared.)
-          return { waitMs, kind: 'job', job: onShared(job), inGiven: task.data !== undefined && job.data.buffer === task.data.buffer };
+          return { waitMs, kind: 'job', job: onSharedMemory(job) /* copied if it is in the scratch */, inGiven: task.data !== undefined && job.data.buffer === task.data.buffer };
         }
         const t0 = performance.now();
         const outs = run(job);

@@ -72,6 +72,17 @@ export function run(
   return outs;
 }
 
+/**
+ * The job with its matrix on shared memory (copied there if it is not), so that threads can
+ * compute its rows in place and read its outputs without a copy.
+ */
+export function onSharedMemory(job: Job): Job {
+  if (job.data.buffer instanceof SharedArrayBuffer) return job;
+  const data = new Float64Array(new SharedArrayBuffer(job.data.length * 8));
+  data.set(job.data);
+  return { ...job, data };
+}
+
 /** A sub-job of rows [r0, r1): its data is a view. */
 export function slice(job: Job, r0: number, r1: number): Job {
   return {

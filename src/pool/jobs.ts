@@ -5,7 +5,7 @@ import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { ApiError, fromPlain } from '../errors.js';
 import { codec, type Codec, type CodecName, type DecodeMeta } from '../codecs/index.js';
-import { layoutOf, outputElements, run, slice, type Job, type OpName, type OutArray } from '../ops/index.js';
+import { layoutOf, onSharedMemory, outputElements, run, slice, type Job, type OpName, type OutArray } from '../ops/index.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
@@ -160,15 +160,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   const partsOf = (job: Job) => (job.work >= config.splitMinWork && job.rows >= 2 ? Math.min(config.workers, job.rows) : 1);
 
   /**
-   * Once the job is known: its body (until collected), matrix, the kernels' scratch (per task),
-   * integer outputs and answer text.
+   * Once a job on shared memory is known: its body (until collected), matrix, the kernels'
+   * scratch (per task), integer outputs, and a window of answer chunks (text and its bytes).
    */
-  function estimateJob(job: Job, bodyBytes: number, streamed: boolean): number {
+  function estimateJob(job: Job, bodyBytes: number): number {
     let bytes = bodyBytes + 8 * job.rows * job.cols + partsOf(job) * jobScratchBytes(job) + OVERHEAD;
     for (const l of layoutOf(job)) if (l.type === 'i32') bytes += 4 * job.rows * l.width;
-    // Streamed: a window of chunks (text and its bytes); whole: the answer as text, bytes and arrays.
-    bytes += streamed ? window * CHUNK_ELEMENTS * NUMBER_TEXT * 2 : outputElements(job) * (NUMBER_TEXT * 2 + 8);
-    return bytes;
+    return bytes + window * CHUNK_ELEMENTS * NUMBER_TEXT * 2;
   }
 
   /** Runs fn holding a pool slot; 503 OVERLOADED when every slot is taken. */
@@ -244,14 +242,6 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     c.elements.inc(work);
   }
 
-  /** A matrix on shared memory (a copy when it is not: only small, inline-parsed ones). */
-  function onShared(job: Job): Job {
-    if (job.data.buffer instanceof SharedArrayBuffer) return job;
-    const data = new Float64Array(new SharedArrayBuffer(job.data.length * 8));
-    data.set(job.data);
-    return { ...job, data };
-  }
-
   /**
    * A job on shared memory: computed in place by row ranges (split across the workers when big),
    * then its answer. Binary parts (Codec.binaryWidth) are the output array's own bytes, or
@@ -261,7 +251,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
    * chunks at a time, as the client reads.
    */
   async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal, held: Uint8Array[] = []): Promise<JobOutcome> {
-    const job = onShared(jobIn);
+    // Only small, inline-parsed jobs arrive off shared memory; they are copied.
+    const job = onSharedMemory(jobIn);
     const both = AbortSignal.any([timeout, ctx.signal]);
     const layout = layoutOf(job);
     const plan = c.plan(job);
@@ -269,7 +260,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     const binaryBytes = plan.parts.reduce((sum, { out }, k) => sum + job.rows * layout[out].width * (widths[k] ?? 0), 0);
     // The body counts until its worker lets go of it (collected, not freed at once). Waiting for
     // room ends with the job's timeout or its client, as a task would (not as an unknown error).
-    await ctx.reservation.resize(estimateJob(job, bodyBytes, true) + binaryBytes, both).catch((e: unknown) => {
+    await ctx.reservation.resize(estimateJob(job, bodyBytes) + binaryBytes, both).catch((e: unknown) => {
       throw e instanceof ApiError ? e : poolError(e, both);
     });
     const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
@@ -305,6 +296,11 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
     record(job.op, 'pool', kernelMs, job.rows, job.work);
 
+    /** Gives back the slabs of this answer once nothing can touch them (its response has finished). */
+    const release = () => {
+      for (const { dest } of written) slabs.give(dest);
+      for (const b of held) slabs.give(b);
+    };
     const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
     const small = (out: number) => job.rows * layout[out].width <= SMALL_OUTPUT;
     /** A small text part, formatted here (a task round trip costs more). */
@@ -323,10 +319,6 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       pieces.push(bytes(plan.end));
       const length = pieces.reduce((n, b) => n + b.length, 0);
       const headers = { ...plan.headers, ...(plan.headerLength ? { [plan.headerLength.name]: String(headerBytes) } : {}), 'content-length': String(length) };
-      const release = () => {
-        for (const { dest } of written) slabs.give(dest);
-        for (const b of held) slabs.give(b);
-      };
       return { body: Readable.from(pieces.filter((b) => b.length > 0), { objectMode: false }), headers, rows: job.rows, cols: job.cols, release };
     }
 
@@ -348,12 +340,12 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         yield bytes(partBytes[k]!);
         return;
       }
-      const { width, matrix } = layout[out];
-      const total = job.rows * width;
-      if (total <= SMALL_OUTPUT) {
+      if (small(out)) {
         yield smallText(out, form);
         return;
       }
+      const { width, matrix } = layout[out];
+      const total = job.rows * width;
       const pending: Promise<Buffer>[] = [];
       let next = 0;
       const more = () => {
@@ -397,10 +389,6 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       headers = { ...headers, [plan.headerLength.name]: String(length) };
     }
     body = Readable.from(chunks(), { objectMode: false });
-    const release = () => {
-      for (const { dest } of written) slabs.give(dest);
-      for (const b of held) slabs.give(b);
-    };
     return { body, headers, rows: job.rows, cols: job.cols, release };
   }
 
