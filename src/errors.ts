@@ -77,6 +77,9 @@ export class ApiError extends Error {
   }
 }
 
+/** The 503 of a readiness probe while the workers start or the queue is full (/health/ready, /v2/health/ready). */
+export const notReady = () => new ApiError(503, 'OVERLOADED', 'not ready: workers starting or queue full', undefined, 1);
+
 export const badRequest = (message: string, issues?: Issue[]) =>
   new ApiError(400, 'INVALID_REQUEST', message, issues ?? undefined);
 

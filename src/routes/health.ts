@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { send } from '../plugins/errors.js';
-import { ApiError } from '../errors.js';
+import { notReady } from '../errors.js';
 
 const Status = z.object({ status: z.string() }).meta({ example: { status: 'ok' } });
 
@@ -18,6 +18,6 @@ export default async function healthRoutes(app: FastifyInstance) {
   );
   r.get('/health/ready', { schema: { tags: ['health'], response: { 200: Status } } }, async (_req, reply) => {
     if (app.jobs.ready()) return { status: 'ready' };
-    return send(reply, new ApiError(503, 'OVERLOADED', 'not ready: workers starting or queue full', undefined, 1));
+    return send(reply, notReady());
   });
 }

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HEADER_LENGTH } from '../codecs/oip-answer.js';
-import { ApiError, badRequest } from '../errors.js';
+import { ApiError, badRequest, notReady } from '../errors.js';
 import { contentCodingOf, readDecoded } from '../http/content-encoding.js';
 import { declaredLength, readJobBody, reserveBeforeBody, type BodyLimits } from '../http/job-body.js';
 import { OPERATIONS, OP_NAMES, isOpName, operation, type Operation, type OutputSpec } from '../ops/index.js';
@@ -88,7 +88,7 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
   );
   r.get('/v2/health/ready', { schema: { tags, summary: 'Server readiness (as /health/ready)', response: { 200: S.Ready, ...S.oipErrors } } }, async (_req, reply) => {
     if (app.jobs.ready()) return { ready: true };
-    return send(reply, new ApiError(503, 'OVERLOADED', 'not ready: workers starting or queue full', undefined, 1));
+    return send(reply, notReady());
   });
 
   for (const [path, params] of [
