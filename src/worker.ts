@@ -29,8 +29,8 @@ export type Task =
    * write those rows of the binary parts of the answer (the codec's writeInto) into their bytes.
    */
   | { kind: 'compute'; job: Job; outs: OutArray[]; codec: CodecName; binary: { out: number; form: string; dest: Uint8Array }[]; enqueuedAt: number }
-  /** Elements [i0, i1) of an output on shared memory: their JSON text. */
-  | { kind: 'format'; codec: CodecName; buf: OutArray; width: number; matrix: boolean; form: string; i0: number; i1: number; enqueuedAt: number }
+  /** Elements [i0, i1) of an output on shared memory: their text (`other`: the output its part writes with it, Codec.chunk). */
+  | { kind: 'format'; codec: CodecName; buf: OutArray; other?: OutArray; width: number; matrix: boolean; form: string; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
   | { kind: 'crash'; enqueuedAt: number };
 
@@ -175,7 +175,7 @@ export default function runTask(task: Task): Result {
       }
       case 'format':
         collectWhenIdle(task.buf.buffer.byteLength);
-        return move({ waitMs, kind: 'text', bytes: ownBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.form, task.i0, task.i1)) });
+        return move({ waitMs, kind: 'text', bytes: ownBytes(codec(task.codec).chunk(task.buf, task.width, task.matrix, task.form, task.i0, task.i1, task.other)) });
       case 'crash':
         process.exit(70); // in a worker thread this ends the thread, as a crash would
     }

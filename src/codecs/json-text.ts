@@ -76,11 +76,83 @@ export function formatRangeBytes(
   i1: number,
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
 ): Buffer {
-  const out = alloc(Math.max(0, i1 - i0) * ELEMENT_BYTES + 1);
+  return inPieces((a, b) => formatRange(buf, width, matrix, a, b), Math.max(0, i1 - i0) * ELEMENT_BYTES + 1, i0, i1, alloc);
+}
+
+/**
+ * A range's text written PIECE elements at a time into one buffer of `bound` bytes: each piece
+ * carries its own separators, so the pieces join to the whole range's text.
+ */
+function inPieces(format: (i0: number, i1: number) => string, bound: number, i0: number, i1: number, alloc: (bytes: number) => Buffer): Buffer {
+  const out = alloc(bound);
   let at = 0;
-  // Each piece carries its own leading separator, so the pieces join to formatRange's text.
-  for (let i = i0; i < i1; i += PIECE) at += out.write(formatRange(buf, width, matrix, i, Math.min(i1, i + PIECE)), at, 'latin1');
+  for (let i = i0; i < i1; i += PIECE) at += out.write(format(i, Math.min(i1, i + PIECE)), at, 'latin1');
   return out.subarray(0, at);
+}
+
+/**
+ * Elements [i0, i1) of a ragged matrix (OutputSpec.ragged: each row's values packed left, then
+ * `pad`), written as a matrix of each row's values only: "name":[[a,b],[],[c]]. Cuts join as
+ * formatRange's do: a row's "],[" goes with its first element, a value's comma with the value,
+ * and padding writes nothing.
+ */
+export function formatRaggedRange(buf: OutArray, width: number, pad: number, i0: number, i1: number): string {
+  let out = '';
+  for (let i = i0; i < i1; ) {
+    const start = Math.floor(i / width) * width;
+    const end = Math.min(start + width, i1);
+    if (i === start && i > 0) out += '],[';
+    let k = i;
+    while (k < end && buf[k] !== pad) k++;
+    if (k > i) out += (i > start ? ',' : '') + numbers(buf, i, k);
+    i = start + width; // past the first pad the row is all padding
+  }
+  return out;
+}
+
+/** formatRaggedRange's text as bytes, a piece at a time (as formatRangeBytes). */
+export function formatRaggedRangeBytes(
+  buf: OutArray,
+  width: number,
+  pad: number,
+  i0: number,
+  i1: number,
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
+): Buffer {
+  return inPieces((a, b) => formatRaggedRange(buf, width, pad, a, b), Math.max(0, i1 - i0) * ELEMENT_BYTES + 1, i0, i1, alloc);
+}
+
+/**
+ * Two ragged outputs of the same width zipped into one object per row (OutputSpec.zip):
+ * "as":[{"k0":[a's row],"k1":[b's row]},...], a row's length being a's values before its first
+ * `pad`. A range [i0, i1) of the elements writes the rows that start in it, whole, each after a
+ * comma but the first row: any cuts join to the whole.
+ */
+export function formatZipRange(a: OutArray, b: OutArray, width: number, pad: number, keys: readonly [string, string], i0: number, i1: number): string {
+  let out = '';
+  for (let r = Math.ceil(i0 / width); r * width < i1; r++) {
+    const start = r * width;
+    let end = start;
+    while (end < start + width && a[end] !== pad) end++;
+    out += `${r > 0 ? ',' : ''}{"${keys[0]}":[${numbers(a, start, end)}],"${keys[1]}":[${numbers(b, start, end)}]}`;
+  }
+  return out;
+}
+
+/** formatZipRange's text as bytes, a piece at a time (as formatRangeBytes). */
+export function formatZipRangeBytes(
+  a: OutArray,
+  b: OutArray,
+  width: number,
+  pad: number,
+  keys: readonly [string, string],
+  i0: number,
+  i1: number,
+  alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
+): Buffer {
+  const rows = Math.max(0, Math.ceil(i1 / width) - Math.ceil(i0 / width));
+  const bound = rows * (2 * width * ELEMENT_BYTES + keys[0].length + keys[1].length + 16) + 1;
+  return inPieces((x, y) => formatZipRange(a, b, width, pad, keys, x, y), bound, i0, i1, alloc);
 }
 
 /** The opening of an output's JSON member. */
@@ -92,4 +164,15 @@ export const closeOutput = (matrix: boolean): string => (matrix ? ']]' : ']');
 function body(buf: OutArray, i0: number, i1: number): string {
   const s = JSON.stringify(Array.from(buf.subarray(i0, i1)));
   return s.slice(1, -1);
+}
+
+/** The same text, a number at a time when there are few (see NARROW). */
+function numbers(buf: OutArray, i0: number, i1: number): string {
+  if (i1 - i0 >= NARROW) return body(buf, i0, i1);
+  let out = '';
+  for (let i = i0; i < i1; i++) {
+    const v = buf[i];
+    out += (i > i0 ? ',' : '') + (v - v === 0 ? String(v) : 'null');
+  }
+  return out;
 }

@@ -359,6 +359,9 @@ function build(
       const classes = p.classification;
       if (classes === undefined) return { out, binary: bin };
       const width = layout[out].width;
+      if (layout[out].ragged) {
+        throw badRequest(`${where}.parameters.classification: ${layout[out].name} is a padded sparse output (each row's entries first, then padding), not one value per class`);
+      }
       if (!(Number.isSafeInteger(classes) && (classes as number) >= 1)) {
         throw badRequest(`${where}.parameters.classification must be an integer >= 1 (got ${quote(classes)})`);
       }

@@ -32,7 +32,8 @@ export interface AnswerPlan {
   headerLength?: { name: string; parts: number };
   /** Text is ASCII (written as latin1). */
   head: string | Uint8Array;
-  parts: { out: number; open: string; close: string; form: string }[];
+  /** `with`: a second output the part's form writes together with `out` (see Codec.chunk). */
+  parts: { out: number; with?: number; open: string; close: string; form: string }[];
   end: string;
 }
 
@@ -49,8 +50,11 @@ export interface Codec {
   encode(job: Job, outs: OutArray[]): Encoded;
   /** The answer written in chunks; it depends on the job alone (it is made before the outputs are computed). */
   plan(job: Job): AnswerPlan;
-  /** Values [i0, i1) of an output in a part's form (see plan). */
-  chunk(buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number): string | Uint8Array;
+  /**
+   * Values [i0, i1) of an output in a part's form (see plan); `other` is the part's `with`
+   * output, of the same width, when it has one.
+   */
+  chunk(buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number, other?: OutArray): string | Uint8Array;
   /**
    * Nanoseconds to write the job's answer, at most (placement, src/pool/cost.ts): JSON numbers
    * cost ~130 ns each, binary values a few.

@@ -4,7 +4,17 @@ import { MAX_ECHOED, badRequest, echoList, invalidRequest, type Issue } from '..
 import { OP_NAMES, layoutOf, operation, outputElements, type Job, type OpName, type Operation, type OutArray } from '../ops/index.js';
 import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matrix.js';
 import { scanBody, unknownFields, type ScannedMatrix } from './body-scan.js';
-import { JSON_NS_PER_NUMBER, closeOutput, formatRange, formatRangeBytes, openOutput } from './json-text.js';
+import {
+  JSON_NS_PER_NUMBER,
+  closeOutput,
+  formatRaggedRange,
+  formatRaggedRangeBytes,
+  formatRange,
+  formatRangeBytes,
+  formatZipRange,
+  formatZipRangeBytes,
+  openOutput,
+} from './json-text.js';
 import { seedTextIsExact } from './seed-text.js';
 import type { AnswerPlan, Codec, Limits } from './types.js';
 
@@ -163,16 +173,57 @@ export function parseJson(text: string): unknown {
   }
 }
 
-/** The answer written in chunks: each array between its name and its closing brackets. */
+/**
+ * The answer written in chunks: each array between its name and its closing brackets, in a
+ * form: "json" (every value), "ragged:<pad>" (each row's values before its first pad) or
+ * "zip:<pad>:<key0>:<key1>" (the part's output and its `with` output as one object per row).
+ * An output that another zips is not a part of its own.
+ */
 export function plan(job: Pick<Job, 'op' | 'params' | 'cols'>): AnswerPlan {
-  const parts = layoutOf(job).map(({ name, matrix }, out) => ({
-    out,
-    open: `${out ? ',' : ''}${openOutput(name, matrix)}`,
-    close: closeOutput(matrix),
-    form: 'json',
-  }));
+  const layout = layoutOf(job);
+  const zipped = new Set(layout.map((l) => l.zip?.with));
+  const parts: AnswerPlan['parts'] = [];
+  layout.forEach(({ name, matrix, ragged, zip }, out) => {
+    if (zipped.has(name)) return;
+    const comma = parts.length ? ',' : '';
+    if (zip) {
+      const other = layout.findIndex((l) => l.name === zip.with);
+      const form = `zip:${ragged!.pad}:${zip.keys[0]}:${zip.keys[1]}`;
+      parts.push({ out, with: other, open: `${comma}"${zip.as}":[`, close: ']', form });
+    } else parts.push({ out, open: `${comma}${openOutput(name, matrix)}`, close: closeOutput(matrix), form: ragged ? `ragged:${ragged.pad}` : 'json' });
+  });
   const end = operation(job.op).seeded ? `,"seed":${job.params.seed as number}}` : '}';
   return { head: '{', parts, end };
+}
+
+type Form = { kind: 'json' } | { kind: 'ragged'; pad: number } | { kind: 'zip'; pad: number; keys: [string, string] };
+const forms = new Map<string, Form>();
+
+/** A part's form, parsed once (see plan). */
+function formOf(form: string): Form {
+  let f = forms.get(form);
+  if (!f) {
+    const [kind, pad, k0, k1] = form.split(':');
+    f = kind === 'ragged' ? { kind, pad: Number(pad) } : kind === 'zip' ? { kind, pad: Number(pad), keys: [k0, k1] } : { kind: 'json' };
+    if (forms.size < 256) forms.set(form, f);
+  }
+  return f;
+}
+
+/** Values [i0, i1) of a part's output in its form, as text (`other`: the output it zips with). */
+export function chunkText(buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number, other?: OutArray): string {
+  const f = formOf(form);
+  if (f.kind === 'ragged') return formatRaggedRange(buf, width, f.pad, i0, i1);
+  if (f.kind === 'zip') return formatZipRange(buf, other!, width, f.pad, f.keys, i0, i1);
+  return formatRange(buf, width, matrix, i0, i1);
+}
+
+/** The same as bytes, written a piece at a time (see formatRangeBytes: no large strings in a worker's heap). */
+export function chunkBytes(buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number, other?: OutArray): Buffer {
+  const f = formOf(form);
+  if (f.kind === 'ragged') return formatRaggedRangeBytes(buf, width, f.pad, i0, i1);
+  if (f.kind === 'zip') return formatZipRangeBytes(buf, other!, width, f.pad, f.keys, i0, i1);
+  return formatRangeBytes(buf, width, matrix, i0, i1);
 }
 
 /** The whole answer. */
@@ -180,9 +231,9 @@ export function encode(job: Job, outs: OutArray[]): string {
   const p = plan(job);
   const layout = layoutOf(job);
   let out = p.head as string;
-  for (const { out: o, open, close } of p.parts) {
+  for (const { out: o, with: w, open, close, form } of p.parts) {
     const { width, matrix } = layout[o];
-    out += open + formatRange(outs[o], width, matrix, 0, job.rows * width) + close;
+    out += open + chunkText(outs[o], width, matrix, form, 0, job.rows * width, w === undefined ? undefined : outs[w]) + close;
   }
   return out + p.end;
 }
@@ -192,8 +243,7 @@ const v1Json: Codec = {
   decode: (op, body, limits, alloc) => prepareBytes(op, body, limits, alloc),
   encode: (job, outs) => ({ body: encode(job, outs) }),
   plan,
-  // Bytes, written a piece at a time (see formatRangeBytes: no large strings in the worker's heap).
-  chunk: (buf, width, matrix, _form, i0, i1) => formatRangeBytes(buf, width, matrix, i0, i1),
+  chunk: chunkBytes,
   answerCostNs: (job) => outputElements(job) * JSON_NS_PER_NUMBER,
 };
 export default v1Json;

@@ -40,7 +40,7 @@ export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel
 /**
  * The fields the kernels read, as the /v1 endpoints name them (a Job's params, plus its input):
  * alpha (default 1.5), temperature, log (softmax), hard (gumbel-softmax), input ('logits' |
- * 'probs'), mapping, n, topK, topP, minP (sample). Anything else is ignored.
+ * 'probs'), mapping, n, topK, topP, minP (sample), format (sparsemax, entmax). Anything else is ignored.
  */
 export type KernelParams = Readonly<Record<string, unknown>>;
 
@@ -155,6 +155,8 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
       break;
     }
   }
+  // The sparse answer of sparsemax / entmax packs each row's non-zeros (../core/pack.ts): a scan.
+  if ((kernel === 'sparsemax' || kernel === 'entmax') && params.format === 'sparse') element += SCAN;
   return cols * element + row;
 }
 

@@ -4,7 +4,7 @@ import gumbelSoftmax from './gumbel-softmax.js';
 import sample from './sample.js';
 import softmax from './softmax.js';
 import sparsemax from './sparsemax.js';
-import type { Job, OpName, Operation, OutArray } from './types.js';
+import type { Job, OpName, Operation, OutArray, OutputSpec } from './types.js';
 
 export type { Job, OpName, Operation, OutArray, OutputSpec } from './types.js';
 
@@ -35,6 +35,23 @@ export interface Layout {
   matrix: boolean;
   /** Computed over the job's data (a rows x cols real output). */
   inPlace: boolean;
+  /** See OutputSpec. */
+  ragged?: { pad: number };
+  zip?: { with: string; as: string; keys: [string, string] };
+}
+
+/** Values per row of an output. */
+function widthOf(spec: OutputSpec, params: Record<string, unknown>, cols: number): number {
+  switch (spec.width) {
+    case 'cols':
+      return cols;
+    case 'n':
+      return params.n as number;
+    case 'top':
+      return Math.max(1, Math.min((params.topLogprobs as number | undefined) ?? 0, cols));
+    default:
+      return 1;
+  }
 }
 
 export function layoutOf(job: Pick<Job, 'op' | 'params' | 'cols'>): Layout[] {
@@ -43,9 +60,11 @@ export function layoutOf(job: Pick<Job, 'op' | 'params' | 'cols'>): Layout[] {
     .map((spec) => ({
       name: spec.name,
       type: spec.type,
-      width: spec.width === 'cols' ? job.cols : spec.width === 'n' ? (job.params.n as number) : 1,
+      width: widthOf(spec, job.params, job.cols),
       matrix: spec.width !== 1,
       inPlace: spec.type === 'f64' && spec.width === 'cols',
+      ...(spec.ragged ? { ragged: spec.ragged } : {}),
+      ...(spec.zip ? { zip: spec.zip } : {}),
     }));
 }
 

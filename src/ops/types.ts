@@ -17,8 +17,24 @@ export type OutArray = Float64Array | Int32Array;
 export interface OutputSpec {
   name: string;
   type: 'f64' | 'i32';
-  /** 'cols': rows x cols (written over the job's data when computed in place); 'n': rows x n draws; 1: one value per row. */
-  width: 'cols' | 'n' | 1;
+  /**
+   * 'cols': rows x cols (an f64 one is written over the job's data when computed in place); 'n':
+   * rows x n draws; 'top': rows x max(1, min(params.topLogprobs, cols)); 1: one value per row.
+   */
+  width: 'cols' | 'n' | 'top' | 1;
+  /**
+   * Rows of varying length in a fixed-size matrix: each row's values are packed left and the
+   * rest of the row is `pad`, a value the output never holds otherwise. JSON answers write only
+   * each row's values (before its first pad); OIP answers the padded matrix.
+   */
+  ragged?: { pad: number };
+  /**
+   * JSON formats write this (ragged) output and the output named `with` (same width, ragged
+   * the same way) as one member `as`: one object per row, {keys[0]: this row's values,
+   * keys[1]: the other's}, the row's length set by this output's padding. The other output is
+   * not written on its own; OIP answers both as they are.
+   */
+  zip?: { with: string; as: string; keys: [string, string] };
 }
 
 /** A batch of rows with an operation's parameters: what every codec produces and every runner takes. */
@@ -96,3 +112,9 @@ export function v1Request<S extends z.ZodObject>(
 
 export const f64 = (name: string): OutputSpec => ({ name, type: 'f64', width: 'cols' });
 export const i32 = (name: string, width: 'n' | 1 = 1): OutputSpec => ({ name, type: 'i32', width });
+/** The sparse form of a rows x cols mapping: each row's non-zero classes, packed left (indices padded with -1, values with 0). */
+export const sparseOutputs = (): OutputSpec[] => [
+  { name: 'indices', type: 'i32', width: 'cols', ragged: { pad: -1 } },
+  { name: 'values', type: 'f64', width: 'cols', ragged: { pad: 0 } },
+  i32('support'),
+];

@@ -161,11 +161,12 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
 
   /**
    * Once a job on shared memory is known: its body (until collected), matrix, the kernels'
-   * scratch (per task), integer outputs, and a window of answer chunks (text and its bytes).
+   * scratch (per task), the outputs not computed over the matrix (integers, the width of 'n' or
+   * 'top', a sparse answer's indices), and a window of answer chunks (text and its bytes).
    */
   function estimateJob(job: Job, bodyBytes: number): number {
     let bytes = bodyBytes + 8 * job.rows * job.cols + partsOf(job) * jobScratchBytes(job) + OVERHEAD;
-    for (const l of layoutOf(job)) if (l.type === 'i32') bytes += 4 * job.rows * l.width;
+    for (const l of layoutOf(job)) if (!l.inPlace) bytes += (l.type === 'i32' ? 4 : 8) * job.rows * l.width;
     return bytes + window * CHUNK_ELEMENTS * NUMBER_TEXT * 2;
   }
 
@@ -263,7 +264,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     await ctx.reservation.resize(estimateJob(job, bodyBytes) + binaryBytes, both).catch((e: unknown) => {
       throw e instanceof ApiError ? e : poolError(e, both);
     });
-    const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
+    const outs: OutArray[] = layout.map(({ inPlace, width, type }) =>
+      inPlace ? job.data : type === 'i32' ? new Int32Array(new SharedArrayBuffer(job.rows * width * 4)) : new Float64Array(new SharedArrayBuffer(job.rows * width * 8)),
+    );
     /** Per part: its bytes when binary (filled by the compute tasks unless sent as they are). */
     const partBytes: (Uint8Array | undefined)[] = [];
     const written: { out: number; form: string; dest: Uint8Array; rowBytes: number }[] = [];
@@ -303,15 +306,17 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     };
     const bytes = (v: string | Uint8Array) => (typeof v === 'string' ? Buffer.from(v, 'latin1') : Buffer.from(v.buffer, v.byteOffset, v.byteLength));
     const small = (out: number) => job.rows * layout[out].width <= SMALL_OUTPUT;
+    const other = (w: number | undefined) => (w === undefined ? undefined : outs[w]);
     /** A small text part, formatted here (a task round trip costs more). */
-    const smallText = (out: number, form: string) => bytes(c.chunk(outs[out], layout[out].width, layout[out].matrix, form, 0, job.rows * layout[out].width));
+    const smallText = (out: number, form: string, w?: number) =>
+      bytes(c.chunk(outs[out], layout[out].width, layout[out].matrix, form, 0, job.rows * layout[out].width, other(w)));
 
     if (partBytes.some(Boolean) && plan.parts.every(({ out }, k) => partBytes[k] || small(out))) {
       // Every part is known now: the answer is these buffers, its length known.
       const pieces: Buffer[] = [bytes(plan.head)];
       let headerBytes = pieces[0].length;
-      plan.parts.forEach(({ out, open, close, form }, k) => {
-        const values = partBytes[k] ? bytes(partBytes[k]!) : smallText(out, form);
+      plan.parts.forEach(({ out, with: w, open, close, form }, k) => {
+        const values = partBytes[k] ? bytes(partBytes[k]!) : smallText(out, form, w);
         const part = [bytes(open), values, bytes(close)];
         pieces.push(...part);
         if (plan.headerLength && k < plan.headerLength.parts) for (const b of part) headerBytes += b.length;
@@ -325,8 +330,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
     // (no more chunks are asked for); the few in flight are small and left to finish, as
     // aborting a running task would cost its worker.
-    const encodeChunk = (buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number): Promise<Buffer> => {
-      const p = submit({ kind: 'format', codec: c.name, buf, width, matrix, form, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
+    const encodeChunk = (buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number, with_?: OutArray): Promise<Buffer> => {
+      const p = submit({ kind: 'format', codec: c.name, buf, other: with_, width, matrix, form, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
         if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
         return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
       });
@@ -335,13 +340,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     };
     /** The chunks of one part's values: binary bytes as they are, small text here, bigger text by workers, a window at a time. */
     async function* values(k: number): AsyncGenerator<Buffer> {
-      const { out, form } = plan.parts[k];
+      const { out, with: w, form } = plan.parts[k];
       if (partBytes[k]) {
         yield bytes(partBytes[k]!);
         return;
       }
       if (small(out)) {
-        yield smallText(out, form);
+        yield smallText(out, form, w);
         return;
       }
       const { width, matrix } = layout[out];
@@ -353,7 +358,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         // returned, but only once the chunk it awaits has come; ask for no more meanwhile.
         while (!body?.destroyed && pending.length < window && next < total) {
           const end = Math.min(total, next + CHUNK_ELEMENTS);
-          pending.push(encodeChunk(outs[out], width, matrix, form, next, end));
+          pending.push(encodeChunk(outs[out], width, matrix, form, next, end, other(w)));
           next = end;
         }
       };

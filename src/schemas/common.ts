@@ -78,6 +78,25 @@ export const Support = z.array(z.int()).meta({
   example: [1],
 });
 
+/** The answer's shape for sparsemax and entmax. */
+export const SparseFormat = z
+  .enum(['dense', 'sparse'], { error: 'format must be one of dense, sparse' })
+  .default('dense')
+  .meta({
+    description:
+      'dense: probs (rows x classes) and support. sparse: each row\'s classes with p > 0 in ascending order (indices), ' +
+      'their probabilities (values) and their count (support). Over OIP (/v2) the sparse outputs are padded ' +
+      '[rows, classes] tensors: each row\'s support entries first, then indices -1 and values 0.',
+    example: 'dense',
+  });
+
+/** The sparse answer of sparsemax and entmax (format sparse). */
+export const SparseAnswer = z.object({
+  indices: z.array(z.array(z.int())).meta({ description: 'Per row, the classes with p > 0, ascending.', example: [[0, 1]] }),
+  values: z.array(z.array(z.number())).meta({ description: 'Per row, their probabilities.', example: [[0.75, 0.25]] }),
+  support: Support,
+});
+
 export const Indices = z.array(z.int()).meta({
   description: 'One class index per row.',
   example: [0],
