@@ -1,7 +1,7 @@
 import { getRandomValues } from 'node:crypto';
 import { z } from 'zod';
 import { MAX_ECHOED, badRequest, echoList, invalidRequest, type Issue } from '../errors.js';
-import { OP_NAMES, layoutOf, operation, outputElements, type Job, type OpName, type Operation, type OutArray } from '../ops/index.js';
+import { OP_NAMES, layoutOf, operation, outputElements, type Job, type Layout, type OpName, type Operation, type OutArray } from '../ops/index.js';
 import { checkWork, parseLogits, parseProbs, type Matrix } from '../schemas/matrix.js';
 import { scanBody, unknownFields, type ScannedMatrix } from './body-scan.js';
 import {
@@ -180,7 +180,11 @@ export function parseJson(text: string): unknown {
  * An output that another zips is not a part of its own.
  */
 export function plan(job: Pick<Job, 'op' | 'params' | 'cols'>): AnswerPlan {
-  const layout = layoutOf(job);
+  return planOf(layoutOf(job), operation(job.op).seeded ? `,"seed":${job.params.seed as number}}` : '}');
+}
+
+/** The plan of outputs laid out as `layout`, the answer closed by `end`. */
+export function planOf(layout: readonly Layout[], end: string): AnswerPlan {
   const zipped = new Set(layout.map((l) => l.zip?.with));
   const parts: AnswerPlan['parts'] = [];
   layout.forEach(({ name, matrix, ragged, zip }, out) => {
@@ -192,7 +196,6 @@ export function plan(job: Pick<Job, 'op' | 'params' | 'cols'>): AnswerPlan {
       parts.push({ out, with: other, open: `${comma}"${zip.as}":[`, close: ']', form });
     } else parts.push({ out, open: `${comma}${openOutput(name, matrix)}`, close: closeOutput(matrix), form: ragged ? `ragged:${ragged.pad}` : 'json' });
   });
-  const end = operation(job.op).seeded ? `,"seed":${job.params.seed as number}}` : '}';
   return { head: '{', parts, end };
 }
 

@@ -41,7 +41,7 @@ export interface Layout {
 }
 
 /** Values per row of an output. */
-function widthOf(spec: OutputSpec, params: Record<string, unknown>, cols: number): number {
+export function widthOf(spec: OutputSpec, params: Record<string, unknown>, cols: number): number {
   switch (spec.width) {
     case 'cols':
       return cols;

@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { formatRange } from '../../src/codecs/json-text.js';
-import { FAST_MIN_BYTES, encode, plan, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
-import { OP_NAMES, layoutOf, run, slice, type OpName } from '../../src/ops/index.js';
+import { FAST_MIN_BYTES, chunkBytes, chunkText, encode, plan, planOf, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
+import { OP_NAMES, layoutOf, run, slice, type Layout, type OpName } from '../../src/ops/index.js';
+import { Piscina } from 'piscina';
+import runTask from '../../src/worker.js';
 import { randomLogits } from '../helpers/http.js';
 
 /**
@@ -18,8 +19,8 @@ const probs = logits.map((row) => row.map((v) => Math.exp(v)));
 const BODIES: Record<OpName, Record<string, unknown>[]> = {
   argmax: [{ logits }],
   softmax: [{ logits }, { logits, log: true, temperature: 0.3 }],
-  sparsemax: [{ logits, temperature: 2 }],
-  entmax: [{ logits, alpha: 1.2 }],
+  sparsemax: [{ logits, temperature: 2 }, { logits, temperature: 0.5, format: 'sparse' }],
+  entmax: [{ logits, alpha: 1.2 }, { logits, alpha: 1.5, format: 'sparse' }],
   'gumbel-softmax': [{ logits, seed: 5 }, { probs, hard: true, seed: 2 ** 40 + 3 }],
   sample: [
     { logits, n: 6, seed: 1 },
@@ -65,10 +66,12 @@ describe('split, run, encode = unsplit', () => {
     if (layout[0].inPlace) expect(outs[0]).toBe(job.data);
     const p = plan(job);
     let text = p.head as string;
-    for (const { out, open, close } of p.parts) {
+    for (const { out, with: w, open, close, form } of p.parts) {
       const { width, matrix } = layout[out];
       text += open;
-      for (let at = 0; at < job.rows * width; at += 37) text += formatRange(outs[out], width, matrix, at, Math.min(at + 37, job.rows * width));
+      for (let at = 0; at < job.rows * width; at += 37) {
+        text += chunkBytes(outs[out], width, matrix, form, at, Math.min(at + 37, job.rows * width), w === undefined ? undefined : outs[w]).toString('latin1');
+      }
       text += close;
     }
     expect(text + p.end).toBe(whole);
@@ -92,7 +95,7 @@ describe('prepare', () => {
     expect(Number.isSafeInteger(s.params.seed)).toBe(true);
     expect(s.work).toBe(2);
     const e = prepare('entmax', { logits: [[1, 2]] }, LIMITS);
-    expect(e.params).toEqual({ alpha: 1.5, temperature: 1 });
+    expect(e.params).toEqual({ alpha: 1.5, temperature: 1, format: 'dense' });
   });
 
   it('counts n in the work of a sample', () => {
@@ -261,5 +264,79 @@ describe('randomSeed', () => {
       if (s >= 2 ** 52) high = true;
     }
     expect(high).toBe(true);
+  });
+});
+
+/**
+ * Outputs zipped into one member of per-row objects (OutputSpec.zip), as /v1/sample's
+ * topLogprobIndices and topLogprobs will be: a layout as layoutOf resolves it (width 'top').
+ */
+describe('plan: a zipped pair of outputs is one part, any chunking gives the whole', () => {
+  const W = 3;
+  const layout: Layout[] = [
+    { name: 'samples', type: 'i32', width: 2, matrix: true, inPlace: false },
+    {
+      name: 'topLogprobIndices',
+      type: 'i32',
+      width: W,
+      matrix: true,
+      inPlace: false,
+      ragged: { pad: -1 },
+      zip: { with: 'topLogprobs', as: 'topLogprobs', keys: ['indices', 'logprobs'] },
+    },
+    { name: 'topLogprobs', type: 'f64', width: W, matrix: true, inPlace: false, ragged: { pad: -Infinity } },
+  ];
+  const rows = 5;
+  const samples = Int32Array.from({ length: rows * 2 }, (_, i) => i % 3);
+  const idx = Int32Array.from([2, 0, 1, 7, -1, -1, -1, -1, -1, 4, 5, 6, 3, -1, -1]);
+  const lps = Float64Array.from([-0.1, -2, -3.5, -0.25, -Infinity, -Infinity, -Infinity, -Infinity, -Infinity, -1e-20, -5, -7.125, -0, -Infinity, -Infinity]);
+  const outs = [samples, idx, lps];
+  const want =
+    '{"samples":[[0,1],[2,0],[1,2],[0,1],[2,0]],"topLogprobs":[' +
+    '{"indices":[2,0,1],"logprobs":[-0.1,-2,-3.5]},{"indices":[7],"logprobs":[-0.25]},{"indices":[],"logprobs":[]},' +
+    '{"indices":[4,5,6],"logprobs":[-1e-20,-5,-7.125]},{"indices":[3],"logprobs":[0]}],"seed":9}';
+
+  it('names both outputs in one part (out and with), the other not written on its own', () => {
+    const p = planOf(layout, ',"seed":9}');
+    expect(p.parts.map(({ out, with: w, open, close, form }) => ({ out, w, open, close, form }))).toEqual([
+      { out: 0, w: undefined, open: '"samples":[[', close: ']]', form: 'json' },
+      { out: 1, w: 2, open: ',"topLogprobs":[', close: ']', form: 'zip:-1:indices:logprobs' },
+    ]);
+  });
+
+  it.each([1, 2, 3, 4, 7, 15])('chunks of %i elements, as text and as bytes, join to the answer', (size) => {
+    const p = planOf(layout, ',"seed":9}');
+    let text = p.head as string;
+    let bytes = text;
+    for (const { out, with: w, open, close, form } of p.parts) {
+      const { width, matrix } = layout[out];
+      const other = w === undefined ? undefined : outs[w];
+      text += open;
+      bytes += open;
+      for (let at = 0; at < rows * width; at += size) {
+        const end = Math.min(rows * width, at + size);
+        text += chunkText(outs[out], width, matrix, form, at, end, other);
+        bytes += chunkBytes(outs[out], width, matrix, form, at, end, other).toString('latin1');
+      }
+      text += close;
+      bytes += close;
+    }
+    expect(text + p.end).toBe(want);
+    expect(bytes + p.end).toBe(want);
+    expect(JSON.parse(want).topLogprobs).toHaveLength(rows);
+  });
+
+  it("a worker's format task formats the zipped part with the other output it is given", () => {
+    const p = planOf(layout, '}');
+    const { out, with: w, form } = p.parts[1];
+    let text = '';
+    for (let at = 0; at < rows * W; at += 4) {
+      const r = runTask({ kind: 'format', codec: 'v1-json', buf: outs[out], other: outs[w!], width: W, matrix: true, form, i0: at, i1: Math.min(rows * W, at + 4), enqueuedAt: 0 });
+      // The worker hands its bytes over with piscina's move(): the result is under its value symbol.
+      const result = (r as unknown as Record<symbol, { kind: string; bytes: Uint8Array }>)[Piscina.valueSymbol];
+      expect(result.kind).toBe('text');
+      text += Buffer.from(result.bytes).toString('latin1');
+    }
+    expect(`[${text}]`).toBe(want.slice(want.indexOf('"topLogprobs":') + 14, want.indexOf(',"seed"')));
   });
 });
