@@ -348,6 +348,8 @@ describe('streamed answers', () => {
     ['log-softmax with masked entries (nulls)', 'softmax', JSON.stringify({ logits: masked, log: true })],
     ['sparsemax (a matrix and a vector)', 'sparsemax', JSON.stringify({ logits: randomLogits(3, 30_000, 12) })],
     ['entmax', 'entmax', JSON.stringify({ logits: randomLogits(3, 30_000, 13), alpha: 1.5 })],
+    ['sparsemax, format sparse (ragged rows)', 'sparsemax', JSON.stringify({ logits: randomLogits(3, 30_000, 12), format: 'sparse' })],
+    ['entmax, format sparse, split across the workers (rows of ~30000 kept classes)', 'entmax', `${intRows(3, 400_000).slice(0, -1)},"alpha":1.5,"format":"sparse"}`],
     ['gumbel-softmax', 'gumbel-softmax', JSON.stringify({ logits: randomLogits(3, 30_000, 14), seed: 5 })],
     ['argmax of 70000 rows (a long vector)', 'argmax', JSON.stringify({ logits: randomLogits(70_000, 2, 15) })],
     ['sample: a small body, 80000 draws', 'sample', JSON.stringify({ logits: randomLogits(2, 50, 16), n: 40_000, seed: 7 })],

@@ -83,14 +83,15 @@ describe('server, health, models, repository', () => {
         { name: 'logits', datatype: 'FP64', shape: [-1, -1] },
         ...(op.name === 'gumbel-softmax' || op.name === 'sample' ? [{ name: 'probs', datatype: 'FP64', shape: [-1, -1] }] : []),
       ]);
-      // Independently of the registry: the fields /v1 answers with (both values of softmax's log).
+      // Independently of the registry: the fields /v1 answers with (both values of softmax's log, both formats).
       const fields = new Set<string>();
-      for (const log of op.name === 'softmax' ? [false, true] : [undefined]) {
-        const v1 = jsonOf(await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...(log === undefined ? {} : { log }) }));
+      const variants = op.name === 'softmax' ? [{ log: false }, { log: true }] : op.name === 'sparsemax' || op.name === 'entmax' ? [{}, { format: 'sparse' }] : [{}];
+      for (const params of variants) {
+        const v1 = jsonOf(await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...params }));
         for (const [k, v] of Object.entries(v1)) {
           if (k === 'seed') continue;
           const matrix = Array.isArray((v as unknown[])[0]);
-          const int = (v as unknown[]).flat().every((x) => Number.isInteger(x)) && k !== 'probs';
+          const int = (v as unknown[]).flat().every((x) => Number.isInteger(x)) && k !== 'probs' && k !== 'values';
           expect(meta.outputs, `${op.name} ${k}`).toContainEqual({ name: k, datatype: int ? 'INT64' : 'FP64', shape: matrix ? [-1, -1] : [-1] });
           fields.add(k);
         }
@@ -448,10 +449,18 @@ describe('the pool, split and streamed paths', () => {
 
   it('every model and output form: the same bytes inline and through the pool, split and streamed', async () => {
     const logits = randomLogits(12, 300, 3);
-    for (const op of OP_NAMES) {
-      const params = op === 'sample' ? { n: 3, seed: 5 } : op === 'gumbel-softmax' ? { seed: 5 } : {};
-      for (const form of ['json', 'binary', 'mixed', 'classify'] as const) {
-        const names = jsonOf(await get(app, `/v2/models/${op}`)).outputs.map((o: { name: string }) => o.name).filter((n: string) => n !== 'logProbs');
+    const cases = OP_NAMES.flatMap((op) =>
+      op === 'sparsemax' || op === 'entmax'
+        ? [{ op, params: {} }, { op, params: { format: 'sparse' } }]
+        : [{ op, params: op === 'sample' ? { n: 3, seed: 5 } : op === 'gumbel-softmax' ? { seed: 5 } : {} }],
+    );
+    for (const { op, params } of cases) {
+      const sparse = 'format' in params;
+      // The outputs these parameters answer with (format sparse: indices and values, not probs).
+      const answered = (n: string) => n !== 'logProbs' && (op === 'sparsemax' || op === 'entmax' ? (sparse ? n !== 'probs' : n !== 'indices' && n !== 'values') : true);
+      // Padded sparse outputs refuse classification (./v1.sparse.test.ts).
+      for (const form of sparse ? (['json', 'binary', 'mixed'] as const) : (['json', 'binary', 'mixed', 'classify'] as const)) {
+        const names = jsonOf(await get(app, `/v2/models/${op}`)).outputs.map((o: { name: string }) => o.name).filter(answered);
         const outputs = names.map((name: string, k: number) => ({
           name,
           parameters: form === 'classify' ? { classification: name === 'indices' || name === 'support' ? 1 : 3 } : { binary_data: form === 'binary' || (form === 'mixed' && k % 2 === 1) },
