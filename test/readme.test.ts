@@ -21,6 +21,7 @@ describe('README /v1 table', () => {
     if (op.acceptsProbs) expect(row).toContain('`probs`');
     const outputs = new Set<string>();
     for (const log of [false, true]) for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) outputs.add(l.name);
+    for (const o of op.otherOutputs ?? []) outputs.add(o.name);
     for (const name of outputs) expect(row, name).toContain(`"${name}"`);
     if (op.seeded) expect(row).toContain('"seed"');
   });
@@ -37,6 +38,7 @@ describe('README /v2 section', () => {
       for (const log of [false, true]) {
         for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) expect(section, l.name).toContain(`\`${l.name}\``);
       }
+      for (const o of op.otherOutputs ?? []) expect(section, o.name).toContain(`\`${o.name}\``);
     }
   });
 });

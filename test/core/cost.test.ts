@@ -64,6 +64,14 @@ describe('worst-case cost model', () => {
     expect(worstCaseRowUnits('entmax', {}, cols)).toBe(worstCaseRowUnits('entmax', { alpha: 1.5 }, cols));
   });
 
+  it('charges format sparse of sparsemax and entmax one more scan of the row (the packing)', () => {
+    for (const cols of [1, 1000, 32000]) {
+      expect(worstCaseRowUnits('sparsemax', { format: 'sparse' }, cols)).toBe(worstCaseRowUnits('sparsemax', {}, cols) + cols);
+      expect(worstCaseRowUnits('entmax', { format: 'sparse', alpha: 1.2 }, cols)).toBe(worstCaseRowUnits('entmax', { alpha: 1.2 }, cols) + cols);
+      expect(worstCaseRowUnits('softmax', { format: 'sparse' }, cols)).toBe(worstCaseRowUnits('softmax', {}, cols));
+    }
+  });
+
   it('treats greedy sampling (T = 0) as argmax and a copy of its index, whatever the filters', () => {
     const greedy = worstCaseRowUnits('sample', { temperature: 0, n: 100, topP: 0.5 }, 1000);
     expect(greedy).toBe(worstCaseRowUnits('sample', { temperature: 0, n: 100 }, 1000));

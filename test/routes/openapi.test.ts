@@ -74,7 +74,15 @@ describe('GET /openapi.json', () => {
     const props = (name: string) => d.paths[`/v1/${name}`].post.requestBody.content['application/json'].schema.properties;
     expect(Object.keys(props('argmax'))).toEqual(['logits']);
     expect(Object.keys(props('softmax')).sort()).toEqual(['log', 'logits', 'temperature']);
-    expect(Object.keys(props('entmax')).sort()).toEqual(['alpha', 'logits', 'temperature']);
+    expect(Object.keys(props('entmax')).sort()).toEqual(['alpha', 'format', 'logits', 'temperature']);
+    expect(Object.keys(props('sparsemax')).sort()).toEqual(['format', 'logits', 'temperature']);
+    expect(props('sparsemax').format.enum).toEqual(['dense', 'sparse']);
+    // Both answer shapes are documented.
+    for (const name of ['sparsemax', 'entmax']) {
+      const answer = d.paths[`/v1/${name}`].post.responses['200'].content['application/json'].schema;
+      const shapes = (answer.anyOf ?? answer.oneOf).map((o: { properties: object }) => Object.keys(o.properties).sort());
+      expect(shapes, name).toEqual([['probs', 'support'], ['indices', 'support', 'values']]);
+    }
     expect(Object.keys(props('gumbel-softmax')).sort()).toEqual(['hard', 'logits', 'probs', 'seed', 'temperature']);
     expect(Object.keys(props('sample')).sort()).toEqual(
       ['alpha', 'logits', 'mapping', 'minP', 'n', 'probs', 'seed', 'temperature', 'topK', 'topP'].sort(),
