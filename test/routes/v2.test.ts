@@ -449,7 +449,7 @@ describe('the pool, split and streamed paths', () => {
 
   it('every model and output form: the same bytes inline and through the pool, split and streamed', async () => {
     const logits = randomLogits(12, 300, 3);
-    const cases = OP_NAMES.flatMap((op) =>
+    const cases = OP_NAMES.flatMap((op): { op: OpName; params: Record<string, unknown> }[] =>
       op === 'sparsemax' || op === 'entmax'
         ? [{ op, params: {} }, { op, params: { format: 'sparse' } }]
         : [{ op, params: op === 'sample' ? { n: 3, seed: 5 } : op === 'gumbel-softmax' ? { seed: 5 } : {} }],
