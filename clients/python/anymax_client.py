@@ -73,11 +73,12 @@ class Anymax:
     def softmax(self, logits, temperature=None, log=None):
         return self._post("softmax", _fields(logits=logits, temperature=temperature, log=log))
 
-    def sparsemax(self, logits, temperature=None):
-        return self._post("sparsemax", _fields(logits=logits, temperature=temperature))
+    # format="sparse": {"indices", "values", "support"}, each row's non-zero classes only.
+    def sparsemax(self, logits, temperature=None, format=None):
+        return self._post("sparsemax", _fields(logits=logits, temperature=temperature, format=format))
 
-    def entmax(self, logits, alpha=None, temperature=None):
-        return self._post("entmax", _fields(logits=logits, alpha=alpha, temperature=temperature))
+    def entmax(self, logits, alpha=None, temperature=None, format=None):
+        return self._post("entmax", _fields(logits=logits, alpha=alpha, temperature=temperature, format=format))
 
     # --- seeded sampling ------------------------------------------------------------------
     def gumbel_softmax(self, logits=None, probs=None, temperature=None, hard=None, seed=None):

@@ -148,6 +148,7 @@ describe('Python client (clients/python)', () => {
         'from anymax_client import Anymax',
         'api = Anymax(sys.argv[1])',
         'print(json.dumps({"sparsemax": api.sparsemax([[-2, 0, 0.5]]),',
+        '  "sparse": api.entmax([[-2, 0, 0.5], [1, 1, None]], alpha=1.5, format="sparse"),',
         '  "a": api.sample([[3, 2, 1], [1, None, 2]], n=16, seed=12345),',
         '  "b": api.sample([[3, 2, 1], [1, None, 2]], n=16, seed=12345)}))',
       ].join('\n'),
@@ -155,6 +156,7 @@ describe('Python client (clients/python)', () => {
     );
     const got = JSON.parse(out);
     expect(got.sparsemax).toEqual({ probs: [[0, 0.25, 0.75]], support: [2] });
+    expect(got.sparse).toEqual({ indices: [[1, 2], [0, 1]], values: [[0.3260073636615618, 0.6739926363384382], [0.5, 0.5]], support: [2, 2] });
     expect(got.a).toEqual(got.b);
     const direct = await app.inject({ method: 'POST', url: '/v1/sample', payload: { logits: [[3, 2, 1], [1, null, 2]], n: 16, seed: 12345 } });
     expect(got.a).toEqual(JSON.parse(direct.body));
