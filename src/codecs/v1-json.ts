@@ -192,6 +192,8 @@ export function planOf(layout: readonly Layout[], end: string): AnswerPlan {
     const comma = parts.length ? ',' : '';
     if (zip) {
       const other = layout.findIndex((l) => l.name === zip.with);
+      // A declaration error of an operation, not a request's.
+      if (!ragged || other < 0 || layout[other].width !== layout[out].width) throw new Error(`${name} zips with ${zip.with}: it must be ragged and ${zip.with} an output of its width`);
       const form = `zip:${ragged!.pad}:${zip.keys[0]}:${zip.keys[1]}`;
       parts.push({ out, with: other, open: `${comma}"${zip.as}":[`, close: ']', form });
     } else parts.push({ out, open: `${comma}${openOutput(name, matrix)}`, close: closeOutput(matrix), form: ragged ? `ragged:${ragged.pad}` : 'json' });

@@ -2,8 +2,6 @@ import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
 import { FAST_MIN_BYTES, chunkBytes, chunkText, encode, plan, planOf, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
 import { OP_NAMES, layoutOf, run, slice, type Layout, type OpName } from '../../src/ops/index.js';
-import { Piscina } from 'piscina';
-import runTask from '../../src/worker.js';
 import { randomLogits } from '../helpers/http.js';
 
 /**
@@ -304,6 +302,11 @@ describe('plan: a zipped pair of outputs is one part, any chunking gives the who
     ]);
   });
 
+  it('refuses a zip with an output that is missing or of another width', () => {
+    expect(() => planOf(layout.slice(0, 2), '}')).toThrow(/topLogprobIndices zips with topLogprobs/);
+    expect(() => planOf([...layout.slice(0, 2), { ...layout[2], width: 2 }], '}')).toThrow(/topLogprobIndices zips with topLogprobs/);
+  });
+
   it.each([1, 2, 3, 4, 7, 15])('chunks of %i elements, as text and as bytes, join to the answer', (size) => {
     const p = planOf(layout, ',"seed":9}');
     let text = p.head as string;
@@ -324,19 +327,5 @@ describe('plan: a zipped pair of outputs is one part, any chunking gives the who
     expect(text + p.end).toBe(want);
     expect(bytes + p.end).toBe(want);
     expect(JSON.parse(want).topLogprobs).toHaveLength(rows);
-  });
-
-  it("a worker's format task formats the zipped part with the other output it is given", () => {
-    const p = planOf(layout, '}');
-    const { out, with: w, form } = p.parts[1];
-    let text = '';
-    for (let at = 0; at < rows * W; at += 4) {
-      const r = runTask({ kind: 'format', codec: 'v1-json', buf: outs[out], other: outs[w!], width: W, matrix: true, form, i0: at, i1: Math.min(rows * W, at + 4), enqueuedAt: 0 });
-      // The worker hands its bytes over with piscina's move(): the result is under its value symbol.
-      const result = (r as unknown as Record<symbol, { kind: string; bytes: Uint8Array }>)[Piscina.valueSymbol];
-      expect(result.kind).toBe('text');
-      text += Buffer.from(result.bytes).toString('latin1');
-    }
-    expect(`[${text}]`).toBe(want.slice(want.indexOf('"topLogprobs":') + 14, want.indexOf(',"seed"')));
   });
 });
