@@ -330,8 +330,8 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     // Chunks are encoded under the job's timeout only: a client that leaves stops the stream
     // (no more chunks are asked for); the few in flight are small and left to finish, as
     // aborting a running task would cost its worker.
-    const encodeChunk = (buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number, with_?: OutArray): Promise<Buffer> => {
-      const p = submit({ kind: 'format', codec: c.name, buf, other: with_, width, matrix, form, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
+    const encodeChunk = (buf: OutArray, width: number, matrix: boolean, form: string, i0: number, i1: number, withBuf?: OutArray): Promise<Buffer> => {
+      const p = submit({ kind: 'format', codec: c.name, buf, other: withBuf, width, matrix, form, i0, i1, enqueuedAt: now() }, [], timeout).then((r) => {
         if (r.kind !== 'text') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
         return Buffer.from(r.bytes.buffer, r.bytes.byteOffset, r.bytes.byteLength);
       });
