@@ -30,9 +30,19 @@ describe('the operation registry', () => {
     const job = { op: op.name, params, cols: 7, rows: 3 };
     const layout = layoutOf(job);
     expect(layout.length).toBeGreaterThan(0);
-    for (const l of layout) {
-      expect(l.width).toBe(l.matrix ? (l.name === 'samples' ? 1 : 7) : 1);
-      expect(l.inPlace).toBe(l.type === 'f64' && l.matrix);
+    const specs = op.outputs(params);
+    layout.forEach((l, k) => {
+      const w = specs[k].width;
+      // n draws (default 1); top log-probs: max(1, min(topLogprobs, cols)), topLogprobs default 0.
+      expect(l.width).toBe(w === 'cols' ? 7 : w === 'n' ? 1 : w === 'top' ? Math.max(1, Math.min(Number(params.topLogprobs ?? 0), 7)) : 1);
+      expect(l.matrix).toBe(w !== 1);
+      expect(l.inPlace).toBe(l.type === 'f64' && w === 'cols');
+    });
+    // A zipped pair: the other output exists, with the same width, and both are ragged.
+    for (const l of layout.filter((x) => x.zip)) {
+      const other = layout.find((x) => x.name === l.zip!.with);
+      expect(other?.width, `${op.name} ${l.name}`).toBe(l.width);
+      expect(l.ragged && other!.ragged, `${op.name} ${l.name}`).toBeTruthy();
     }
     expect(outputElements(job)).toBe(layout.reduce((s, l) => s + 3 * l.width, 0));
     expect(op.workPerElement(params)).toBe(1);
