@@ -80,6 +80,13 @@ class Anymax:
     def entmax(self, logits, alpha=None, temperature=None, format=None):
         return self._post("entmax", _fields(logits=logits, alpha=alpha, temperature=temperature, format=format))
 
+    def score(self, logits, targets, mapping=None, alpha=None, temperature=None):
+        """Per row: the Fenchel-Young loss, p and log p of the target, the entropy and the regularised max."""
+        return self._post(
+            "score",
+            _fields(logits=logits, targets=targets, mapping=mapping, alpha=alpha, temperature=temperature),
+        )
+
     # --- seeded sampling ------------------------------------------------------------------
     def gumbel_softmax(self, logits=None, probs=None, temperature=None, hard=None, seed=None):
         return self._post(
@@ -88,11 +95,21 @@ class Anymax:
         )
 
     def sample(self, logits=None, probs=None, mapping=None, alpha=None, temperature=None,
-               top_k=None, top_p=None, min_p=None, n=None, seed=None):
+               top_k=None, top_p=None, min_p=None, n=None, seed=None, *, top_n_sigma=None,
+               typical_p=None, epsilon=None, eta=None, logit_bias=None, allowed=None, banned=None,
+               replacement=None, logprobs=None, logprobs_mode=None, top_logprobs=None):
+        """Seeded draws. Filter parameters, alpha, temperature and seed take a number, or a list of one
+        per row; logit_bias maps class index (int or str) to a bias."""
+        if logit_bias is not None:
+            logit_bias = {str(k): v for k, v in logit_bias.items()}
         return self._post(
             "sample",
             _fields(logits=logits, probs=probs, mapping=mapping, alpha=alpha,
-                    temperature=temperature, topK=top_k, topP=top_p, minP=min_p, n=n, seed=seed),
+                    temperature=temperature, topNSigma=top_n_sigma, topK=top_k, topP=top_p,
+                    typicalP=typical_p, minP=min_p, epsilon=epsilon, eta=eta, logitBias=logit_bias,
+                    allowed=allowed, banned=banned, n=n, replacement=replacement,
+                    logprobs=logprobs, logprobsMode=logprobs_mode, topLogprobs=top_logprobs,
+                    seed=seed),
         )
 
     # --- operations -----------------------------------------------------------------------

@@ -72,6 +72,23 @@ def main(base_url):
     r = api.sample(z, mapping="sparsemax", temperature=0.5, top_k=2, n=4, seed=7)
     check("sample sparsemax top-k", all(s in (0, 1) for s in r["samples"][0]), r)
 
+    r = api.sample([[3, 2, 1, 0]], n=3, replacement=False, logprobs=True, top_logprobs=2, seed=7)
+    check("sample without replacement, with log-probs", sorted(r["samples"][0]) == sorted(set(r["samples"][0]))
+          and len(r["logprobs"][0]) == 3 and r["topLogprobs"][0]["indices"] == [0, 1], r)
+
+    rows = [[0.5, 1.5, -1], [2, 2, 2]]
+    r = api.sample(rows, temperature=[0.5, 2], typical_p=0.9, logit_bias={2: 1.0}, banned=[0], n=4, seed=[11, 12])
+    alone = api.sample([rows[1]], temperature=2, typical_p=0.9, logit_bias={2: 1.0}, banned=[0], n=4, seed=[12])
+    check("sample per-row seeds: a row draws the same alone", r["samples"][1] == alone["samples"][0]
+          and r["seed"] == [11, 12] and 0 not in r["samples"][0], r)
+
+    r = api.score([[-2, 0, 0.5]], targets=[2], mapping="sparsemax")
+    check("score: sparsemax loss of x = [-2, 0, 0.5] at its top class", abs(r["prob"][0] - 0.75) < 1e-12
+          and abs(r["loss"][0] - 0.0625) < 1e-12, r)
+
+    r = api.sparsemax([[-2, 0, 0.5]], format="sparse")
+    check("sparsemax sparse answer", r == {"indices": [[1, 2]], "values": [[0.25, 0.75]], "support": [2]}, r)
+
     try:
         api.softmax([[1, 2, 3], [1, 2]])
         check("ragged rows are a 400", False, "no error")

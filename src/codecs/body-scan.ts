@@ -163,7 +163,7 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   if (restBytes > opts.restMax) {
     if (unknown.size > 0) throw unknownFields(inKeyOrder(unknown));
     throw badRequest(
-      `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the other fields are a few scalars)`,
+      `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the parameters, and per-row arrays of up to ~50k values; send longer per-row arrays as binary /v2 inputs)`,
     );
   }
   let rest = '';

@@ -70,7 +70,7 @@ export function plan(job: Job): AnswerPlan {
   const wire = job.wire as OipWire;
   let head = `{"model_name":${asciiJson(job.op)},"model_version":"1"`;
   if (wire.id !== undefined) head += `,"id":${asciiJson(wire.id)}`;
-  if (operation(job.op).seeded) head += `,"parameters":{"seed":${job.params.seed as number}}`;
+  if (operation(job.op).seeded && typeof job.params.seed === 'number') head += `,"parameters":{"seed":${job.params.seed}}`;
   head += ',"outputs":[';
   const json: AnswerPlan['parts'] = [];
   const bin: AnswerPlan['parts'] = [];

@@ -4,9 +4,10 @@ import { checkWork } from '../schemas/matrix.js';
 import { JsonSyntaxError, keyText, readNumberArray, skipString, skipValue, syntax, ws, type ScannedNumbers } from './body-scan.js';
 import { isUint53Text } from './exact-integer.js';
 import { ELEMENT_BYTES, LITTLE_ENDIAN, readBinary, type InputDatatype } from './oip-tensor.js';
+import { rowInputOf, rowValues, type RowInput } from './oip-row-inputs.js';
 import { numberToken, soleMemberText, topLevelNumberText, topLevelValueText } from './seed-text.js';
 import type { DecodeMeta, Limits } from './types.js';
-import { randomSeed } from './v1-json.js';
+import { randomSeed, unionBranches } from './v1-json.js';
 
 /**
  * An Open Inference Protocol (KServe v2 / Triton) inference request into a Job:
@@ -224,7 +225,7 @@ function scanRequest(b: Uint8Array, capacity: number, alloc: (length: number) =>
   for (const [s, e] of cuts) restBytes -= e - s;
   if (restBytes > REST_MAX_BYTES) {
     throw badRequest(
-      `the inference request has ${restBytes} bytes outside its input's data; at most ${REST_MAX_BYTES} are accepted (the other fields are a few scalars)`,
+      `the inference request has ${restBytes} bytes outside its input's data; at most ${REST_MAX_BYTES} are accepted (the parameters, and per-row inputs as JSON of up to ~50k values; send longer ones as binary data)`,
     );
   }
   const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength);
@@ -268,20 +269,14 @@ function build(
   const binaryOutput = given.binary_data_output ?? false;
   if (typeof binaryOutput !== 'boolean') throw badRequest(`parameters.binary_data_output must be a boolean (got ${quote(binaryOutput)})`);
   if (op.seeded && typeof fields.seed === 'number' && !seedIsExact(text)) fields.seed = Number.NaN;
-  const parsed = op.params.safeParse(fields);
-  if (!parsed.success) {
-    const messages = [...new Set(parsed.error.issues.map((i) => i.message))];
-    throw badRequest(`parameters: ${messages.slice(0, MAX_ECHOED).join('; ')}`);
-  }
-  const params: Obj = parsed.data;
-  if (Object.is(params.seed, -0)) params.seed = 0;
-  if (op.seeded && params.seed === undefined) params.seed = randomSeed();
 
-  // The input.
+  // The input: the matrix first, then any per-row inputs of the operation (./oip-row-inputs.ts).
   const inputs = header.inputs;
   const names = op.acceptsProbs ? 'logits or probs' : 'logits';
-  if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest(`inputs must be an array of one tensor (${names})`);
-  if (inputs.length > 1) throw badRequest(`the request has ${inputs.length} inputs; ${op.name} takes one tensor (${names})`);
+  const perRow = (op.rowInputs ?? []).map((i) => i.name);
+  const takes = perRow.length > 0 ? `${names} first, then any of the per-row inputs ${perRow.join(', ')}` : `one tensor (${names})`;
+  if (!Array.isArray(inputs) || inputs.length === 0) throw badRequest(`inputs must be an array of ${takes}`);
+  if (inputs.length > 1 + perRow.length) throw badRequest(`the request has ${inputs.length} inputs; ${op.name} takes ${takes}`);
   const input = inputs[0];
   if (!isObject(input)) throw badRequest('inputs[0] must be an object');
   unknownKeys(input, INPUT_KEYS, 'inputs[0]');
@@ -320,9 +315,24 @@ function build(
   if (!binary && (dtype === 'FP16' || dtype === 'BF16')) {
     throw badRequest(`inputs[0]: ${dtype} data must be sent as binary data (JSON has no 16-bit floats)`);
   }
+  const extras: RowInput[] = [];
+  for (let k = 1; k < inputs.length; k++) {
+    const extra = inputs[k];
+    if (!isObject(extra)) throw badRequest(`inputs[${k}] must be an object`);
+    unknownKeys(extra, INPUT_KEYS, `inputs[${k}]`);
+    const name = extra.name;
+    if (typeof name !== 'string' || !perRow.includes(name)) throw badRequest(`inputs[${k}].name: ${quote(name)} is not an input of ${op.name} (it takes ${takes})`);
+    if (extras.some((e) => e.name === name)) throw badRequest(`inputs[${k}].name: ${name} is given twice`);
+    if (fields[name] !== undefined) throw badRequest(`${name} is given both in parameters and as inputs[${k}]: give one`);
+    const row = rowInputOf(extra, k, rows);
+    if (row.binarySize !== undefined && h === undefined) {
+      throw badRequest(`${row.where} has parameters.binary_data_size but the request has no Inference-Header-Content-Length header, so its binary data cannot be found`);
+    }
+    extras.push(row);
+  }
   if (h !== undefined) {
     const after = body.length - h;
-    const declared = binary ? (size as number) : 0;
+    const declared = (binary ? (size as number) : 0) + extras.reduce((sum, e) => sum + (e.binarySize ?? 0), 0);
     if (after !== declared) {
       throw badRequest(
         `the body has ${after} bytes after its ${h}-byte inference header, but the inputs' binary_data_size add up to ${declared}`,
@@ -330,12 +340,35 @@ function build(
     }
   }
 
+  // The parameters, with the per-row inputs' values as the arrays a /v1 body would give.
+  let offset = h === undefined ? 0 : h + (binary ? (size as number) : 0);
+  for (const e of extras) {
+    fields[e.name] = rowValues(e, rows, body, offset);
+    offset += e.binarySize ?? 0;
+  }
+  const parsed = op.params.safeParse(fields);
+  if (!parsed.success) {
+    // A per-row input's element is named by the input and its row; the rest are parameters.
+    const where = (i: { path: PropertyKey[] }) => {
+      const e = extras.find((x) => x.name === i.path[0]);
+      return e ? `${e.where}.data[${String(i.path[1] ?? '')}]` : 'parameters';
+    };
+    const messages = [...new Set(unionBranches(parsed.error.issues).map((i) => `${where(i)}: ${i.message}`))];
+    throw badRequest(messages.slice(0, MAX_ECHOED).join('; '));
+  }
+  const params: Obj = parsed.data;
+  if (Object.is(params.seed, -0)) params.seed = 0;
+  if (op.seeded && params.seed === undefined) params.seed = randomSeed();
+
   // Outputs.
   const job0 = { op: op.name, params, cols };
   const layout = layoutOf(job0);
   const outputs = header.outputs;
   let chosen: OipWire['outputs'];
-  if (outputs === undefined) chosen = layout.map((_, out) => ({ out, binary: binaryOutput }));
+  if (outputs === undefined) {
+    // Every output but the request's own values given back (OutputSpec.echo).
+    chosen = layout.flatMap((l, out) => (l.echo ? [] : [{ out, binary: binaryOutput }]));
+  }
   else {
     if (!Array.isArray(outputs) || outputs.length === 0) throw badRequest('outputs must be an array of at least one output');
     const seen = new Set<string>();
@@ -343,7 +376,7 @@ function build(
       const where = `outputs[${k}]`;
       if (!isObject(o)) throw badRequest(`${where} must be an object`);
       unknownKeys(o, OUTPUT_KEYS, where);
-      const out = layout.findIndex((l) => l.name === o.name);
+      const out = layout.findIndex((l) => l.name === o.name && !l.echo);
       if (out < 0) throw badRequest(`${where}.name: ${quote(o.name)} ${notAnOutput(op, o.name, layout)}`);
       if (seen.has(o.name as string)) throw badRequest(`${where}.name: ${o.name as string} is requested twice`);
       seen.add(o.name as string);

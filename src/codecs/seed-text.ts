@@ -81,6 +81,25 @@ export function seedTextIsExact(text: string): boolean {
   return token === undefined || isUint53Text(token);
 }
 
+/**
+ * For a top-level "seed" that is an array of `length` elements: per element, false when it is a
+ * number whose text is not exactly an integer in [0, 2^53), true otherwise (the schema judges
+ * other types). undefined when the text does not settle it (no such array).
+ */
+export function seedArrayExactness(text: string, length: number): boolean[] | undefined {
+  const value = soleMemberText(text, 'seed') ?? topLevelValueText(text, 'seed');
+  if (value === undefined || value.charCodeAt(0) !== C.BracketOpen) return undefined;
+  const inner = value.slice(1, -1).trim();
+  // Elements that are numbers hold no comma, bracket or quote: a split finds them; if some
+  // element is not a number the count may differ, and the schema refuses that element anyway.
+  const tokens = inner === '' ? [] : inner.split(',').map((t) => t.trim());
+  if (tokens.length !== length) return undefined;
+  return tokens.map((t) => {
+    const token = numberToken(t);
+    return token === undefined || isUint53Text(token);
+  });
+}
+
 /** The text if it is a number's, else undefined. */
 export function numberToken(value: string): string | undefined {
   const c = value.charCodeAt(0);

@@ -25,7 +25,9 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  *  - sample: T = 0 is argmax (its index copied n times); softmax without filters is ~4 per draw (a Philox word and a
  *    compare per class when nothing can be skipped); otherwise the mapping, then topK / topP
  *    (a select / sort of the row's support: ~4.5 per doubling of cols), minP and up to three
- *    renormalisations, then ~6 per draw.
+ *    renormalisations, then ~6 per draw. typicalP sorts like topP and takes a log per class, as
+ *    eta does; epsilon, eta, minP and topNSigma are a few passes; without replacement every
+ *    support class pays for its exact noise (two logs) and a select.
  * Per row, every kernel also has fixed work (the call into the row, its bookkeeping, a Philox
  * call per draw), which dominates on rows of a few classes: measured on rows of 1-8 classes
  * (bench/worst-case.ts "short rows", "few classes"), it is ~2 units for argmax, ~8 for softmax,
@@ -40,7 +42,9 @@ export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel
 /**
  * The fields the kernels read, as the /v1 endpoints name them (a Job's params, plus its input):
  * alpha (default 1.5), temperature, log (softmax), hard (gumbel-softmax), input ('logits' |
- * 'probs'), mapping, n, topK, topP, minP (sample), format (sparsemax, entmax). Anything else is ignored.
+ * 'probs'), mapping, n, replacement, logprobs, logprobsMode, topLogprobs, logitBias, allowed,
+ * banned and the filters (sample; a per-row parameter is an array), format (sparsemax, entmax).
+ * Anything else is ignored.
  */
 export type KernelParams = Readonly<Record<string, unknown>>;
 
@@ -74,6 +78,35 @@ const DRAW_ROW = 64;
 function num(v: unknown, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
 }
+
+/** Whether any row passes `test` (v a number, or an array of one per row; absent: dflt). */
+function anyOf(v: unknown, test: (x: number) => boolean, dflt: number): boolean {
+  if (Array.isArray(v)) return v.some((x) => typeof x === 'number' && test(x));
+  return test(num(v, dflt));
+}
+
+/** entmax's cost at the dearest alpha of v (a number, or one per row): alphas other than 1, 1.5 and 2 cost alike. */
+function worstEntmaxUnits(v: unknown, cols: number): { element: number; row: number } {
+  const kinds = new Set<number>();
+  for (const a of Array.isArray(v) ? v : [v]) {
+    const x = num(a, 1.5);
+    kinds.add(x === 1 || x === 1.5 || x === 2 ? x : 1.25);
+    if (kinds.size === 4) break;
+  }
+  let worst = { element: 0, row: 0 };
+  for (const a of kinds) {
+    const u = entmaxUnits(a, cols);
+    if (cols * u.element + u.row > cols * worst.element + worst.row) worst = u;
+  }
+  return worst;
+}
+
+/** Whether a sample forms p (a filter, a mask, log-probabilities) rather than taking its fast softmax path. */
+function sampleFiltered(params: KernelParams): boolean {
+  return SAMPLE_FEATURES.some((k) => params[k] != null) || params.replacement === false || params.logprobs === true;
+}
+
+const SAMPLE_FEATURES = ['topK', 'topP', 'minP', 'typicalP', 'epsilon', 'eta', 'topNSigma', 'logitBias', 'allowed', 'banned', 'topLogprobs'];
 
 function log2Cols(cols: number): number {
   return Math.log2(Math.max(cols, 2));
@@ -129,10 +162,16 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
     case 'sample': {
       const n = Math.max(1, num(params.n, 1));
       const mapping = params.mapping ?? 'softmax';
-      const filtered = params.topK != null || params.topP != null || params.minP != null;
-      if (!(num(params.temperature, 1) > 0)) {
+      const filtered = sampleFiltered(params);
+      // Per-row parameters: the dearest row decides (any T > 0 row samples; the worst alpha).
+      const greedy = !anyOf(params.temperature, (t) => t > 0, 1);
+      const masks = params.logitBias != null || params.allowed != null || params.banned != null ? 2 * CHEAP_PASS : 0;
+      // log p of every class for the top list, a select of it (like topK), a log per draw.
+      const top = params.topLogprobs != null ? LOG_INPUT + SORT_PER_DOUBLING * log2Cols(cols) : 0;
+      const logs = params.logprobs === true || params.logprobsMode === 'raw' ? SOFTMAX + CHEAP_PASS : 0;
+      if (greedy) {
         // argmax, and its index copied to the n draws.
-        element = probs + ARGMAX;
+        element = probs + masks + ARGMAX + top + logs;
         row = GREEDY_ROW + n * CHEAP_PASS;
         break;
       }
@@ -146,11 +185,19 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
         mapping === 'sparsemax'
           ? { element: sparsemaxUnits(cols), row: 0 }
           : mapping === 'entmax'
-            ? entmaxUnits(num(params.alpha, 1.5), cols)
+            ? worstEntmaxUnits(params.alpha, cols)
             : { element: SOFTMAX, row: 0 };
-      const sorts = (params.topK != null ? 1 : 0) + (params.topP != null ? 1 : 0);
-      const filters = sorts * (SORT_PER_DOUBLING * log2Cols(cols) + 2 * CHEAP_PASS) + (params.minP != null ? 2 * CHEAP_PASS : 0);
-      element = probs + m.element + filters + 3 * CHEAP_PASS + SCAN + n * DRAW_SUPPORT;
+      const has = (k: string) => (params[k] != null ? 1 : 0);
+      // topK, topP and typicalP select or sort the support; typicalP and eta take a log per class.
+      const sorts = has('topK') + has('topP') + has('typicalP');
+      const passes = has('minP') + has('epsilon') + has('eta') + has('topNSigma');
+      const filters =
+        sorts * (SORT_PER_DOUBLING * log2Cols(cols) + 2 * CHEAP_PASS) +
+        passes * 3 * CHEAP_PASS +
+        (has('typicalP') + has('eta')) * LOG_INPUT;
+      // Without replacement: the exact noise of every support class (two logs, as gumbel-softmax's) once.
+      const draws = params.replacement === false ? GUMBEL_SOFT + SORT_PER_DOUBLING * log2Cols(cols) : n * DRAW_SUPPORT;
+      element = probs + masks + m.element + filters + 3 * CHEAP_PASS + SCAN + draws + top + logs;
       row = m.row + SUPPORT_ROW + n * DRAW_ROW;
       break;
     }
@@ -198,10 +245,10 @@ export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, 
       return (8 + 2 * 4) * cols;
     case 'sample': {
       const mapping = params.mapping ?? 'softmax';
-      const filtered = params.topK != null || params.topP != null || params.minP != null;
-      if (mapping === 'softmax' && !filtered) return (8 + 8 + probs) * cols;
+      if (mapping === 'softmax' && !sampleFiltered(params)) return (8 + 8 + probs) * cols;
       const mapped = mapping === 'softmax' ? 0 : ROW_SCRATCH_BYTES;
-      return (8 + 4 + 8 + (filtered ? 8 : 0) + probs + mapped) * cols;
+      // p, the support (indices, values), the biased row, a select buffer and an order (4 + 8).
+      return (8 + 4 + 8 + 8 + 8 + 12 + probs + mapped) * cols;
     }
   }
 }

@@ -38,6 +38,7 @@ export interface Layout {
   /** See OutputSpec. */
   ragged?: { pad: number };
   zip?: { with: string; as: string; keys: [string, string] };
+  echo?: boolean;
 }
 
 /** Values per row of an output. */
@@ -65,6 +66,7 @@ export function layoutOf(job: Pick<Job, 'op' | 'params' | 'cols'>): Layout[] {
       inPlace: spec.type === 'f64' && spec.width === 'cols',
       ...(spec.ragged ? { ragged: spec.ragged } : {}),
       ...(spec.zip ? { zip: spec.zip } : {}),
+      ...(spec.echo ? { echo: true } : {}),
     }));
 }
 

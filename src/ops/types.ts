@@ -35,6 +35,12 @@ export interface OutputSpec {
    * not written on its own; OIP answers both as they are.
    */
   zip?: { with: string; as: string; keys: [string, string] };
+  /**
+   * The request's own values given back (sample's per-row seeds): /v1 answers them, as its
+   * answer echoes every seed; OIP does not (the caller sent the tensor, and INT64 seeds above
+   * 2^24 would not survive an FP32 output).
+   */
+  echo?: boolean;
 }
 
 /** A batch of rows with an operation's parameters: what every codec produces and every runner takes. */
@@ -59,6 +65,12 @@ export interface Job<P = Record<string, unknown>> {
   wire?: Record<string, unknown>;
 }
 
+/** A per-row parameter as an OIP input: its name and the datatype the model metadata names (any numeric one is read). */
+export interface RowInputSpec {
+  name: string;
+  datatype: 'FP64' | 'INT64';
+}
+
 export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
 
 export interface Operation<S extends z.ZodObject = z.ZodObject> {
@@ -74,6 +86,11 @@ export interface Operation<S extends z.ZodObject = z.ZodObject> {
   /** The /v1 request body (the parameters and the matrix) and answer, for the OpenAPI document. */
   request: z.ZodType;
   response: z.ZodType;
+  /**
+   * Parameters that take one value per row (an array of `rows`), which an OIP request may also
+   * send as input tensors [rows] named as the parameter (src/codecs/oip-row-inputs.ts).
+   */
+  rowInputs?: readonly RowInputSpec[];
   /** Elements of work per matrix element (n draws for sample). */
   workPerElement(params: z.output<S>): number;
   /** The arrays of the answer, in order. */

@@ -292,7 +292,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       tasks.push(submit({ kind: 'compute', job: sub, outs: subOuts, codec: c.name, binary, enqueuedAt: now() }, [], both));
     }
     let kernelMs = 0;
-    for (const r of await Promise.all(tasks)) {
+    // Every part settles before an error is answered, and the first part's error wins: a request
+    // with bad rows in two parts (a class-less row of sample) names the same row however it
+    // was split and whichever thread finished first.
+    const settled = await Promise.allSettled(tasks);
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+    for (const r of settled.map((s) => (s as PromiseFulfilledResult<Result>).value)) {
       if (r.kind !== 'computed') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
       children(job.op).wait.observe(r.waitMs / 1000);
       kernelMs += r.kernelMs;

@@ -40,13 +40,18 @@ function modelOf(params: ModelParams): Operation {
 /** A model's metadata, from its operation: its inputs and every output it may answer with. */
 export function metadataOf(op: Operation): z.infer<typeof S.ModelMetadata> {
   const outputs = new Map<string, OutputSpec>();
-  for (const o of [...op.outputs(op.params.parse({})), ...(op.otherOutputs ?? [])]) if (!outputs.has(o.name)) outputs.set(o.name, o);
+  for (const o of [...op.outputs(op.params.parse({})), ...(op.otherOutputs ?? [])]) if (!outputs.has(o.name) && !o.echo) outputs.set(o.name, o);
   const real = (name: string) => ({ name, datatype: 'FP64', shape: [-1, -1] });
   return {
     name: op.name,
     versions: ['1'],
     platform: 'anymax',
-    inputs: [real('logits'), ...(op.acceptsProbs ? [real('probs')] : [])],
+    inputs: [
+      real('logits'),
+      ...(op.acceptsProbs ? [real('probs')] : []),
+      // Optional per-row inputs, after the matrix (src/codecs/oip-row-inputs.ts).
+      ...(op.rowInputs ?? []).map(({ name, datatype }) => ({ name, datatype, shape: [-1] })),
+    ],
     outputs: [...outputs.values()].map((o) => ({
       name: o.name,
       datatype: o.type === 'i32' ? 'INT64' : 'FP64',

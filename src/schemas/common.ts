@@ -42,19 +42,42 @@ export const Temperature = z
 
 // The handler also checks the seed's JSON text (src/codecs/seed-text.ts): JSON.parse rounds
 // 9007199254740991.4 and 1e-400 to integers that would pass here.
-export const Seed = z
-  .number({ error: 'seed must be an integer in [0, 2^53)' })
-  .int({ error: 'seed must be an integer in [0, 2^53)' })
-  .min(0, { error: 'seed must be an integer in [0, 2^53)' })
-  .max(MAX_SEED, { error: 'seed must be an integer in [0, 2^53)' })
+const SEED_MESSAGE = 'seed must be an integer in [0, 2^53)';
+export const SeedValue = z
+  .number({ error: SEED_MESSAGE })
+  .int({ error: SEED_MESSAGE })
+  .min(0, { error: SEED_MESSAGE })
+  .max(MAX_SEED, { error: SEED_MESSAGE });
+
+const SEED_DESCRIPTION =
+  'Integer in [0, 2^53) selecting the Philox4x32-10 stream (see README), judged on its exact ' +
+  'decimal value (4.2e1 is 42; 0.5 and 1e-400 are refused). Absent: the server draws one and ' +
+  'returns it, so the call can be replayed.';
+
+export const Seed = SeedValue.optional().meta({ description: SEED_DESCRIPTION, example: 42 });
+
+/** A seed, or one per row: row r then draws from the stream keyed by seed[r] with row word 0. */
+export const Seeds = z
+  .union([SeedValue, z.array(SeedValue, { error: SEED_MESSAGE }).min(1, { error: 'seed must not be an empty array' })], {
+    error: `${SEED_MESSAGE}, or an array of them, one per row`,
+  })
   .optional()
   .meta({
     description:
-      'Integer in [0, 2^53) selecting the Philox4x32-10 stream (see README), judged on its exact ' +
-      'decimal value (4.2e1 is 42; 0.5 and 1e-400 are refused). Absent: the server draws one and ' +
-      'returns it, so the call can be replayed.',
+      `${SEED_DESCRIPTION} An array of one seed per row keys each row's stream on its own (row ` +
+      'word 0), so a row draws the same wherever it stands in a batch.',
     example: 42,
   });
+
+/**
+ * A number for every row, or an array of one per row (row r uses element r; its length is
+ * checked against the matrix by the operation). A wrong element is named by its position.
+ */
+export function perRow<S extends z.ZodType<number>>(scalar: S, message: string) {
+  return z.union([scalar, z.array(scalar, { error: `${message}, or an array of them, one per row` })], {
+    error: `${message}, or an array of them, one per row`,
+  });
+}
 
 export const Alpha = z
   .number({ error: 'alpha must be a number' })
@@ -67,6 +90,10 @@ export const ReturnedSeed = z
   .min(0)
   .max(MAX_SEED)
   .meta({ description: 'The seed used (the one given, or the one the server drew).', example: 42 });
+
+export const ReturnedSeeds = z
+  .union([z.int().min(0).max(MAX_SEED), z.array(z.int().min(0).max(MAX_SEED))])
+  .meta({ description: 'The seed used (the one given, or the one the server drew), or the per-row seeds given.', example: 42 });
 
 export const ProbsMatrix = z.array(z.array(z.number())).meta({
   description: 'rows x classes probabilities; each row is on the simplex.',
