@@ -42,7 +42,7 @@ export function randomSeed(): number {
  * Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). With `pre`, the
  * matrix was already read from the bytes (./body-scan.ts) and body holds a placeholder in its
  * place; its errors are raised here, in the general path's order (other fields, shape, element
- * limit, elements). `text` is the JSON text body was parsed from (the whole body, or the scanned
+ * limit, elements, then the operation's check of its parameters against the matrix). `text` is the JSON text body was parsed from (the whole body, or the scanned
  * rest): with it, a seed is checked on its digits, which JSON.parse may have rounded to an
  * integer (./seed-text.ts).
  */
@@ -78,6 +78,9 @@ export function prepare(name: OpName, body: unknown, limits: Limits, pre?: Scann
   }
   delete params.logits;
   delete params.probs;
+  // The operation's checks against the matrix (a parameter of one element per row, ...).
+  const issues = ep.check?.(params, m.rows, m.cols, m.data);
+  if (issues && issues.length > 0) throw invalidRequest(issues);
   if (ep.seeded && params.seed === undefined) params.seed = randomSeed();
   return {
     op: name,

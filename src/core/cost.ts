@@ -26,6 +26,10 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  *    compare per class when nothing can be skipped); otherwise the mapping, then topK / topP
  *    (a select / sort of the row's support: ~4.5 per doubling of cols), minP and up to three
  *    renormalisations, then ~6 per draw.
+ *  - score: the mapping (softmax, sparsemax or entmax(alpha)), the row maximum, and its own
+ *    passes: at most three with a log or an exp per class (softmax's logsumexp; the entropy and
+ *    the two losses of a sparse mapping) and two sums. Not yet measured by bench/worst-case.ts:
+ *    the figures are the pass counts times the per-pass costs above.
  * Per row, every kernel also has fixed work (the call into the row, its bookkeeping, a Philox
  * call per draw), which dominates on rows of a few classes: measured on rows of 1-8 classes
  * (bench/worst-case.ts "short rows", "few classes"), it is ~2 units for argmax, ~8 for softmax,
@@ -35,7 +39,7 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  * Typical rows cost far less: entmax below alpha = 2 takes 3-5 solver passes, not 86.
  */
 
-export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
+export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample' | 'score';
 
 /**
  * The fields the kernels read, as the /v1 endpoints name them (a Job's params, plus its input):
@@ -154,6 +158,18 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
       row = m.row + SUPPORT_ROW + n * DRAW_ROW;
       break;
     }
+    case 'score': {
+      const mapping = params.mapping ?? 'softmax';
+      const m =
+        mapping === 'sparsemax'
+          ? { element: sparsemaxUnits(cols), row: 0 }
+          : mapping === 'entmax'
+            ? entmaxUnits(num(params.alpha, 1.5), cols)
+            : { element: SOFTMAX, row: 0 };
+      element = m.element + SCAN + 3 * POWER_PASS + 2 * CHEAP_PASS;
+      row = m.row + SAMPLE_ROW;
+      break;
+    }
   }
   return cols * element + row;
 }
@@ -181,6 +197,7 @@ export function worstCaseNs(kernel: KernelName, params: KernelParams, rows: numb
  *    indices and values (4 + 8), the filters' select buffer (8), the mapping's row scratch; with
  *    probabilities input the log row z (8). (The near-tie buffers grow with the kept classes,
  *    which random noise keeps few of; they are not counted.)
+ *  - score: its p row (8) and, for sparsemax and entmax, the mapping's row scratch;
  *  - softmax and argmax: none (rows over 1M classes take the JavaScript path, not WebAssembly).
  */
 export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, cols: number): number {
@@ -201,5 +218,7 @@ export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, 
       const mapped = mapping === 'softmax' ? 0 : ROW_SCRATCH_BYTES;
       return (8 + 4 + 8 + (filtered ? 8 : 0) + probs + mapped) * cols;
     }
+    case 'score':
+      return (8 + ((params.mapping ?? 'softmax') === 'softmax' ? 0 : ROW_SCRATCH_BYTES)) * cols;
   }
 }

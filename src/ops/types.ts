@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Issue } from '../errors.js';
 import { Logits, Probs } from '../schemas/common.js';
 
 /**
@@ -43,7 +44,7 @@ export interface Job<P = Record<string, unknown>> {
   wire?: Record<string, unknown>;
 }
 
-export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
+export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample' | 'score';
 
 export interface Operation<S extends z.ZodObject = z.ZodObject> {
   name: OpName;
@@ -67,6 +68,21 @@ export interface Operation<S extends z.ZodObject = z.ZodObject> {
    * outputs() of the defaults, every array the operation may answer with (the OIP model metadata).
    */
   otherOutputs?: OutputSpec[];
+  /**
+   * Checks of the parameters against the matrix, which the schema cannot make (an array of one
+   * element per row, a class index below cols, a target class that is not masked): called by
+   * every codec once the matrix is read and valid, before the job runs. Each issue's path is the
+   * parameter's (e.g. ['targets', 3]); any issue makes the request a 400 (invalidRequest).
+   * `data` is the job's matrix as the kernels read it (logits, masked classes -Infinity; or
+   * weights when input is probs).
+   */
+  check?(params: z.output<S>, rows: number, cols: number, data: Float64Array): Issue[];
+  /**
+   * Parameters that are arrays of one element per row. The Open Inference Protocol is to take
+   * each as an extra input tensor named as the field, which its decoder does not read yet: it
+   * refuses them (a 400 naming the field), and a model that requires one answers 400 there.
+   */
+  rowArrays?: readonly string[];
   /** Runs the kernel on the job's rows, writing each output (allocated per outputs()). */
   run(job: Job<z.output<S>>, outs: OutArray[]): void;
 }

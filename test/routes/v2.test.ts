@@ -86,7 +86,9 @@ describe('server, health, models, repository', () => {
       // Independently of the registry: the fields /v1 answers with (both values of softmax's log).
       const fields = new Set<string>();
       for (const log of op.name === 'softmax' ? [false, true] : [undefined]) {
-        const v1 = jsonOf(await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...(log === undefined ? {} : { log }) }));
+        const v1 = jsonOf(
+          await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...(log === undefined ? {} : { log }), ...(op.name === 'score' ? { targets: [0] } : {}) }),
+        );
         for (const [k, v] of Object.entries(v1)) {
           if (k === 'seed') continue;
           const matrix = Array.isArray((v as unknown[])[0]);
@@ -102,7 +104,7 @@ describe('server, health, models, repository', () => {
   });
 
   it('unknown models and versions: 404 in the protocol\'s shape', async () => {
-    expect(expectOipError(await get(app, '/v2/models/softmaxx'), 404)).toBe('unknown model "softmaxx" (models: argmax, softmax, sparsemax, entmax, gumbel-softmax, sample)');
+    expect(expectOipError(await get(app, '/v2/models/softmaxx'), 404)).toBe('unknown model "softmaxx" (models: argmax, softmax, sparsemax, entmax, gumbel-softmax, sample, score)');
     expect(expectOipError(await get(app, '/v2/models/softmax/versions/2'), 404)).toBe('model softmax has no version "2" (its only version is 1)');
     expectOipError(await get(app, '/v2/models/nope/ready'), 404);
     expectOipError(await infer(app, 'nope', jsonRequest([[1]])), 404);
@@ -141,6 +143,14 @@ describe('inference', () => {
         expect(valuesOf(ab, 'probs')).toEqual(flat(v1.probs));
       }
     }
+  });
+
+  it('score: 400 until targets can be sent (an input tensor per issue 9), given as a parameter or not', async () => {
+    const want = 'model score: targets (one element per row) is not accepted over the Open Inference Protocol yet (it is to be an input tensor named targets, shape [rows]); use POST /v1/score';
+    expect(expectOipError(await infer(app, 'score', jsonRequest([[1, 2]])), 400)).toBe(want);
+    expect(expectOipError(await infer(app, 'score', jsonRequest([[1, 2]], { targets: [0] })), 400)).toBe(want);
+    const b = binary([[1, 2]], 'FP64');
+    expect(expectOipError(await infer(app, 'score', b.body, b.headers), 400)).toBe(want);
   });
 
   it('a Content-Type that is not a media type at all is a 415 in the protocol\'s shape', async () => {
@@ -448,7 +458,8 @@ describe('the pool, split and streamed paths', () => {
 
   it('every model and output form: the same bytes inline and through the pool, split and streamed', async () => {
     const logits = randomLogits(12, 300, 3);
-    for (const op of OP_NAMES) {
+    // score takes its targets over /v1 only, so far (see its 400 above).
+    for (const op of OP_NAMES.filter((o) => o !== 'score')) {
       const params = op === 'sample' ? { n: 3, seed: 5 } : op === 'gumbel-softmax' ? { seed: 5 } : {};
       for (const form of ['json', 'binary', 'mixed', 'classify'] as const) {
         const names = jsonOf(await get(app, `/v2/models/${op}`)).outputs.map((o: { name: string }) => o.name).filter((n: string) => n !== 'logProbs');
