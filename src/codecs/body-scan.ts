@@ -60,6 +60,11 @@ export interface ScanOptions {
    * the 400 lists them (the first few, and a count) as the general validation would.
    */
   knownKeys?: ReadonlySet<string>;
+  /**
+   * Members whose value is an array of one element per row (Operation.rowArrays): kept in `rest`
+   * when flat (no nested array or object), within restMax like every other field.
+   */
+  keepArrays?: ReadonlySet<string>;
   /** Allocates the matrix buffer (e.g. on a SharedArrayBuffer); plain Float64Array by default. */
   alloc?: (length: number) => Float64Array;
 }
@@ -136,8 +141,12 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
         // A nested value outside the matrix is refused whatever it holds (every other field is
         // a scalar, and an unknown field is unknown whatever its value), so `rest` gets an empty
         // one of its kind: JSON.parse of 64 KiB of [[[[... took ~2.3 ms of the main thread.
+        // A per-row array (opts.keepArrays) is kept when flat; a nested one becomes [{}], which
+        // its schema refuses at element 0.
         const c = b[i];
-        if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
+        if (c === C.BracketOpen && opts.keepArrays?.has(name)) {
+          if (!isFlat(b, i, end)) cuts.push([i, end, '[{}]']);
+        } else if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
         i = end;
       }
       i = ws(b, i);
@@ -174,6 +183,12 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   }
   rest += text.toString('utf8', at, n);
   return { matrix, rest };
+}
+
+/** Whether the array b[start, end) holds no array or object (a bracket inside a string counts: refused either way). */
+function isFlat(b: Uint8Array, start: number, end: number): boolean {
+  for (let k = start + 1; k < end; k++) if (b[k] === C.BracketOpen || b[k] === C.BraceOpen) return false;
+  return true;
 }
 
 /** The 400 for unknown fields (names in the order JSON.parse's object lists them): the first few and a count. */

@@ -99,6 +99,11 @@ export const KNOWN_KEYS: Record<OpName, ReadonlySet<string>> = Object.fromEntrie
   OP_NAMES.map((n) => [n, new Set(Object.keys(validator(operation(n)).shape))]),
 ) as Record<OpName, Set<string>>;
 
+/** The members of each operation's /v1 body that are arrays of one element per row (kept by the byte scanner). */
+const ROW_ARRAYS: Record<OpName, ReadonlySet<string>> = Object.fromEntries(
+  OP_NAMES.map((n) => [n, new Set(operation(n).rowArrays ?? [])]),
+) as Record<OpName, Set<string>>;
+
 /** The body's members the operation does not know, in the order Zod lists them (for-in). */
 function unknownKeys(body: P, name: OpName): string[] {
   const known = KNOWN_KEYS[name];
@@ -154,7 +159,7 @@ export function prepareBytes(name: OpName, bytes: Uint8Array, limits: Limits, al
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     return prepare(name, parseJson(text), limits, undefined, text);
   }
-  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc, knownKeys: KNOWN_KEYS[name] });
+  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc, knownKeys: KNOWN_KEYS[name], keepArrays: ROW_ARRAYS[name] });
   return prepare(name, parseJson(scanned.rest), limits, scanned.matrix ?? undefined, scanned.rest);
 }
 

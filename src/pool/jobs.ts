@@ -161,11 +161,11 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
 
   /**
    * Once a job on shared memory is known: its body (until collected), matrix, the kernels'
-   * scratch (per task), integer outputs, and a window of answer chunks (text and its bytes).
+   * scratch (per task), the outputs not computed in place, and a window of answer chunks (text and its bytes).
    */
   function estimateJob(job: Job, bodyBytes: number): number {
     let bytes = bodyBytes + 8 * job.rows * job.cols + partsOf(job) * jobScratchBytes(job) + OVERHEAD;
-    for (const l of layoutOf(job)) if (l.type === 'i32') bytes += 4 * job.rows * l.width;
+    for (const l of layoutOf(job)) if (!l.inPlace) bytes += (l.type === 'f64' ? 8 : 4) * job.rows * l.width;
     return bytes + window * CHUNK_ELEMENTS * NUMBER_TEXT * 2;
   }
 
@@ -263,7 +263,9 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     await ctx.reservation.resize(estimateJob(job, bodyBytes) + binaryBytes, both).catch((e: unknown) => {
       throw e instanceof ApiError ? e : poolError(e, both);
     });
-    const outs: OutArray[] = layout.map(({ inPlace, width }) => (inPlace ? job.data : new Int32Array(new SharedArrayBuffer(job.rows * width * 4))));
+    const outs: OutArray[] = layout.map(({ inPlace, width, type }) =>
+      inPlace ? job.data : type === 'f64' ? new Float64Array(new SharedArrayBuffer(job.rows * width * 8)) : new Int32Array(new SharedArrayBuffer(job.rows * width * 4)),
+    );
     /** Per part: its bytes when binary (filled by the compute tasks unless sent as they are). */
     const partBytes: (Uint8Array | undefined)[] = [];
     const written: { out: number; form: string; dest: Uint8Array; rowBytes: number }[] = [];
