@@ -207,6 +207,7 @@ export function score(
  */
 export function bregmanTarget(delta: number, a: number): number {
   if (delta <= 0) return 0;
+  if (a === 1) return (delta * delta) / 2; // sparsemax: exact
   if (delta >= 0.25) {
     const d = -Math.expm1(a * Math.log1p(-delta)) - a * delta * Math.exp(a * Math.log1p(-delta));
     return Math.max(0, d / (a * (a + 1)));
