@@ -1,4 +1,5 @@
 import { entmax } from './entmax.js';
+import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
 import { sparsemax } from './sparsemax.js';
 import { exactReciprocal } from './temperature.js';
@@ -69,10 +70,15 @@ export interface ScoreFailure {
   kind: 'masked-target' | 'bad-target';
 }
 
-/** Grow-only row scratch for p (kept up to KEEP_COLS classes, as the mapping kernels do). */
-const KEEP_COLS = 1 << 16;
+/**
+ * The mapping runs on chunks of rows (its batch path, one call per chunk) into a scratch of at
+ * most CHUNK elements (or one row), kept between calls up to that size, as the mapping kernels
+ * keep theirs; then each row is scored from its p. Support indices of a row go to `sup`.
+ */
+const CHUNK = 1 << 16;
 let pScratch = new Float64Array(1024);
-const SUPPORT = new Int32Array(1);
+let supScratch = new Int32Array(1024);
+let countScratch = new Int32Array(64);
 
 export function score(
   data: Float64Array,
@@ -84,117 +90,190 @@ export function score(
   const T = opts.temperature ?? 1;
   const alpha = opts.mapping === 'softmax' ? 1 : opts.mapping === 'sparsemax' ? 2 : (opts.alpha ?? 1.5);
   const rowOffset = opts.rowOffset ?? 0;
+  const targets = opts.targets;
   const invT = exactReciprocal(T);
+  const per = Math.max(1, Math.min(rows, Math.floor(CHUNK / cols)));
   let p = pScratch;
-  if (p.length < cols) {
-    p = new Float64Array(Math.max(cols, 2 * p.length));
-    if (cols <= KEEP_COLS) pScratch = p;
+  if (p.length < per * cols) {
+    p = new Float64Array(Math.max(per * cols, 2 * p.length));
+    if (per * cols <= CHUNK) pScratch = p;
   }
-  for (let r = 0, base = 0; r < rows; r++, base += cols) {
-    const y = opts.targets[rowOffset + r];
-    if (!(Number.isInteger(y) && y >= 0 && y < cols)) return { row: r, kind: 'bad-target' };
-    if (data[base + y] === -Infinity || Number.isNaN(data[base + y])) return { row: r, kind: 'masked-target' };
-    const row = data.subarray(base, base + cols);
-    // The row maximum (first index), as the kernels shift by it.
-    let m = -Infinity;
-    let im = 0;
-    for (let i = 0; i < cols; i++) {
-      if (row[i] > m) {
-        m = row[i];
-        im = i;
-      }
+  let sup = supScratch;
+  if (alpha !== 1 && sup.length < cols) {
+    sup = new Int32Array(Math.max(cols, 2 * sup.length));
+    if (cols <= CHUNK) supScratch = sup;
+  }
+  if (countScratch.length < per) countScratch = new Int32Array(per);
+  const support = countScratch;
+  for (let r0 = 0; r0 < rows; r0 += per) {
+    const n = Math.min(per, rows - r0);
+    // Targets first: a refusal names the first bad row before any work on it.
+    for (let r = r0; r < r0 + n; r++) {
+      const y = targets[rowOffset + r];
+      if (!(Number.isInteger(y) && y >= 0 && y < cols)) return { row: r, kind: 'bad-target' };
+      const zy = data[r * cols + y];
+      if (zy === -Infinity || Number.isNaN(zy)) return { row: r, kind: 'masked-target' };
     }
-    const xAt = (i: number) => (invT ? (row[i] - m) * invT : (row[i] - m) / T);
-    const xy = xAt(y);
-    const M = m / T;
-    if (alpha === 1) {
-      softmax(row, 1, cols, T, p);
-      let s = 0;
-      let c = 0;
+    const view = data.subarray(r0 * cols, (r0 + n) * cols);
+    if (alpha === 1) softmax(view, n, cols, T, p);
+    else if (alpha === 2) sparsemax(view, n, cols, T, p, support);
+    else entmax(view, n, cols, alpha, T, p, support);
+    for (let k = 0; k < n; k++) {
+      const r = r0 + k;
+      const base = r * cols;
+      const pb = k * cols;
+      // The row maximum (first index), as the kernels shift by it.
+      let m = -Infinity;
+      let im = 0;
       for (let i = 0; i < cols; i++) {
-        if (i === im) continue;
-        const e = Math.exp(xAt(i));
-        const t = s + e;
-        c += s >= e ? s - t + e : e - t + s;
-        s = t;
+        const z = data[base + i];
+        if (z > m) {
+          m = z;
+          im = i;
+        }
       }
-      const lse = Math.log1p(s + c);
-      let px = 0;
-      let pc = 0;
-      for (let i = 0; i < cols; i++) {
-        const pi = p[i];
-        if (pi === 0) continue;
-        const v = pi * xAt(i);
-        const t = px + v;
-        pc += Math.abs(px) >= Math.abs(v) ? px - t + v : v - t + px;
-        px = t;
-      }
-      outs.value[r] = M + lse;
-      outs.loss[r] = lse - xy;
-      outs.entropy[r] = lse - (px + pc);
-      outs.prob[r] = p[y];
-      outs.logprob[r] = xy - lse;
-      continue;
+      const y = targets[rowOffset + r];
+      const dy = data[base + y] - m;
+      const xy = invT ? dy * invT : dy / T;
+      if (alpha === 1) softmaxRow(data, base, p, pb, cols, m, im, T, invT, y, xy, r, outs);
+      else sparseRow(p, pb, cols, im, y, xy, alpha, sup, r, outs);
+      outs.value[r] += m / T;
     }
-    if (alpha === 2) sparsemax(row, 1, cols, T, p, SUPPORT);
-    else entmax(row, 1, cols, alpha, T, p, SUPPORT);
-    const a = alpha - 1;
-    // p_max (the first maximum of p is at the first maximum of z) and 1 - p_max as a sum.
-    const pm = p[im];
-    let rest = 0;
-    let rc = 0;
-    for (let i = 0; i < cols; i++) {
-      if (i === im) continue;
-      const v = p[i];
-      const t = rest + v;
-      rc += rest >= v ? rest - t + v : v - t + rest;
-      rest = t;
-    }
-    rest += rc;
-    const oneMinus = (i: number) => (i === im && pm > 0.5 ? rest : 1 - p[i]);
-    // Entropy.
-    let h = 0;
-    let hc = 0;
-    for (let i = 0; i < cols; i++) {
-      const pi = p[i];
-      if (pi === 0) continue;
-      let v: number;
-      if (alpha === 2) v = 0.5 * pi * oneMinus(i);
-      else {
-        const lp = i === im && pm > 0.5 ? Math.log1p(-rest) : Math.log(pi);
-        v = (pi * -Math.expm1(a * lp)) / (alpha * a);
-      }
-      const t = h + v;
-      hc += h >= v ? h - t + v : v - t + h;
-      h = t;
-    }
-    outs.entropy[r] = h + hc;
-    const threshold = -(pm === 1 ? 1 : Math.exp(a * (pm > 0.5 ? Math.log1p(-rest) : Math.log(pm)))) / a;
-    const lossAt = (t: number, xt: number): number => {
-      let s = 0;
-      let c = 0;
-      const add = (v: number) => {
-        const u = s + v;
-        c += s >= v ? s - u + v : v - u + s;
-        s = u;
-      };
-      for (let i = 0; i < cols; i++) {
-        if (i === t) continue;
-        const pi = p[i];
-        if (pi !== 0) add((alpha === 2 ? pi * pi : Math.exp(alpha * Math.log(pi))) / alpha);
-      }
-      const pt = p[t];
-      add(bregmanTarget(pt === 0 ? 1 : t === im && pm > 0.5 ? rest : 1 - pt, a));
-      if (pt === 0) add(Math.max(0, threshold - xt));
-      return s + c;
-    };
-    const v = lossAt(im, 0);
-    outs.value[r] = M + v;
-    outs.loss[r] = y === im ? v : lossAt(y, xy);
-    outs.prob[r] = p[y];
-    outs.logprob[r] = p[y] === 0 ? -Infinity : y === im && pm > 0.5 ? Math.log1p(-rest) : Math.log(p[y]);
   }
   return null;
+}
+
+/** One row under softmax: value is written without max z / T (the caller adds it). */
+function softmaxRow(
+  data: Float64Array,
+  base: number,
+  p: Float64Array,
+  pb: number,
+  cols: number,
+  m: number,
+  im: number,
+  T: number,
+  invT: number,
+  y: number,
+  xy: number,
+  r: number,
+  outs: ScoreOutputs,
+): void {
+  // s = sum of exp(x_i) over every class but the maximum (Neumaier), and p . x over p > 0.
+  let s = 0;
+  let c = 0;
+  let px = 0;
+  let pc = 0;
+  for (let i = 0; i < cols; i++) {
+    if (i === im) continue;
+    const d = data[base + i] - m;
+    const x = invT ? d * invT : d / T;
+    const e = expNonPositive(x);
+    const t = s + e;
+    c += s >= e ? s - t + e : e - t + s;
+    s = t;
+    const pi = p[pb + i];
+    if (pi > 0) {
+      const v = pi * x;
+      const u = px + v;
+      pc += px <= v ? px - u + v : v - u + px; // both <= 0: the larger magnitude first
+      px = u;
+    }
+  }
+  const lse = Math.log1p(s + c);
+  outs.value[r] = lse;
+  outs.loss[r] = lse - xy;
+  outs.entropy[r] = lse - (px + pc);
+  outs.prob[r] = p[pb + y];
+  outs.logprob[r] = xy - lse;
+}
+/**
+ * One row under sparsemax (alpha = 2) or entmax (alpha > 1): value is written without
+ * max z / T (the caller adds it). Every loop after the first is over the support.
+ */
+function sparseRow(
+  p: Float64Array,
+  pb: number,
+  cols: number,
+  im: number,
+  y: number,
+  xy: number,
+  alpha: number,
+  sup: Int32Array,
+  r: number,
+  outs: ScoreOutputs,
+): void {
+  const a = alpha - 1;
+  // The support, and rest = 1 - p_max as the sum of the other p's (Neumaier).
+  let k = 0;
+  let rest = 0;
+  let rc = 0;
+  for (let i = 0; i < cols; i++) {
+    const v = p[pb + i];
+    if (v > 0) {
+      sup[k++] = i;
+      if (i !== im) {
+        const t = rest + v;
+        rc += rest >= v ? rest - t + v : v - t + rest;
+        rest = t;
+      }
+    }
+  }
+  rest += rc;
+  const pm = p[pb + im];
+  const big = pm > 0.5;
+  // log p_max and p_max^(alpha - 1), from rest when p_max is near 1.
+  const lpm = big ? Math.log1p(-rest) : Math.log(pm);
+  const pma = alpha === 2 ? pm : Math.exp(a * lpm);
+  // Entropy, and A = sum over the support but the maximum of p^alpha / alpha.
+  let h = 0;
+  let hc = 0;
+  let A = 0;
+  let Ac = 0;
+  for (let j = 0; j < k; j++) {
+    const i = sup[j];
+    const pi = p[pb + i];
+    let pa: number; // p^(alpha - 1)
+    let v: number; // p (1 - p^(alpha - 1)) / (alpha (alpha - 1))
+    if (i === im) {
+      pa = pma;
+      v = alpha === 2 ? 0.5 * pi * (big ? rest : 1 - pi) : (pi * -Math.expm1(a * lpm)) / (alpha * a);
+    } else {
+      // p <= 1/2 here: 1 - p^(alpha - 1) does not cancel at alpha 1.5 and 2; expm1 near alpha = 1.
+      if (alpha === 2 || alpha === 1.5) {
+        pa = alpha === 2 ? pi : Math.sqrt(pi);
+        v = (pi * (1 - pa)) / (alpha * a);
+      } else {
+        const la = a * Math.log(pi);
+        pa = Math.exp(la);
+        v = (pi * -Math.expm1(la)) / (alpha * a);
+      }
+      const w = (pi * pa) / alpha;
+      const t = A + w;
+      Ac += A >= w ? A - t + w : w - t + A;
+      A = t;
+    }
+    const t = h + v;
+    hc += h >= v ? h - t + v : v - t + h;
+    h = t;
+  }
+  A += Ac;
+  outs.entropy[r] = h + hc;
+  // value - max theta = the loss of the maximum: A + d(1 - p_max).
+  const v0 = A + bregmanTarget(big ? rest : 1 - pm, a);
+  outs.value[r] = v0;
+  const py = p[pb + y];
+  if (y === im) outs.loss[r] = v0;
+  else {
+    // A without y's term, with the maximum's; d(1 - p_y); and below the threshold
+    // -p_max^(alpha - 1) / (alpha - 1) for a target outside the support.
+    const ya = py === 0 ? 0 : (py * (alpha === 2 ? py : alpha === 1.5 ? Math.sqrt(py) : Math.exp(a * Math.log(py)))) / alpha;
+    let loss = A - ya + (pm * pma) / alpha + bregmanTarget(1 - py, a);
+    if (py === 0) loss += Math.max(0, -pma / a - xy);
+    outs.loss[r] = Math.max(0, loss);
+  }
+  outs.prob[r] = py;
+  outs.logprob[r] = py === 0 ? -Infinity : y === im && big ? lpm : Math.log(py);
 }
 
 /**
