@@ -120,6 +120,24 @@ describe('POST /v1/score: 400s naming the field and position', () => {
     }
   });
 
+  it('bad targets in a scanned body (past 16 KiB) get the small body\'s 400', async () => {
+    const logits = randomLogits(40, 200, 9);
+    const good = logits.map(() => 1);
+    const bodies: [unknown[], (string | number)[]][] = [
+      [good.map((t, r) => (r === 29 ? 2.5 : t)), ['targets', 29]],
+      [good.map((t, r) => (r === 31 ? 'x' : t)), ['targets', 31]],
+      [good.map((t) => [t]), ['targets', 0]], // nested: refused at element 0 either way
+      [good.slice(1), ['targets']],
+    ];
+    for (const [targets, path] of bodies) {
+      const big = expectError(await post(inline, '/v1/score', { logits, targets }), 400);
+      const small = expectError(await post(inline, '/v1/score', { logits: logits.map((r) => r.slice(0, 2)), targets }), 400);
+      expect(big.issues?.[0].path).toEqual(path);
+      // The first issue alike (a nested array lists every element small, element 0 scanned).
+      expect(big.issues?.[0]).toEqual(small.issues?.[0]);
+    }
+  });
+
   it('the operation refuses a masked target by itself (a job built without the codec\'s check)', () => {
     const job = {
       op: 'score' as const,
