@@ -51,7 +51,12 @@ export const RepositoryIndex = z
   .array(z.object({ name: z.string(), version: z.string(), state: z.string() }))
   .meta({ id: 'OipRepositoryIndex', example: [{ name: 'softmax', version: '1', state: 'READY' }] });
 
-const parametersByModel = OPERATIONS.map((op) => `${op.name}: ${Object.keys(op.params.shape).join(', ') || 'none'}`).join('; ');
+// Per-row arrays (Operation.rowArrays) are not parameters here: they are to be input tensors, not read yet.
+const parametersByModel = OPERATIONS.map((op) => {
+  const names = Object.keys(op.params.shape).filter((k) => !op.rowArrays?.includes(k));
+  const pending = op.rowArrays?.length ? ` (not yet ${op.rowArrays.join(', ')}: the model answers 400)` : '';
+  return `${op.name}: ${names.join(', ') || 'none'}${pending}`;
+}).join('; ');
 
 export const InferenceRequest = z
   .object({
