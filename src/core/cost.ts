@@ -27,9 +27,9 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  *    (a select / sort of the row's support: ~4.5 per doubling of cols), minP and up to three
  *    renormalisations, then ~6 per draw.
  *  - score: the mapping (softmax, sparsemax or entmax(alpha)), the row maximum, and its own
- *    passes: at most three with a log or an exp per class (softmax's logsumexp; the entropy and
- *    the two losses of a sparse mapping) and two sums. Not yet measured by bench/worst-case.ts:
- *    the figures are the pass counts times the per-pass costs above.
+ *    passes: softmax one of sums; sparsemax / entmax one finding the support, then one over the
+ *    support (the whole row near alpha = 1) with a log, an exp and an expm1 per class. Counted
+ *    as three power passes and two sums, a bound; not yet measured by bench/worst-case.ts.
  * Per row, every kernel also has fixed work (the call into the row, its bookkeeping, a Philox
  * call per draw), which dominates on rows of a few classes: measured on rows of 1-8 classes
  * (bench/worst-case.ts "short rows", "few classes"), it is ~2 units for argmax, ~8 for softmax,

@@ -1,5 +1,4 @@
 import { entmax } from './entmax.js';
-import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
 import { sparsemax } from './sparsemax.js';
 import { exactReciprocal } from './temperature.js';
@@ -21,9 +20,9 @@ import { exactReciprocal } from './temperature.js';
  * row at 1e300 loses nothing: value = max z / T + v(x), loss = v(x) - x_y. softmax of
  * [1e300, 1e300, 0], target 0, has loss log 2 exactly.
  *
- * Softmax: v(x) = logsumexp(x) = log1p(s), s = sum of exp(x_i) over every class but one maximum
- * (compensated sum; ./exp.ts's table exp, within 2 ulps, in the same pass as p . x), which keeps
- * its relative precision when s is tiny; loss = v - x_y (a sum
+ * Softmax: v(x) = logsumexp(x) = log1p(s), s = sum of exp(x_i) over every class but one maximum,
+ * = (sum of their p) / p_max (compensated sum, in the same pass as p . x), which keeps its
+ * relative precision when s is tiny; loss = v - x_y (a sum
  * of non-negative terms); H = v - p . x (both >= 0); logprob = x_y - v, the log-softmax, a
  * number even where p_y underflows to 0.
  *
@@ -165,28 +164,27 @@ function softmaxRow(
   r: number,
   outs: ScoreOutputs,
 ): void {
-  // s = sum of exp(x_i) over every class but the maximum (Neumaier), and p . x over p > 0.
-  let s = 0;
-  let c = 0;
+  // s = sum of exp(x_i) over every class but the maximum = (sum of their p) / p_max, since
+  // exp(x_max) = 1: each p has a few ulps of relative error, so s does too, with no exp pass
+  // (compensated sums, Neumaier). And p . x over p > 0, in the same pass.
+  let rest = 0;
+  let rc = 0;
   let px = 0;
   let pc = 0;
   for (let i = 0; i < cols; i++) {
-    if (i === im) continue;
-    const d = data[base + i] - m;
-    const x = invT ? d * invT : d / T;
-    const e = expNonPositive(x);
-    const t = s + e;
-    c += s >= e ? s - t + e : e - t + s;
-    s = t;
     const pi = p[pb + i];
-    if (pi > 0) {
-      const v = pi * x;
-      const u = px + v;
-      pc += px <= v ? px - u + v : v - u + px; // both <= 0: the larger magnitude first
-      px = u;
-    }
+    if (i === im || !(pi > 0)) continue;
+    const t = rest + pi;
+    rc += rest >= pi ? rest - t + pi : pi - t + rest;
+    rest = t;
+    const d = data[base + i] - m;
+    const v = pi * (invT ? d * invT : d / T);
+    const u = px + v;
+    pc += px <= v ? px - u + v : v - u + px; // both <= 0: the larger magnitude first
+    px = u;
   }
-  const lse = Math.log1p(s + c);
+  const s = (rest + rc) / p[pb + im];
+  const lse = Math.log1p(s);
   outs.value[r] = lse;
   outs.loss[r] = lse - xy;
   outs.entropy[r] = lse - (px + pc);

@@ -20,7 +20,7 @@ let pooled: FastifyInstance;
 beforeAll(async () => {
   [inline, pooled] = await Promise.all([
     buildApp({ workers: 2, logLevel: 'silent' }),
-    buildApp({ workers: 2, logLevel: 'silent', inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1 }),
+    buildApp({ workers: 2, logLevel: 'silent', inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1, streamMinElements: 8 }),
   ]);
   await Promise.all([inline.ready(), pooled.ready()]);
 });
