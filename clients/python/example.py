@@ -72,6 +72,9 @@ def main(base_url):
     r = api.sample(z, mapping="sparsemax", temperature=0.5, top_k=2, n=4, seed=7)
     check("sample sparsemax top-k", all(s in (0, 1) for s in r["samples"][0]), r)
 
+    r = api.score([x[0], x[0]], [2, 0], mapping="sparsemax")
+    check("score sparsemax", r["loss"] == [0.0625, 2.5625] and r["logprob"][1] is None and r["value"] == [0.5625, 0.5625], r)
+
     try:
         api.softmax([[1, 2, 3], [1, 2]])
         check("ragged rows are a 400", False, "no error")
