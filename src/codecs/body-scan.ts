@@ -108,6 +108,8 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   // Spans of the body left out of `rest`, and what stands in their place.
   const cuts: [number, number, string][] = [];
   const unknown = new Set<string>();
+  /** Bytes of each per-row array kept in `rest` (the last of a repeated key). */
+  const kept = new Map<string, number>();
   let matrix: ScannedMatrix | null = null;
   let buffer: Float64Array | null = null;
   const capacity = Math.min(opts.maxElements, Math.floor(n / 2) + 1);
@@ -146,6 +148,7 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
         const c = b[i];
         if (c === C.BracketOpen && opts.keepArrays?.has(name)) {
           if (!isFlat(b, i, end)) cuts.push([i, end, '[{}]']);
+          else kept.set(name, end - i);
         } else if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
         i = end;
       }
@@ -171,6 +174,12 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   for (const [s, e, by] of cuts) restBytes -= e - s - by.length;
   if (restBytes > opts.restMax) {
     if (unknown.size > 0) throw unknownFields(inKeyOrder(unknown));
+    if (kept.size > 0) {
+      const arrays = [...kept].map(([k, bytes]) => `${bytes} in ${k}`).join(', ');
+      throw badRequest(
+        `the request body has ${restBytes} bytes outside the logits / probs matrix, ${arrays} (one value per row); at most ${opts.restMax} are accepted: send fewer rows per request`,
+      );
+    }
     throw badRequest(
       `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the other fields are a few scalars)`,
     );

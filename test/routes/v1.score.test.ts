@@ -138,6 +138,15 @@ describe('POST /v1/score: 400s naming the field and position', () => {
     }
   });
 
+  it('targets past the 1 MiB outside the matrix: a 400 that says so', async () => {
+    const rows = 600_000;
+    const body = `{"targets":[${'0,'.repeat(rows - 1)}0],"logits":[${'[0],'.repeat(rows - 1)}[0]]}`;
+    const e = expectError(await post(inline, '/v1/score', body), 400);
+    expect(e.message).toBe(
+      `the request body has ${2 * rows + 24} bytes outside the logits / probs matrix, ${2 * rows + 1} in targets (one value per row); at most 1048576 are accepted: send fewer rows per request`,
+    );
+  });
+
   it('the operation refuses a masked target by itself (a job built without the codec\'s check)', () => {
     const job = {
       op: 'score' as const,
