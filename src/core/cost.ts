@@ -197,7 +197,8 @@ export function worstCaseNs(kernel: KernelName, params: KernelParams, rows: numb
  *    indices and values (4 + 8), the filters' select buffer (8), the mapping's row scratch; with
  *    probabilities input the log row z (8). (The near-tie buffers grow with the kept classes,
  *    which random noise keeps few of; they are not counted.)
- *  - score: its p row (8) and, for sparsemax and entmax, the mapping's row scratch;
+ *  - score: its p row (8) and, for sparsemax and entmax, its support indices (4) and the
+ *    mapping's row scratch (p for several short rows at once is kept between calls, up to 512 KiB);
  *  - softmax and argmax: none (rows over 1M classes take the JavaScript path, not WebAssembly).
  */
 export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, cols: number): number {
@@ -219,6 +220,6 @@ export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, 
       return (8 + 4 + 8 + (filtered ? 8 : 0) + probs + mapped) * cols;
     }
     case 'score':
-      return (8 + ((params.mapping ?? 'softmax') === 'softmax' ? 0 : ROW_SCRATCH_BYTES)) * cols;
+      return (8 + ((params.mapping ?? 'softmax') === 'softmax' ? 0 : 4 + ROW_SCRATCH_BYTES)) * cols;
   }
 }
