@@ -9,6 +9,7 @@
 import { entmax } from '../src/core/entmax.js';
 import { gumbelSoftmax } from '../src/core/gumbel-softmax.js';
 import { sample } from '../src/core/sample.js';
+import { score, type ScoreMapping, type ScoreOutputs } from '../src/core/score.js';
 import { softmax } from '../src/core/softmax.js';
 import { sparsemax } from '../src/core/sparsemax.js';
 
@@ -37,7 +38,25 @@ const KERNELS: Record<string, Kernel> = {
   'entmax1.3': (d, r, c, out) => entmax(d, r, c, 1.3, 1, out),
   'gumbel-max': (d, r, c) => sample(d, r, c, { input: 'logits', mapping: 'softmax', temperature: 1, n: 1, seed: 1 }),
   'gumbel-softmax': (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, hard: false, seed: 1, input: 'logits' }),
+  'score-softmax': scoreKernel('softmax'),
+  'score-sparsemax': scoreKernel('sparsemax'),
+  'score-entmax15': scoreKernel('entmax', 1.5),
+  'score-entmax1.3': scoreKernel('entmax', 1.3),
 };
+
+/** /v1/score's kernel (loss, prob, logprob, entropy, value per row) for targets spread over the classes. */
+function scoreKernel(mapping: ScoreMapping, alpha = 1.5): Kernel {
+  const cache = new Map<string, { targets: Int32Array; outs: ScoreOutputs }>();
+  return (d, r, c) => {
+    let k = cache.get(`${r}x${c}`);
+    if (!k) {
+      const f = () => new Float64Array(r);
+      k = { targets: Int32Array.from({ length: r }, (_, i) => (i * 7919) % c), outs: { loss: f(), prob: f(), logprob: f(), entropy: f(), value: f() } };
+      cache.set(`${r}x${c}`, k);
+    }
+    return score(d, r, c, { mapping, alpha, temperature: 1, targets: k.targets }, k.outs);
+  };
+}
 
 /** Standard normal logits from a fixed-seed xorshift + Box-Muller (reproducible runs). */
 function normalLogits(n: number, seed: number): Float64Array {

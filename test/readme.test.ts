@@ -19,8 +19,8 @@ describe('README /v1 table', () => {
     const row = rows[i];
     for (const field of Object.keys(op.params.shape)) expect(row, field).toContain(`\`${field}\``);
     if (op.acceptsProbs) expect(row).toContain('`probs`');
-    const outputs = new Set<string>();
-    for (const log of [false, true]) for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) outputs.add(l.name);
+    const outputs = new Set<string>(); // (partial below: score's targets has no default)
+    for (const log of [false, true]) for (const l of layoutOf({ op: op.name, params: op.params.partial().parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) outputs.add(l.name);
     for (const o of op.otherOutputs ?? []) outputs.add(o.name);
     for (const name of outputs) expect(row, name).toContain(`"${name}"`);
     if (op.seeded) expect(row).toContain('"seed"');
@@ -36,7 +36,7 @@ describe('README /v2 section', () => {
       expect(section, op.name).toContain(`\`${op.name}\``);
       for (const field of Object.keys(op.params.shape)) expect(section, `${op.name} ${field}`).toContain(`\`${field}\``);
       for (const log of [false, true]) {
-        for (const l of layoutOf({ op: op.name, params: op.params.parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) expect(section, l.name).toContain(`\`${l.name}\``);
+        for (const l of layoutOf({ op: op.name, params: op.params.partial().parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) expect(section, l.name).toContain(`\`${l.name}\``);
       }
       for (const o of op.otherOutputs ?? []) expect(section, o.name).toContain(`\`${o.name}\``);
     }

@@ -6,6 +6,7 @@
     api = Anymax("http://127.0.0.1:8080")
     api.sparsemax([[-2, 0, 0.5]])            # {'probs': [[0.0, 0.25, 0.75]], 'support': [2]}
     api.sample([[3, 2, 1]], n=4, seed=42)     # {'samples': [[...]], 'seed': 42}
+    api.score([[-2, 0, 0.5]], [2], mapping="sparsemax")   # {'loss': [0.0625], 'prob': [0.75], ...}
 
 Masked logits are passed as None. Every method returns the decoded JSON answer; a non-2xx answer
 raises AnymaxError carrying the server's status, code and message (which names the bad field).
@@ -110,6 +111,14 @@ class Anymax:
                     allowed=allowed, banned=banned, n=n, replacement=replacement,
                     logprobs=logprobs, logprobsMode=logprobs_mode, topLogprobs=top_logprobs,
                     seed=seed),
+        )
+
+    # --- scores and losses ----------------------------------------------------------------
+    def score(self, logits, targets, mapping=None, alpha=None, temperature=None):
+        """Per row: the Fenchel-Young loss of targets[r], p[target], log p[target] (None where 0), entropy, value."""
+        return self._post(
+            "score",
+            _fields(logits=logits, targets=targets, mapping=mapping, alpha=alpha, temperature=temperature),
         )
 
     # --- operations -----------------------------------------------------------------------

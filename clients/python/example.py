@@ -82,12 +82,10 @@ def main(base_url):
     check("sample per-row seeds: a row draws the same alone", r["samples"][1] == alone["samples"][0]
           and r["seed"] == [11, 12] and 0 not in r["samples"][0], r)
 
-    r = api.score([[-2, 0, 0.5]], targets=[2], mapping="sparsemax")
-    check("score: sparsemax loss of x = [-2, 0, 0.5] at its top class", abs(r["prob"][0] - 0.75) < 1e-12
-          and abs(r["loss"][0] - 0.0625) < 1e-12, r)
-
     r = api.sparsemax([[-2, 0, 0.5]], format="sparse")
     check("sparsemax sparse answer", r == {"indices": [[1, 2]], "values": [[0.25, 0.75]], "support": [2]}, r)
+    r = api.score([x[0], x[0]], [2, 0], mapping="sparsemax")
+    check("score sparsemax", r["loss"] == [0.0625, 2.5625] and r["logprob"][1] is None and r["value"] == [0.5625, 0.5625], r)
 
     try:
         api.softmax([[1, 2, 3], [1, 2]])

@@ -60,6 +60,11 @@ export interface ScanOptions {
    * the 400 lists them (the first few, and a count) as the general validation would.
    */
   knownKeys?: ReadonlySet<string>;
+  /**
+   * Members whose value may be an array or object (Operation.rowInputs, listParams): kept in `rest`
+   * when flat (no nested array or object), within restMax like every other field.
+   */
+  keepArrays?: ReadonlySet<string>;
   /** Allocates the matrix buffer (e.g. on a SharedArrayBuffer); plain Float64Array by default. */
   alloc?: (length: number) => Float64Array;
 }
@@ -103,6 +108,8 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   // Spans of the body left out of `rest`, and what stands in their place.
   const cuts: [number, number, string][] = [];
   const unknown = new Set<string>();
+  /** Bytes of each per-row array kept in `rest` (the last of a repeated key). */
+  const kept = new Map<string, number>();
   let matrix: ScannedMatrix | null = null;
   let buffer: Float64Array | null = null;
   const capacity = Math.min(opts.maxElements, Math.floor(n / 2) + 1);
@@ -136,8 +143,13 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
         // A nested value outside the matrix is refused whatever it holds (every other field is
         // a scalar, and an unknown field is unknown whatever its value), so `rest` gets an empty
         // one of its kind: JSON.parse of 64 KiB of [[[[... took ~2.3 ms of the main thread.
+        // A per-row array or a list parameter (opts.keepArrays) is kept when flat; a nested one
+        // becomes [{}] (or {"":{}}), which its schema refuses at its first element.
         const c = b[i];
-        if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
+        if ((c === C.BracketOpen || c === C.BraceOpen) && opts.keepArrays?.has(name)) {
+          if (!isFlat(b, i, end)) cuts.push([i, end, c === C.BracketOpen ? '[{}]' : '{"":{}}']);
+          else kept.set(name, end - i);
+        } else if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
         i = end;
       }
       i = ws(b, i);
@@ -162,6 +174,12 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   for (const [s, e, by] of cuts) restBytes -= e - s - by.length;
   if (restBytes > opts.restMax) {
     if (unknown.size > 0) throw unknownFields(inKeyOrder(unknown));
+    if (kept.size > 0) {
+      const arrays = [...kept].map(([k, bytes]) => `${bytes} in ${k}`).join(', ');
+      throw badRequest(
+        `the request body has ${restBytes} bytes outside the logits / probs matrix, ${arrays} (one value per row); at most ${opts.restMax} are accepted: send fewer rows per request`,
+      );
+    }
     throw badRequest(
       `the request body has ${restBytes} bytes outside the logits / probs matrix; at most ${opts.restMax} are accepted (the parameters, and per-row arrays of up to ~50k values; send longer per-row arrays as binary /v2 inputs)`,
     );
@@ -174,6 +192,12 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
   }
   rest += text.toString('utf8', at, n);
   return { matrix, rest };
+}
+
+/** Whether the array b[start, end) holds no array or object (a bracket inside a string counts: refused either way). */
+function isFlat(b: Uint8Array, start: number, end: number): boolean {
+  for (let k = start + 1; k < end; k++) if (b[k] === C.BracketOpen || b[k] === C.BraceOpen) return false;
+  return true;
 }
 
 /** The 400 for unknown fields (names in the order JSON.parse's object lists them): the first few and a count. */

@@ -25,7 +25,8 @@ import { randomSeed, unionBranches } from './v1-json.js';
  *
  * Every refusal is a 400 (413 for the element limit) naming the field, and element errors name
  * the row and class, as /v1's do. Checks run in a fixed order: the envelope, the parameters, the
- * outputs, the element limit, the sizes of binary data, the data's shape, then its elements.
+ * outputs, the element limit, the sizes of binary data, the data's shape, its elements, then
+ * the operation's check of its parameters against the matrix (Operation.check).
  */
 
 /** What the answer needs (Job.wire): read by ./oip-answer.ts. */
@@ -449,6 +450,8 @@ function build(
     }
   }
   checkElements(field, data, rows, cols, binary, fromReader, read2d(input.data, scanned));
+  const issues = op.check?.(params, rows, cols, data);
+  if (issues && issues.length > 0) throw badRequest(issues.slice(0, MAX_ECHOED).map((i) => i.message).join('; '));
 
   const wire: OipWire = { fp64: dtype === 'FP64', outputs: chosen };
   if (id !== undefined) wire.id = id as string;

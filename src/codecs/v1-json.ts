@@ -52,7 +52,7 @@ export function randomSeed(): number {
  * Validates a parsed JSON body for an endpoint; throws ApiError (400 / 413). With `pre`, the
  * matrix was already read from the bytes (./body-scan.ts) and body holds a placeholder in its
  * place; its errors are raised here, in the general path's order (other fields, shape, element
- * limit, elements). `text` is the JSON text body was parsed from (the whole body, or the scanned
+ * limit, elements, then the operation's check of its parameters against the matrix). `text` is the JSON text body was parsed from (the whole body, or the scanned
  * rest): with it, a seed is checked on its digits, which JSON.parse may have rounded to an
  * integer (./seed-text.ts).
  */
@@ -88,6 +88,9 @@ export function prepare(name: OpName, body: unknown, limits: Limits, pre?: Scann
   }
   delete params.logits;
   delete params.probs;
+  // The operation's checks against the matrix (a parameter of one element per row, ...).
+  const issues = ep.check?.(params, m.rows, m.cols, m.data);
+  if (issues && issues.length > 0) throw invalidRequest(issues);
   if (ep.seeded && params.seed === undefined) params.seed = randomSeed();
   return {
     op: name,
@@ -104,6 +107,14 @@ export function prepare(name: OpName, body: unknown, limits: Limits, pre?: Scann
 /** The member names each operation's /v1 body may have. */
 export const KNOWN_KEYS: Record<OpName, ReadonlySet<string>> = Object.fromEntries(
   OP_NAMES.map((n) => [n, new Set(Object.keys(validator(operation(n)).shape))]),
+) as Record<OpName, Set<string>>;
+
+/** The members of each operation's /v1 body that may be arrays or objects (kept by the byte scanner when flat). */
+const ROW_ARRAYS: Record<OpName, ReadonlySet<string>> = Object.fromEntries(
+  OP_NAMES.map((n) => {
+    const op = operation(n);
+    return [n, new Set([...(op.rowInputs ?? []).map((i) => i.name), ...(op.listParams ?? [])])];
+  }),
 ) as Record<OpName, Set<string>>;
 
 /** The body's members the operation does not know, in the order Zod lists them (for-in). */
@@ -180,7 +191,7 @@ export function prepareBytes(name: OpName, bytes: Uint8Array, limits: Limits, al
     const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
     return prepare(name, parseJson(text), limits, undefined, text);
   }
-  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc, knownKeys: KNOWN_KEYS[name] });
+  const scanned = scanBody(bytes, { maxElements: limits.maxElements, restMax: REST_MAX_BYTES, alloc, knownKeys: KNOWN_KEYS[name], keepArrays: ROW_ARRAYS[name] });
   return prepare(name, parseJson(scanned.rest), limits, scanned.matrix ?? undefined, scanned.rest);
 }
 

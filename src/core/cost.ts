@@ -28,6 +28,10 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  *    renormalisations, then ~6 per draw. typicalP sorts like topP and takes a log per class, as
  *    eta does; epsilon, eta, minP and topNSigma are a few passes; without replacement every
  *    support class pays for its exact noise (two logs) and a select.
+ *  - score: the mapping (softmax, sparsemax or entmax(alpha)), the row maximum, and its own
+ *    passes: softmax one of sums; sparsemax / entmax one finding the support, then one over the
+ *    support (the whole row near alpha = 1) with a log, an exp and an expm1 per class. Counted
+ *    as three power passes and two sums, a bound; not yet measured by bench/worst-case.ts.
  * Per row, every kernel also has fixed work (the call into the row, its bookkeeping, a Philox
  * call per draw), which dominates on rows of a few classes: measured on rows of 1-8 classes
  * (bench/worst-case.ts "short rows", "few classes"), it is ~2 units for argmax, ~8 for softmax,
@@ -37,7 +41,7 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  * Typical rows cost far less: entmax below alpha = 2 takes 3-5 solver passes, not 86.
  */
 
-export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
+export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample' | 'score';
 
 /**
  * The fields the kernels read, as the /v1 endpoints name them (a Job's params, plus its input):
@@ -201,6 +205,18 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
       row = m.row + SUPPORT_ROW + n * DRAW_ROW;
       break;
     }
+    case 'score': {
+      const mapping = params.mapping ?? 'softmax';
+      const m =
+        mapping === 'sparsemax'
+          ? { element: sparsemaxUnits(cols), row: 0 }
+          : mapping === 'entmax'
+            ? entmaxUnits(num(params.alpha, 1.5), cols)
+            : { element: SOFTMAX, row: 0 };
+      element = m.element + SCAN + 3 * POWER_PASS + 2 * CHEAP_PASS;
+      row = m.row + SAMPLE_ROW;
+      break;
+    }
   }
   // The sparse answer of sparsemax / entmax packs each row's non-zeros (../core/pack.ts): a scan.
   if ((kernel === 'sparsemax' || kernel === 'entmax') && params.format === 'sparse') element += SCAN;
@@ -230,6 +246,8 @@ export function worstCaseNs(kernel: KernelName, params: KernelParams, rows: numb
  *    indices and values (4 + 8), the filters' select buffer (8), the mapping's row scratch; with
  *    probabilities input the log row z (8). (The near-tie buffers grow with the kept classes,
  *    which random noise keeps few of; they are not counted.)
+ *  - score: its p row (8) and, for sparsemax and entmax, its support indices (4) and the
+ *    mapping's row scratch (p for several short rows at once is kept between calls, up to 512 KiB);
  *  - softmax and argmax: none (rows over 1M classes take the JavaScript path, not WebAssembly).
  */
 export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, cols: number): number {
@@ -250,5 +268,7 @@ export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, 
       // p, the support (indices, values), the biased row, a select buffer and an order (4 + 8).
       return (8 + 4 + 8 + 8 + 8 + 12 + probs + mapped) * cols;
     }
+    case 'score':
+      return (8 + ((params.mapping ?? 'softmax') === 'softmax' ? 0 : 4 + ROW_SCRATCH_BYTES)) * cols;
   }
 }

@@ -2,6 +2,7 @@ import argmax from './argmax.js';
 import entmax from './entmax.js';
 import gumbelSoftmax from './gumbel-softmax.js';
 import sample from './sample.js';
+import score from './score.js';
 import softmax from './softmax.js';
 import sparsemax from './sparsemax.js';
 import type { Job, OpName, Operation, OutArray, OutputSpec } from './types.js';
@@ -12,7 +13,7 @@ export type { Job, OpName, Operation, OutArray, OutputSpec } from './types.js';
  * The operations, listed once: the /v1 routes, the OIP models, the OpenAPI document's paths and
  * the tests all derive from this list, in this order.
  */
-export const OPERATIONS: readonly Operation[] = [argmax, softmax, sparsemax, entmax, gumbelSoftmax, sample];
+export const OPERATIONS: readonly Operation[] = [argmax, softmax, sparsemax, entmax, gumbelSoftmax, sample, score];
 
 export const OP_NAMES = OPERATIONS.map((o) => o.name) as readonly OpName[];
 

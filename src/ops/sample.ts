@@ -249,6 +249,7 @@ export default defineOperation({
     })
     .meta({ id: 'SampleResponse' }),
   check,
+  listParams: ['allowed', 'banned', 'logitBias'],
   rowInputs: [...PER_ROW, 'seed'].map((name): RowInputSpec => ({ name, datatype: name === 'seed' || name === 'topK' ? 'INT64' : 'FP64' })),
   workPerElement: (p) => p.n,
   outputs,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import type { Issue } from '../errors.js';
 import { Logits, Probs } from '../schemas/common.js';
 
 /**
@@ -71,7 +72,7 @@ export interface RowInputSpec {
   datatype: 'FP64' | 'INT64';
 }
 
-export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample';
+export type OpName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel-softmax' | 'sample' | 'score';
 
 export interface Operation<S extends z.ZodObject = z.ZodObject> {
   name: OpName;
@@ -87,8 +88,9 @@ export interface Operation<S extends z.ZodObject = z.ZodObject> {
   request: z.ZodType;
   response: z.ZodType;
   /**
-   * Parameters that take one value per row (an array of `rows`), which an OIP request may also
-   * send as input tensors [rows] named as the parameter (src/codecs/oip-row-inputs.ts).
+   * Parameters that take one value per row (an array of `rows`; sample's temperature, score's
+   * targets), which an OIP request may also send as input tensors [rows] named as the parameter
+   * (src/codecs/oip-row-inputs.ts), and the /v1 byte scanner keeps when flat.
    */
   rowInputs?: readonly RowInputSpec[];
   /** Elements of work per matrix element (n draws for sample). */
@@ -100,6 +102,21 @@ export interface Operation<S extends z.ZodObject = z.ZodObject> {
    * outputs() of the defaults, every array the operation may answer with (the OIP model metadata).
    */
   otherOutputs?: OutputSpec[];
+  /**
+   * Checks of the parameters against the matrix, which the schema cannot make (an array of one
+   * element per row, a class index below cols, a target class that is not masked): called by
+   * every codec once the matrix is read and valid, before the job runs. Each issue's path is the
+   * parameter's (e.g. ['targets', 3]); any issue makes the request a 400 (invalidRequest).
+   * `data` is the job's matrix as the kernels read it (logits, masked classes -Infinity; or
+   * weights when input is probs).
+   */
+  check?(params: z.output<S>, rows: number, cols: number, data: Float64Array): Issue[];
+  /**
+   * Parameters that are (or may be) arrays or objects, not per-row ones (sample's allowed,
+   * banned, logitBias): the /v1 byte scanner keeps them in the text it parses (it empties any
+   * other nested member, which the schema would refuse anyway). Per-row ones are rowInputs.
+   */
+  listParams?: readonly string[];
   /** Runs the kernel on the job's rows, writing each output (allocated per outputs()). */
   run(job: Job<z.output<S>>, outs: OutArray[]): void;
 }

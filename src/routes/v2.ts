@@ -37,10 +37,13 @@ function modelOf(params: ModelParams): Operation {
   return operation(params.model);
 }
 
-/** A model's metadata, from its operation: its inputs and every output it may answer with. */
+/**
+ * A model's metadata, from its operation: its inputs and every output it may answer with (for the
+ * parameters' defaults; partial: a required parameter such as score's targets has none).
+ */
 export function metadataOf(op: Operation): z.infer<typeof S.ModelMetadata> {
   const outputs = new Map<string, OutputSpec>();
-  for (const o of [...op.outputs(op.params.parse({})), ...(op.otherOutputs ?? [])]) if (!outputs.has(o.name) && !o.echo) outputs.set(o.name, o);
+  for (const o of [...op.outputs(op.params.partial().parse({})), ...(op.otherOutputs ?? [])]) if (!outputs.has(o.name) && !o.echo) outputs.set(o.name, o);
   const real = (name: string) => ({ name, datatype: 'FP64', shape: [-1, -1] });
   return {
     name: op.name,

@@ -51,7 +51,12 @@ export const RepositoryIndex = z
   .array(z.object({ name: z.string(), version: z.string(), state: z.string() }))
   .meta({ id: 'OipRepositoryIndex', example: [{ name: 'softmax', version: '1', state: 'READY' }] });
 
-const parametersByModel = OPERATIONS.map((op) => `${op.name}: ${Object.keys(op.params.shape).join(', ') || 'none'}`).join('; ');
+// Per-row parameters (Operation.rowInputs) may also be input tensors named as the field.
+const parametersByModel = OPERATIONS.map((op) => {
+  const names = Object.keys(op.params.shape);
+  const rows = op.rowInputs?.length ? ` (per row, also as input tensors [rows]: ${op.rowInputs.map((i) => i.name).join(', ')})` : '';
+  return `${op.name}: ${names.join(', ') || 'none'}${rows}`;
+}).join('; ');
 
 export const InferenceRequest = z
   .object({

@@ -120,7 +120,7 @@ describe('Python client (clients/python)', () => {
 
   it('example.py calls every endpoint and exits 0', async () => {
     const { stdout } = await run('python3', ['-I', '-S', 'example.py', base], { cwd: dir, timeout: 60_000 });
-    const names = ['argmax', 'softmax', 'log-softmax', 'sparsemax', 'entmax 1.5', 'gumbel-softmax', 'gumbel-softmax hard', 'sample replayed with its seed is identical'];
+    const names = ['argmax', 'softmax', 'log-softmax', 'sparsemax', 'entmax 1.5', 'gumbel-softmax', 'gumbel-softmax hard', 'sample replayed with its seed is identical', 'score sparsemax'];
     const v2 = ['v2 server metadata', 'v2 model metadata', 'v2 ready', 'v2 softmax FP32 binary', "v2 softmax FP64 binary is /v1's answer", 'v2 JSON in and out answers as binary',
       'v2 log-softmax masked is -inf', 'v2 sparsemax FP16 in', 'v2 sparsemax BF16 in', "v2 sample seeded is /v1's draw", 'v2 sample with a server-drawn seed replays',
       'v2 classification top-2', 'v2 unknown parameter is a 400'];

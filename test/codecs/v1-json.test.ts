@@ -24,6 +24,11 @@ const BODIES: Record<OpName, Record<string, unknown>[]> = {
     { logits, n: 6, seed: 1 },
     { probs, n: 3, mapping: 'entmax', alpha: 1.5, topP: 0.8, seed: 2 ** 52 },
   ],
+  score: [
+    { logits, targets: [0, 22, 3, 4, 5, 6, 7, 8, 9, 10, 11] },
+    { logits, targets: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0], mapping: 'sparsemax', temperature: 0.7 },
+    { logits, targets: [22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12], mapping: 'entmax', alpha: 1.3 },
+  ],
 };
 
 const SPLITS = [[0, 11], [0, 1, 11], [0, 5, 6, 11], [0, 3, 6, 9, 11], [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]];

@@ -180,6 +180,13 @@ function families(limits: Limits): Family[] {
   fs.push({ name: 'sample topK topP 17-digit', endpoint: 'sample', at: oneRow({ topK: 1000, topP: 0.999, seed: 1 }), value: normal });
   fs.push({ name: 'sample', endpoint: 'sample', at: rowsOf(1, { seed: 1 }), value: zero });
   fs.push({ name: 'sample entmax alpha=10 topP', endpoint: 'sample', at: rowsOf(2, { mapping: 'entmax', alpha: 10, topP: 0.5, seed: 1 }), value: normal });
+  // score: alpha just above 1 (the support is the whole row: a log, an exp and an expm1 per class
+  // on top of entmax), 17-digit softmax rows, and short rows (per-row work, and a target each).
+  const targetsOf = (rows: number) => Array.from({ length: rows }, () => 0);
+  fs.push({ name: 'score entmax alpha=1.001', endpoint: 'score', at: (s) => ({ rows: 1, cols: s, params: { targets: [0], mapping: 'entmax', alpha: 1.001 } }), value: normal });
+  fs.push({ name: 'score entmax alpha=1.3', endpoint: 'score', at: (s) => ({ rows: s, cols: 10, params: { targets: targetsOf(s), mapping: 'entmax', alpha: 1.3 } }), value: normal });
+  fs.push({ name: 'score softmax 17-digit', endpoint: 'score', at: (s) => ({ rows: 1, cols: s, params: { targets: [0] } }), value: normal });
+  fs.push({ name: 'score sparsemax', endpoint: 'score', at: (s) => ({ rows: s, cols: 1, params: { targets: targetsOf(s), mapping: 'sparsemax' } }), value: zero });
   return fs;
 }
 

@@ -8,7 +8,7 @@ import { OPERATIONS, OP_NAMES, isOpName, layoutOf, operation, outputElements } f
  */
 describe('the operation registry', () => {
   it('names each operation once, in the documented order', () => {
-    expect(OP_NAMES).toEqual(['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample']);
+    expect(OP_NAMES).toEqual(['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample', 'score']);
     expect(new Set(OP_NAMES).size).toBe(OP_NAMES.length);
     for (const name of OP_NAMES) {
       expect(isOpName(name)).toBe(true);
@@ -26,7 +26,7 @@ describe('the operation registry', () => {
   });
 
   it.each(OPERATIONS.map((o) => [o.name, o] as const))('%s: outputs with their widths', (_n, op) => {
-    const params = op.params.parse({});
+    const params = op.params.partial().parse({}); // partial: score's targets has no default
     const job = { op: op.name, params, cols: 7, rows: 3 };
     const layout = layoutOf(job);
     expect(layout.length).toBeGreaterThan(0);

@@ -30,7 +30,7 @@ describe('the worst inline-sized requests', () => {
 
   it('cover every kernel, and run where the flood below assumes, with the status it expects', async () => {
     expect(new Set(bodies.filter((b) => b.inline && b.status === 200).map((b) => b.endpoint))).toEqual(
-      new Set(['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample']),
+      new Set(['argmax', 'softmax', 'sparsemax', 'entmax', 'gumbel-softmax', 'sample', 'score']),
     );
     app = await buildApp({ logLevel: 'silent', workers: 1 });
     let tasks = await poolTasks(app);

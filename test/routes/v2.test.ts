@@ -87,7 +87,7 @@ describe('server, health, models, repository', () => {
       const fields = new Set<string>();
       const variants = op.name === 'softmax' ? [{ log: false }, { log: true }] : op.name === 'sparsemax' || op.name === 'entmax' ? [{}, { format: 'sparse' }] : [{}];
       for (const params of variants) {
-        const v1 = jsonOf(await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...params }));
+        const v1 = jsonOf(await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...params, ...(op.name === 'score' ? { targets: [0] } : {}) }));
         for (const [k, v] of Object.entries(v1)) {
           if (k === 'seed') continue;
           const matrix = Array.isArray((v as unknown[])[0]);
@@ -103,7 +103,7 @@ describe('server, health, models, repository', () => {
   });
 
   it('unknown models and versions: 404 in the protocol\'s shape', async () => {
-    expect(expectOipError(await get(app, '/v2/models/softmaxx'), 404)).toBe('unknown model "softmaxx" (models: argmax, softmax, sparsemax, entmax, gumbel-softmax, sample)');
+    expect(expectOipError(await get(app, '/v2/models/softmaxx'), 404)).toBe('unknown model "softmaxx" (models: argmax, softmax, sparsemax, entmax, gumbel-softmax, sample, score)');
     expect(expectOipError(await get(app, '/v2/models/softmax/versions/2'), 404)).toBe('model softmax has no version "2" (its only version is 1)');
     expectOipError(await get(app, '/v2/models/nope/ready'), 404);
     expectOipError(await infer(app, 'nope', jsonRequest([[1]])), 404);
@@ -142,6 +142,39 @@ describe('inference', () => {
         expect(valuesOf(ab, 'probs')).toEqual(flat(v1.probs));
       }
     }
+  });
+
+  it('score: targets as an input tensor (JSON or binary INT64) or a parameter array; answers as /v1', async () => {
+    const logits = [
+      [-2, 0, 0.5],
+      [3, null, 1],
+    ];
+    const v1 = jsonOf(await post(app, '/v1/score', { logits, targets: [2, 0], mapping: 'sparsemax' }));
+    const want = (a: Answer) => {
+      for (const k of ['loss', 'prob', 'logprob', 'entropy', 'value']) expect(valuesOf(a, k), k).toEqual(v1[k].map((v: number | null) => (v === null ? -Infinity : v)));
+    };
+    const targets = { name: 'targets', datatype: 'INT64', shape: [2], data: [2, 0] };
+    const json = jsonRequest(logits, { mapping: 'sparsemax' });
+    want(readAnswer(await infer(app, 'score', { ...json, inputs: [...json.inputs, targets] })));
+    want(readAnswer(await infer(app, 'score', jsonRequest(logits, { mapping: 'sparsemax', targets: [2, 0] }))));
+    const m = tensorBytes(logits.flat().map((v) => (v === null ? -Infinity : v)), 'FP64');
+    const t = Buffer.alloc(16);
+    t.writeBigInt64LE(2n, 0);
+    t.writeBigInt64LE(0n, 8);
+    const b = binaryRequest(
+      { parameters: { mapping: 'sparsemax' }, inputs: [binaryInput('logits', 'FP64', [2, 3], m), { name: 'targets', datatype: 'INT64', shape: [2], parameters: { binary_data_size: 16 } }] },
+      [m, t],
+    );
+    want(readAnswer(await infer(app, 'score', b.body, b.headers)));
+  });
+
+  it('score: missing, out-of-range and masked targets are 400s naming them', async () => {
+    expect(expectOipError(await infer(app, 'score', jsonRequest([[1, 2]])), 400)).toMatch(/targets/);
+    const json = jsonRequest([[1, null]]);
+    const masked = await infer(app, 'score', { ...json, inputs: [...json.inputs, { name: 'targets', datatype: 'INT64', shape: [1], data: [1] }] });
+    expect(expectOipError(masked, 400)).toMatch(/targets/);
+    const range = await infer(app, 'score', { ...json, inputs: [...json.inputs, { name: 'targets', datatype: 'INT32', shape: [1, 1], data: [[5]] }] });
+    expect(expectOipError(range, 400)).toMatch(/targets/);
   });
 
   it('a Content-Type that is not a media type at all is a 415 in the protocol\'s shape', async () => {
@@ -449,7 +482,8 @@ describe('the pool, split and streamed paths', () => {
 
   it('every model and output form: the same bytes inline and through the pool, split and streamed', async () => {
     const logits = randomLogits(12, 300, 3);
-    const cases = OP_NAMES.flatMap((op): { op: OpName; params: Record<string, unknown> }[] =>
+    // score needs its targets (its own test above).
+    const cases = OP_NAMES.filter((o) => o !== 'score').flatMap((op): { op: OpName; params: Record<string, unknown> }[] =>
       op === 'sparsemax' || op === 'entmax'
         ? [{ op, params: {} }, { op, params: { format: 'sparse' } }]
         : [{ op, params: op === 'sample' ? { n: 3, seed: 5 } : op === 'gumbel-softmax' ? { seed: 5 } : {} }],
