@@ -1,4 +1,5 @@
 import { argmax } from './argmax.js';
+import { epsilonFilter, etaFilter, FilterScratch, topNSigmaFilter, typicalFilter } from './filters.js';
 import { entmax } from './entmax.js';
 import {
   GUMBEL_BUCKET_MAX,
@@ -10,7 +11,7 @@ import {
   seedKey1,
 } from './gumbel.js';
 import { PHILOX_RUN_MAX, philoxRows, philoxRun } from './philox.js';
-import { softmax } from './softmax.js';
+import { logSoftmax, softmax } from './softmax.js';
 import { kthLargestPositive, massPrefix, SelectScratch } from './select.js';
 import { sparsemax } from './sparsemax.js';
 
@@ -68,23 +69,83 @@ import { sparsemax } from './sparsemax.js';
 
 export type SampleMapping = 'softmax' | 'sparsemax' | 'entmax';
 
+/** A parameter for every row (a number), or one per row of the whole request, indexed by the GLOBAL row rowOffset + r. */
+export type PerRow = number | Float64Array;
+
 export interface SampleOptions {
   /** 'logits' (default) or 'probs'. */
   input?: 'logits' | 'probs';
   /** Default 'softmax'. */
   mapping?: SampleMapping;
+  /** Draws per row, default 1. */
+  n?: number;
+  /** Global index of row 0 in the request, default 0. */
+  rowOffset?: number;
   /** entmax alpha, default 1.5. */
-  alpha?: number;
+  alpha?: PerRow;
   /** Default 1; 0 means greedy. */
+  temperature?: PerRow;
+  /** The filters; undefined = filter off. */
+  topK?: PerRow;
+  topP?: PerRow;
+  minP?: PerRow;
+  typicalP?: PerRow;
+  epsilon?: PerRow;
+  eta?: PerRow;
+  topNSigma?: PerRow;
+  /**
+   * Integer(s) in [0, 2^53). A number: today's stream (row word = global row). A Float64Array:
+   * seed[rowOffset + r] keys row r, row word 0.
+   */
+  seed: number | Float64Array;
+  /** Added to the logit (to log p with probs input) before temperature; indices in [0, cols), distinct. */
+  logitBias?: { index: Int32Array; value: Float64Array };
+  /** Every class not listed is masked. */
+  allowed?: Int32Array;
+  /** Listed classes are masked. */
+  banned?: Int32Array;
+  /** Default true. */
+  replacement?: boolean;
+  /** Default 'processed'; applies to both logprobs and topLogprobs. */
+  logprobsMode?: 'processed' | 'raw';
+}
+
+export interface SampleOutputs {
+  /** rows x n. */
+  samples: Int32Array;
+  /** rows x n, log p of each drawn class (filled when given). */
+  logprobs?: Float64Array;
+  /**
+   * rows x width each, width = max(1, min(topN, cols)): the topN most probable classes,
+   * decreasing (ties lower index), p = 0 classes left out; padding index -1 and logprob
+   * -Infinity. Allocated here when topN is set and they are missing or short.
+   */
+  topIndices?: Int32Array;
+  topLogprobs?: Float64Array;
+  /** The requested N (0..64); with N = 0 every row is all padding. Unset: no top lists. */
+  topN?: number;
+}
+
+/** The first row (global index) that cannot be answered. */
+export interface SampleFailure {
+  row: number;
+  /** 'no-class': bias/masks/allowed/banned left no class; 'too-few': replacement false and n > classes with p > 0. */
+  kind: 'no-class' | 'too-few';
+  /** The number of classes with p > 0 in that row. */
+  classes: number;
+}
+
+/** The options of the speed paths: every parameter a number, one seed, nothing new asked for. */
+interface LegacyOptions {
+  input?: 'logits' | 'probs';
+  mapping?: SampleMapping;
+  alpha?: number;
   temperature?: number;
   topK?: number;
   topP?: number;
   minP?: number;
-  /** Draws per row, default 1. */
   n?: number;
-  /** Integer in [0, 2^53). */
   seed: number;
-  /** Global index of row 0 in the request, default 0. */
   rowOffset?: number;
 }
 
@@ -105,7 +166,8 @@ const G_CAP = GUMBEL_BUCKET_MAX[GUMBEL_BUCKET_MAX.length - 1];
 
 /**
  * n draws (d = 0..n-1) for each row of the row-major (rows x cols) data; draw d of row r goes to
- * out[r n + d]. See the file comment for the exact definition.
+ * out[r n + d]. See the file comment for the exact definition. A thin wrapper of sampleInto: rows
+ * from a failing one on (see SampleFailure) draw -1.
  */
 export function sample(
   data: Float64Array,
@@ -114,6 +176,55 @@ export function sample(
   options: SampleOptions,
   out: Int32Array = new Int32Array(rows * (options.n ?? 1)),
 ): Int32Array {
+  const failure = sampleInto(data, rows, cols, options, { samples: out });
+  if (failure) out.fill(-1, (failure.row - (options.rowOffset ?? 0)) * (options.n ?? 1));
+  return out;
+}
+
+/** A per-row parameter's value for global row g (undefined stays undefined). */
+function at(v: PerRow | undefined, g: number): number | undefined {
+  return v === undefined || typeof v === 'number' ? v : v[g];
+}
+
+/**
+ * n draws per row into outs.samples, and the log-probabilities asked for in outs (see the file
+ * comment). Returns the first row that cannot be answered (then rows from it on are unset), or
+ * null. Never throws on odd values.
+ */
+export function sampleInto(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  options: SampleOptions,
+  outs: SampleOutputs,
+): SampleFailure | null {
+  const o = options;
+  const legacy =
+    typeof o.seed === 'number' &&
+    !(o.alpha instanceof Float64Array) &&
+    !(o.temperature instanceof Float64Array) &&
+    !(o.topK instanceof Float64Array) &&
+    !(o.topP instanceof Float64Array) &&
+    !(o.minP instanceof Float64Array) &&
+    o.typicalP === undefined &&
+    o.epsilon === undefined &&
+    o.eta === undefined &&
+    o.topNSigma === undefined &&
+    o.logitBias === undefined &&
+    o.allowed === undefined &&
+    o.banned === undefined &&
+    o.replacement !== false &&
+    outs.logprobs === undefined &&
+    outs.topN === undefined;
+  if (legacy) {
+    legacySample(data, rows, cols, o as LegacyOptions, outs.samples);
+    return null;
+  }
+  return generalSample(data, rows, cols, o, outs);
+}
+
+/** The speed paths of the file comment, for calls that use none of the newer options. */
+function legacySample(data: Float64Array, rows: number, cols: number, options: LegacyOptions, out: Int32Array): void {
   const n = options.n ?? 1;
   const temperature = options.temperature ?? 1;
   const mapping = options.mapping ?? 'softmax';
@@ -152,7 +263,7 @@ export function sample(
   if (fast && !greedy && !probsInput && cols <= SHORT_ROW) {
     shortRowsDraws(data, rows, cols, temperature, n, k0, k1, rowOffset, out, s);
     keepNear(s);
-    return out;
+    return;
   }
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     if (z) logNormalised(data, base, cols, z);
@@ -187,7 +298,6 @@ export function sample(
     supportDraws(cols, n, k0, k1, row, out, o, s);
   }
   keepNear(s);
-  return out;
 }
 
 /** The near-tie buffers, reused by every call (sample is synchronous, one call at a time). */
@@ -579,10 +689,11 @@ export function topKFilter(p: Float64Array, cols: number, k: number, scratch = n
 
 /**
  * Keep the shortest prefix of p[0..cols) sorted descending (ties: lower index first) whose sum
- * reaches topP, at least one class; every class with p > 0 if the sum never reaches it. Does not
- * renormalise.
+ * reaches topP, at least one class; every class with p > 0 if the sum never reaches it or if
+ * topP >= 1. Does not renormalise.
  */
 export function topPFilter(p: Float64Array, cols: number, topP: number, scratch = new SelectScratch(new Float64Array(cols))): void {
+  if (topP >= 1) return; // every class, even where the float partial sums reach 1 early
   const values = scratch.values;
   let npos = 0;
   for (let j = 0; j < cols; j++) if (p[j] > 0) values[npos++] = p[j];
@@ -610,4 +721,336 @@ function keepLargest(p: Float64Array, cols: number, k: number, v: number): void 
     if (pj === v && ties > 0) ties--;
     else p[j] = 0;
   }
+}
+
+/** Most entries of a top list (topLogprobs N). */
+const TOP_MAX = 64;
+
+/**
+ * Every call that uses a newer option: per-row parameters or seeds, bias and masks, the newer
+ * filters, draws without replacement, log-probabilities. Row by row: z (bias, masks) -> greedy
+ * or topNSigma -> mapping -> filters -> draws -> log-probabilities. Softmax rows without filters
+ * still draw through softmaxDraws (same draws, p is formed only when log-probabilities need it).
+ */
+function generalSample(data: Float64Array, rows: number, cols: number, o: SampleOptions, outs: SampleOutputs): SampleFailure | null {
+  const n = o.n ?? 1;
+  const rowOffset = o.rowOffset ?? 0;
+  const mapping = o.mapping ?? 'softmax';
+  const probsInput = o.input === 'probs';
+  const replacement = o.replacement !== false;
+  const raw = o.logprobsMode === 'raw';
+  const samples = outs.samples;
+  const lpOut = outs.logprobs;
+  const topN = outs.topN;
+  let width = 0;
+  let topIdx: Int32Array = EMPTY_I32;
+  let topLp: Float64Array = EMPTY_F64;
+  if (topN !== undefined) {
+    width = Math.max(1, Math.min(topN, cols));
+    if (!outs.topIndices || outs.topIndices.length < rows * width) outs.topIndices = new Int32Array(rows * width);
+    if (!outs.topLogprobs || outs.topLogprobs.length < rows * width) outs.topLogprobs = new Float64Array(rows * width);
+    topIdx = outs.topIndices;
+    topLp = outs.topLogprobs;
+  }
+  const wantLp = lpOut !== undefined || topN !== undefined;
+  const perRowSeed = typeof o.seed !== 'number';
+
+  // Scratch, O(cols), allocated once per call.
+  const z = new Float64Array(cols);
+  const p = new Float64Array(cols);
+  const rawLp = raw && wantLp ? new Float64Array(cols) : EMPTY_F64;
+  let mask: Uint8Array | undefined;
+  if (o.allowed || o.banned) {
+    mask = new Uint8Array(cols);
+    if (o.allowed) {
+      mask.fill(1);
+      for (const j of o.allowed) if (j >= 0 && j < cols) mask[j] = 0;
+    }
+    if (o.banned) for (const j of o.banned) if (j >= 0 && j < cols) mask[j] = 1;
+  }
+  const s: Scratch = {
+    p,
+    chunkMax: new Float64Array(Math.ceil(cols / CHUNK)),
+    x: new Float64Array(cols),
+    near: NEAR.near,
+    nearW: NEAR.nearW,
+    nearX: NEAR.nearX,
+    nearCount: 0,
+    idx: new Int32Array(cols),
+    pv: new Float64Array(cols),
+    select: o.topK !== undefined || o.topP !== undefined ? new SelectScratch(new Float64Array(cols)) : EMPTY_SELECT,
+  };
+  const fs = o.typicalP !== undefined ? new FilterScratch(cols) : undefined;
+  const heapS = replacement ? EMPTY_F64 : new Float64Array(Math.min(n, cols));
+  const heapI = replacement ? EMPTY_I32 : new Int32Array(Math.min(n, cols));
+  const support = new Int32Array(1);
+  const bias = o.logitBias;
+
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    const g = rowOffset + r;
+    const seed = typeof o.seed === 'number' ? o.seed : o.seed[g];
+    const k0 = seedKey0(seed);
+    const k1 = seedKey1(seed);
+    const rowWord = perRowSeed ? 0 : g;
+    const out0 = r * n;
+
+    // z: the logits (log of the normalised probs), bias added, masks applied.
+    if (probsInput) logNormalised(data, base, cols, z);
+    else z.set(data.subarray(base, base + cols));
+    if (bias) {
+      for (let i = 0; i < bias.index.length; i++) {
+        const j = bias.index[i];
+        if (j >= 0 && j < cols) z[j] += bias.value[i];
+      }
+    }
+    let live = 0;
+    let best = -1; // the lowest-index maximum
+    let mz = -Infinity;
+    for (let j = 0; j < cols; j++) {
+      if (mask !== undefined && mask[j] === 1) z[j] = -Infinity;
+      const v = z[j];
+      if (v > -Infinity) live++;
+      if (v > mz) {
+        mz = v;
+        best = j;
+      }
+    }
+    if (live === 0 || best < 0) return { row: g, kind: 'no-class', classes: 0 };
+    if (raw && wantLp) logSoftmax(z, 1, cols, 1, rawLp);
+
+    const t = at(o.temperature, g) ?? 1;
+    if (!(t > 0)) {
+      // Greedy: the processed distribution is the one-hot of the argmax.
+      if (!replacement && n > 1) return { row: g, kind: 'too-few', classes: 1 };
+      samples.fill(best, out0, out0 + n);
+      if (lpOut) lpOut.fill(raw ? rawLp[best] : 0, out0, out0 + n);
+      if (topN !== undefined) {
+        if (raw) topList(rawLp, cols, -Infinity, false, topN, width, topIdx, topLp, r * width);
+        else {
+          topIdx.fill(-1, r * width, (r + 1) * width);
+          topLp.fill(-Infinity, r * width, (r + 1) * width);
+          if (topN > 0) {
+            topIdx[r * width] = best;
+            topLp[r * width] = 0;
+          }
+        }
+      }
+      continue;
+    }
+
+    const nSigma = at(o.topNSigma, g);
+    if (nSigma !== undefined) topNSigmaFilter(z, cols, nSigma);
+    const topK = at(o.topK, g);
+    const topP = at(o.topP, g);
+    const typicalP = at(o.typicalP, g);
+    const minP = at(o.minP, g);
+    const epsilon = at(o.epsilon, g);
+    const eta = at(o.eta, g);
+    const filtered =
+      topK !== undefined || topP !== undefined || typicalP !== undefined || minP !== undefined || epsilon !== undefined || eta !== undefined;
+    const fastRow = mapping === 'softmax' && !filtered && replacement;
+    const needP = !fastRow || (wantLp && !raw);
+    if (needP) {
+      if (mapping === 'softmax') softmax(z, 1, cols, t, p);
+      else if (mapping === 'sparsemax') sparsemax(z, 1, cols, t, p, support);
+      else entmax(z, 1, cols, at(o.alpha, g) ?? 1.5, t, p, support);
+      if (topK !== undefined) {
+        topKFilter(p, cols, topK, s.select);
+        renormalise(p, cols);
+      }
+      if (topP !== undefined) {
+        topPFilter(p, cols, topP, s.select);
+        renormalise(p, cols);
+      }
+      if (typicalP !== undefined && fs) {
+        typicalFilter(p, cols, typicalP, fs);
+        renormalise(p, cols);
+      }
+      if (minP !== undefined) {
+        minPFilter(p, cols, minP);
+        renormalise(p, cols);
+      }
+      if (epsilon !== undefined) {
+        epsilonFilter(p, cols, epsilon);
+        renormalise(p, cols);
+      }
+      if (eta !== undefined) {
+        etaFilter(p, cols, eta);
+        renormalise(p, cols);
+      }
+    }
+
+    if (fastRow) softmaxDraws(z, 0, cols, t, n, k0, k1, rowWord, samples, out0, s);
+    else if (replacement) supportDraws(cols, n, k0, k1, rowWord, samples, out0, s);
+    else {
+      let k = 0;
+      for (let j = 0; j < cols; j++) if (p[j] > 0) k++;
+      if (n > k) return { row: g, kind: 'too-few', classes: k };
+      gumbelTopDraws(cols, n, k0, k1, rowWord, samples, out0, s, heapS, heapI);
+    }
+
+    if (lpOut) {
+      for (let d = 0; d < n; d++) {
+        const j = samples[out0 + d];
+        lpOut[out0 + d] = j < 0 ? -Infinity : raw ? rawLp[j] : Math.log(p[j]);
+      }
+    }
+    if (topN !== undefined) {
+      if (raw) topList(rawLp, cols, -Infinity, false, topN, width, topIdx, topLp, r * width);
+      else topList(p, cols, 0, true, topN, width, topIdx, topLp, r * width);
+    }
+  }
+  keepNear(s);
+  return null;
+}
+
+const TOP_V = new Float64Array(TOP_MAX);
+const TOP_I = new Int32Array(TOP_MAX);
+
+/**
+ * The top list of one row: the min(topN, width) largest v_j > floor, decreasing, ties to the
+ * lower index, written as indices and log-probabilities (log v_j if takeLog, else v_j) to
+ * idxOut / lpOut at [at, at + width), padded with -1 and -Infinity. One pass with an insertion
+ * buffer: a class enters only if it beats the current last entry, which is rare after the first
+ * few dozen classes.
+ */
+function topList(
+  v: Float64Array,
+  cols: number,
+  floor: number,
+  takeLog: boolean,
+  topN: number,
+  width: number,
+  idxOut: Int32Array,
+  lpOut: Float64Array,
+  o: number,
+): void {
+  const cap = Math.max(0, Math.min(topN, width, TOP_MAX));
+  let len = 0;
+  for (let j = 0; j < cols && cap > 0; j++) {
+    const x = v[j];
+    if (!(x > floor)) continue;
+    if (len === cap && !(x > TOP_V[len - 1])) continue; // equal values: the lower index stays
+    let i = len === cap ? len - 1 : len++;
+    while (i > 0 && TOP_V[i - 1] < x) {
+      TOP_V[i] = TOP_V[i - 1];
+      TOP_I[i] = TOP_I[i - 1];
+      i--;
+    }
+    TOP_V[i] = x;
+    TOP_I[i] = j;
+  }
+  for (let i = 0; i < width; i++) {
+    idxOut[o + i] = i < len ? TOP_I[i] : -1;
+    lpOut[o + i] = i < len ? (takeLog ? Math.log(TOP_V[i]) : TOP_V[i]) : -Infinity;
+  }
+}
+
+/**
+ * Draws without replacement (Gumbel-top-k: Vieira 2014; Kool, van Hoof & Welling 2019): the n
+ * classes with the largest log p_j + g(row, 0, j) over p_j > 0 (p in s.p; n <= support size),
+ * in decreasing order of that score, ties to the lower index. Streams the support in index order
+ * with a min-heap of the n best; the bound of supportDraws, with the heap's smallest score as
+ * the bar, skips the logarithms (and Philox for classes with p_j exp(-bar) <= 2^-33).
+ */
+function gumbelTopDraws(
+  cols: number,
+  n: number,
+  k0: number,
+  k1: number,
+  row: number,
+  out: Int32Array,
+  o: number,
+  s: Scratch,
+  heapS: Float64Array,
+  heapI: Int32Array,
+): void {
+  if (n === 0) return;
+  const { p, idx, pv } = s;
+  let k = 0;
+  for (let j = 0; j < cols; j++) {
+    if (p[j] > 0) {
+      idx[k] = j;
+      pv[k] = p[j];
+      k++;
+    }
+  }
+  const maxBlocks = CHUNK >>> 2;
+  let size = 0;
+  let scale = Infinity; // 2^32 exp(DELTA - bar) once the heap is full
+  let words: Uint32Array = EMPTY_U32;
+  let first = 0;
+  let last = 0;
+  for (let i = 0; i < k; i++) {
+    const lim = pv[i] * scale;
+    if (!(lim > 0.5)) continue;
+    const j = idx[i];
+    const b = j >>> 2;
+    if (b < first || b >= last) {
+      let i2 = i;
+      while (i2 + 1 < k && idx[i2 + 1] >>> 2 < b + maxBlocks) i2++;
+      first = b;
+      last = (idx[i2] >>> 2) + 1;
+      words = philoxRun(k0, k1, 0, row, 0, first, last - first);
+    }
+    const w = words[((b - first) << 2) + (j & 3)];
+    if (!(ONE_MINUS_U_SCALE - w < lim)) continue;
+    const sc = Math.log(pv[i]) + gumbelFromWord(w);
+    if (size < n) {
+      // Sift up; worse = smaller score, or equal score and higher index.
+      let c = size++;
+      while (c > 0) {
+        const par = (c - 1) >> 1;
+        if (!worse(sc, j, heapS[par], heapI[par])) break;
+        heapS[c] = heapS[par];
+        heapI[c] = heapI[par];
+        c = par;
+      }
+      heapS[c] = sc;
+      heapI[c] = j;
+      if (size === n) scale = Math.exp(DELTA - heapS[0]) * TWO_32;
+    } else if (sc > heapS[0]) {
+      // Replace the root (j is the highest index so far: an equal score would not beat it).
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= size) break;
+        const rr = l + 1;
+        const m = rr < size && worse(heapS[rr], heapI[rr], heapS[l], heapI[l]) ? rr : l;
+        if (!worse(heapS[m], heapI[m], sc, j)) break;
+        heapS[c] = heapS[m];
+        heapI[c] = heapI[m];
+        c = m;
+      }
+      heapS[c] = sc;
+      heapI[c] = j;
+      scale = Math.exp(DELTA - heapS[0]) * TWO_32;
+    }
+  }
+  // Pop the worst first into the back of the output: decreasing order, ties lower index.
+  for (let end = size; end > 0; end--) {
+    out[o + end - 1] = heapI[0];
+    const ls = heapS[end - 1];
+    const li = heapI[end - 1];
+    let c = 0;
+    const sz = end - 1;
+    for (;;) {
+      const l = 2 * c + 1;
+      if (l >= sz) break;
+      const rr = l + 1;
+      const m = rr < sz && worse(heapS[rr], heapI[rr], heapS[l], heapI[l]) ? rr : l;
+      if (!worse(heapS[m], heapI[m], ls, li)) break;
+      heapS[c] = heapS[m];
+      heapI[c] = heapI[m];
+      c = m;
+    }
+    heapS[c] = ls;
+    heapI[c] = li;
+  }
+  for (let d = size; d < n; d++) out[o + d] = -1; // not reached: n <= support size
+}
+
+/** Whether (score a, index i) ranks below (score b, index j): smaller score, or tie and higher index. */
+function worse(a: number, i: number, b: number, j: number): boolean {
+  return a < b || (a === b && i > j);
 }
