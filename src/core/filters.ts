@@ -21,7 +21,9 @@
  *    For epsilon and eta, if no class passes, keep exactly one: the lowest index among the largest
  *    p (Hugging Face's warpers keep every tied maximum; the contract here keeps one).
  *
- * A parameter of 0 or NaN (epsilon, eta, topNSigma <= 0) leaves the row unchanged.
+ * A parameter of 0 or NaN (epsilon, eta, topNSigma <= 0) leaves the row unchanged. The filters on
+ * p report whether they removed a class: the caller renormalises only then, so a filter that
+ * removes nothing (typicalP = 1, epsilon = 0, eta = 0) leaves p unchanged to the bit.
  */
 
 /** Histogram bins for the typical prefix: the high word of a non-negative float64, shifted. */
@@ -59,8 +61,11 @@ export function entropy(p: Float64Array, cols: number): number {
   return h;
 }
 
-/** Zero every p_j < t; if that would zero them all, keep only the lowest-index maximum. */
-function keepAtLeast(p: Float64Array, cols: number, t: number): void {
+/**
+ * Zero every p_j < t; if that would zero them all, keep only the lowest-index maximum. Returns
+ * whether a class was removed.
+ */
+function keepAtLeast(p: Float64Array, cols: number, t: number): boolean {
   let any = false;
   let best = -1;
   let mx = 0;
@@ -72,25 +77,28 @@ function keepAtLeast(p: Float64Array, cols: number, t: number): void {
       best = j;
     }
   }
-  if (best < 0) return;
-  if (any) {
-    for (let j = 0; j < cols; j++) if (p[j] < t) p[j] = 0;
-    return;
+  let removed = false;
+  if (best < 0) return removed;
+  for (let j = 0; j < cols; j++) {
+    if (p[j] > 0 && (any ? p[j] < t : j !== best)) {
+      p[j] = 0;
+      removed = true;
+    }
   }
-  for (let j = 0; j < cols; j++) if (j !== best) p[j] = 0;
+  return removed;
 }
 
-/** Epsilon sampling: keep p_j >= epsilon (else the lowest-index maximum). */
-export function epsilonFilter(p: Float64Array, cols: number, epsilon: number): void {
-  if (!(epsilon > 0)) return;
-  keepAtLeast(p, cols, epsilon);
+/** Epsilon sampling: keep p_j >= epsilon (else the lowest-index maximum). Returns whether a class was removed. */
+export function epsilonFilter(p: Float64Array, cols: number, epsilon: number): boolean {
+  if (!(epsilon > 0)) return false;
+  return keepAtLeast(p, cols, epsilon);
 }
 
-/** Eta sampling: keep p_j >= min(eta, sqrt(eta) exp(-H)) (else the lowest-index maximum). */
-export function etaFilter(p: Float64Array, cols: number, eta: number): void {
-  if (!(eta > 0)) return;
+/** Eta sampling: keep p_j >= min(eta, sqrt(eta) exp(-H)) (else the lowest-index maximum). Returns whether a class was removed. */
+export function etaFilter(p: Float64Array, cols: number, eta: number): boolean {
+  if (!(eta > 0)) return false;
   const t = Math.min(eta, Math.sqrt(eta) * Math.exp(-entropy(p, cols)));
-  keepAtLeast(p, cols, t);
+  return keepAtLeast(p, cols, t);
 }
 
 /**
@@ -140,8 +148,8 @@ export function topNSigmaFilter(z: Float64Array, cols: number, n: number): void 
  * changes the running sum by rounding only (~1e-16 relative), far below the margin the slack
  * allows for.
  */
-export function typicalFilter(p: Float64Array, cols: number, typicalP: number, s: FilterScratch): void {
-  if (!(typicalP < 1)) return; // >= 1 keeps every class; NaN keeps every class
+export function typicalFilter(p: Float64Array, cols: number, typicalP: number, s: FilterScratch): boolean {
+  if (!(typicalP < 1)) return false; // >= 1 keeps every class; NaN keeps every class
   if (!(typicalP > 0)) typicalP = Number.MIN_VALUE; // out of contract: the most typical class alone
   const h = entropy(p, cols);
   const { key, idx, ord, words, count } = s;
@@ -154,7 +162,7 @@ export function typicalFilter(p: Float64Array, cols: number, typicalP: number, s
       k++;
     }
   }
-  if (k <= 1) return;
+  if (k <= 1) return false;
   const byKey = (a: number, b: number) => key[a] - key[b] || a - b; // positions: index order
   if (k < MIN_HISTOGRAM) {
     for (let i = 0; i < k; i++) ord[i] = i;
@@ -169,7 +177,7 @@ export function typicalFilter(p: Float64Array, cols: number, typicalP: number, s
       }
     }
     for (let i = keep; i < k; i++) p[idx[o[i]]] = 0;
-    return;
+    return keep < k;
   }
   count.fill(0);
   for (let i = 0; i < k; i++) count[words[2 * i + HI] >>> BIN_SHIFT] += p[idx[i]];
@@ -209,6 +217,13 @@ export function typicalFilter(p: Float64Array, cols: number, typicalP: number, s
     }
   } else keep = 0; // not reached: the bins below lo hold less than typicalP - MASS_SLACK
   // Zero the candidates past the prefix and every class in the bins above hi.
+  let removed = keep < m;
   for (let i = keep; i < m; i++) p[idx[o[i]]] = 0;
-  for (let i = 0; i < k; i++) if (words[2 * i + HI] >>> BIN_SHIFT > hi) p[idx[i]] = 0;
+  for (let i = 0; i < k; i++) {
+    if (words[2 * i + HI] >>> BIN_SHIFT > hi) {
+      p[idx[i]] = 0;
+      removed = true;
+    }
+  }
+  return removed;
 }

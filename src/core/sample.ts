@@ -862,22 +862,14 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
         topPFilter(p, cols, topP, s.select);
         renormalise(p, cols);
       }
-      if (typicalP !== undefined && fs) {
-        typicalFilter(p, cols, typicalP, fs);
-        renormalise(p, cols);
-      }
+      // The newer filters renormalise only when they removed a class (see ./filters.ts).
+      if (typicalP !== undefined && fs && typicalFilter(p, cols, typicalP, fs)) renormalise(p, cols);
       if (minP !== undefined) {
         minPFilter(p, cols, minP);
         renormalise(p, cols);
       }
-      if (epsilon !== undefined) {
-        epsilonFilter(p, cols, epsilon);
-        renormalise(p, cols);
-      }
-      if (eta !== undefined) {
-        etaFilter(p, cols, eta);
-        renormalise(p, cols);
-      }
+      if (epsilon !== undefined && epsilonFilter(p, cols, epsilon)) renormalise(p, cols);
+      if (eta !== undefined && etaFilter(p, cols, eta)) renormalise(p, cols);
     }
 
     if (fastRow) softmaxDraws(z, 0, cols, t, n, k0, k1, rowWord, samples, out0, s);
