@@ -762,6 +762,118 @@ describe('sample: distribution (chi-square, fixed seeds)', () => {
   });
 });
 
+describe('sampleInto: distribution of the newer filters and of draws without replacement (chi-square, fixed seeds)', () => {
+  const z = Float64Array.from([1, 0.5, 0, -0.5, -1, 2, -3, 0.2, 1.3, -0.1]);
+  const cols = z.length;
+  const rows = 40;
+  const n = 2500; // 100k draws per case
+
+  function counts(o: Omit<SampleOptions, 'n'>): Float64Array {
+    const data = new Float64Array(rows * cols);
+    for (let r = 0; r < rows; r++) data.set(z, r * cols);
+    const draws = sample(data, rows, cols, { ...o, n });
+    const c = new Float64Array(cols);
+    for (const j of draws) c[j]++;
+    return c;
+  }
+
+  /** The kept distribution of the contract for options o (literal transcription). */
+  function expected(o: Omit<SampleOptions, 'n'>, t: number): Float64Array {
+    const zz = typeof o.topNSigma === 'number' ? referenceTopNSigma(z, o.topNSigma) : z;
+    const f: Filters = {};
+    for (const k of STEPS) f[k] = o[k] as number | undefined;
+    return referenceP(zz, o.mapping ?? 'softmax', (o.alpha as number | undefined) ?? 1.5, t, f);
+  }
+
+  const cases: [string, Omit<SampleOptions, 'n'>][] = [
+    ['softmax + typicalP 0.6', { seed: 21, typicalP: 0.6 }],
+    ['sparsemax T = 3 + typicalP 0.8', { seed: 22, mapping: 'sparsemax', temperature: 3, typicalP: 0.8 }],
+    ['softmax + epsilon 0.05', { seed: 23, epsilon: 0.05 }],
+    ['entmax T = 2 + epsilon 0.08', { seed: 24, mapping: 'entmax', temperature: 2, epsilon: 0.08 }],
+    ['softmax T = 1.5 + eta 0.05', { seed: 25, temperature: 1.5, eta: 0.05 }],
+    ['entmax 1.3 T = 2 + eta 0.1', { seed: 26, mapping: 'entmax', alpha: 1.3, temperature: 2, eta: 0.1 }],
+    ['softmax + topNSigma 1', { seed: 27, topNSigma: 1 }],
+    ['sparsemax T = 4 + topNSigma 0.8', { seed: 28, mapping: 'sparsemax', temperature: 4, topNSigma: 0.8 }],
+  ];
+
+  it.each(cases)('%s: counts fit the kept p, and not the p of T x 1.15 (power)', (_name, o) => {
+    const t = (o.temperature as number | undefined) ?? 1;
+    const p = expected(o, t);
+    const unfiltered = expected({ seed: 0, mapping: o.mapping, alpha: o.alpha }, t);
+    // The filter removed classes, and kept more than one.
+    expect(order(p).length).toBeLessThan(order(unfiltered).length);
+    const c = counts(o);
+    const fit = chiSquareTest(c, p);
+    expect(fit.df).toBeGreaterThan(0);
+    expect(fit.pValue).toBeGreaterThan(1e-4);
+    // Power: the same counts against a slightly wrong p, restricted to the same classes.
+    const wrong = expected({ ...o }, t * 1.15);
+    keepOnly(wrong, order(p));
+    renormalise(wrong);
+    expect(chiSquareTest(c, wrong).pValue).toBeLessThan(1e-4);
+  });
+
+  /** Plackett-Luce probability of the ordered draw (i, j), i != j, without replacement. */
+  const pl2 = (p: Float64Array, i: number, j: number) => (p[i] * p[j]) / (1 - p[i]);
+
+  function pairCounts(row: Float64Array, reps: number, o: Omit<SampleOptions, 'n' | 'seed'>, seed: number | Float64Array): Float64Array {
+    const k = row.length;
+    const data = new Float64Array(reps * k);
+    for (let r = 0; r < reps; r++) data.set(row, r * k);
+    const { outs, failure } = runInto(data, reps, k, { ...o, seed, n: 2, replacement: false });
+    expect(failure).toBeNull();
+    const c = new Float64Array(k * k);
+    for (let r = 0; r < reps; r++) c[outs.samples[2 * r] * k + outs.samples[2 * r + 1]]++;
+    return c;
+  }
+
+  const plCases: [string, Float64Array, Omit<SampleOptions, 'n' | 'seed'>, number | Float64Array][] = [
+    ['softmax, 5 classes, one seed', Float64Array.from([0.4, 0.25, 0.2, 0.1, 0.05], Math.log), {}, 31],
+    ['softmax T = 0.8, 4 classes, per-row seeds', Float64Array.of(0.3, -0.2, 0.5, -1), { temperature: 0.8 }, new Float64Array(40_000).map((_, i) => 7 * i + 1)],
+    ['sparsemax T = 3, 5 classes', Float64Array.of(1, 0.2, 0.6, -0.4, 0), { mapping: 'sparsemax', temperature: 3 }, 32],
+    ['entmax, typicalP 0.95, 5 classes', Float64Array.of(0.5, -0.3, 0.9, 0.1, -0.8), { mapping: 'entmax', temperature: 2.5, typicalP: 0.95 }, 33],
+  ];
+
+  it.each(plCases)('without replacement, n = 2, %s: ordered pairs and inclusion sets fit Plackett-Luce; a wrong model fails', (_name, row, o, seed) => {
+    const reps = 40_000;
+    const k = row.length;
+    const zz = row;
+    const f: Filters = {};
+    for (const s2 of STEPS) f[s2] = o[s2] as number | undefined;
+    const p = referenceP(zz, o.mapping ?? 'softmax', 1.5, (o.temperature as number | undefined) ?? 1, f);
+    expect(order(p).length).toBeGreaterThanOrEqual(3);
+    const c = pairCounts(row, reps, o, seed);
+    // Ordered pairs (i, j): P = p_i p_j / (1 - p_i).
+    const ordered = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) if (i !== j && p[i] > 0 && p[j] > 0) ordered[i * k + j] = pl2(p, i, j);
+    const fit = chiSquareTest(c, ordered);
+    expect(fit.df).toBeGreaterThan(2);
+    expect(fit.pValue).toBeGreaterThan(1e-4);
+    // Inclusion: the unordered set {i, j}, P = PL(i, j) + PL(j, i).
+    const setCounts: number[] = [];
+    const setP: number[] = [];
+    const wrongSetP: number[] = [];
+    let indepNorm = 0;
+    for (let i = 0; i < k; i++) for (let j = i + 1; j < k; j++) indepNorm += p[i] * p[j];
+    for (let i = 0; i < k; i++) {
+      for (let j = i + 1; j < k; j++) {
+        setCounts.push(c[i * k + j] + c[j * k + i]);
+        setP.push(ordered[i * k + j] + ordered[j * k + i]);
+        wrongSetP.push((p[i] * p[j]) / indepNorm); // two independent draws conditioned on distinct: not Plackett-Luce
+      }
+    }
+    expect(chiSquareTest(setCounts, setP).pValue).toBeGreaterThan(1e-4);
+    // Power: the wrong model, and Plackett-Luce of a slightly wrong p, are rejected.
+    expect(chiSquareTest(setCounts, wrongSetP).pValue).toBeLessThan(1e-4);
+    const pw = referenceP(zz, o.mapping ?? 'softmax', 1.5, ((o.temperature as number | undefined) ?? 1) * 1.15, f);
+    const orderedWrong = new Float64Array(k * k);
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) if (i !== j && pw[i] > 0 && pw[j] > 0 && p[i] > 0 && p[j] > 0) orderedWrong[i * k + j] = pl2(pw, i, j);
+    let sw = 0;
+    for (const v of orderedWrong) sw += v;
+    expect(chiSquareTest(c, orderedWrong.map((v) => v / sw)).pValue).toBeLessThan(1e-4);
+  });
+});
+
 describe('sample: behaviour', () => {
   it('temperature 0 is greedy: every draw is argmax z (lowest index on ties), filters ignored', () => {
     const data = Float64Array.from([0, 3, 1, 3, -Infinity, 2, /* row 2 */ -Infinity, -Infinity, 5, 5, 4, 0]);
