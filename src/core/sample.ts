@@ -755,9 +755,8 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
   const wantLp = lpOut !== undefined || topN !== undefined;
   const perRowSeed = typeof o.seed !== 'number';
 
-  // Scratch, O(cols), allocated once per call.
-  const z = new Float64Array(cols);
-  const p = new Float64Array(cols);
+  // Scratch, O(cols): row buffers reused between calls (see rowBuffers), the rest per call.
+  const { z, p, x, pv, idx } = rowBuffers(cols);
   const rawLp = raw && wantLp ? new Float64Array(cols) : EMPTY_F64;
   let mask: Uint8Array | undefined;
   if (o.allowed || o.banned) {
@@ -771,18 +770,18 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
   const s: Scratch = {
     p,
     chunkMax: new Float64Array(Math.ceil(cols / CHUNK)),
-    x: new Float64Array(cols),
+    x,
     near: NEAR.near,
     nearW: NEAR.nearW,
     nearX: NEAR.nearX,
     nearCount: 0,
-    idx: new Int32Array(cols),
-    pv: new Float64Array(cols),
+    idx,
+    pv,
     select: o.topK !== undefined || o.topP !== undefined ? new SelectScratch(new Float64Array(cols)) : EMPTY_SELECT,
   };
   const fs = o.typicalP !== undefined ? new FilterScratch(cols) : undefined;
-  const heapS = replacement ? EMPTY_F64 : new Float64Array(Math.min(n, cols));
-  const heapI = replacement ? EMPTY_I32 : new Int32Array(Math.min(n, cols));
+  const heapS = replacement ? EMPTY_F64 : new Float64Array(Math.min(n + 1, cols));
+  const heapI = replacement ? EMPTY_I32 : new Int32Array(Math.min(n + 1, cols));
   const support = new Int32Array(1);
   const bias = o.logitBias;
 
@@ -848,7 +847,9 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
     const eta = at(o.eta, g);
     const filtered =
       topK !== undefined || topP !== undefined || typicalP !== undefined || minP !== undefined || epsilon !== undefined || eta !== undefined;
-    const fastRow = mapping === 'softmax' && !filtered && replacement;
+    // Softmax rows without filters draw from proxy scores (softmaxDraws, softmaxTopDraws); p is
+    // formed only for log-probabilities or to settle a near-tie.
+    const fastRow = mapping === 'softmax' && !filtered;
     const needP = !fastRow || (wantLp && !raw);
     if (needP) {
       if (mapping === 'softmax') softmax(z, 1, cols, t, p);
@@ -872,9 +873,10 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
       if (eta !== undefined && etaFilter(p, cols, eta)) renormalise(p, cols);
     }
 
-    if (fastRow) softmaxDraws(z, 0, cols, t, n, k0, k1, rowWord, samples, out0, s);
+    if (fastRow && replacement) softmaxDraws(z, 0, cols, t, n, k0, k1, rowWord, samples, out0, s);
     else if (replacement) supportDraws(cols, n, k0, k1, rowWord, samples, out0, s);
-    else {
+    else if (!(fastRow && softmaxTopDraws(z, cols, t, n, k0, k1, rowWord, samples, out0, s, heapS, heapI))) {
+      if (!needP) softmax(z, 1, cols, t, p);
       let k = 0;
       for (let j = 0; j < cols; j++) if (p[j] > 0) k++;
       if (n > k) return { row: g, kind: 'too-few', classes: k };
@@ -894,6 +896,33 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
   }
   keepNear(s);
   return null;
+}
+
+/** Row buffers of generalSample, grown as needed and kept between calls up to KEEP_COLS classes. */
+interface RowBuffers {
+  z: Float64Array;
+  p: Float64Array;
+  x: Float64Array;
+  pv: Float64Array;
+  idx: Int32Array;
+}
+const KEEP_COLS = 1 << 16;
+let ROW_BUFFERS: RowBuffers = rowBuffersOf(0);
+
+function rowBuffersOf(cols: number): RowBuffers {
+  return { z: new Float64Array(cols), p: new Float64Array(cols), x: new Float64Array(cols), pv: new Float64Array(cols), idx: new Int32Array(cols) };
+}
+
+/**
+ * Buffers of at least cols entries (every user reads only [0, cols)). Allocating ~36 bytes a
+ * class per call was a third of a 1x50257 draw; a row of millions of classes gets buffers of its
+ * own, collected after the call.
+ */
+function rowBuffers(cols: number): RowBuffers {
+  if (ROW_BUFFERS.z.length >= cols) return ROW_BUFFERS;
+  const b = rowBuffersOf(cols);
+  if (cols <= KEEP_COLS) ROW_BUFFERS = b;
+  return b;
 }
 
 const TOP_V = new Float64Array(TOP_MAX);
@@ -1040,6 +1069,120 @@ function gumbelTopDraws(
     heapI[c] = li;
   }
   for (let d = size; d < n; d++) out[o + d] = -1; // not reached: n <= support size
+}
+
+/**
+ * Draws without replacement from softmax(z / T), no filters, by proxy scores as in softmaxDraws:
+ * x_j + g(row, 0, j) with x_j = (z_j - max z) / T orders classes like the exact score
+ * log p_j + g_j (the same constant apart, up to a few ulps for p_j > e^-30), so the n + 1 best
+ * proxies, kept in a heap while bucket bounds and a word floor skip the logarithms of the rest,
+ * give the n draws whenever their proxies are at least EPS apart (and from the next one) and
+ * each drawn class has p_j > e^-30. Returns false otherwise (a near-tie, tiny p, or fewer than
+ * n unmasked classes); the caller then takes the exact path (gumbelTopDraws). Needs heap arrays
+ * of min(n + 1, cols) entries.
+ */
+function softmaxTopDraws(
+  z: Float64Array,
+  cols: number,
+  temperature: number,
+  n: number,
+  k0: number,
+  k1: number,
+  row: number,
+  out: Int32Array,
+  o: number,
+  s: Scratch,
+  heapS: Float64Array,
+  heapI: Int32Array,
+): boolean {
+  const chunkMax = s.chunkMax;
+  const nChunks = chunkMax.length;
+  let m = -Infinity;
+  let live = 0;
+  for (let c = 0, j = 0; c < nChunks; c++) {
+    const end = Math.min(j + CHUNK, cols);
+    let cm = -Infinity;
+    for (; j < end; j++) {
+      const v = z[j];
+      if (v > -Infinity) live++;
+      if (v > cm) cm = v;
+    }
+    chunkMax[c] = cm;
+    if (cm > m) m = cm;
+  }
+  if (live < n || n === 0) return n === 0;
+  const cap = Math.min(n + 1, live);
+  const t1 = temperature === 1;
+  let size = 0;
+  let bar = -Infinity; // the worst proxy in the heap once it holds cap entries
+  for (let c = 0; c < nChunks; c++) {
+    const cx = (chunkMax[c] - m) / temperature;
+    if (cx === -Infinity || cx + G_CAP < bar) continue;
+    const j0 = c * CHUNK;
+    const j1 = Math.min(j0 + CHUNK, cols);
+    const words = philoxRun(k0, k1, 0, row, 0, j0 >>> 2, (j1 - j0 + 3) >>> 2);
+    let wFloor = size === cap ? gumbelWordFloor(bar - cx - FLOOR_MARGIN) : 0;
+    for (let j = j0; j < j1; j++) {
+      const w = words[j - j0];
+      if (w < wFloor) continue;
+      const x = t1 ? z[j] - m : (z[j] - m) / temperature;
+      if (x === -Infinity || x + GUMBEL_BUCKET_MAX[w >>> GUMBEL_BUCKET_SHIFT] < bar) continue;
+      const sc = x + gumbelFromWord(w);
+      if (size < cap) {
+        let i = size++;
+        while (i > 0) {
+          const par = (i - 1) >> 1;
+          if (!worse(sc, j, heapS[par], heapI[par])) break;
+          heapS[i] = heapS[par];
+          heapI[i] = heapI[par];
+          i = par;
+        }
+        heapS[i] = sc;
+        heapI[i] = j;
+      } else if (sc > heapS[0]) {
+        siftDownRoot(heapS, heapI, size, sc, j);
+      } else continue;
+      if (size === cap) {
+        bar = heapS[0];
+        wFloor = gumbelWordFloor(bar - cx - FLOOR_MARGIN);
+      }
+    }
+  }
+  // Pop the worst first into the back: then heapS/heapI[0..size) are in decreasing order.
+  for (let end = size; end > 0; end--) {
+    const ws = heapS[0];
+    const wi = heapI[0];
+    siftDownRoot(heapS, heapI, end - 1, heapS[end - 1], heapI[end - 1]);
+    heapS[end - 1] = ws;
+    heapI[end - 1] = wi;
+  }
+  // Proxies at least EPS apart down to the next candidate, and no drawn class tiny.
+  const xMin = Math.log(cols) - 30;
+  for (let i = 0; i < n; i++) {
+    const j = heapI[i];
+    const x = t1 ? z[j] - m : (z[j] - m) / temperature;
+    if (!(x > xMin)) return false;
+    if (i + 1 < size && !(heapS[i] - heapS[i + 1] >= EPS)) return false;
+  }
+  for (let i = 0; i < n; i++) out[o + i] = heapI[i];
+  return true;
+}
+
+/** Put (sc, j) at the root of the min-heap heapS/heapI[0..size) and sift it down. */
+function siftDownRoot(heapS: Float64Array, heapI: Int32Array, size: number, sc: number, j: number): void {
+  let c = 0;
+  for (;;) {
+    const l = 2 * c + 1;
+    if (l >= size) break;
+    const r = l + 1;
+    const m = r < size && worse(heapS[r], heapI[r], heapS[l], heapI[l]) ? r : l;
+    if (!worse(heapS[m], heapI[m], sc, j)) break;
+    heapS[c] = heapS[m];
+    heapI[c] = heapI[m];
+    c = m;
+  }
+  heapS[c] = sc;
+  heapI[c] = j;
 }
 
 /** Whether (score a, index i) ranks below (score b, index j): smaller score, or tie and higher index. */

@@ -576,6 +576,29 @@ describe('sampleInto: properties', () => {
     }
   });
 
+  it('without replacement on softmax rows settles near-ties of the proxy scores exactly as the contract does', () => {
+    // Class 1's score within an ulp or so of class 0's, and class 2 near class 1's: the proxy path
+    // must hand these to the exact one. Classes at -60 cannot be drawn early but fill n = 3.
+    let checked = 0;
+    for (let seed = 0; seed < 300; seed++) {
+      const cols = seed < 150 ? 7 : 600;
+      const g = (j: number) => gumbelAt(seed, 0, 0, j);
+      const z = new Float64Array(cols).fill(-3);
+      z[0] = 0;
+      z[1] = g(0) - g(1) + (seed % 3) * 2 ** -50;
+      z[2] = seed % 2 ? z[1] + g(1) - g(2) : 0.5;
+      for (const o of [{ seed, n: 2 }, { seed, n: 3, temperature: 0.5 }, { seed, n: 4, logprobsMode: 'raw' as const }]) {
+        const opts: SampleOptions = { ...o, replacement: false };
+        const want = referenceSampleInto(z, 1, cols, opts);
+        const { outs, failure } = runInto(z, 1, cols, opts);
+        expect(failure).toBeNull();
+        expect(Array.from(outs.samples)).toEqual(Array.from(want.samples));
+        checked++;
+      }
+    }
+    expect(checked).toBe(900);
+  });
+
   it('a per-row-seeded row gives the same answer alone, first or last in a batch of any size', () => {
     const r = rng(43);
     for (const cols of [12, 64, 65, 700]) {
