@@ -26,27 +26,21 @@
  * removes nothing (typicalP = 1, epsilon = 0, eta = 0) leaves p unchanged to the bit.
  */
 
-/** Histogram bins for the typical prefix: the high word of a non-negative float64, shifted. */
-const BIN_SHIFT = 18;
-const BINS = 1 << (31 - BIN_SHIFT);
-/** Rows with fewer support classes than this are sorted outright. */
-const MIN_HISTOGRAM = 256;
-/** Index of the high 32-bit word of a float64 in a Uint32Array view. */
-const HI = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1 ? 1 : 0;
-/** Slack on the typical mass target when narrowing by bins (the bins' sum is added in another order). */
-const MASS_SLACK = 1e-9;
+/** Rows with fewer support classes than this are sorted outright by typicalFilter. */
+const MIN_SELECT = 256;
 
 /** Scratch for typicalFilter, reusable across rows of up to `size` classes. */
 export class FilterScratch {
   readonly key: Float64Array;
-  readonly words: Uint32Array;
-  readonly idx: Int32Array;
+  readonly keyOf: Float64Array;
+  readonly w: Float64Array;
+  readonly pos: Int32Array;
   readonly ord: Int32Array;
-  readonly count = new Float64Array(BINS);
   constructor(size: number) {
     this.key = new Float64Array(size);
-    this.words = new Uint32Array(this.key.buffer);
-    this.idx = new Int32Array(size);
+    this.keyOf = new Float64Array(size);
+    this.w = new Float64Array(size);
+    this.pos = new Int32Array(size);
     this.ord = new Int32Array(size);
   }
 }
@@ -140,90 +134,133 @@ export function topNSigmaFilter(z: Float64Array, cols: number, n: number): void 
 }
 
 /**
- * Locally typical sampling on p[0..cols) (see the file comment). Rows with at least
- * MIN_HISTOGRAM support classes are narrowed first: a histogram of the keys |-log p - H| (binary
- * exponent and 2 mantissa bits, from the high word: no logarithm), weighted by p, settles every
- * bin wholly inside or outside the prefix; only the bins that may hold its end are sorted. The
- * mass of the bins wholly inside is added in index order rather than in typical order, which
- * changes the running sum by rounding only (~1e-16 relative), far below the margin the slack
- * allows for.
+ * Locally typical sampling on p[0..cols) (see the file comment). Rows with fewer than
+ * MIN_SELECT support classes sort them by (key, index), key = |-log p - H|, and add p along that
+ * order, literally. Longer rows find the end of the prefix by a weighted quickselect (Hoare 1961,
+ * three-way partitions carrying p): O(k) expected instead of a sort, whose comparator calls cost
+ * ~1 us a class here. Its running sum adds whole partitions, so it differs from the sum in
+ * typical order by rounding only (~1e-16 relative), which could matter only for a prefix mass
+ * within that of typicalP. Returns whether a class was removed.
  */
 export function typicalFilter(p: Float64Array, cols: number, typicalP: number, s: FilterScratch): boolean {
   if (!(typicalP < 1)) return false; // >= 1 keeps every class; NaN keeps every class
   if (!(typicalP > 0)) typicalP = Number.MIN_VALUE; // out of contract: the most typical class alone
-  const h = entropy(p, cols);
-  const { key, idx, ord, words, count } = s;
+  const { key, w, pos, ord } = s;
+  // -log p once, for both H and the keys.
   let k = 0;
+  let h = 0;
   for (let j = 0; j < cols; j++) {
     const v = p[j];
     if (v > 0) {
-      idx[k] = j;
-      key[k] = Math.abs(-Math.log(v) - h);
+      const nl = -Math.log(v);
+      pos[k] = j;
+      key[k] = nl;
+      w[k] = v;
+      h += v * nl;
       k++;
     }
   }
   if (k <= 1) return false;
-  const byKey = (a: number, b: number) => key[a] - key[b] || a - b; // positions: index order
-  if (k < MIN_HISTOGRAM) {
+  for (let i = 0; i < k; i++) key[i] = Math.abs(key[i] - h);
+  if (k < MIN_SELECT) {
     for (let i = 0; i < k; i++) ord[i] = i;
-    const o = ord.subarray(0, k).sort(byKey);
+    const o = ord.subarray(0, k).sort((a, b) => key[a] - key[b] || a - b); // positions: index order
     let cum = 0;
     let keep = k;
     for (let i = 0; i < k; i++) {
-      cum += p[idx[o[i]]];
+      cum += w[o[i]];
       if (cum >= typicalP) {
         keep = i + 1;
         break;
       }
     }
-    for (let i = keep; i < k; i++) p[idx[o[i]]] = 0;
+    for (let i = keep; i < k; i++) p[pos[o[i]]] = 0;
     return keep < k;
   }
-  count.fill(0);
-  for (let i = 0; i < k; i++) count[words[2 * i + HI] >>> BIN_SHIFT] += p[idx[i]];
-  // Bins below lo are wholly inside the prefix, bins above hi wholly outside.
-  let cum = 0;
-  let lo = BINS - 1;
-  let hi = BINS - 1;
-  let loSet = false;
-  for (let b = 0; b < BINS; b++) {
-    cum += count[b];
-    if (!loSet && cum >= typicalP - MASS_SLACK) {
-      lo = b;
-      loSet = true;
-    }
-    if (cum >= typicalP + MASS_SLACK) {
-      hi = b;
-      break;
-    }
-  }
-  let base = 0;
-  let m = 0;
-  for (let i = 0; i < k; i++) {
-    const b = words[2 * i + HI] >>> BIN_SHIFT;
-    if (b < lo) base += p[idx[i]];
-    else if (b <= hi) ord[m++] = i;
-  }
-  const o = ord.subarray(0, m).sort(byKey);
-  let keep = m;
-  cum = base;
-  if (!(cum >= typicalP)) {
-    for (let i = 0; i < m; i++) {
-      cum += p[idx[o[i]]];
-      if (cum >= typicalP) {
-        keep = i + 1;
-        break;
-      }
-    }
-  } else keep = 0; // not reached: the bins below lo hold less than typicalP - MASS_SLACK
-  // Zero the candidates past the prefix and every class in the bins above hi.
-  let removed = keep < m;
-  for (let i = keep; i < m; i++) p[idx[o[i]]] = 0;
-  for (let i = 0; i < k; i++) {
-    if (words[2 * i + HI] >>> BIN_SHIFT > hi) {
-      p[idx[i]] = 0;
+  // The prefix is every class with key < cutKey, and those with key === cutKey up to index cutIndex.
+  s.keyOf.set(key.subarray(0, k)); // the selection reorders key
+  const { cutKey, cutIndex } = weightedCut(s, k, typicalP);
+  let removed = false;
+  for (let j = 0, i = 0; j < cols; j++) {
+    if (!(p[j] > 0)) continue;
+    const kj = s.keyOf[i++];
+    if (kj > cutKey || (kj === cutKey && j > cutIndex)) {
+      p[j] = 0;
       removed = true;
     }
   }
   return removed;
+}
+
+/**
+ * The last (key, index) of the shortest prefix, in (key, index) order, of the k entries of
+ * s.key / s.w / s.pos whose running sum of w reaches target; (Infinity, -1) if none does (keep
+ * everything). Reorders the arrays. Quickselect with a median-of-three pivot and three-way
+ * partitions; a range that stops shrinking fast (adversarial keys) or gets small is sorted.
+ */
+function weightedCut(s: FilterScratch, k: number, target: number): { cutKey: number; cutIndex: number } {
+  const { key, w, pos, ord } = s;
+  let lo = 0;
+  let hi = k; // the range [lo, hi) holds the cut; entries before lo are in the prefix
+  let base = 0;
+  let budget = 2 * Math.ceil(Math.log2(k + 1)) + 8;
+  while (hi > lo) {
+    if (hi - lo <= 32 || budget-- === 0) {
+      for (let i = lo; i < hi; i++) ord[i - lo] = i;
+      const o = ord.subarray(0, hi - lo).sort((a, b) => key[a] - key[b] || pos[a] - pos[b]);
+      let cum = base;
+      for (let i = 0; i < o.length; i++) {
+        cum += w[o[i]];
+        if (cum >= target) return { cutKey: key[o[i]], cutIndex: pos[o[i]] };
+      }
+      return { cutKey: Infinity, cutIndex: -1 };
+    }
+    const a = key[lo];
+    const b = key[(lo + hi) >>> 1];
+    const c = key[hi - 1];
+    const pivot = a < b ? (b < c ? b : a < c ? c : a) : a < c ? a : b < c ? c : b;
+    // Dutch national flag: [lo, lt) < pivot, [lt, i) === pivot, (gt, hi - 1] > pivot.
+    let lt = lo;
+    let gt = hi - 1;
+    let i = lo;
+    while (i <= gt) {
+      const v = key[i];
+      if (v === pivot) {
+        i++;
+        continue;
+      }
+      const t = v < pivot ? lt++ : gt--; // the slot v moves to; i advances past a smaller v only
+      const vw = w[i];
+      const vp = pos[i];
+      key[i] = key[t];
+      w[i] = w[t];
+      pos[i] = pos[t];
+      key[t] = v;
+      w[t] = vw;
+      pos[t] = vp;
+      if (v < pivot) i++;
+    }
+    let wl = 0;
+    for (let t = lo; t < lt; t++) wl += w[t];
+    if (base + wl >= target) {
+      hi = lt;
+      continue;
+    }
+    let we = 0;
+    for (let t = lt; t <= gt; t++) we += w[t];
+    if (base + wl + we >= target) {
+      // The cut is among the entries equal to the pivot: take them in index order.
+      for (let t = lt; t <= gt; t++) ord[t - lt] = t;
+      const o = ord.subarray(0, gt - lt + 1).sort((x, y) => pos[x] - pos[y]);
+      let cum = base + wl;
+      for (let t = 0; t < o.length; t++) {
+        cum += w[o[t]];
+        if (cum >= target) return { cutKey: pivot, cutIndex: pos[o[t]] };
+      }
+      return { cutKey: Infinity, cutIndex: -1 }; // not reached (rounding): keep everything
+    }
+    base += wl + we;
+    lo = gt + 1;
+  }
+  return { cutKey: Infinity, cutIndex: -1 };
 }

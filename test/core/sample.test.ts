@@ -468,11 +468,13 @@ describe('sampleInto: exact contract', () => {
     expect(answered).toBeGreaterThan(300);
   });
 
-  it('typicalFilter on long rows (histogram narrowing) equals sorting everything', () => {
+  it('typicalFilter on long rows (weighted quickselect) equals sorting everything', () => {
     const r = rng(31);
-    for (const cols of [300, 5000, 40_000]) {
+    for (const [cols, kind] of [[300, 'random'], [5000, 'random'], [40_000, 'random'], [40_000, 'equal'], [3000, 'two levels']] as const) {
       const raw = new Float64Array(cols).map(() => Math.exp(4 * r()) * (r() < 0.1 ? 0 : 1));
       for (let j = 0; j < cols; j += 7) raw[j] = raw[3]; // plenty of ties
+      if (kind === 'equal') raw.fill(1); // every key 0: one tied group, cut by index
+      if (kind === 'two levels') for (let j = 0; j < cols; j++) raw[j] = j % 3 ? 1 : 2; // two keys, many ties each
       let sum = 0;
       for (const v of raw) sum += v;
       const p0 = raw.map((v) => v / sum);
