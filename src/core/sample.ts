@@ -17,30 +17,54 @@ import { sparsemax } from './sparsemax.js';
 
 /**
  * Seeded sampling: n draws per row from
- *   p = minP(topP(topK(mapping(z / T))))      each filter followed by renormalisation,
- * each draw a Gumbel-max draw (src/core/gumbel.ts): draw d of global row r is the lowest j
- * maximising log p_j + g(r, d, j) over the classes with p_j > 0. This is the inverse-free form of
- * categorical sampling (Gumbel 1954; Maddison et al. 2014) and, the noise being a pure function
- * of (seed, r, d, j), the draws do not depend on batching, chunking or thread count.
+ *   p = eta(epsilon(minP(typicalP(topP(topK(mapping(topNSigma(z / T))))))))
+ * each filter followed by renormalisation, each draw a Gumbel-max draw (src/core/gumbel.ts):
+ * draw d of row r is the lowest j maximising log p_j + g(r, d, j) over the classes with p_j > 0.
+ * This is the inverse-free form of categorical sampling (Gumbel 1954; Maddison et al. 2014) and,
+ * the noise being a pure function of (seed, r, d, j), the draws do not depend on batching,
+ * chunking or thread count.
  *
- * The exact contract (other implementations reproduce it):
- *  - z: the logits, or for probabilities pi, z_j = log(pi_j / sum_i pi_i) (pi_j = 0 -> -Infinity).
- *  - T = 0: greedy; every draw is argmax_j z_j (ties to the lowest index, -1 if every class is
- *    masked); filters are ignored. (Any T that is not > 0, e.g. NaN, is treated as 0.)
+ * The exact contract (other implementations reproduce it; conventions as in
+ * test/fixtures/reference/README.md, vectors-2):
+ *  - z: the logits, or for probabilities pi, z_j = log(pi_j / sum_i pi_i) (pi_j = 0 -> -Infinity);
+ *    then z_j + logitBias_j (one float64 addition), and -Infinity for classes outside `allowed`
+ *    or in `banned`. A row left with no class is a failure ('no-class').
+ *  - Parameters may be per row (PerRow: element rowOffset + r for row r). A seed array keys row r
+ *    by seed[rowOffset + r] with row word 0 in the counter; a single seed uses row word r (global).
+ *  - T = 0: greedy; every draw is argmax_j z_j (ties to the lowest index); filters are ignored and
+ *    the processed distribution is the one-hot of that class. (Any T that is not > 0, e.g. NaN, is
+ *    treated as 0.)
+ *  - topNSigma > 0 (Tang et al. 2024, top-n-sigma), on z before the mapping: keep
+ *    z_j >= max - n sigma over the unmasked entries (./filters.ts); the rest are masked.
  *  - mapping: softmax(z, T), sparsemax(z, T) or entmax(z, alpha, T) of ./softmax, ./sparsemax,
  *    ./entmax.
  *  - topK (integer >= 1), if given: keep the k largest p (ties: lower index first), zero the rest.
  *  - topP in (0, 1], if given: sort p descending (ties: lower index first) and keep the shortest
  *    prefix whose running sum (added in that order) reaches topP; if rounding means it never does,
- *    keep every class with p > 0. At least one class is always kept.
+ *    or topP = 1, keep every class with p > 0. At least one class is always kept.
+ *  - typicalP in (0, 1] (Meister et al. 2023, locally typical sampling), epsilon and eta in [0, 1)
+ *    (Hewitt et al. 2022, truncation sampling): see ./filters.ts.
  *  - minP in [0, 1], if given: keep p_j >= minP * max_i p_i.
- *  - after each filter that is given: p_j <- p_j / S, S = sum of the kept p in index order.
+ *  - after each filter that is given: p_j <- p_j / S, S = sum of the kept p in index order; the
+ *    newer filters (typicalP, epsilon, eta) renormalise only when they removed a class, so their
+ *    no-op values change nothing to the bit.
  *  - the score of class j is Math.log(p_j) + g(r, d, j), in float64.
+ *  - replacement false (Gumbel-top-k: Vieira 2014; Kool, van Hoof & Welling 2019): the n draws are
+ *    the n classes with p_j > 0 of largest log p_j + g(r, 0, j), in decreasing order (ties: lower
+ *    index), a draw from the Plackett-Luce distribution of p without replacement. n above the
+ *    number of such classes is a failure ('too-few').
+ *  - logprobs, 'processed': Math.log(p_j) of the final p (0 for greedy rows); 'raw': the
+ *    log-softmax of z after bias and masks, at T = 1, without mapping or filters (finite for every
+ *    unmasked class). topLogprobs: the topN largest of the same distribution, decreasing (ties:
+ *    lower index), classes with p = 0 left out, padded with (-1, -Infinity).
  *
  * Preconditions (checked by the HTTP layer, not here): logits finite or -Infinity, probabilities
  * finite and >= 0 with a positive finite sum, T >= 0 finite, alpha > 1, 0 <= rowOffset and
- * rowOffset + rows <= 2^32, n >= 0. Odd input never throws or loops: a row with every class
- * masked draws -1, a NaN score never wins, a NaN filter parameter keeps every class.
+ * rowOffset + rows <= 2^32, n >= 0 (n <= cols without replacement), per-row arrays of at least
+ * rowOffset + rows entries, bias and mask indices in [0, cols). Odd input never throws or loops:
+ * out-of-range bias or mask indices are ignored, a NaN score never wins, a NaN filter parameter
+ * keeps every class; in calls without the newer options a row with every class masked draws -1,
+ * with them it is a 'no-class' failure.
  *
  * Speed. The work is one Philox word per class and draw (~1.5 ns on WebAssembly SIMD, ~7.5 ns in
  * plain JavaScript; ./philox.ts); everything else is arranged so that only a handful of classes
@@ -63,6 +87,12 @@ import { sparsemax } from './sparsemax.js';
  *    B only if 1 - u_j < p_j exp(-B) (with a 1e-6 margin for rounding); the test is a multiply
  *    and a compare on the Philox word, and p_j exp(-B) <= 2^-33 skips Philox for the class.
  *    Philox blocks are computed only for the runs of support classes that need them.
+ *  - draws without replacement stream the support the same way with the n-th best score of a heap
+ *    as the bar; softmax rows without filters use proxy scores as above (the n + 1 best, kept in a
+ *    heap) and take the exact path only when two of them come within EPS or a drawn p is tiny.
+ *  - calls with none of the newer options take exactly the paths above; the others go row by row
+ *    through generalSample (per-row seeds cannot share the batched short-row Philox call, whose
+ *    rows differ only in the row word).
  * Every shortcut is checked against a literal transcription of the contract in
  * test/core/sample.test.ts, including constructed near-ties.
  */
