@@ -8,7 +8,7 @@
  */
 import { entmax } from '../src/core/entmax.js';
 import { gumbelSoftmax } from '../src/core/gumbel-softmax.js';
-import { sample } from '../src/core/sample.js';
+import { sample, sampleInto, type SampleOptions } from '../src/core/sample.js';
 import { score, type ScoreMapping, type ScoreOutputs } from '../src/core/score.js';
 import { softmax } from '../src/core/softmax.js';
 import { sparsemax } from '../src/core/sparsemax.js';
@@ -31,6 +31,11 @@ const TARGETS: Record<string, { torch: number[]; speedup: number }> = {
 
 type Kernel = (data: Float64Array, rows: number, cols: number, out: Float64Array) => unknown;
 
+/** One draw per row after a filter of issue 9 (softmax, T = 1). */
+const filtered = (f: Partial<SampleOptions>): Kernel => (d, r, c) => sample(d, r, c, { n: 1, seed: 1, ...f });
+/** Per-row seeds: one seed per row of the largest shape, built once. */
+const ROW_SEEDS = new Float64Array(4096).map((_, i) => 1000 + i);
+
 const KERNELS: Record<string, Kernel> = {
   softmax: (d, r, c, out) => softmax(d, r, c, 1, out),
   sparsemax: (d, r, c, out) => sparsemax(d, r, c, 1, out),
@@ -42,6 +47,15 @@ const KERNELS: Record<string, Kernel> = {
   'score-sparsemax': scoreKernel('sparsemax'),
   'score-entmax15': scoreKernel('entmax', 1.5),
   'score-entmax1.3': scoreKernel('entmax', 1.3),
+  // Issue 9: the newer filters (values as in their articles), per-row seeds, log-probabilities,
+  // and draws without replacement (1x50257 only, beside one draw with replacement: target <= 2x).
+  'topNSigma=1': filtered({ topNSigma: 1 }),
+  'typicalP=0.9': filtered({ typicalP: 0.9 }),
+  'epsilon=3e-4': filtered({ epsilon: 3e-4 }),
+  'eta=1e-3': filtered({ eta: 1e-3 }),
+  'gumbel-max per-row seeds': (d, r, c) => sample(d, r, c, { n: 1, seed: ROW_SEEDS.subarray(0, r) }),
+  'gumbel-max +logprobs top5': (d, r, c) => sampleInto(d, r, c, { n: 1, seed: 1 }, { samples: new Int32Array(r), logprobs: new Float64Array(r), topN: 5 }),
+  'no-replacement n=50': (d, r, c) => sample(d, r, c, { n: 50, seed: 1, replacement: false }),
 };
 
 /** /v1/score's kernel (loss, prob, logprob, entropy, value per row) for targets spread over the classes. */
@@ -57,6 +71,9 @@ function scoreKernel(mapping: ScoreMapping, alpha = 1.5): Kernel {
     return score(d, r, c, { mapping, alpha, temperature: 1, targets: k.targets }, k.outs);
   };
 }
+
+/** Kernels measured on some shapes only (indices into SHAPES). */
+const ONLY_SHAPES: Record<string, number[]> = { 'no-replacement n=50': [0] };
 
 /** Standard normal logits from a fixed-seed xorshift + Box-Muller (reproducible runs). */
 function normalLogits(n: number, seed: number): Float64Array {
@@ -103,12 +120,15 @@ const json = args.includes('--json');
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
 
 const rowsOut: string[][] = [];
+const results = new Map<string, number>();
 for (const [name, kernel] of Object.entries(KERNELS)) {
   if (only && !only.includes(name)) continue;
   SHAPES.forEach(([rows, cols], si) => {
+    if (ONLY_SHAPES[name] && !ONLY_SHAPES[name].includes(si)) return;
     const data = normalLogits(rows * cols, 12345 + si);
     const out = new Float64Array(rows * cols);
     const medianMs = measure(() => kernel(data, rows, cols, out));
+    results.set(`${name} ${rows}x${cols}`, medianMs);
     if (json) {
       console.log(JSON.stringify({ kernel: name, rows, cols, medianMs: Number(medianMs.toPrecision(4)) }));
       return;
@@ -135,4 +155,9 @@ if (!json) {
   console.log(line(header));
   console.log(line(widths.map((w) => '-'.repeat(w))));
   for (const r of rowsOut) console.log(line(r));
+  const one = results.get('gumbel-max 1x50257');
+  const k50 = results.get('no-replacement n=50 1x50257');
+  if (one !== undefined && k50 !== undefined) {
+    console.log(`without replacement n = 50 / one draw with replacement, 1x50257: ${(k50 / one).toFixed(2)}x (target <= 2x)`);
+  }
 }

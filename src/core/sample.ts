@@ -1,4 +1,5 @@
 import { argmax } from './argmax.js';
+import { epsilonFilter, etaFilter, FilterScratch, topNSigmaFilter, typicalFilter } from './filters.js';
 import { entmax } from './entmax.js';
 import {
   GUMBEL_BUCKET_MAX,
@@ -10,36 +11,60 @@ import {
   seedKey1,
 } from './gumbel.js';
 import { PHILOX_RUN_MAX, philoxRows, philoxRun } from './philox.js';
-import { softmax } from './softmax.js';
+import { logSoftmax, softmax } from './softmax.js';
 import { kthLargestPositive, massPrefix, SelectScratch } from './select.js';
 import { sparsemax } from './sparsemax.js';
 
 /**
  * Seeded sampling: n draws per row from
- *   p = minP(topP(topK(mapping(z / T))))      each filter followed by renormalisation,
- * each draw a Gumbel-max draw (src/core/gumbel.ts): draw d of global row r is the lowest j
- * maximising log p_j + g(r, d, j) over the classes with p_j > 0. This is the inverse-free form of
- * categorical sampling (Gumbel 1954; Maddison et al. 2014) and, the noise being a pure function
- * of (seed, r, d, j), the draws do not depend on batching, chunking or thread count.
+ *   p = eta(epsilon(minP(typicalP(topP(topK(mapping(topNSigma(z / T))))))))
+ * each filter followed by renormalisation, each draw a Gumbel-max draw (src/core/gumbel.ts):
+ * draw d of row r is the lowest j maximising log p_j + g(r, d, j) over the classes with p_j > 0.
+ * This is the inverse-free form of categorical sampling (Gumbel 1954; Maddison et al. 2014) and,
+ * the noise being a pure function of (seed, r, d, j), the draws do not depend on batching,
+ * chunking or thread count.
  *
- * The exact contract (other implementations reproduce it):
- *  - z: the logits, or for probabilities pi, z_j = log(pi_j / sum_i pi_i) (pi_j = 0 -> -Infinity).
- *  - T = 0: greedy; every draw is argmax_j z_j (ties to the lowest index, -1 if every class is
- *    masked); filters are ignored. (Any T that is not > 0, e.g. NaN, is treated as 0.)
+ * The exact contract (other implementations reproduce it; conventions as in
+ * test/fixtures/reference/README.md, vectors-2):
+ *  - z: the logits, or for probabilities pi, z_j = log(pi_j / sum_i pi_i) (pi_j = 0 -> -Infinity);
+ *    then z_j + logitBias_j (one float64 addition), and -Infinity for classes outside `allowed`
+ *    or in `banned`. A row left with no class is a failure ('no-class').
+ *  - Parameters may be per row (PerRow: element rowOffset + r for row r). A seed array keys row r
+ *    by seed[rowOffset + r] with row word 0 in the counter; a single seed uses row word r (global).
+ *  - T = 0: greedy; every draw is argmax_j z_j (ties to the lowest index); filters are ignored and
+ *    the processed distribution is the one-hot of that class. (Any T that is not > 0, e.g. NaN, is
+ *    treated as 0.)
+ *  - topNSigma > 0 (Tang et al. 2024, top-n-sigma), on z before the mapping: keep
+ *    z_j >= max - n sigma over the unmasked entries (./filters.ts); the rest are masked.
  *  - mapping: softmax(z, T), sparsemax(z, T) or entmax(z, alpha, T) of ./softmax, ./sparsemax,
  *    ./entmax.
  *  - topK (integer >= 1), if given: keep the k largest p (ties: lower index first), zero the rest.
  *  - topP in (0, 1], if given: sort p descending (ties: lower index first) and keep the shortest
  *    prefix whose running sum (added in that order) reaches topP; if rounding means it never does,
- *    keep every class with p > 0. At least one class is always kept.
+ *    or topP = 1, keep every class with p > 0. At least one class is always kept.
+ *  - typicalP in (0, 1] (Meister et al. 2023, locally typical sampling), epsilon and eta in [0, 1)
+ *    (Hewitt et al. 2022, truncation sampling): see ./filters.ts.
  *  - minP in [0, 1], if given: keep p_j >= minP * max_i p_i.
- *  - after each filter that is given: p_j <- p_j / S, S = sum of the kept p in index order.
+ *  - after each filter that is given: p_j <- p_j / S, S = sum of the kept p in index order; the
+ *    newer filters (typicalP, epsilon, eta) renormalise only when they removed a class, so their
+ *    no-op values change nothing to the bit.
  *  - the score of class j is Math.log(p_j) + g(r, d, j), in float64.
+ *  - replacement false (Gumbel-top-k: Vieira 2014; Kool, van Hoof & Welling 2019): the n draws are
+ *    the n classes with p_j > 0 of largest log p_j + g(r, 0, j), in decreasing order (ties: lower
+ *    index), a draw from the Plackett-Luce distribution of p without replacement. n above the
+ *    number of such classes is a failure ('too-few').
+ *  - logprobs, 'processed': Math.log(p_j) of the final p (0 for greedy rows); 'raw': the
+ *    log-softmax of z after bias and masks, at T = 1, without mapping or filters (finite for every
+ *    unmasked class). topLogprobs: the topN largest of the same distribution, decreasing (ties:
+ *    lower index), classes with p = 0 left out, padded with (-1, -Infinity).
  *
  * Preconditions (checked by the HTTP layer, not here): logits finite or -Infinity, probabilities
  * finite and >= 0 with a positive finite sum, T >= 0 finite, alpha > 1, 0 <= rowOffset and
- * rowOffset + rows <= 2^32, n >= 0. Odd input never throws or loops: a row with every class
- * masked draws -1, a NaN score never wins, a NaN filter parameter keeps every class.
+ * rowOffset + rows <= 2^32, n >= 0 (n <= cols without replacement), per-row arrays of at least
+ * rowOffset + rows entries, bias and mask indices in [0, cols). Odd input never throws or loops:
+ * out-of-range bias or mask indices are ignored, a NaN score never wins, a NaN filter parameter
+ * keeps every class; in calls without the newer options a row with every class masked draws -1,
+ * with them it is a 'no-class' failure.
  *
  * Speed. The work is one Philox word per class and draw (~1.5 ns on WebAssembly SIMD, ~7.5 ns in
  * plain JavaScript; ./philox.ts); everything else is arranged so that only a handful of classes
@@ -62,29 +87,95 @@ import { sparsemax } from './sparsemax.js';
  *    B only if 1 - u_j < p_j exp(-B) (with a 1e-6 margin for rounding); the test is a multiply
  *    and a compare on the Philox word, and p_j exp(-B) <= 2^-33 skips Philox for the class.
  *    Philox blocks are computed only for the runs of support classes that need them.
+ *  - draws without replacement stream the support the same way with the n-th best score of a heap
+ *    as the bar; softmax rows without filters use proxy scores as above (the n + 1 best, kept in a
+ *    heap) and take the exact path only when two of them come within EPS or a drawn p is tiny.
+ *  - calls with none of the newer options take exactly the paths above; the others go row by row
+ *    through generalSample (per-row seeds cannot share the batched short-row Philox call, whose
+ *    rows differ only in the row word).
  * Every shortcut is checked against a literal transcription of the contract in
  * test/core/sample.test.ts, including constructed near-ties.
  */
 
 export type SampleMapping = 'softmax' | 'sparsemax' | 'entmax';
 
+/** A parameter for every row (a number), or one per row of the whole request, indexed by the GLOBAL row rowOffset + r. */
+export type PerRow = number | Float64Array;
+
 export interface SampleOptions {
   /** 'logits' (default) or 'probs'. */
   input?: 'logits' | 'probs';
   /** Default 'softmax'. */
   mapping?: SampleMapping;
+  /** Draws per row, default 1. */
+  n?: number;
+  /** Global index of row 0 in the request, default 0. */
+  rowOffset?: number;
   /** entmax alpha, default 1.5. */
-  alpha?: number;
+  alpha?: PerRow;
   /** Default 1; 0 means greedy. */
+  temperature?: PerRow;
+  /** The filters; undefined = filter off. */
+  topK?: PerRow;
+  topP?: PerRow;
+  minP?: PerRow;
+  typicalP?: PerRow;
+  epsilon?: PerRow;
+  eta?: PerRow;
+  topNSigma?: PerRow;
+  /**
+   * Integer(s) in [0, 2^53). A number: today's stream (row word = global row). A Float64Array:
+   * seed[rowOffset + r] keys row r, row word 0.
+   */
+  seed: number | Float64Array;
+  /** Added to the logit (to log p with probs input) before temperature; indices in [0, cols), distinct. */
+  logitBias?: { index: Int32Array; value: Float64Array };
+  /** Every class not listed is masked. */
+  allowed?: Int32Array;
+  /** Listed classes are masked. */
+  banned?: Int32Array;
+  /** Default true. */
+  replacement?: boolean;
+  /** Default 'processed'; applies to both logprobs and topLogprobs. */
+  logprobsMode?: 'processed' | 'raw';
+}
+
+export interface SampleOutputs {
+  /** rows x n. */
+  samples: Int32Array;
+  /** rows x n, log p of each drawn class (filled when given). */
+  logprobs?: Float64Array;
+  /**
+   * rows x width each, width = max(1, min(topN, cols)): the topN most probable classes,
+   * decreasing (ties lower index), p = 0 classes left out; padding index -1 and logprob
+   * -Infinity. Allocated here when topN is set and they are missing or short.
+   */
+  topIndices?: Int32Array;
+  topLogprobs?: Float64Array;
+  /** The requested N (0..64); with N = 0 every row is all padding. Unset: no top lists. */
+  topN?: number;
+}
+
+/** The first row (global index) that cannot be answered. */
+export interface SampleFailure {
+  row: number;
+  /** 'no-class': bias/masks/allowed/banned left no class; 'too-few': replacement false and n > classes with p > 0. */
+  kind: 'no-class' | 'too-few';
+  /** The number of classes with p > 0 in that row. */
+  classes: number;
+}
+
+/** The options of the speed paths: every parameter a number, one seed, nothing new asked for. */
+interface LegacyOptions {
+  input?: 'logits' | 'probs';
+  mapping?: SampleMapping;
+  alpha?: number;
   temperature?: number;
   topK?: number;
   topP?: number;
   minP?: number;
-  /** Draws per row, default 1. */
   n?: number;
-  /** Integer in [0, 2^53). */
   seed: number;
-  /** Global index of row 0 in the request, default 0. */
   rowOffset?: number;
 }
 
@@ -105,7 +196,8 @@ const G_CAP = GUMBEL_BUCKET_MAX[GUMBEL_BUCKET_MAX.length - 1];
 
 /**
  * n draws (d = 0..n-1) for each row of the row-major (rows x cols) data; draw d of row r goes to
- * out[r n + d]. See the file comment for the exact definition.
+ * out[r n + d]. See the file comment for the exact definition. A thin wrapper of sampleInto: rows
+ * from a failing one on (see SampleFailure) draw -1.
  */
 export function sample(
   data: Float64Array,
@@ -114,6 +206,55 @@ export function sample(
   options: SampleOptions,
   out: Int32Array = new Int32Array(rows * (options.n ?? 1)),
 ): Int32Array {
+  const failure = sampleInto(data, rows, cols, options, { samples: out });
+  if (failure) out.fill(-1, (failure.row - (options.rowOffset ?? 0)) * (options.n ?? 1));
+  return out;
+}
+
+/** A per-row parameter's value for global row g (undefined stays undefined). */
+function at(v: PerRow | undefined, g: number): number | undefined {
+  return v === undefined || typeof v === 'number' ? v : v[g];
+}
+
+/**
+ * n draws per row into outs.samples, and the log-probabilities asked for in outs (see the file
+ * comment). Returns the first row that cannot be answered (then rows from it on are unset), or
+ * null. Never throws on odd values.
+ */
+export function sampleInto(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  options: SampleOptions,
+  outs: SampleOutputs,
+): SampleFailure | null {
+  const o = options;
+  const legacy =
+    typeof o.seed === 'number' &&
+    !(o.alpha instanceof Float64Array) &&
+    !(o.temperature instanceof Float64Array) &&
+    !(o.topK instanceof Float64Array) &&
+    !(o.topP instanceof Float64Array) &&
+    !(o.minP instanceof Float64Array) &&
+    o.typicalP === undefined &&
+    o.epsilon === undefined &&
+    o.eta === undefined &&
+    o.topNSigma === undefined &&
+    o.logitBias === undefined &&
+    o.allowed === undefined &&
+    o.banned === undefined &&
+    o.replacement !== false &&
+    outs.logprobs === undefined &&
+    outs.topN === undefined;
+  if (legacy) {
+    legacySample(data, rows, cols, o as LegacyOptions, outs.samples);
+    return null;
+  }
+  return generalSample(data, rows, cols, o, outs);
+}
+
+/** The speed paths of the file comment, for calls that use none of the newer options. */
+function legacySample(data: Float64Array, rows: number, cols: number, options: LegacyOptions, out: Int32Array): void {
   const n = options.n ?? 1;
   const temperature = options.temperature ?? 1;
   const mapping = options.mapping ?? 'softmax';
@@ -152,7 +293,7 @@ export function sample(
   if (fast && !greedy && !probsInput && cols <= SHORT_ROW) {
     shortRowsDraws(data, rows, cols, temperature, n, k0, k1, rowOffset, out, s);
     keepNear(s);
-    return out;
+    return;
   }
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     if (z) logNormalised(data, base, cols, z);
@@ -187,7 +328,6 @@ export function sample(
     supportDraws(cols, n, k0, k1, row, out, o, s);
   }
   keepNear(s);
-  return out;
 }
 
 /** The near-tie buffers, reused by every call (sample is synchronous, one call at a time). */
@@ -579,10 +719,11 @@ export function topKFilter(p: Float64Array, cols: number, k: number, scratch = n
 
 /**
  * Keep the shortest prefix of p[0..cols) sorted descending (ties: lower index first) whose sum
- * reaches topP, at least one class; every class with p > 0 if the sum never reaches it. Does not
- * renormalise.
+ * reaches topP, at least one class; every class with p > 0 if the sum never reaches it or if
+ * topP >= 1. Does not renormalise.
  */
 export function topPFilter(p: Float64Array, cols: number, topP: number, scratch = new SelectScratch(new Float64Array(cols))): void {
+  if (topP >= 1) return; // every class, even where the float partial sums reach 1 early
   const values = scratch.values;
   let npos = 0;
   for (let j = 0; j < cols; j++) if (p[j] > 0) values[npos++] = p[j];
@@ -610,4 +751,471 @@ function keepLargest(p: Float64Array, cols: number, k: number, v: number): void 
     if (pj === v && ties > 0) ties--;
     else p[j] = 0;
   }
+}
+
+/** Most entries of a top list (topLogprobs N). */
+const TOP_MAX = 64;
+
+/**
+ * Every call that uses a newer option: per-row parameters or seeds, bias and masks, the newer
+ * filters, draws without replacement, log-probabilities. Row by row: z (bias, masks) -> greedy
+ * or topNSigma -> mapping -> filters -> draws -> log-probabilities. Softmax rows without filters
+ * still draw through softmaxDraws (same draws, p is formed only when log-probabilities need it).
+ */
+function generalSample(data: Float64Array, rows: number, cols: number, o: SampleOptions, outs: SampleOutputs): SampleFailure | null {
+  const n = o.n ?? 1;
+  const rowOffset = o.rowOffset ?? 0;
+  const mapping = o.mapping ?? 'softmax';
+  const probsInput = o.input === 'probs';
+  const replacement = o.replacement !== false;
+  const raw = o.logprobsMode === 'raw';
+  const samples = outs.samples;
+  const lpOut = outs.logprobs;
+  const topN = outs.topN;
+  let width = 0;
+  let topIdx: Int32Array = EMPTY_I32;
+  let topLp: Float64Array = EMPTY_F64;
+  if (topN !== undefined) {
+    width = Math.max(1, Math.min(topN, cols));
+    if (!outs.topIndices || outs.topIndices.length < rows * width) outs.topIndices = new Int32Array(rows * width);
+    if (!outs.topLogprobs || outs.topLogprobs.length < rows * width) outs.topLogprobs = new Float64Array(rows * width);
+    topIdx = outs.topIndices;
+    topLp = outs.topLogprobs;
+  }
+  const wantLp = lpOut !== undefined || topN !== undefined;
+  const perRowSeed = typeof o.seed !== 'number';
+
+  // Scratch, O(cols): row buffers reused between calls (see rowBuffers), the rest per call.
+  const { z, p, x, pv, idx } = rowBuffers(cols);
+  const rawLp = raw && wantLp ? new Float64Array(cols) : EMPTY_F64;
+  let mask: Uint8Array | undefined;
+  if (o.allowed || o.banned) {
+    mask = new Uint8Array(cols);
+    if (o.allowed) {
+      mask.fill(1);
+      for (const j of o.allowed) if (j >= 0 && j < cols) mask[j] = 0;
+    }
+    if (o.banned) for (const j of o.banned) if (j >= 0 && j < cols) mask[j] = 1;
+  }
+  const s: Scratch = {
+    p,
+    chunkMax: new Float64Array(Math.ceil(cols / CHUNK)),
+    x,
+    near: NEAR.near,
+    nearW: NEAR.nearW,
+    nearX: NEAR.nearX,
+    nearCount: 0,
+    idx,
+    pv,
+    select: o.topK !== undefined || o.topP !== undefined ? new SelectScratch(new Float64Array(cols)) : EMPTY_SELECT,
+  };
+  const fs = o.typicalP !== undefined ? new FilterScratch(cols) : undefined;
+  const heapS = replacement ? EMPTY_F64 : new Float64Array(Math.min(n + 1, cols));
+  const heapI = replacement ? EMPTY_I32 : new Int32Array(Math.min(n + 1, cols));
+  const support = new Int32Array(1);
+  const bias = o.logitBias;
+
+  for (let r = 0, base = 0; r < rows; r++, base += cols) {
+    const g = rowOffset + r;
+    const seed = typeof o.seed === 'number' ? o.seed : o.seed[g];
+    const k0 = seedKey0(seed);
+    const k1 = seedKey1(seed);
+    const rowWord = perRowSeed ? 0 : g;
+    const out0 = r * n;
+
+    // z: the logits (log of the normalised probs), bias added, masks applied.
+    if (probsInput) logNormalised(data, base, cols, z);
+    else z.set(data.subarray(base, base + cols));
+    if (bias) {
+      for (let i = 0; i < bias.index.length; i++) {
+        const j = bias.index[i];
+        if (j >= 0 && j < cols) z[j] += bias.value[i];
+      }
+    }
+    let live = 0;
+    let best = -1; // the lowest-index maximum
+    let mz = -Infinity;
+    for (let j = 0; j < cols; j++) {
+      if (mask !== undefined && mask[j] === 1) z[j] = -Infinity;
+      const v = z[j];
+      if (v > -Infinity) live++;
+      if (v > mz) {
+        mz = v;
+        best = j;
+      }
+    }
+    if (live === 0 || best < 0) return { row: g, kind: 'no-class', classes: 0 };
+    if (raw && wantLp) logSoftmax(z, 1, cols, 1, rawLp);
+
+    const t = at(o.temperature, g) ?? 1;
+    if (!(t > 0)) {
+      // Greedy: the processed distribution is the one-hot of the argmax.
+      if (!replacement && n > 1) return { row: g, kind: 'too-few', classes: 1 };
+      samples.fill(best, out0, out0 + n);
+      if (lpOut) lpOut.fill(raw ? rawLp[best] : 0, out0, out0 + n);
+      if (topN !== undefined) {
+        if (raw) topList(rawLp, cols, -Infinity, false, topN, width, topIdx, topLp, r * width);
+        else {
+          topIdx.fill(-1, r * width, (r + 1) * width);
+          topLp.fill(-Infinity, r * width, (r + 1) * width);
+          if (topN > 0) {
+            topIdx[r * width] = best;
+            topLp[r * width] = 0;
+          }
+        }
+      }
+      continue;
+    }
+
+    const nSigma = at(o.topNSigma, g);
+    if (nSigma !== undefined) topNSigmaFilter(z, cols, nSigma);
+    const topK = at(o.topK, g);
+    const topP = at(o.topP, g);
+    const typicalP = at(o.typicalP, g);
+    const minP = at(o.minP, g);
+    const epsilon = at(o.epsilon, g);
+    const eta = at(o.eta, g);
+    const filtered =
+      topK !== undefined || topP !== undefined || typicalP !== undefined || minP !== undefined || epsilon !== undefined || eta !== undefined;
+    // Softmax rows without filters draw from proxy scores (softmaxDraws, softmaxTopDraws); p is
+    // formed only for log-probabilities or to settle a near-tie.
+    const fastRow = mapping === 'softmax' && !filtered;
+    const needP = !fastRow || (wantLp && !raw);
+    if (needP) {
+      if (mapping === 'softmax') softmax(z, 1, cols, t, p);
+      else if (mapping === 'sparsemax') sparsemax(z, 1, cols, t, p, support);
+      else entmax(z, 1, cols, at(o.alpha, g) ?? 1.5, t, p, support);
+      if (topK !== undefined) {
+        topKFilter(p, cols, topK, s.select);
+        renormalise(p, cols);
+      }
+      if (topP !== undefined) {
+        topPFilter(p, cols, topP, s.select);
+        renormalise(p, cols);
+      }
+      // The newer filters renormalise only when they removed a class (see ./filters.ts).
+      if (typicalP !== undefined && fs && typicalFilter(p, cols, typicalP, fs)) renormalise(p, cols);
+      if (minP !== undefined) {
+        minPFilter(p, cols, minP);
+        renormalise(p, cols);
+      }
+      if (epsilon !== undefined && epsilonFilter(p, cols, epsilon)) renormalise(p, cols);
+      if (eta !== undefined && etaFilter(p, cols, eta)) renormalise(p, cols);
+    }
+
+    if (fastRow && replacement) softmaxDraws(z, 0, cols, t, n, k0, k1, rowWord, samples, out0, s);
+    else if (replacement) supportDraws(cols, n, k0, k1, rowWord, samples, out0, s);
+    else if (!(fastRow && softmaxTopDraws(z, cols, t, n, k0, k1, rowWord, samples, out0, s, heapS, heapI))) {
+      if (!needP) softmax(z, 1, cols, t, p);
+      let k = 0;
+      for (let j = 0; j < cols; j++) if (p[j] > 0) k++;
+      if (n > k) return { row: g, kind: 'too-few', classes: k };
+      gumbelTopDraws(cols, n, k0, k1, rowWord, samples, out0, s, heapS, heapI);
+    }
+
+    if (lpOut) {
+      for (let d = 0; d < n; d++) {
+        const j = samples[out0 + d];
+        lpOut[out0 + d] = j < 0 ? -Infinity : raw ? rawLp[j] : Math.log(p[j]);
+      }
+    }
+    if (topN !== undefined) {
+      if (raw) topList(rawLp, cols, -Infinity, false, topN, width, topIdx, topLp, r * width);
+      else topList(p, cols, 0, true, topN, width, topIdx, topLp, r * width);
+    }
+  }
+  keepNear(s);
+  return null;
+}
+
+/** Row buffers of generalSample, grown as needed and kept between calls up to KEEP_COLS classes. */
+interface RowBuffers {
+  z: Float64Array;
+  p: Float64Array;
+  x: Float64Array;
+  pv: Float64Array;
+  idx: Int32Array;
+}
+const KEEP_COLS = 1 << 16;
+let ROW_BUFFERS: RowBuffers = rowBuffersOf(0);
+
+function rowBuffersOf(cols: number): RowBuffers {
+  return { z: new Float64Array(cols), p: new Float64Array(cols), x: new Float64Array(cols), pv: new Float64Array(cols), idx: new Int32Array(cols) };
+}
+
+/**
+ * Buffers of at least cols entries (every user reads only [0, cols)). Allocating ~36 bytes a
+ * class per call was a third of a 1x50257 draw; a row of millions of classes gets buffers of its
+ * own, collected after the call.
+ */
+function rowBuffers(cols: number): RowBuffers {
+  if (ROW_BUFFERS.z.length >= cols) return ROW_BUFFERS;
+  const b = rowBuffersOf(cols);
+  if (cols <= KEEP_COLS) ROW_BUFFERS = b;
+  return b;
+}
+
+const TOP_V = new Float64Array(TOP_MAX);
+const TOP_I = new Int32Array(TOP_MAX);
+
+/**
+ * The top list of one row: the min(topN, width) largest v_j > floor, decreasing, ties to the
+ * lower index, written as indices and log-probabilities (log v_j if takeLog, else v_j) to
+ * idxOut / lpOut at [at, at + width), padded with -1 and -Infinity. One pass with an insertion
+ * buffer: a class enters only if it beats the current last entry, which is rare after the first
+ * few dozen classes.
+ */
+function topList(
+  v: Float64Array,
+  cols: number,
+  floor: number,
+  takeLog: boolean,
+  topN: number,
+  width: number,
+  idxOut: Int32Array,
+  lpOut: Float64Array,
+  o: number,
+): void {
+  const cap = Math.max(0, Math.min(topN, width, TOP_MAX));
+  let len = 0;
+  for (let j = 0; j < cols && cap > 0; j++) {
+    const x = v[j];
+    if (!(x > floor)) continue;
+    if (len === cap && !(x > TOP_V[len - 1])) continue; // equal values: the lower index stays
+    let i = len === cap ? len - 1 : len++;
+    while (i > 0 && TOP_V[i - 1] < x) {
+      TOP_V[i] = TOP_V[i - 1];
+      TOP_I[i] = TOP_I[i - 1];
+      i--;
+    }
+    TOP_V[i] = x;
+    TOP_I[i] = j;
+  }
+  for (let i = 0; i < width; i++) {
+    idxOut[o + i] = i < len ? TOP_I[i] : -1;
+    lpOut[o + i] = i < len ? (takeLog ? Math.log(TOP_V[i]) : TOP_V[i]) : -Infinity;
+  }
+}
+
+/**
+ * Draws without replacement (Gumbel-top-k: Vieira 2014; Kool, van Hoof & Welling 2019): the n
+ * classes with the largest log p_j + g(row, 0, j) over p_j > 0 (p in s.p; n <= support size),
+ * in decreasing order of that score, ties to the lower index. Streams the support in index order
+ * with a min-heap of the n best; the bound of supportDraws, with the heap's smallest score as
+ * the bar, skips the logarithms (and Philox for classes with p_j exp(-bar) <= 2^-33).
+ */
+function gumbelTopDraws(
+  cols: number,
+  n: number,
+  k0: number,
+  k1: number,
+  row: number,
+  out: Int32Array,
+  o: number,
+  s: Scratch,
+  heapS: Float64Array,
+  heapI: Int32Array,
+): void {
+  if (n === 0) return;
+  const { p, idx, pv } = s;
+  let k = 0;
+  for (let j = 0; j < cols; j++) {
+    if (p[j] > 0) {
+      idx[k] = j;
+      pv[k] = p[j];
+      k++;
+    }
+  }
+  const maxBlocks = CHUNK >>> 2;
+  let size = 0;
+  let scale = Infinity; // 2^32 exp(DELTA - bar) once the heap is full
+  let words: Uint32Array = EMPTY_U32;
+  let first = 0;
+  let last = 0;
+  for (let i = 0; i < k; i++) {
+    const lim = pv[i] * scale;
+    if (!(lim > 0.5)) continue;
+    const j = idx[i];
+    const b = j >>> 2;
+    if (b < first || b >= last) {
+      let i2 = i;
+      while (i2 + 1 < k && idx[i2 + 1] >>> 2 < b + maxBlocks) i2++;
+      first = b;
+      last = (idx[i2] >>> 2) + 1;
+      words = philoxRun(k0, k1, 0, row, 0, first, last - first);
+    }
+    const w = words[((b - first) << 2) + (j & 3)];
+    if (!(ONE_MINUS_U_SCALE - w < lim)) continue;
+    const sc = Math.log(pv[i]) + gumbelFromWord(w);
+    if (size < n) {
+      // Sift up; worse = smaller score, or equal score and higher index.
+      let c = size++;
+      while (c > 0) {
+        const par = (c - 1) >> 1;
+        if (!worse(sc, j, heapS[par], heapI[par])) break;
+        heapS[c] = heapS[par];
+        heapI[c] = heapI[par];
+        c = par;
+      }
+      heapS[c] = sc;
+      heapI[c] = j;
+      if (size === n) scale = Math.exp(DELTA - heapS[0]) * TWO_32;
+    } else if (sc > heapS[0]) {
+      // Replace the root (j is the highest index so far: an equal score would not beat it).
+      let c = 0;
+      for (;;) {
+        const l = 2 * c + 1;
+        if (l >= size) break;
+        const rr = l + 1;
+        const m = rr < size && worse(heapS[rr], heapI[rr], heapS[l], heapI[l]) ? rr : l;
+        if (!worse(heapS[m], heapI[m], sc, j)) break;
+        heapS[c] = heapS[m];
+        heapI[c] = heapI[m];
+        c = m;
+      }
+      heapS[c] = sc;
+      heapI[c] = j;
+      scale = Math.exp(DELTA - heapS[0]) * TWO_32;
+    }
+  }
+  // Pop the worst first into the back of the output: decreasing order, ties lower index.
+  for (let end = size; end > 0; end--) {
+    out[o + end - 1] = heapI[0];
+    const ls = heapS[end - 1];
+    const li = heapI[end - 1];
+    let c = 0;
+    const sz = end - 1;
+    for (;;) {
+      const l = 2 * c + 1;
+      if (l >= sz) break;
+      const rr = l + 1;
+      const m = rr < sz && worse(heapS[rr], heapI[rr], heapS[l], heapI[l]) ? rr : l;
+      if (!worse(heapS[m], heapI[m], ls, li)) break;
+      heapS[c] = heapS[m];
+      heapI[c] = heapI[m];
+      c = m;
+    }
+    heapS[c] = ls;
+    heapI[c] = li;
+  }
+  for (let d = size; d < n; d++) out[o + d] = -1; // not reached: n <= support size
+}
+
+/**
+ * Draws without replacement from softmax(z / T), no filters, by proxy scores as in softmaxDraws:
+ * x_j + g(row, 0, j) with x_j = (z_j - max z) / T orders classes like the exact score
+ * log p_j + g_j (the same constant apart, up to a few ulps for p_j > e^-30), so the n + 1 best
+ * proxies, kept in a heap while bucket bounds and a word floor skip the logarithms of the rest,
+ * give the n draws whenever their proxies are at least EPS apart (and from the next one) and
+ * each drawn class has p_j > e^-30. Returns false otherwise (a near-tie, tiny p, or fewer than
+ * n unmasked classes); the caller then takes the exact path (gumbelTopDraws). Needs heap arrays
+ * of min(n + 1, cols) entries.
+ */
+function softmaxTopDraws(
+  z: Float64Array,
+  cols: number,
+  temperature: number,
+  n: number,
+  k0: number,
+  k1: number,
+  row: number,
+  out: Int32Array,
+  o: number,
+  s: Scratch,
+  heapS: Float64Array,
+  heapI: Int32Array,
+): boolean {
+  const chunkMax = s.chunkMax;
+  const nChunks = chunkMax.length;
+  let m = -Infinity;
+  let live = 0;
+  for (let c = 0, j = 0; c < nChunks; c++) {
+    const end = Math.min(j + CHUNK, cols);
+    let cm = -Infinity;
+    for (; j < end; j++) {
+      const v = z[j];
+      if (v > -Infinity) live++;
+      if (v > cm) cm = v;
+    }
+    chunkMax[c] = cm;
+    if (cm > m) m = cm;
+  }
+  if (live < n || n === 0) return n === 0;
+  const cap = Math.min(n + 1, live);
+  const t1 = temperature === 1;
+  let size = 0;
+  let bar = -Infinity; // the worst proxy in the heap once it holds cap entries
+  for (let c = 0; c < nChunks; c++) {
+    const cx = (chunkMax[c] - m) / temperature;
+    if (cx === -Infinity || cx + G_CAP < bar) continue;
+    const j0 = c * CHUNK;
+    const j1 = Math.min(j0 + CHUNK, cols);
+    const words = philoxRun(k0, k1, 0, row, 0, j0 >>> 2, (j1 - j0 + 3) >>> 2);
+    let wFloor = size === cap ? gumbelWordFloor(bar - cx - FLOOR_MARGIN) : 0;
+    for (let j = j0; j < j1; j++) {
+      const w = words[j - j0];
+      if (w < wFloor) continue;
+      const x = t1 ? z[j] - m : (z[j] - m) / temperature;
+      if (x === -Infinity || x + GUMBEL_BUCKET_MAX[w >>> GUMBEL_BUCKET_SHIFT] < bar) continue;
+      const sc = x + gumbelFromWord(w);
+      if (size < cap) {
+        let i = size++;
+        while (i > 0) {
+          const par = (i - 1) >> 1;
+          if (!worse(sc, j, heapS[par], heapI[par])) break;
+          heapS[i] = heapS[par];
+          heapI[i] = heapI[par];
+          i = par;
+        }
+        heapS[i] = sc;
+        heapI[i] = j;
+      } else if (sc > heapS[0]) {
+        siftDownRoot(heapS, heapI, size, sc, j);
+      } else continue;
+      if (size === cap) {
+        bar = heapS[0];
+        wFloor = gumbelWordFloor(bar - cx - FLOOR_MARGIN);
+      }
+    }
+  }
+  // Pop the worst first into the back: then heapS/heapI[0..size) are in decreasing order.
+  for (let end = size; end > 0; end--) {
+    const ws = heapS[0];
+    const wi = heapI[0];
+    siftDownRoot(heapS, heapI, end - 1, heapS[end - 1], heapI[end - 1]);
+    heapS[end - 1] = ws;
+    heapI[end - 1] = wi;
+  }
+  // Proxies at least EPS apart down to the next candidate, and no drawn class tiny.
+  const xMin = Math.log(cols) - 30;
+  for (let i = 0; i < n; i++) {
+    const j = heapI[i];
+    const x = t1 ? z[j] - m : (z[j] - m) / temperature;
+    if (!(x > xMin)) return false;
+    if (i + 1 < size && !(heapS[i] - heapS[i + 1] >= EPS)) return false;
+  }
+  for (let i = 0; i < n; i++) out[o + i] = heapI[i];
+  return true;
+}
+
+/** Put (sc, j) at the root of the min-heap heapS/heapI[0..size) and sift it down. */
+function siftDownRoot(heapS: Float64Array, heapI: Int32Array, size: number, sc: number, j: number): void {
+  let c = 0;
+  for (;;) {
+    const l = 2 * c + 1;
+    if (l >= size) break;
+    const r = l + 1;
+    const m = r < size && worse(heapS[r], heapI[r], heapS[l], heapI[l]) ? r : l;
+    if (!worse(heapS[m], heapI[m], sc, j)) break;
+    heapS[c] = heapS[m];
+    heapI[c] = heapI[m];
+    c = m;
+  }
+  heapS[c] = sc;
+  heapI[c] = j;
+}
+
+/** Whether (score a, index i) ranks below (score b, index j): smaller score, or tie and higher index. */
+function worse(a: number, i: number, b: number, j: number): boolean {
+  return a < b || (a === b && i > j);
 }
