@@ -160,15 +160,15 @@ function issuesOf(zodIssues: readonly z.core.$ZodIssue[]): Issue[] {
 
 /**
  * A union (a number, or an array of one per row) that fails as a whole: the issues of the branch
- * that got inside the value (an array's bad element, named by its position), else the union's
- * own message, which names both forms.
+ * that got inside the value (an array's bad element, named by its position), else those of its
+ * first branch (the scalar's own message, as before the field took arrays).
  */
 export function unionBranches(zodIssues: readonly z.core.$ZodIssue[]): z.core.$ZodIssue[] {
   if (!zodIssues.some((i) => i.code === 'invalid_union')) return zodIssues as z.core.$ZodIssue[];
   return zodIssues.flatMap((i) => {
-    if (i.code !== 'invalid_union') return [i];
-    const inner = i.errors.find((branch) => branch.some((b) => b.path.length > 0));
-    return inner ? unionBranches(inner.map((b) => ({ ...b, path: [...i.path, ...b.path] }))) : [i];
+    if (i.code !== 'invalid_union' || i.errors.length === 0) return [i];
+    const inner = i.errors.find((branch) => branch.some((b) => b.path.length > 0)) ?? i.errors[0];
+    return unionBranches(inner.map((b) => ({ ...b, path: [...i.path, ...b.path] })));
   });
 }
 

@@ -11,8 +11,7 @@ import { defineOperation, i32, v1Request, type OutputSpec, type RowInputSpec } f
  * src/core/sample.ts and the README.
  */
 
-const TEMPERATURE = 'temperature must be a number >= 0';
-const ALPHA = 'alpha must be a number >= 1';
+// The scalar fields keep the messages they had before they took arrays (the same 400 bytes).
 const TOP_K = 'topK must be an integer >= 1';
 const TOP_P = 'topP must be a number in (0, 1]';
 const MIN_P = 'minP must be a number in [0, 1]';
@@ -35,10 +34,10 @@ const params = z.object({
     .enum(['softmax', 'sparsemax', 'entmax'], { error: 'mapping must be one of softmax, sparsemax, entmax' })
     .default('softmax')
     .meta({ description: 'How logits become probabilities before the filters.' }),
-  alpha: perRow(num(ALPHA).min(1, { error: ALPHA }), ALPHA)
+  alpha: perRow(num('alpha must be a number').min(1, { error: 'alpha must be >= 1' }), 'alpha must be a number >= 1')
     .default(Alpha.def.defaultValue as number)
     .meta({ description: `Tsallis alpha >= 1, for mapping entmax.${perRowText}`, example: 1.5 }),
-  temperature: perRow(num(TEMPERATURE).min(0, { error: TEMPERATURE }), TEMPERATURE)
+  temperature: perRow(num('temperature must be a number').min(0, { error: 'temperature must be >= 0' }), 'temperature must be a number >= 0')
     .default(1)
     .meta({ description: `T >= 0; the mapping is applied to logits / T; 0 is greedy (argmax).${perRowText}`, example: 1 }),
   topNSigma: perRow(num(TOP_N_SIGMA).gt(0, { error: TOP_N_SIGMA }), TOP_N_SIGMA)
