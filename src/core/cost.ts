@@ -25,13 +25,7 @@ import { ROW_SCRATCH_BYTES } from './sparsemax.js';
  *  - sample: T = 0 is argmax (its index copied n times); softmax without filters is ~4 per draw (a Philox word and a
  *    compare per class when nothing can be skipped); otherwise the mapping, then topK / topP
  *    (a select / sort of the row's support: ~4.5 per doubling of cols), minP and up to three
- *    renormalisations, then ~6 per draw. Calls with an option of issue 9 (per-row parameters or
- *    seeds, bias and masks, topNSigma / typicalP / epsilon / eta, no replacement, logprobs) run
- *    row by row (./sample.ts generalSample): a copy of the row and the masks, then as above, with
- *    topNSigma ~3 passes, epsilon and eta a pass or two (eta a log per class for the entropy),
- *    typicalP a log per class and a select (charged as a sort, like topP), raw log-probabilities
- *    a log-softmax, a top list a pass and a heap of topN (every class enters it on a rising row),
- *    and without replacement one pass of noise and a heap of n instead of n draws.
+ *    renormalisations, then ~6 per draw.
  * Per row, every kernel also has fixed work (the call into the row, its bookkeeping, a Philox
  * call per draw), which dominates on rows of a few classes: measured on rows of 1-8 classes
  * (bench/worst-case.ts "short rows", "few classes"), it is ~2 units for argmax, ~8 for softmax,
@@ -46,9 +40,7 @@ export type KernelName = 'argmax' | 'softmax' | 'sparsemax' | 'entmax' | 'gumbel
 /**
  * The fields the kernels read, as the /v1 endpoints name them (a Job's params, plus its input):
  * alpha (default 1.5), temperature, log (softmax), hard (gumbel-softmax), input ('logits' |
- * 'probs'), mapping, n, topK, topP, minP and the options of issue 9: typicalP, epsilon, eta,
- * topNSigma, logitBias, allowed, banned, replacement, logprobs, topLogprobs, logprobsMode, and
- * arrays (one per row) for seed and the parameters (sample). Anything else is ignored.
+ * 'probs'), mapping, n, topK, topP, minP (sample). Anything else is ignored.
  */
 export type KernelParams = Readonly<Record<string, unknown>>;
 
@@ -64,8 +56,6 @@ const MICHELOT_PASSES = 64;
 const POWER_MEAN_PASSES = 16;
 const SORT_PER_DOUBLING = 4.5;
 const POWER_PASS = 4;
-/** A Math.log per element (~9 ns). */
-const LOG_PASS = 4;
 /** Fixed work per solver pass and row, in units (~1.6 us over a row's 87 passes at 4.5 ns). */
 const ENTMAX_ROW = 400;
 const GUMBEL_SOFT = 45;
@@ -80,30 +70,6 @@ const GREEDY_ROW = 32;
 const SAMPLE_ROW = 32;
 const SUPPORT_ROW = 128;
 const DRAW_ROW = 64;
-/** Fixed work per row of generalSample (per-row lookups, the row copy, a mapping call). */
-const GENERAL_ROW = 128;
-
-function isArrayLike(v: unknown): boolean {
-  return Array.isArray(v) || ArrayBuffer.isView(v);
-}
-
-/** Whether a sample call uses an option of issue 9, and so takes ./sample.ts generalSample. */
-export function sampleUsesGeneralPath(p: KernelParams): boolean {
-  return (
-    p.typicalP != null ||
-    p.epsilon != null ||
-    p.eta != null ||
-    p.topNSigma != null ||
-    p.logitBias != null ||
-    p.allowed != null ||
-    p.banned != null ||
-    p.replacement === false ||
-    p.logprobs === true ||
-    p.topLogprobs != null ||
-    isArrayLike(p.seed) ||
-    ['alpha', 'temperature', 'topK', 'topP', 'minP'].some((k) => isArrayLike(p[k]))
-  );
-}
 
 function num(v: unknown, dflt: number): number {
   return typeof v === 'number' && Number.isFinite(v) ? v : dflt;
@@ -161,7 +127,6 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
       row = GUMBEL_ROW;
       break;
     case 'sample': {
-      if (sampleUsesGeneralPath(params)) return generalSampleRowUnits(params, cols);
       const n = Math.max(1, num(params.n, 1));
       const mapping = params.mapping ?? 'softmax';
       const filtered = params.topK != null || params.topP != null || params.minP != null;
@@ -177,7 +142,12 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
         row = SAMPLE_ROW + n * DRAW_ROW;
         break;
       }
-      const m = mappingUnits(params, cols);
+      const m =
+        mapping === 'sparsemax'
+          ? { element: sparsemaxUnits(cols), row: 0 }
+          : mapping === 'entmax'
+            ? entmaxUnits(num(params.alpha, 1.5), cols)
+            : { element: SOFTMAX, row: 0 };
       const sorts = (params.topK != null ? 1 : 0) + (params.topP != null ? 1 : 0);
       const filters = sorts * (SORT_PER_DOUBLING * log2Cols(cols) + 2 * CHEAP_PASS) + (params.minP != null ? 2 * CHEAP_PASS : 0);
       element = probs + m.element + filters + 3 * CHEAP_PASS + SCAN + n * DRAW_SUPPORT;
@@ -186,49 +156,6 @@ export function worstCaseRowUnits(kernel: KernelName, params: KernelParams, cols
     }
   }
   return cols * element + row;
-}
-
-function mappingUnits(params: KernelParams, cols: number): { element: number; row: number } {
-  const mapping = params.mapping ?? 'softmax';
-  if (mapping === 'sparsemax') return { element: sparsemaxUnits(cols), row: 0 };
-  // A per-row alpha (an array) is charged as the costliest alpha.
-  if (mapping === 'entmax') return entmaxUnits(isArrayLike(params.alpha) ? 1.3 : num(params.alpha, 1.5), cols);
-  return { element: SOFTMAX, row: 0 };
-}
-
-/** One row of a sample call that takes generalSample (see the file comment). */
-function generalSampleRowUnits(params: KernelParams, cols: number): number {
-  const probs = params.input === 'probs' ? LOG_INPUT : 0;
-  const n = Math.max(1, num(params.n, 1));
-  const replacement = params.replacement !== false;
-  const topN = params.topLogprobs != null ? Math.min(64, Math.max(0, num(params.topLogprobs, 64))) : -1;
-  const wantLp = params.logprobs === true || topN >= 0;
-  // The copy of the row, bias and masks, the live count and argmax.
-  let element = probs + SCAN + 2 * CHEAP_PASS;
-  let row = GENERAL_ROW + n * CHEAP_PASS; // and the n draws written
-  if (wantLp && params.logprobsMode === 'raw') element += SOFTMAX;
-  if (topN >= 0) element += CHEAP_PASS * (2 + Math.log2(topN + 1)); // a pass, and a heap of topN
-  if (params.logprobs === true) row += n * CHEAP_PASS;
-  // Greedy rows (a scalar T = 0) stop here; per-row temperatures may mix, so they pay in full.
-  if (!isArrayLike(params.temperature) && !(num(params.temperature, 1) > 0)) return cols * element + row + n * CHEAP_PASS;
-  if (params.topNSigma != null) element += 6 * CHEAP_PASS;
-  const filtered = ['topK', 'topP', 'minP', 'typicalP', 'epsilon', 'eta'].some((k) => params[k] != null);
-  const heap = 2 * CHEAP_PASS * Math.log2(Math.min(n, cols) + 2);
-  if ((params.mapping ?? 'softmax') === 'softmax' && !filtered) {
-    // Proxy draws (one pass per draw, or one pass and a heap), and softmax for p when
-    // log-probabilities or a near-tie need it; without replacement the exact path may follow.
-    element += SOFTMAX + (replacement ? n * DRAW_FAST : DRAW_FAST + heap + DRAW_SUPPORT + 2 * CHEAP_PASS);
-    return cols * element + row + SAMPLE_ROW + (replacement ? n : 1) * DRAW_ROW;
-  }
-  const m = mappingUnits(params, cols);
-  const sorts = (params.topK != null ? 1 : 0) + (params.topP != null ? 1 : 0) + (params.typicalP != null ? 1 : 0);
-  let filters = sorts * (SORT_PER_DOUBLING * log2Cols(cols) + 2 * CHEAP_PASS);
-  if (params.typicalP != null) filters += LOG_PASS + 8 * CHEAP_PASS;
-  if (params.minP != null) filters += 2 * CHEAP_PASS;
-  if (params.epsilon != null) filters += 3 * CHEAP_PASS;
-  if (params.eta != null) filters += LOG_PASS + 3 * CHEAP_PASS;
-  element += m.element + filters + 3 * CHEAP_PASS + SCAN + (replacement ? n * DRAW_SUPPORT : DRAW_SUPPORT + heap + CHEAP_PASS);
-  return cols * element + row + m.row + SUPPORT_ROW + (replacement ? n : 1) * DRAW_ROW;
 }
 
 /** Worst-case cost in softmax units of a (rows x cols) call. */
@@ -252,7 +179,7 @@ export function worstCaseNs(kernel: KernelName, params: KernelParams, rows: numb
  *    row: counted twice, as a finished row's words may not be collected yet (hard: words and z);
  *  - sample: p (8) and, without a mapping or filter, the scaled row x (8); otherwise its support
  *    indices and values (4 + 8), the filters' select buffer (8), the mapping's row scratch; with
- *    probabilities input the log row z (8). Calls with an option of issue 9: see below. (The near-tie buffers grow with the kept classes,
+ *    probabilities input the log row z (8). (The near-tie buffers grow with the kept classes,
  *    which random noise keeps few of; they are not counted.)
  *  - softmax and argmax: none (rows over 1M classes take the JavaScript path, not WebAssembly).
  */
@@ -269,19 +196,6 @@ export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, 
       return (8 + 2 * 4) * cols;
     case 'sample': {
       const mapping = params.mapping ?? 'softmax';
-      if (sampleUsesGeneralPath(params)) {
-        // generalSample: its row buffers z, p, x, pv (8 each) and idx (4), allocated when no
-        // buffers kept from earlier calls are long enough; the select buffers of topK / topP
-        // (16), typicalP's scratch (32), raw log-probabilities (8), the mask (1), the heap of
-        // draws without replacement (at most 12 a class), and the mapping's row scratch.
-        const select = params.topK != null || params.topP != null ? 16 : 0;
-        const typical = params.typicalP != null ? 32 : 0;
-        const raw = params.logprobsMode === 'raw' && (params.logprobs === true || params.topLogprobs != null) ? 8 : 0;
-        const mask = params.allowed != null || params.banned != null ? 1 : 0;
-        const heap = params.replacement === false ? 12 : 0;
-        const mapped = mapping === 'softmax' ? 0 : ROW_SCRATCH_BYTES;
-        return (36 + select + typical + raw + mask + heap + mapped) * cols;
-      }
       const filtered = params.topK != null || params.topP != null || params.minP != null;
       if (mapping === 'softmax' && !filtered) return (8 + 8 + probs) * cols;
       const mapped = mapping === 'softmax' ? 0 : ROW_SCRATCH_BYTES;

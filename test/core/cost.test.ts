@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entmaxWorstPasses, sampleUsesGeneralPath, worstCaseCost, worstCaseNs, worstCaseRowUnits, worstCaseScratchBytes, type KernelName } from '../../src/core/cost.js';
+import { entmaxWorstPasses, worstCaseCost, worstCaseNs, worstCaseRowUnits, worstCaseScratchBytes, type KernelName } from '../../src/core/cost.js';
 import { MAX_SOLVER_PASSES } from '../../src/core/entmax.js';
 import { newScratch, ROW_SCRATCH_BYTES } from '../../src/core/sparsemax.js';
 
@@ -18,16 +18,6 @@ const params = fc.record(
     topK: fc.integer({ min: 1, max: 100 }),
     topP: fc.double({ min: 0.01, max: 1, noNaN: true }),
     minP: fc.double({ min: 0, max: 1, noNaN: true }),
-    // Issue 9 (sample's general path).
-    typicalP: fc.double({ min: 0.01, max: 1, noNaN: true }),
-    epsilon: fc.double({ min: 0, max: 0.99, noNaN: true }),
-    eta: fc.double({ min: 0, max: 0.99, noNaN: true }),
-    topNSigma: fc.double({ min: 0.01, max: 10, noNaN: true }),
-    replacement: fc.boolean(),
-    logprobs: fc.boolean(),
-    topLogprobs: fc.integer({ min: 0, max: 64 }),
-    logprobsMode: fc.constantFrom('processed', 'raw'),
-    seed: fc.oneof(fc.integer({ min: 0, max: 100 }), fc.constant([1, 2, 3])),
   },
   { requiredKeys: [] },
 );
@@ -58,48 +48,6 @@ describe('worst-case cost model', () => {
         }
       }),
     );
-  });
-
-  it('sends every option of issue 9 to the general path, and charges its filters and outputs', () => {
-    expect(sampleUsesGeneralPath({})).toBe(false);
-    expect(sampleUsesGeneralPath({ topK: 5, topP: 0.9, minP: 0.1, n: 4, seed: 3, replacement: true, logprobs: false })).toBe(false);
-    for (const p of [
-      { typicalP: 0.9 },
-      { epsilon: 0 },
-      { eta: 0.1 },
-      { topNSigma: 1 },
-      { logitBias: { 1: 2 } },
-      { allowed: [1] },
-      { banned: [1] },
-      { replacement: false },
-      { logprobs: true },
-      { topLogprobs: 0 },
-      { seed: [1, 2] },
-      { seed: Float64Array.of(1) },
-      { temperature: [1, 0] },
-      { alpha: Float64Array.of(1.5) },
-      { topK: [3] },
-      { topP: [0.9] },
-      { minP: [0.1] },
-    ]) {
-      expect(sampleUsesGeneralPath(p), JSON.stringify(p)).toBe(true);
-    }
-    fc.assert(
-      fc.property(fc.constantFrom('softmax', 'sparsemax', 'entmax'), fc.integer({ min: 1, max: 50000 }), fc.integer({ min: 1, max: 100 }), (mapping, cols, n) => {
-        const base = { mapping, n, seed: [1] };
-        const one = worstCaseRowUnits('sample', base, cols);
-        // Not cheaper than the same call on the speed paths.
-        expect(one).toBeGreaterThanOrEqual(worstCaseRowUnits('sample', { mapping, n }, cols));
-        for (const f of [{ typicalP: 0.9 }, { epsilon: 0.1 }, { eta: 0.1 }, { topNSigma: 1 }, { topK: 3 }, { topP: 0.9 }, { minP: 0.1 }, { logprobs: true }, { topLogprobs: 5 }]) {
-          expect(worstCaseRowUnits('sample', { ...base, ...f }, cols), JSON.stringify(f)).toBeGreaterThan(one);
-        }
-        expect(worstCaseRowUnits('sample', { ...base, logprobs: true, logprobsMode: 'raw' }, cols)).toBeGreaterThan(worstCaseRowUnits('sample', { ...base, logprobs: true }, cols));
-        // Without replacement: one pass of noise, not n.
-        if (n > 8) expect(worstCaseRowUnits('sample', { ...base, replacement: false }, cols)).toBeLessThan(one);
-      }),
-    );
-    // A scalar T = 0 is greedy there too; per-row temperatures are charged as sampled rows.
-    expect(worstCaseRowUnits('sample', { seed: [1], temperature: 0, typicalP: 0.5 }, 1000)).toBeLessThan(worstCaseRowUnits('sample', { seed: [1], temperature: [0], typicalP: 0.5 }, 1000));
   });
 
   it('charges entmax for the proven solver bound, softmax at alpha = 1 and sparsemax at 2', () => {
@@ -154,13 +102,6 @@ describe('worst-case scratch', () => {
     expect(sample({ mapping: 'sparsemax', topP: 0.9 })).toBe(sample({ mapping: 'sparsemax' }) + 8);
     expect(sample({ mapping: 'entmax', input: 'probs' })).toBe(sample({ mapping: 'entmax' }) + 8);
     expect(sample({})).toBeLessThan(sample({ topP: 0.5 }));
-    // The general path (issue 9): its row buffers (36) and what each option allocates.
-    expect(sample({ seed: [1] })).toBe(36);
-    expect(sample({ seed: [1], typicalP: 0.9 })).toBe(36 + 32);
-    expect(sample({ seed: [1], topK: 3, topP: 0.9 })).toBe(36 + 16);
-    expect(sample({ logprobs: true, logprobsMode: 'raw' })).toBe(36 + 8);
-    expect(sample({ banned: [1] })).toBe(36 + 1);
-    expect(sample({ replacement: false, mapping: 'entmax' })).toBe(36 + 12 + ROW_SCRATCH_BYTES);
     // The largest: a mapping, filters and probabilities.
     expect(sample({ mapping: 'entmax', topK: 3, input: 'probs' })).toBe(68);
   });
