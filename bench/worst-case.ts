@@ -4,6 +4,7 @@
  * so the ratios (the units of src/core/cost.ts) do not depend on the machine's load.
  *   npx tsx bench/worst-case.ts            a table
  *   npx tsx bench/worst-case.ts --json     one JSON object per line
+ *   npx tsx bench/worst-case.ts --grep=sample   only the cases whose name contains the text
  * Rows: ties at the maximum, huge alpha, alpha just above 1, rows where Newton stalls next to a
  * kink (found by a seeded search below), masked rows, Michelot's slow rows, filters, n draws, and
  * rows of 1-8 classes (many rows, or one row and many draws), where the fixed work per row and
@@ -13,7 +14,7 @@ import { argmax } from '../src/core/argmax.js';
 import * as entmaxModule from '../src/core/entmax.js';
 import { worstCaseRowUnits, type KernelName, type KernelParams } from '../src/core/cost.js';
 import { gumbelSoftmax } from '../src/core/gumbel-softmax.js';
-import { sample, type SampleOptions } from '../src/core/sample.js';
+import { sample, sampleInto, type SampleOptions } from '../src/core/sample.js';
 import { logSoftmax, softmax } from '../src/core/softmax.js';
 import { sparsemax } from '../src/core/sparsemax.js';
 
@@ -150,6 +151,33 @@ add('sample softmax topK topP minP n=16', R, C, normalData, smp({ topK: C - 1, t
 add('sample sparsemax n=16', R, C, normalData, smp({ mapping: 'sparsemax', n: 16 }), ['sample', { mapping: 'sparsemax', n: 16 }]);
 add('sample entmax 1.5 flat row n=16', R, C, new Float64Array(R * C), smp({ mapping: 'entmax', alpha: 1.5, n: 16 }), ['sample', { mapping: 'entmax', alpha: 1.5, n: 16 }]);
 
+// Issue 9 options (./sample.ts generalSample): the newer filters on normal rows, on flat rows
+// (every key tied) and on two-level rows (large tied groups at the cut), draws without
+// replacement, log-probabilities with a full top list on a rising row (every class enters it),
+// bias and masks.
+const smpInto = (o: Omit<SampleOptions, 'seed'>, topN?: number, logprobs = false) => (d: Float64Array, r: number, c: number) =>
+  sampleInto(d, r, c, { seed: 1, ...o }, { samples: new Int32Array(r * (o.n ?? 1)), logprobs: logprobs ? new Float64Array(r * (o.n ?? 1)) : undefined, topN });
+const flatRows = new Float64Array(R * C);
+const twoLevel = Float64Array.from({ length: R * C }, (_, i) => (i % 3 ? 0 : 1));
+const rising = Float64Array.from({ length: R * C }, (_, i) => (i % C) * 1e-3);
+for (const [rowsName, data] of [['normal', normalData], ['flat row', flatRows], ['two-level row', twoLevel]] as const) {
+  for (const f of [{ typicalP: 0.9 }, { typicalP: 0.5 }, { epsilon: 3e-4 }, { eta: 1e-3 }, { topNSigma: 1 }] as const) {
+    const name = Object.entries(f).map(([k, v]) => `${k}=${v}`).join(' ');
+    add(`sample ${name} ${rowsName}`, R, C, data, smp(f), ['sample', f]);
+  }
+  add(`sample sparsemax typicalP=0.9 eta=1e-3 ${rowsName}`, R, C, data, smp({ mapping: 'sparsemax', typicalP: 0.9, eta: 1e-3 }), ['sample', { mapping: 'sparsemax', typicalP: 0.9, eta: 1e-3 }]);
+  add(`sample no replacement n=50 ${rowsName}`, R, C, data, smp({ n: 50, replacement: false }), ['sample', { n: 50, replacement: false }]);
+  add(`sample sparsemax no replacement n=50 ${rowsName}`, R, C, data, smp({ mapping: 'sparsemax', temperature: 100, n: 50, replacement: false }), ['sample', { mapping: 'sparsemax', n: 50, replacement: false }]);
+}
+add('sample no replacement n=C flat row', 1, C, new Float64Array(C), smp({ n: C, replacement: false }), ['sample', { n: C, replacement: false }]);
+add('sample logprobs top64 rising row', R, C, rising, smpInto({}, 64, true), ['sample', { logprobs: true, topLogprobs: 64 }]);
+add('sample logprobs raw top64 rising row', R, C, rising, smpInto({ logprobsMode: 'raw' }, 64, true), ['sample', { logprobs: true, topLogprobs: 64, logprobsMode: 'raw' }]);
+const banned = Int32Array.from({ length: C / 2 }, (_, i) => 2 * i);
+add('sample bias allowed banned normal', R, C, normalData, smp({ logitBias: { index: Int32Array.of(1, 5, 9), value: Float64Array.of(1, 2, 3) }, banned, allowed: Int32Array.from({ length: C - 8 }, (_, i) => i) }), [
+  'sample',
+  { logitBias: {}, banned: [], allowed: [] },
+]);
+
 // Rows of a few classes: the fixed work per row (and per draw) that the per-element figures miss.
 const SHORT = 2048;
 for (const cols of [1, 2, 8]) {
@@ -170,6 +198,13 @@ for (const cols of [1, 2, 8]) {
   add(`sample topP ${s}`, SHORT, cols, flat, smp({ topP: 1 }), ['sample', { topP: 1 }]);
   add(`sample topK topP minP ${s}`, SHORT, cols, flat, smp({ topK: 1, topP: 1, minP: 0 }), ['sample', { topK: 1, topP: 1, minP: 0 }]);
 }
+// Per-row seeds on short rows: the batched short-row Philox call no longer applies.
+for (const cols of [1, 2, 8]) {
+  const data = normal(SHORT * cols, 12);
+  const seeds = Float64Array.from({ length: SHORT }, (_, i) => i);
+  add(`sample per-row seeds short rows ${SHORT}x${cols}`, SHORT, cols, data, (d, r, c) => sample(d, r, c, { seed: seeds }), ['sample', { seed: [0] }]);
+  add(`sample per-row T typicalP short rows ${SHORT}x${cols}`, SHORT, cols, data, (d, r, c) => sample(d, r, c, { seed: seeds, temperature: seeds.map(() => 0.7), typicalP: 0.9 }), ['sample', { seed: [0], temperature: [0.7], typicalP: 0.9 }]);
+}
 // One row of a few classes, many draws: the fixed work per draw.
 for (const cols of [1, 2, 8]) {
   const flat = new Float64Array(cols);
@@ -183,9 +218,11 @@ for (const cols of [1, 2, 8]) {
 }
 
 const json = process.argv.includes('--json');
+const grep = process.argv.find((a) => a.startsWith('--grep='))?.slice('--grep='.length);
 const unit = measure(() => softmax(normalData, R, C)) / (R * C);
 const out: string[][] = [];
 for (const c of cases) {
+  if (grep !== undefined && !c.name.includes(grep)) continue;
   const ms = measure(() => c.run(c.data, c.rows, c.cols));
   c.run(c.data, c.rows, c.cols);
   const p = c.name.startsWith('entmax') ? passes() : undefined;

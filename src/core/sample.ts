@@ -961,9 +961,9 @@ const TOP_I = new Int32Array(TOP_MAX);
 /**
  * The top list of one row: the min(topN, width) largest v_j > floor, decreasing, ties to the
  * lower index, written as indices and log-probabilities (log v_j if takeLog, else v_j) to
- * idxOut / lpOut at [at, at + width), padded with -1 and -Infinity. One pass with an insertion
- * buffer: a class enters only if it beats the current last entry, which is rare after the first
- * few dozen classes.
+ * idxOut / lpOut at [o, o + width), padded with -1 and -Infinity. One pass with a min-heap of
+ * the best so far (a class enters only if it beats the heap's worst: O(log topN) even on a
+ * rising row, where every class does).
  */
 function topList(
   v: Float64Array,
@@ -981,15 +981,26 @@ function topList(
   for (let j = 0; j < cols && cap > 0; j++) {
     const x = v[j];
     if (!(x > floor)) continue;
-    if (len === cap && !(x > TOP_V[len - 1])) continue; // equal values: the lower index stays
-    let i = len === cap ? len - 1 : len++;
-    while (i > 0 && TOP_V[i - 1] < x) {
-      TOP_V[i] = TOP_V[i - 1];
-      TOP_I[i] = TOP_I[i - 1];
-      i--;
-    }
-    TOP_V[i] = x;
-    TOP_I[i] = j;
+    if (len < cap) {
+      let c = len++;
+      while (c > 0) {
+        const par = (c - 1) >> 1;
+        if (!worse(x, j, TOP_V[par], TOP_I[par])) break;
+        TOP_V[c] = TOP_V[par];
+        TOP_I[c] = TOP_I[par];
+        c = par;
+      }
+      TOP_V[c] = x;
+      TOP_I[c] = j;
+    } else if (x > TOP_V[0]) siftDownRoot(TOP_V, TOP_I, len, x, j); // equal: the lower index stays
+  }
+  // Pop the worst first into the back: TOP_V / TOP_I[0..len) end in decreasing order.
+  for (let end = len; end > 0; end--) {
+    const wv = TOP_V[0];
+    const wi = TOP_I[0];
+    siftDownRoot(TOP_V, TOP_I, end - 1, TOP_V[end - 1], TOP_I[end - 1]);
+    TOP_V[end - 1] = wv;
+    TOP_I[end - 1] = wi;
   }
   for (let i = 0; i < width; i++) {
     idxOut[o + i] = i < len ? TOP_I[i] : -1;
