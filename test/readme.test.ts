@@ -22,6 +22,14 @@ describe('README /v1 table', () => {
     const outputs = new Set<string>(); // (partial below: score's targets has no default)
     for (const log of [false, true]) for (const l of layoutOf({ op: op.name, params: op.params.partial().parse(op.name === 'softmax' ? { log } : {}), cols: 1 })) outputs.add(l.name);
     for (const o of op.otherOutputs ?? []) outputs.add(o.name);
+    // A zipped pair is one member of the JSON answer, named by the zip.
+    const specs = [...op.outputs(op.params.partial().parse({})), ...(op.otherOutputs ?? [])];
+    for (const o of specs) {
+      if (!o.zip) continue;
+      outputs.delete(o.name);
+      outputs.delete(o.zip.with);
+      outputs.add(o.zip.as);
+    }
     for (const name of outputs) expect(row, name).toContain(`"${name}"`);
     if (op.seeded) expect(row).toContain('"seed"');
   });

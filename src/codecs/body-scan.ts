@@ -143,12 +143,13 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
         // A nested value outside the matrix is refused whatever it holds (every other field is
         // a scalar, and an unknown field is unknown whatever its value), so `rest` gets an empty
         // one of its kind: JSON.parse of 64 KiB of [[[[... took ~2.3 ms of the main thread.
-        // A per-row array or a list parameter (opts.keepArrays) is kept when flat; a nested one
-        // becomes [{}] (or {"":{}}), which its schema refuses at its first element.
+        // A per-row array or a list parameter (opts.keepArrays) is kept, each nested element (or
+        // member value) in it replaced by {}: refused at its own position with the message
+        // JSON.parse's value would get, without parsing what it holds.
         const c = b[i];
         if ((c === C.BracketOpen || c === C.BraceOpen) && opts.keepArrays?.has(name)) {
-          if (!isFlat(b, i, end)) cuts.push([i, end, c === C.BracketOpen ? '[{}]' : '{"":{}}']);
-          else kept.set(name, end - i);
+          if (!isFlat(b, i, end)) nestedCuts(b, i, cuts);
+          kept.set(name, end - i);
         } else if ((c === C.BracketOpen || c === C.BraceOpen) && end - i > 2) cuts.push([i, end, c === C.BracketOpen ? '[]' : '{}']);
         i = end;
       }
@@ -195,6 +196,20 @@ export function scanBody(b: Uint8Array, opts: ScanOptions): ScannedBody {
 }
 
 /** Whether the array b[start, end) holds no array or object (a bracket inside a string counts: refused either way). */
+/** Cuts every nested element (or member value) of the array or object at b[start] to {}. */
+function nestedCuts(b: Uint8Array, start: number, cuts: [number, number, string][]): void {
+  const object = b[start] === C.BraceOpen;
+  let j = ws(b, start + 1);
+  // The value was skipped whole before (skipValue checked its grammar): walk its members.
+  while (b[j] !== C.BracketClose && b[j] !== C.BraceClose) {
+    if (object) j = ws(b, ws(b, skipString(b, j)) + 1); // the key and its colon
+    const end = skipValue(b, j);
+    if (b[j] === C.BracketOpen || b[j] === C.BraceOpen) cuts.push([j, end, '{}']);
+    j = ws(b, end);
+    if (b[j] === C.Comma) j = ws(b, j + 1);
+  }
+}
+
 function isFlat(b: Uint8Array, start: number, end: number): boolean {
   for (let k = start + 1; k < end; k++) if (b[k] === C.BracketOpen || b[k] === C.BraceOpen) return false;
   return true;

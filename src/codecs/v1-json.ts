@@ -110,7 +110,7 @@ export const KNOWN_KEYS: Record<OpName, ReadonlySet<string>> = Object.fromEntrie
 ) as Record<OpName, Set<string>>;
 
 /** The members of each operation's /v1 body that may be arrays or objects (kept by the byte scanner when flat). */
-const ROW_ARRAYS: Record<OpName, ReadonlySet<string>> = Object.fromEntries(
+export const ROW_ARRAYS: Record<OpName, ReadonlySet<string>> = Object.fromEntries(
   OP_NAMES.map((n) => {
     const op = operation(n);
     return [n, new Set([...(op.rowInputs ?? []).map((i) => i.name), ...(op.listParams ?? [])])];

@@ -105,6 +105,16 @@ function worstEntmaxUnits(v: unknown, cols: number): { element: number; row: num
   return worst;
 }
 
+/** Whether a sample takes the general path of ./sample.ts (an option of issue 9, a per-row array) rather than the older ones. */
+function sampleGeneral(params: KernelParams): boolean {
+  return (
+    ['typicalP', 'epsilon', 'eta', 'topNSigma', 'logitBias', 'allowed', 'banned', 'topLogprobs'].some((k) => params[k] != null) ||
+    ['alpha', 'temperature', 'topK', 'topP', 'minP', 'seed'].some((k) => Array.isArray(params[k])) ||
+    params.replacement === false ||
+    params.logprobs === true
+  );
+}
+
 /** Whether a sample forms p (a filter, a mask, log-probabilities) rather than taking its fast softmax path. */
 function sampleFiltered(params: KernelParams): boolean {
   return SAMPLE_FEATURES.some((k) => params[k] != null) || params.replacement === false || params.logprobs === true;
@@ -263,10 +273,19 @@ export function worstCaseScratchBytes(kernel: KernelName, params: KernelParams, 
       return (8 + 2 * 4) * cols;
     case 'sample': {
       const mapping = params.mapping ?? 'softmax';
-      if (mapping === 'softmax' && !sampleFiltered(params)) return (8 + 8 + probs) * cols;
       const mapped = mapping === 'softmax' ? 0 : ROW_SCRATCH_BYTES;
-      // p, the support (indices, values), the biased row, a select buffer and an order (4 + 8).
-      return (8 + 4 + 8 + 8 + 8 + 12 + probs + mapped) * cols;
+      if (sampleGeneral(params)) {
+        // The general path (./sample.ts sampleInto): rows z, p, x, support values (8 each) and
+        // indices (4), a mask byte; the raw log-probabilities, the select buffer of topK / topP
+        // and typicalP's keys, weights and orders (./filters.ts) when asked for.
+        const select = params.topK != null || params.topP != null ? 8 : 0;
+        const typical = params.typicalP != null ? 32 : 0;
+        const raw = params.logprobsMode === 'raw' ? 8 : 0;
+        return (36 + 1 + select + typical + raw + mapped) * cols;
+      }
+      const filtered = params.topK != null || params.topP != null || params.minP != null;
+      if (mapping === 'softmax' && !filtered) return (8 + 8 + probs) * cols;
+      return (8 + 4 + 8 + (filtered ? 8 : 0) + probs + mapped) * cols;
     }
     case 'score':
       return (8 + ((params.mapping ?? 'softmax') === 'softmax' ? 0 : 4 + ROW_SCRATCH_BYTES)) * cols;

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
 import { scanBody } from '../../src/codecs/body-scan.js';
-import { FAST_MIN_BYTES, KNOWN_KEYS, parseJson, prepare, prepareBytes } from '../../src/codecs/v1-json.js';
+import { FAST_MIN_BYTES, KNOWN_KEYS, ROW_ARRAYS, parseJson, prepare, prepareBytes } from '../../src/codecs/v1-json.js';
 import { OP_NAMES as ENDPOINTS, type Job, type OpName as EndpointName } from '../../src/ops/index.js';
 
 /**
@@ -30,7 +30,7 @@ function outcome(f: () => Job): Outcome {
 /** The scanner's path, whatever the body's size (with the endpoint's names, as prepareBytes gives it). */
 function scanned(ep: EndpointName, text: string, limits = LIMITS): Outcome {
   return outcome(() => {
-    const s = scanBody(enc(text), { maxElements: limits.maxElements, restMax: 1 << 20, knownKeys: KNOWN_KEYS[ep] });
+    const s = scanBody(enc(text), { maxElements: limits.maxElements, restMax: 1 << 20, knownKeys: KNOWN_KEYS[ep], keepArrays: ROW_ARRAYS[ep] });
     return prepare(ep, parseJson(s.rest), limits, s.matrix ?? undefined);
   });
 }

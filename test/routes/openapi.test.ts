@@ -85,7 +85,10 @@ describe('GET /openapi.json', () => {
     }
     expect(Object.keys(props('gumbel-softmax')).sort()).toEqual(['hard', 'logits', 'probs', 'seed', 'temperature']);
     expect(Object.keys(props('sample')).sort()).toEqual(
-      ['alpha', 'logits', 'mapping', 'minP', 'n', 'probs', 'seed', 'temperature', 'topK', 'topP'].sort(),
+      [
+        'alpha', 'logits', 'mapping', 'minP', 'n', 'probs', 'seed', 'temperature', 'topK', 'topP',
+        'topNSigma', 'typicalP', 'epsilon', 'eta', 'logitBias', 'allowed', 'banned', 'replacement', 'logprobs', 'logprobsMode', 'topLogprobs',
+      ].sort(),
     );
     expect(props('sample').mapping.enum).toEqual(['softmax', 'sparsemax', 'entmax']);
   });

@@ -140,7 +140,7 @@ describe('400s of the new fields', () => {
 
   it('per-row arrays of the wrong length', () => bad({ temperature: [1, 2, 3] }, ['temperature'], /3 values.*2 rows/));
   it('a bad element of a per-row array, by position', () => bad({ topP: [0.5, 2] }, ['topP', 1], /topP must be a number in \(0, 1\]/));
-  it('a per-row array of the wrong type', () => bad({ topK: 'x' }, ['topK'], /or an array of them/));
+  it('a per-row field of the wrong type, with the scalar\'s message', () => bad({ topK: 'x' }, ['topK'], /"topK must be an integer >= 1"/));
   it('seed arrays of the wrong length', () => bad({ seed: [1] }, ['seed'], /1 values.*2 rows/));
   it('a seed array element that is not an exact integer', async () => {
     const res = await post(app, '/v1/sample', `{"logits":[[1,2]],"seed":[9007199254740991.4]}`);

@@ -89,7 +89,7 @@ describe('/v2 sample: per-row inputs and the new outputs', () => {
   });
 
   it('scalar issue-9 fields as parameters answer as /v1', async () => {
-    const params = { n: 3, seed: 3, replacement: false, logitBias: { '3': -1 }, banned: [0], epsilon: 0.01, logprobsMode: 'raw', logprobs: true };
+    const params = { n: 2, seed: 3, replacement: false, logitBias: { '3': -1 }, banned: [0], epsilon: 0.01, logprobsMode: 'raw', logprobs: true };
     const want = await v1(params);
     const a = readAnswer(await infer(app, 'sample', { parameters: params, inputs: [{ name: 'logits', datatype: 'FP64', shape: [3, 4], data: logits }] }));
     expect(a.header.parameters).toEqual({ seed: 3 });

@@ -82,14 +82,37 @@ describe('server, health, models, repository', () => {
       expect(meta.inputs).toEqual([
         { name: 'logits', datatype: 'FP64', shape: [-1, -1] },
         ...(op.name === 'gumbel-softmax' || op.name === 'sample' ? [{ name: 'probs', datatype: 'FP64', shape: [-1, -1] }] : []),
+        // The per-row parameters, as optional inputs (./v2.sample.test.ts).
+        ...(op.name === 'score' ? [{ name: 'targets', datatype: 'INT64', shape: [-1] }] : []),
+        ...(op.name === 'sample'
+          ? ['alpha', 'temperature', 'topNSigma', 'topK', 'topP', 'typicalP', 'minP', 'epsilon', 'eta', 'seed'].map((name) => ({
+              name,
+              datatype: name === 'topK' || name === 'seed' ? 'INT64' : 'FP64',
+              shape: [-1],
+            }))
+          : []),
       ]);
       // Independently of the registry: the fields /v1 answers with (both values of softmax's log, both formats).
       const fields = new Set<string>();
-      const variants = op.name === 'softmax' ? [{ log: false }, { log: true }] : op.name === 'sparsemax' || op.name === 'entmax' ? [{}, { format: 'sparse' }] : [{}];
+      const variants =
+        op.name === 'softmax'
+          ? [{ log: false }, { log: true }]
+          : op.name === 'sparsemax' || op.name === 'entmax'
+            ? [{}, { format: 'sparse' }]
+            : op.name === 'sample'
+              ? [{}, { logprobs: true, topLogprobs: 2 }]
+              : [{}];
       for (const params of variants) {
         const v1 = jsonOf(await post(app, `/v1/${op.name}`, { logits: [[1, 2]], ...params, ...(op.name === 'score' ? { targets: [0] } : {}) }));
         for (const [k, v] of Object.entries(v1)) {
           if (k === 'seed') continue;
+          if (k === 'topLogprobs') {
+            // /v1's per-row objects are two padded tensors in OIP.
+            expect(meta.outputs).toContainEqual({ name: 'topLogprobIndices', datatype: 'INT64', shape: [-1, -1] });
+            expect(meta.outputs).toContainEqual({ name: 'topLogprobs', datatype: 'FP64', shape: [-1, -1] });
+            fields.add('topLogprobIndices').add('topLogprobs');
+            continue;
+          }
           const matrix = Array.isArray((v as unknown[])[0]);
           const int = (v as unknown[]).flat().every((x) => Number.isInteger(x)) && k !== 'probs' && k !== 'values';
           expect(meta.outputs, `${op.name} ${k}`).toContainEqual({ name: k, datatype: int ? 'INT64' : 'FP64', shape: matrix ? [-1, -1] : [-1] });
@@ -486,7 +509,7 @@ describe('the pool, split and streamed paths', () => {
     const cases = OP_NAMES.filter((o) => o !== 'score').flatMap((op): { op: OpName; params: Record<string, unknown> }[] =>
       op === 'sparsemax' || op === 'entmax'
         ? [{ op, params: {} }, { op, params: { format: 'sparse' } }]
-        : [{ op, params: op === 'sample' ? { n: 3, seed: 5 } : op === 'gumbel-softmax' ? { seed: 5 } : {} }],
+        : [{ op, params: op === 'sample' ? { n: 3, seed: 5, logprobs: true, topLogprobs: 2 } : op === 'gumbel-softmax' ? { seed: 5 } : {} }],
     );
     for (const { op, params } of cases) {
       const sparse = 'format' in params;
@@ -494,7 +517,11 @@ describe('the pool, split and streamed paths', () => {
       const answered = (n: string) => n !== 'logProbs' && (op === 'sparsemax' || op === 'entmax' ? (sparse ? n !== 'probs' : n !== 'indices' && n !== 'values') : true);
       // Padded sparse outputs refuse classification (./v1.sparse.test.ts).
       for (const form of sparse ? (['json', 'binary', 'mixed'] as const) : (['json', 'binary', 'mixed', 'classify'] as const)) {
-        const names = jsonOf(await get(app, `/v2/models/${op}`)).outputs.map((o: { name: string }) => o.name).filter(answered);
+        // Padded (ragged) outputs refuse classification too.
+        const ragged = (n: string) => form === 'classify' && n.startsWith('topLogprob');
+        const names = jsonOf(await get(app, `/v2/models/${op}`))
+          .outputs.map((o: { name: string }) => o.name)
+          .filter((n: string) => answered(n) && !ragged(n));
         const outputs = names.map((name: string, k: number) => ({
           name,
           parameters: form === 'classify' ? { classification: name === 'indices' || name === 'support' ? 1 : 3 } : { binary_data: form === 'binary' || (form === 'mixed' && k % 2 === 1) },
