@@ -28,7 +28,7 @@ export function pythonLiteral(v) {
 
 /** A standard-library-only Python script making the same requests and printing the answers. */
 export function asPython(requests) {
-  const calls = requests.map(({ url, body }) => `print(post(${JSON.stringify(url)}, ${pythonLiteral(body)}))`);
+  const calls = requests.map(({ url, body }) => `print(json.dumps(post(${JSON.stringify(url)}, ${pythonLiteral(body)})))`);
   return [
     'import json',
     'import urllib.request',

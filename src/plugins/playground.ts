@@ -25,6 +25,7 @@ export const PAGE_FILES = [
   'state.js',
   'stats.js',
   'snippets.js',
+  'requests.js',
   'figures.js',
   'vendor.js',
 ] as const;
