@@ -141,7 +141,7 @@ function seriesTable(section, caption, series) {
 export function figure1(section) {
   const panel = new Panel(section);
   const logits = T_AXIS.map((t) => [t, 0]);
-  panel.run(async () => {
+  const drawn = panel.run(async () => {
     const [soft, sparse] = await Promise.all([post('softmax', { logits }), post('sparsemax', { logits })]);
     return () => {
       const series = [
@@ -153,7 +153,7 @@ export function figure1(section) {
       seriesTable(section, 'p1 of [t, 0], from /v1/softmax and /v1/sparsemax', series);
     };
   });
-  return { update() {} };
+  return { update: () => drawn };
 }
 
 // --- 2. [t, 0] for entmax ------------------------------------------------------------------------
@@ -191,7 +191,7 @@ export function figure2(section, app) {
       out.textContent = `alpha = ${alpha}`;
       slider.setAttribute('aria-valuetext', `alpha = ${alpha}`);
       section.querySelector('.formula .value').textContent = String(alpha);
-      panel.run(async () => {
+      return panel.run(async () => {
         const ps = await Promise.all([...ENTMAX_FIXED.map((s) => entmax(s.alpha)), entmax(alpha)]);
         return () => {
           const series = [
@@ -266,7 +266,7 @@ export function figure3(section, app) {
       out.textContent = `T = ${T}`;
       slider.setAttribute('aria-valuetext', `T = ${T}`);
       section.querySelector('.formula .value').textContent = `${T}: z / T = [${Z.map((z) => short(z / T)).join(', ')}]`;
-      panel.run(async () => {
+      return panel.run(async () => {
         const p = await softmaxAt(T);
         return () => {
           if (shown && shown.T !== T) trail = [...trail, shown].slice(-8);
@@ -354,7 +354,7 @@ export function figure4(section, app) {
       out.textContent = `${run} of ${RUNS}`;
       slider.setAttribute('aria-valuetext', `${run} of ${RUNS} runs`);
       section.querySelector('.formula .value').textContent = `seed = ${seed}, run ${run} of ${RUNS}`;
-      panel.run(async () => {
+      return panel.run(async () => {
         const [answer, p] = await Promise.all([runs(seed), pi]);
         return () => {
           const y = answer.probs[run - 1];
@@ -417,7 +417,7 @@ export function figure5(section, app) {
       nSelect.value = String(n);
       seedBox.value = String(seed);
       section.querySelector('.formula .value').textContent = `n = ${n} draws, seed = ${seed}`;
-      panel.run(async () => {
+      return panel.run(async () => {
         const [answer, p] = await Promise.all([post('sample', { logits: [Z], n, seed }), pi]);
         return () => {
           const counts = countDraws(answer.samples[0], Z.length);
@@ -465,11 +465,12 @@ export function figure6(section, app) {
   const panel = new Panel(section);
   const inputs = Object.fromEntries(FIG6_KEYS.map((k) => [k, section.querySelector(`#${k}`)]));
   let typing;
-  for (const [key, input] of Object.entries(inputs)) {
-    // Text is sent once typing pauses; selects at once.
+  for (const input of Object.values(inputs)) {
+    // Text is sent once typing pauses, a choice at once; either way every field as it now reads.
     input.addEventListener(input.tagName === 'SELECT' ? 'change' : 'input', () => {
       clearTimeout(typing);
-      typing = setTimeout(() => app.set({ [key]: input.value }, 6), input.tagName === 'SELECT' ? 0 : 300);
+      const send = () => app.set(Object.fromEntries(FIG6_KEYS.map((k) => [k, inputs[k].value])), 6);
+      typing = setTimeout(send, input.tagName === 'SELECT' ? 0 : 300);
     });
   }
   const snippet = section.querySelector('#snippet');
@@ -498,7 +499,7 @@ export function figure6(section, app) {
       const [mapReq, sampleReq] = fig6Requests(state);
       made = [mapReq, sampleReq].map((r) => ({ url: endpoint(r.op), body: r.body }));
       section.querySelector('.formula .value').textContent = `p = ${state.mapping}(z / T)${state.mapping === 'entmax' ? ` with alpha = ${state.alpha6}` : ''}, T = ${state.T6 || 1}; draws: ${sampleReq.body.n ?? 1} from p after topK = ${state.topK || 'off'}, topP = ${state.topP || 'off'}, minP = ${state.minP || 'off'}`;
-      panel.run(async () => {
+      return panel.run(async () => {
         const [m, s] = await Promise.all([post(mapReq.op, mapReq.body), post('sample', sampleReq.body)]);
         return () => draw6(section, panel, mapReq.body.logits, m, s);
       });

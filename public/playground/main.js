@@ -24,9 +24,10 @@ function writeHash() {
 }
 
 const figures = [figure1, figure2, figure3, figure4, figure5, figure6].map((make, i) => make(document.getElementById(`fig${i + 1}`), app));
-for (const f of figures) f.update(state);
+const firstDrawn = Promise.all(figures.map((f) => f.update(state)));
 writeHash(); // the canonical form of the hash the page was opened with
-if (state.fig > 0) document.getElementById(`fig${state.fig}`).scrollIntoView();
+// Once the figures above it have their height.
+firstDrawn.then(() => state.fig > 0 && document.getElementById(`fig${state.fig}`).scrollIntoView());
 
 // The contents links: go to a figure, keeping every control as it is.
 for (const a of document.querySelectorAll('nav a[data-fig]')) {
