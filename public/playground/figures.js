@@ -361,6 +361,11 @@ export function figure4(section, app) {
           const counts = countDraws(answer.indices.slice(0, run), Z.length);
           const runBars = y.map((v, i) => ({ cls: CLASS_NAMES[i], p: v }));
           const freq = counts.map((c, i) => ({ cls: CLASS_NAMES[i], f: c / run, pi: p[i] }));
+          legend(section.querySelector('.legend'), [
+            { label: 'y of the run shown (left)', color: C.blue, width: 8 },
+            { label: 'share of runs won (right)', color: C.sky, width: 8 },
+            { label: 'pi = softmax(z)', color: C.black, dash: '6 3', width: 3 },
+          ]);
           const common = { width: WIDTH / 2 - 10, height: 300, marginLeft: 44, x: { domain: CLASS_NAMES, label: null, padding: 0.3 }, y: { domain: [0, 1], grid: true } };
           panel.plot.replaceChildren(
             el(
@@ -507,10 +512,14 @@ export function figure6(section, app) {
   };
 }
 
+/** Rows drawn and listed by figure 6 (a pasted batch of thousands would stall the page). */
+const MAX_ROWS = 10;
+
 function draw6(section, panel, logits, m, s) {
   const blocks = [];
   const rows = [];
-  m.probs.forEach((p, r) => {
+  if (m.probs.length > MAX_ROWS) blocks.push(el('p', {}, `The first ${MAX_ROWS} of ${m.probs.length} rows are shown.`));
+  m.probs.slice(0, MAX_ROWS).forEach((p, r) => {
     const k = p.length;
     const support = m.support?.[r] ?? p.filter((v) => v > 0).length;
     const draws = s.samples[r];
