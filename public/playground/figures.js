@@ -221,12 +221,13 @@ function player(section, prefix, ms, { tick, start = () => {} }) {
     clearInterval(timer);
     timer = undefined;
     play.textContent = 'Play';
-    play.setAttribute('aria-pressed', 'false');
+    play.classList.remove('playing');
   };
   play.addEventListener('click', () => {
     if (timer !== undefined) return stop();
+    // The label says what a press does (no aria-pressed: a toggle's name must not change).
     play.textContent = 'Pause';
-    play.setAttribute('aria-pressed', 'true');
+    play.classList.add('playing');
     start();
     timer = setInterval(() => {
       if (tick() === false) stop();
