@@ -272,20 +272,25 @@ export function figure3(section, app) {
         return () => {
           if (shown && shown.T !== T) trail = [...trail, shown].slice(-8);
           shown = { T, p };
-          const bars = p.map((v, i) => ({ cls: CLASS_NAMES[i], p: v }));
-          const earlier = trail.flatMap((s, k) => s.p.map((v, i) => ({ cls: CLASS_NAMES[i], p: v, o: (0.6 * (k + 1)) / trail.length })));
+          const bars = p.map((v, i) => ({ i, cls: CLASS_NAMES[i], p: v }));
+          // The path of the bar tops over the last few states, oldest at a bar's left edge and
+          // the current one at its right: a faint trace of where the figure came from.
+          const states = [...trail, shown];
+          const path =
+            states.length < 2 ? [] : states.flatMap((st, k) => st.p.map((v, i) => ({ i, x: i - 0.4 + (0.8 * k) / (states.length - 1), p: v })));
           panel.plot.replaceChildren(
             Plot.plot({
               width: WIDTH,
               height: 320,
               marginLeft: 48,
               ariaLabel: `softmax of z / T for z = [3, 2, 1] and T = ${T}, as bars`,
-              x: { domain: CLASS_NAMES, label: null, padding: 0.3 },
+              x: { domain: [-0.6, 2.6], ticks: [0, 1, 2], tickFormat: (i) => CLASS_NAMES[i], label: null },
               y: { domain: [0, 1], label: 'p', grid: true },
               marks: [
-                Plot.barY(bars, { x: 'cls', y: 'p', fill: C.blue, ariaDescription: 'probabilities', title: (d) => `${d.cls}: p = ${d.p}` }),
-                Plot.tickY(earlier, { x: 'cls', y: 'p', stroke: C.orange, strokeWidth: 2, strokeOpacity: 'o', strokeDasharray: '4 2', ariaDescription: 'earlier states' }),
-                Plot.text(bars, { x: 'cls', y: 'p', text: (d) => fmt(d.p), dy: -8, fontSize: 12 }),
+                Plot.rectY(bars, { x1: (d) => d.i - 0.4, x2: (d) => d.i + 0.4, y: 'p', fill: C.blue, ariaDescription: 'probabilities', title: (d) => `${d.cls}: p = ${d.p}` }),
+                Plot.line(path, { x: 'x', y: 'p', z: 'i', stroke: C.orange, strokeWidth: 2, strokeOpacity: 0.75, ariaDescription: 'earlier states' }),
+                Plot.dot(path, { x: 'x', y: 'p', r: 2, fill: C.orange, fillOpacity: 0.75, ariaHidden: 'true' }),
+                Plot.text(bars, { x: 'i', y: 'p', text: (d) => fmt(d.p), dy: -8, fontSize: 12 }),
                 Plot.ruleY([0]),
               ],
             }),
