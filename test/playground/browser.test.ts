@@ -139,7 +139,7 @@ describe.skipIf(!HAVE && !CI)(`playground in Chromium${HAVE ? '' : ` (skipped: n
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       // As root (CI) Chromium needs --no-sandbox; the rest keeps it off the network it has no use for.
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
+      args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--disable-quic', '--no-first-run'],
       timeout: 30_000,
     });
   }, 60_000);
