@@ -19,6 +19,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
+# The playground page (GET /playground/), served as is; its plotting libraries come from node_modules.
+COPY public ./public
 # The official image ships an unprivileged "node" user (uid 1000).
 USER node
 EXPOSE 8080

@@ -17,6 +17,7 @@ import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
 import errorsPlugin, { answeredOnSocket, send } from './plugins/errors.js';
 import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
 import metricsPlugin from './plugins/metrics.js';
+import playgroundPlugin from './plugins/playground.js';
 import poolPlugin from './plugins/pool.js';
 import healthRoutes from './routes/health.js';
 import metricsRoutes from './routes/metrics.js';
@@ -172,6 +173,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   await app.register(v2Routes, { maxBodyBytes: config.maxBodyBytes, inlineMaxBytes: config.inlineMaxBytes });
   await app.register(healthRoutes);
   await app.register(metricsRoutes);
+  // GET /playground/: a static page of figures drawn from the /v1 routes (src/plugins/playground.ts).
+  await app.register(playgroundPlugin);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

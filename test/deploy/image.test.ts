@@ -608,6 +608,12 @@ describe('the Dockerfile, its steps performed here', () => {
       expect(res.body).toBe(inRepo.body);
     }
 
+    // The playground page and its plotting libraries (src/plugins/playground.ts) are in the image.
+    for (const url of ['/playground/', '/playground/main.js', '/playground/vendor/plot.umd.min.js', '/playground/vendor/d3.min.js']) {
+      const res = await request(port, 'GET', url);
+      expect(res.status, `${url}: ${res.body.slice(0, 200)}`).toBe(200);
+    }
+
     expect(await healthcheck(runtime, port)).toEqual({ code: 0, signal: null });
 
     expect(p.proc.kill('SIGTERM')).toBe(true);
