@@ -298,7 +298,11 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     const settled = await Promise.allSettled(tasks);
     const failed = settled.find((s) => s.status === 'rejected');
     if (failed) throw failed.reason;
-    for (const r of settled.map((s) => (s as PromiseFulfilledResult<Result>).value)) {
+    const results = settled.map((s) => (s as PromiseFulfilledResult<Result>).value);
+    // A refusal found while computing (an operation's 400: sample's class-less row), from the first part that has one.
+    const refused = results.find((r) => r.kind === 'error');
+    if (refused?.kind === 'error') throw fromPlain(refused.error);
+    for (const r of results) {
       if (r.kind !== 'computed') throw new ApiError(500, 'INTERNAL', 'unexpected worker reply');
       children(job.op).wait.observe(r.waitMs / 1000);
       kernelMs += r.kernelMs;

@@ -129,6 +129,41 @@ describe('answers', () => {
   });
 });
 
+describe('the pool: every body to a worker, rows split, answers streamed', () => {
+  let pooled: FastifyInstance;
+  beforeAll(async () => {
+    pooled = await buildApp({ workers: 2, logLevel: 'silent', inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1, streamMinElements: 8 });
+    await pooled.ready();
+  });
+  afterAll(async () => {
+    await pooled?.close();
+  });
+
+  it('gives the bytes of the inline answer, zipped top lists, per-row arrays and a class-less row alike', async () => {
+    const rows = 300;
+    const logits = Array.from({ length: rows }, (_, r) => Array.from({ length: 40 }, (_, j) => (j % 7 === r % 7 ? null : Math.sin(r * 40 + j) * 3)));
+    const bodies = [
+      { logits, n: 4, seed: Array.from({ length: rows }, (_, r) => r * 977), logprobs: true, topLogprobs: 5, temperature: logits.map((_, r) => 0.5 + (r % 3)) },
+      { logits, n: 4, seed: 9, replacement: false, typicalP: 0.99, logitBias: { '3': 2 }, banned: [5], logprobs: true, logprobsMode: 'raw', topLogprobs: 64 },
+      { logits, n: 2, seed: 1, topLogprobs: 0, eta: 0.01, topNSigma: 1.5 },
+    ];
+    for (const body of bodies) {
+      const a = await post(app, '/v1/sample', body);
+      const b = await post(pooled, '/v1/sample', body);
+      expect(a.statusCode, a.body.slice(0, 300)).toBe(200);
+      expect(b.body === a.body, JSON.stringify(Object.keys(body))).toBe(true);
+    }
+    // Rows 160 and 290 have no class left (in the two halves of a split): the first is named either way.
+    const masked = logits.map((row, r) => (r === 160 || r === 290 ? row.map((_, j) => (j === 5 ? 1 : null)) : row));
+    const body = { logits: masked, seed: 1, banned: [5] };
+    for (const target of [app, pooled]) {
+      const res = await post(target, '/v1/sample', body);
+      expectError(res, 400);
+      expect(res.body).toMatch(/logits\[160\] has no class left/);
+    }
+  });
+});
+
 describe('400s of the new fields', () => {
   const logits = [[1, 2, 3], [3, 2, 1]];
   const bad = async (body: Record<string, unknown>, path: (string | number)[], message?: RegExp) => {
