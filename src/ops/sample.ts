@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { sampleInto, type PerRow, type SampleOptions } from '../core/sample.js';
-import { badRequest, type Issue } from '../errors.js';
+import { MAX_ECHOED, badRequest, type Issue } from '../errors.js';
 import { Alpha, EXAMPLE_LOGITS, ReturnedSeeds, Seeds, perRow } from '../schemas/common.js';
 import { defineOperation, i32, v1Request, type OutputSpec, type RowInputSpec } from './types.js';
 
@@ -72,11 +72,10 @@ const params = z.object({
       description: `Eta sampling (Hewitt et al. 2022): keep p >= min(eta, sqrt(eta) exp(-H(p))) (none: the argmax).${perRowText}`,
     }),
   logitBias: z
-    .record(
-      z.string().regex(CLASS_KEY, { error: 'logitBias keys must be class indices written as decimal integers ("0", "17")' }),
-      z.number({ error: 'logitBias values must be finite numbers' }),
-      { error: 'logitBias must be an object from class index to a number' },
-    )
+    // Keys are checked in check() (a Zod key error would not name the key).
+    .record(z.string(), z.number({ error: 'logitBias values must be finite numbers' }), {
+      error: 'logitBias must be an object from class index to a number',
+    })
     .optional()
     .meta({
       description: 'Added to the logits (to log p with probs) before temperature: {"<class index>": bias}.',
@@ -139,20 +138,23 @@ function check(p: Params, rows: number, cols: number): Issue[] {
   for (const name of [...PER_ROW, 'seed'] as const) {
     const v = p[name];
     if (Array.isArray(v) && v.length !== rows) {
-      issues.push({ path: [name], message: `${name} has ${v.length} values, one per row, but the matrix has ${rows} rows` });
+      issues.push({ path: [name], message: `${name} has ${v.length} values, one per row, but the matrix has ${rows} row${rows === 1 ? '' : 's'}` });
     }
   }
-  const classIssue = (path: (string | number)[], index: number) => ({
-    path,
-    message: `${path.join('.')} is ${index}, not a class index in [0, ${cols})`,
-  });
+  const range = `not a class index in [0, ${cols})`;
   for (const name of ['allowed', 'banned'] as const) {
     const list = p[name];
     if (!list) continue;
-    for (let i = 0; i < list.length && issues.length < 16; i++) if (list[i] >= cols) issues.push(classIssue([name, i], list[i]));
+    for (let i = 0; i < list.length && issues.length < MAX_ECHOED; i++) {
+      if (list[i] >= cols) issues.push({ path: [name, i], message: `${name}[${i}] is ${list[i]}, ${range}` });
+    }
   }
   if (p.logitBias) {
-    for (const key in p.logitBias) if (Number(key) >= cols && issues.length < 16) issues.push(classIssue(['logitBias', key], Number(key)));
+    for (const key in p.logitBias) {
+      if (issues.length >= MAX_ECHOED) break;
+      if (!CLASS_KEY.test(key)) issues.push({ path: ['logitBias', key], message: `logitBias key ${JSON.stringify(key)} is not a class index (a decimal integer: "0", "17")` });
+      else if (Number(key) >= cols) issues.push({ path: ['logitBias', key], message: `logitBias key "${key}" is ${range}` });
+    }
   }
   if (!p.replacement && p.n > cols) {
     issues.push({ path: ['n'], message: `n is ${p.n}: without replacement it may be at most the ${cols} classes of a row` });

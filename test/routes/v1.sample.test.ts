@@ -182,10 +182,10 @@ describe('400s of the new fields', () => {
     const err = expectError(res, 400);
     expect(err.issues?.[0].path).toEqual(['seed', 0]);
   });
-  it('allowed index out of range', () => bad({ allowed: [0, 3] }, ['allowed', 1], /allowed.1 is 3, not a class index in \[0, 3\)/));
+  it('allowed index out of range', () => bad({ allowed: [0, 3] }, ['allowed', 1], /allowed\[1\] is 3, not a class index in \[0, 3\)/));
   it('banned index not an integer', () => bad({ banned: [0.5] }, ['banned', 0]));
   it('logitBias key out of range', () => bad({ logitBias: { '7': 1 } }, ['logitBias', '7']));
-  it('logitBias key not a decimal index', () => bad({ logitBias: { '01': 1 } }, ['logitBias', '01']));
+  it('logitBias key not a decimal index', () => bad({ logitBias: { '01': 1, x: 2 } }, ['logitBias', 'x'], /logitBias key \\"x\\" is not a class index/));
   it('logitBias value not a number', () => bad({ logitBias: { '1': 'a' } }, ['logitBias', '1']));
   it('a row left with no class names it', () => bad({ logits: [[1, 2, 3], [null, 2, null]], banned: [1] }, ['logits', 1], /logits\[1\] has no class left/));
   it('n above cols without replacement', () => bad({ n: 4, replacement: false }, ['n']));
