@@ -1,7 +1,7 @@
 import type { Server } from 'node:http';
 import { connect } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
-import { expect } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { buildApp, type BuildOptions } from '../../src/app.js';
 import { ERROR_CODES, STATUS_OF } from '../../src/errors.js';
 
@@ -182,6 +182,27 @@ export async function listenLocal(
   const addr = app.server.address();
   if (!addr || typeof addr === 'string') throw new Error('no address');
   return { app, port: addr.port, base: `http://127.0.0.1:${addr.port}` };
+}
+
+/**
+ * The app of a test file or describe block: built before its tests and closed after them
+ * (vitest's hooks), so a test file does not repeat the setup. Read `.app` inside tests.
+ */
+export function build(options: BuildOptions = {}): { readonly app: FastifyInstance } {
+  let app: FastifyInstance | undefined;
+  beforeAll(async () => {
+    app = await buildApp({ workers: 1, logLevel: 'silent', ...options });
+    await app.ready();
+  });
+  afterAll(async () => {
+    await app?.close();
+  });
+  return {
+    get app() {
+      if (!app) throw new Error('build(): the app is read outside a test');
+      return app;
+    },
+  };
 }
 
 /** What came back on a raw connection. */

@@ -1,23 +1,13 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
-import { parseProm, post, promValue, randomLogits, scrape, type PromText } from '../helpers/http.js';
+import { build, parseProm, post, promValue, randomLogits, scrape, type PromText } from '../helpers/http.js';
 
 /**
  * GET /metrics: a Prometheus text exposition (parsed strictly by test/helpers/http.ts) with the
  * instruments the contract lists, and counters that move with the requests.
  */
 
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  app = await buildApp({ workers: 1, logLevel: 'silent' });
-  await app.ready();
-});
-
-afterAll(async () => {
-  await app?.close();
-});
+const server = build();
 
 const REQUIRED: [string, string][] = [
   ['anymax_http_request_duration_seconds', 'histogram'],
@@ -38,7 +28,7 @@ const le = (v: string) => (v === '+Inf' ? Infinity : Number(v));
 
 describe('GET /metrics', () => {
   it('serves the Prometheus text format with every required metric and type', async () => {
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const res = await server.app.inject({ method: 'GET', url: '/metrics' });
     expect(res.statusCode).toBe(200);
     expect(res.headers['content-type']).toMatch(/^text\/plain; version=0\.0\.4/);
     const m = parseProm(res.body);
@@ -47,8 +37,8 @@ describe('GET /metrics', () => {
   });
 
   it('the request duration histogram has sub-millisecond buckets', async () => {
-    await post(app, '/v1/argmax', { logits: [[1]] });
-    const m = await scrape(app);
+    await post(server.app, '/v1/argmax', { logits: [[1]] });
+    const m = await scrape(server.app);
     const les = m.samples
       .filter((s) => s.name === 'anymax_http_request_duration_seconds_bucket' && s.labels.route === '/v1/argmax')
       .map((s) => s.labels.le);
@@ -57,15 +47,15 @@ describe('GET /metrics', () => {
   });
 
   it('counts rows and elements by kernel, and request durations by route, method and status', async () => {
-    const before = await scrape(app);
-    const soft = await post(app, '/v1/softmax', { logits: [[1, 2, 3], [4, 5, 6]] });
+    const before = await scrape(server.app);
+    const soft = await post(server.app, '/v1/softmax', { logits: [[1, 2, 3], [4, 5, 6]] });
     expect(soft.statusCode).toBe(200);
-    const samp = await post(app, '/v1/sample', { logits: [[1, 2, 3, 4]], n: 5, seed: 1 });
+    const samp = await post(server.app, '/v1/sample', { logits: [[1, 2, 3, 4]], n: 5, seed: 1 });
     expect(samp.statusCode).toBe(200);
     // One big enough for the pool, to move the queue-wait histogram.
-    const big = await post(app, '/v1/entmax', { logits: randomLogits(40, 500, 3) });
+    const big = await post(server.app, '/v1/entmax', { logits: randomLogits(40, 500, 3) });
     expect(big.statusCode).toBe(200);
-    const after = await scrape(app);
+    const after = await scrape(server.app);
     const delta = (name: string, labels: Record<string, string>) => promValue(after, name, labels) - promValue(before, name, labels);
 
     expect(delta('anymax_rows_total', { kernel: 'softmax' })).toBe(2);
@@ -87,13 +77,13 @@ describe('GET /metrics', () => {
   });
 
   it('counts rejected requests by reason', async () => {
-    const before = await scrape(app);
-    expect((await post(app, '/v1/softmax', { logits: [['x']] })).statusCode).toBe(400);
-    expect((await post(app, '/v1/softmax', '{oops')).statusCode).toBe(400);
-    expect((await post(app, '/v1/sample', { logits: [[1, 2]], n: 10_000_000 })).statusCode).toBe(413);
-    expect((await app.inject({ method: 'GET', url: '/nowhere' })).statusCode).toBe(404);
-    expect((await post(app, '/v1/softmax', 'x', { 'content-type': 'text/plain' })).statusCode).toBe(415);
-    const after = await scrape(app);
+    const before = await scrape(server.app);
+    expect((await post(server.app, '/v1/softmax', { logits: [['x']] })).statusCode).toBe(400);
+    expect((await post(server.app, '/v1/softmax', '{oops')).statusCode).toBe(400);
+    expect((await post(server.app, '/v1/sample', { logits: [[1, 2]], n: 10_000_000 })).statusCode).toBe(413);
+    expect((await server.app.inject({ method: 'GET', url: '/nowhere' })).statusCode).toBe(404);
+    expect((await post(server.app, '/v1/softmax', 'x', { 'content-type': 'text/plain' })).statusCode).toBe(415);
+    const after = await scrape(server.app);
     const delta = (reason: string) =>
       promValue(after, 'anymax_rejected_requests_total', { reason }) - promValue(before, 'anymax_rejected_requests_total', { reason });
     expect(delta('invalid')).toBe(2);
@@ -108,7 +98,7 @@ describe('GET /metrics', () => {
   });
 
   it('every histogram is consistent: cumulative buckets, +Inf bucket = count', async () => {
-    const m: PromText = await scrape(app);
+    const m: PromText = await scrape(server.app);
     const histos = [...m.types].filter(([, t]) => t === 'histogram').map(([n]) => n);
     expect(histos.length).toBeGreaterThanOrEqual(3);
     for (const h of histos) {
@@ -127,7 +117,7 @@ describe('GET /metrics', () => {
   });
 
   it('does not tell the Node version unless METRICS_NODE_VERSION is set', async () => {
-    const res = await app.inject({ method: 'GET', url: '/metrics' });
+    const res = await server.app.inject({ method: 'GET', url: '/metrics' });
     const m = parseProm(res.body);
     expect(m.types.has('nodejs_version_info')).toBe(false);
     expect(m.samples.filter((s) => 'version' in s.labels)).toEqual([]);

@@ -1,8 +1,6 @@
 import fc from 'fast-check';
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { post } from '../helpers/http.js';
+import { describe, expect, it } from 'vitest';
+import { build, post } from '../helpers/http.js';
 
 /**
  * No input may produce a 500: generated bodies, well-formed with extreme values (1e308, 5e-324,
@@ -13,16 +11,7 @@ import { post } from '../helpers/http.js';
 
 const RUNS = Number(process.env.FC_RUNS ?? 300);
 
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  app = await buildApp({ workers: 1, logLevel: 'silent' });
-  await app.ready();
-});
-
-afterAll(async () => {
-  await app?.close();
-});
+const server = build();
 
 const num = fc.oneof(
   fc.double({ noNaN: true, noDefaultInfinity: true }),
@@ -111,7 +100,7 @@ describe('generated bodies never get a 500', () => {
   it('well-formed bodies with extreme values: 200 within the contract, or 400', async () => {
     await fc.assert(
       fc.asyncProperty(request, async ({ ep, body }) => {
-        const res = await post(app, `/v1/${ep}`, body);
+        const res = await post(server.app, `/v1/${ep}`, body);
         expect([200, 400], `${ep} ${JSON.stringify(body)} -> ${res.body}`).toContain(res.statusCode);
         if (res.statusCode === 200) expect(violation(body as Body, res.body), `${ep} ${JSON.stringify(body)} -> ${res.body}`).toBeNull();
       }),
@@ -129,7 +118,7 @@ describe('generated bodies never get a 500', () => {
     );
     await fc.assert(
       fc.asyncProperty(endpoint, junk, async (ep, body) => {
-        const res = await post(app, `/v1/${ep}`, JSON.stringify(body));
+        const res = await post(server.app, `/v1/${ep}`, JSON.stringify(body));
         expect(res.statusCode, `${ep} ${JSON.stringify(body)} -> ${res.body}`).toBeLessThan(500);
         if (res.statusCode !== 200) {
           const err = JSON.parse(res.body) as Record<string, unknown>;
@@ -144,7 +133,7 @@ describe('generated bodies never get a 500', () => {
   it('arbitrary bytes as a JSON body: 400', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 64 }), async (bytes) => {
-        const res = await post(app, '/v1/softmax', Buffer.from(bytes));
+        const res = await post(server.app, '/v1/softmax', Buffer.from(bytes));
         expect([200, 400]).toContain(res.statusCode);
       }),
       { numRuns: Math.min(RUNS, 200) },

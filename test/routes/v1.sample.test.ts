@@ -1,8 +1,6 @@
 import { readFileSync } from 'node:fs';
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { expectError, post } from '../helpers/http.js';
+import { describe, expect, it } from 'vitest';
+import { build, expectError, post } from '../helpers/http.js';
 
 /**
  * /v1/sample's issue-9 fields over HTTP: every `filter` and `draw` case of
@@ -33,17 +31,10 @@ const draws = doc.cases.filter((c) => c.kind === 'draw');
 const LOG_ATOL = 1e-9;
 const LOG_RTOL = 1e-12;
 
-let app: FastifyInstance;
-beforeAll(async () => {
-  app = await buildApp({ workers: 2, logLevel: 'silent' });
-  await app.ready();
-});
-afterAll(async () => {
-  await app?.close();
-});
+const server = build({ workers: 2 });
 
 async function sample(body: Record<string, unknown>): Promise<{ samples: number[][]; logprobs?: (number | null)[][]; topLogprobs?: Top[]; seed: unknown }> {
-  const res = await post(app, '/v1/sample', body);
+  const res = await post(server.app, '/v1/sample', body);
   expect(res.statusCode, res.body).toBe(200);
   return JSON.parse(res.body);
 }
@@ -95,7 +86,7 @@ describe('answers', () => {
   });
 
   it('orders the members samples, logprobs, topLogprobs, seed', async () => {
-    const res = await post(app, '/v1/sample', { logits: [[3, 2, 1], [0, 0, null]], n: 2, seed: [5, 6], logprobs: true, topLogprobs: 2 });
+    const res = await post(server.app, '/v1/sample', { logits: [[3, 2, 1], [0, 0, null]], n: 2, seed: [5, 6], logprobs: true, topLogprobs: 2 });
     expect(res.statusCode, res.body).toBe(200);
     const got = JSON.parse(res.body);
     expect(Object.keys(got)).toEqual(['samples', 'logprobs', 'topLogprobs', 'seed']);
@@ -130,14 +121,7 @@ describe('answers', () => {
 });
 
 describe('the pool: every body to a worker, rows split, answers streamed', () => {
-  let pooled: FastifyInstance;
-  beforeAll(async () => {
-    pooled = await buildApp({ workers: 2, logLevel: 'silent', inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1, streamMinElements: 8 });
-    await pooled.ready();
-  });
-  afterAll(async () => {
-    await pooled?.close();
-  });
+  const pool = build({ workers: 2, inlineMaxBytes: 0, inlineMaxNs: 0, splitMinWork: 1, streamMinElements: 8 });
 
   it('gives the bytes of the inline answer, zipped top lists, per-row arrays and a class-less row alike', async () => {
     const rows = 300;
@@ -148,15 +132,15 @@ describe('the pool: every body to a worker, rows split, answers streamed', () =>
       { logits, n: 2, seed: 1, topLogprobs: 0, eta: 0.01, topNSigma: 1.5 },
     ];
     for (const body of bodies) {
-      const a = await post(app, '/v1/sample', body);
-      const b = await post(pooled, '/v1/sample', body);
+      const a = await post(server.app, '/v1/sample', body);
+      const b = await post(pool.app, '/v1/sample', body);
       expect(a.statusCode, a.body.slice(0, 300)).toBe(200);
       expect(b.body === a.body, JSON.stringify(Object.keys(body))).toBe(true);
     }
     // Rows 160 and 290 have no class left (in the two halves of a split): the first is named either way.
     const masked = logits.map((row, r) => (r === 160 || r === 290 ? row.map((_, j) => (j === 5 ? 1 : null)) : row));
     const body = { logits: masked, seed: 1, banned: [5] };
-    for (const target of [app, pooled]) {
+    for (const target of [server.app, pool.app]) {
       const res = await post(target, '/v1/sample', body);
       expectError(res, 400);
       expect(res.body).toMatch(/logits\[160\] has no class left/);
@@ -167,7 +151,7 @@ describe('the pool: every body to a worker, rows split, answers streamed', () =>
 describe('400s of the new fields', () => {
   const logits = [[1, 2, 3], [3, 2, 1]];
   const bad = async (body: Record<string, unknown>, path: (string | number)[], message?: RegExp) => {
-    const res = await post(app, '/v1/sample', { logits, seed: 1, ...body });
+    const res = await post(server.app, '/v1/sample', { logits, seed: 1, ...body });
     const err = expectError(res, 400);
     expect(err.issues?.map((i) => i.path) ?? [], res.body).toContainEqual(path);
     if (message) expect(res.body).toMatch(message);
@@ -178,7 +162,7 @@ describe('400s of the new fields', () => {
   it('a per-row field of the wrong type, with the scalar\'s message', () => bad({ topK: 'x' }, ['topK'], /"topK must be an integer >= 1"/));
   it('seed arrays of the wrong length', () => bad({ seed: [1] }, ['seed'], /1 values.*2 rows/));
   it('a seed array element that is not an exact integer', async () => {
-    const res = await post(app, '/v1/sample', `{"logits":[[1,2]],"seed":[9007199254740991.4]}`);
+    const res = await post(server.app, '/v1/sample', `{"logits":[[1,2]],"seed":[9007199254740991.4]}`);
     const err = expectError(res, 400);
     expect(err.issues?.[0].path).toEqual(['seed', 0]);
   });

@@ -1,7 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { expectError, post } from '../helpers/http.js';
+import { describe, expect, it } from 'vitest';
+import { build, expectError, post } from '../helpers/http.js';
 import { expectOipError, infer, readAnswer } from '../helpers/oip.js';
 import { loadReferenceCases } from '../helpers/reference.js';
 import { rng } from '../helpers/stats.js';
@@ -12,16 +10,7 @@ import { rng } from '../helpers/stats.js';
  * same request; the big answer streamed; OIP's padded tensors.
  */
 
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  app = await buildApp({ workers: 2, logLevel: 'silent' });
-  await app.ready();
-});
-
-afterAll(async () => {
-  await app?.close();
-});
+const server = build({ workers: 2 });
 
 interface Dense {
   probs: number[][];
@@ -58,7 +47,7 @@ async function bigBody(rows: number, cols: number): Promise<string> {
 }
 
 async function answer<T>(url: string, body: unknown): Promise<{ json: T; bytes: number; streamed: boolean }> {
-  const res = await post(app, url, body);
+  const res = await post(server.app, url, body);
   expect(res.statusCode, res.body.slice(0, 300)).toBe(200);
   return { json: JSON.parse(res.body) as T, bytes: res.rawPayload.length, streamed: res.headers['content-length'] === undefined };
 }
@@ -75,7 +64,7 @@ describe('format sparse over HTTP', () => {
     const url = `/v1/${c.mapping}`;
     const body = { logits: c.logits, temperature: c.temperature, ...(c.mapping === 'entmax' ? { alpha: c.alpha } : {}) };
     const dense = await answer<Dense>(url, body);
-    const explicit = await post(app, url, { ...body, format: 'dense' });
+    const explicit = await post(server.app, url, { ...body, format: 'dense' });
     expect(explicit.body).toBe(JSON.stringify(dense.json)); // the default, byte for byte
     const sparse = await answer<Sparse>(url, { ...body, format: 'sparse' });
     expect(Object.keys(sparse.json)).toEqual(['indices', 'values', 'support']);
@@ -104,10 +93,10 @@ describe('format sparse over HTTP', () => {
 
   it('400 for another format, naming the field', async () => {
     for (const format of ['csr', 1, null, 'SPARSE']) {
-      const err = expectError(await post(app, '/v1/sparsemax', { logits: [[1, 2]], format }), 400, 'INVALID_REQUEST');
+      const err = expectError(await post(server.app, '/v1/sparsemax', { logits: [[1, 2]], format }), 400, 'INVALID_REQUEST');
       expect(err.issues).toEqual([{ path: ['format'], message: 'format must be one of dense, sparse' }]);
     }
-    expectError(await post(app, '/v1/softmax', { logits: [[1, 2]], format: 'sparse' }), 400, 'INVALID_REQUEST');
+    expectError(await post(server.app, '/v1/softmax', { logits: [[1, 2]], format: 'sparse' }), 400, 'INVALID_REQUEST');
   });
 });
 
@@ -125,7 +114,7 @@ describe('format sparse over OIP (/v2): padded [rows, classes] tensors', () => {
 
   it('each row\'s entries first, then indices -1 and values 0; support as is', async () => {
     for (const binary of [false, true]) {
-      const a = readAnswer(await infer(app, 'sparsemax', request(binary ? { binary_data_output: true } : {})));
+      const a = readAnswer(await infer(server.app, 'sparsemax', request(binary ? { binary_data_output: true } : {})));
       expect([...a.outputs.keys()]).toEqual(['indices', 'values', 'support']);
       expect(a.outputs.get('indices')).toMatchObject({ datatype: 'INT64', shape: [3, 4], values: [0, -1, -1, -1, 0, 1, 2, 3, 1, 3, -1, -1] });
       expect(a.outputs.get('values')).toMatchObject({ datatype: 'FP64', shape: [3, 4], values: [1, 0, 0, 0, 0.25, 0.25, 0.25, 0.25, 0.5, 0.5, 0, 0] });
@@ -134,9 +123,9 @@ describe('format sparse over OIP (/v2): padded [rows, classes] tensors', () => {
   });
 
   it('refuses classification of a padded output, and sparse outputs without format sparse', async () => {
-    const msg = expectOipError(await infer(app, 'entmax', request({}, [{ name: 'values', parameters: { classification: 2 } }])), 400);
+    const msg = expectOipError(await infer(server.app, 'entmax', request({}, [{ name: 'values', parameters: { classification: 2 } }])), 400);
     expect(msg).toMatch(/^outputs\[0\]\.parameters\.classification: values is a padded sparse output/);
-    const other = expectOipError(await infer(app, 'entmax', { ...request(), parameters: {}, outputs: [{ name: 'indices' }] }), 400);
+    const other = expectOipError(await infer(server.app, 'entmax', { ...request(), parameters: {}, outputs: [{ name: 'indices' }] }), 400);
     expect(other).toMatch(/indices.*only with other parameters/);
   });
 });

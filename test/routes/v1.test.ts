@@ -1,28 +1,17 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { expectError, post } from '../helpers/http.js';
+import { describe, expect, it } from 'vitest';
+import { build, expectError, post } from '../helpers/http.js';
 import { compareMatrix, loadReferenceCases, type ReferenceCase } from '../helpers/reference.js';
 
 /**
- * The /v1 endpoints through app.inject against the contract: response shapes and values, every
+ * The /v1 endpoints through server.app.inject against the contract: response shapes and values, every
  * case of test/fixtures/reference/vectors.json over HTTP. (Bad input: ./v1.errors.test.ts;
  * determinism across workers, splits and paths: ./v1.determinism.test.ts.)
  */
 
-let app: FastifyInstance;
-
-beforeAll(async () => {
-  app = await buildApp({ workers: 2, logLevel: 'silent' });
-  await app.ready();
-});
-
-afterAll(async () => {
-  await app?.close();
-});
+const server = build({ workers: 2 });
 
 async function ok(url: string, body: unknown): Promise<Record<string, unknown>> {
-  const res = await post(app, url, body);
+  const res = await post(server.app, url, body);
   expect(res.statusCode, res.body).toBe(200);
   expect(res.headers['content-type']).toMatch(/^application\/json/);
   return JSON.parse(res.body) as Record<string, unknown>;
@@ -198,8 +187,8 @@ describe('POST /v1/gumbel-softmax', () => {
   it('probs p and logits log p give the same answer', async () => {
     // The kernel takes z = log(p / sum p); with sum p = 1 exactly those are the same logits.
     const p = [0.5, 0.25, 0.25];
-    const a = await post(app, '/v1/gumbel-softmax', { probs: [p], seed: 7 });
-    const b = await post(app, '/v1/gumbel-softmax', { logits: [p.map(Math.log)], seed: 7 });
+    const a = await post(server.app, '/v1/gumbel-softmax', { probs: [p], seed: 7 });
+    const b = await post(server.app, '/v1/gumbel-softmax', { logits: [p.map(Math.log)], seed: 7 });
     expect(a.body).toBe(b.body);
   });
 
@@ -309,7 +298,7 @@ describe('reference vectors over HTTP (test/fixtures/reference/vectors.json)', (
 
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const { url, body } = request(c);
-    const res = await post(app, url, body);
+    const res = await post(server.app, url, body);
     expect(res.statusCode, res.body).toBe(200);
     const got = JSON.parse(res.body) as Record<string, unknown>;
     if (c.mapping === 'argmax') {

@@ -1,7 +1,5 @@
-import type { FastifyInstance } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../src/app.js';
-import { post } from '../helpers/http.js';
+import { describe, expect, it } from 'vitest';
+import { build, post } from '../helpers/http.js';
 import { binaryInput, binaryRequest, expectOipError, infer, readAnswer, tensorBytes } from '../helpers/oip.js';
 
 /**
@@ -10,14 +8,7 @@ import { binaryInput, binaryRequest, expectOipError, infer, readAnswer, tensorBy
  * request.
  */
 
-let app: FastifyInstance;
-beforeAll(async () => {
-  app = await buildApp({ workers: 2, logLevel: 'silent' });
-  await app.ready();
-});
-afterAll(async () => {
-  await app?.close();
-});
+const server = build({ workers: 2 });
 
 const logits = [
   [3, 2, 1, 0.5],
@@ -27,7 +18,7 @@ const logits = [
 const flat = logits.flat().map((v) => (v === null ? -Infinity : v));
 
 async function v1(body: Record<string, unknown>) {
-  const res = await post(app, '/v1/sample', { logits, ...body });
+  const res = await post(server.app, '/v1/sample', { logits, ...body });
   expect(res.statusCode, res.body).toBe(200);
   return JSON.parse(res.body) as { samples: number[][]; logprobs?: number[][]; topLogprobs?: { indices: number[]; logprobs: number[] }[] };
 }
@@ -42,7 +33,7 @@ describe('/v2 sample: per-row inputs and the new outputs', () => {
   it('per-row temperature and seed as JSON input tensors answer as /v1 with arrays', async () => {
     const params = { n: 5, logprobs: true, topLogprobs: 3, typicalP: 0.95 };
     const want = await v1({ ...params, temperature: [0.5, 1, 2], seed: [7, 2 ** 53 - 1, 0] });
-    const res = await infer(app, 'sample', {
+    const res = await infer(server.app, 'sample', {
       parameters: params,
       inputs: [
         { name: 'logits', datatype: 'FP64', shape: [3, 4], data: logits },
@@ -84,14 +75,14 @@ describe('/v2 sample: per-row inputs and the new outputs', () => {
       },
       [m, topK, seeds],
     );
-    const a = readAnswer(await infer(app, 'sample', body, headers));
+    const a = readAnswer(await infer(server.app, 'sample', body, headers));
     expect(a.outputs.get('samples')!.values).toEqual(want.samples.flat());
   });
 
   it('scalar issue-9 fields as parameters answer as /v1', async () => {
     const params = { n: 2, seed: 3, replacement: false, logitBias: { '3': -1 }, banned: [0], epsilon: 0.01, logprobsMode: 'raw', logprobs: true };
     const want = await v1(params);
-    const a = readAnswer(await infer(app, 'sample', { parameters: params, inputs: [{ name: 'logits', datatype: 'FP64', shape: [3, 4], data: logits }] }));
+    const a = readAnswer(await infer(server.app, 'sample', { parameters: params, inputs: [{ name: 'logits', datatype: 'FP64', shape: [3, 4], data: logits }] }));
     expect(a.header.parameters).toEqual({ seed: 3 });
     expect(a.outputs.get('samples')!.values).toEqual(want.samples.flat());
     expect(a.outputs.get('logprobs')!.values).toEqual(want.logprobs!.flat());
@@ -106,17 +97,17 @@ describe('/v2 sample: per-row inputs and the new outputs', () => {
     ['an unknown datatype', [matrix, { name: 'seed', datatype: 'BOOL', shape: [3], data: [1, 1, 1] }], /datatype must be one of FP64, FP32, INT64, INT32/],
     ['a fractional INT64 seed', [matrix, { name: 'seed', datatype: 'INT64', shape: [3], data: [1, 1.5, 1] }], /inputs\[2\]|inputs\[1\] \(seed\)\.data\[1\]: seed must be an integer/],
   ])('%s is a 400 naming it', async (_name, inputs, message) => {
-    const msg = expectOipError(await infer(app, 'sample', { inputs }), 400);
+    const msg = expectOipError(await infer(server.app, 'sample', { inputs }), 400);
     expect(msg).toMatch(message);
   });
 
   it('a parameter given both ways is a 400', async () => {
-    const msg = expectOipError(await infer(app, 'sample', { parameters: { temperature: 1 }, inputs: [matrix, { name: 'temperature', datatype: 'FP64', shape: [3], data: [1, 1, 1] }] }), 400);
+    const msg = expectOipError(await infer(server.app, 'sample', { parameters: { temperature: 1 }, inputs: [matrix, { name: 'temperature', datatype: 'FP64', shape: [3], data: [1, 1, 1] }] }), 400);
     expect(msg).toMatch(/temperature is given both in parameters and as inputs\[1\]/);
   });
 
   it('the model metadata lists the per-row inputs', async () => {
-    const res = await app.inject({ method: 'GET', url: '/v2/models/sample' });
+    const res = await server.app.inject({ method: 'GET', url: '/v2/models/sample' });
     const meta = JSON.parse(res.body) as { inputs: { name: string; datatype: string; shape: number[] }[] };
     expect(meta.inputs.map((i) => i.name)).toEqual(['logits', 'probs', 'alpha', 'temperature', 'topNSigma', 'topK', 'topP', 'typicalP', 'minP', 'epsilon', 'eta', 'seed']);
     expect(meta.inputs.find((i) => i.name === 'seed')).toEqual({ name: 'seed', datatype: 'INT64', shape: [-1] });
