@@ -1,0 +1,468 @@
+/**
+ * Number text at memory speed: doubles written as JSON bytes and read back from them, exactly as
+ * JSON.stringify and JSON.parse do, without an intermediate JS string per number.
+ *
+ * Writing (writeNumber): the shortest round-trip decimal of ECMAScript Number::toString (spec
+ * 6.1.6.1.20): the fewest significant digits that read back as x, the closest to x of those, ties
+ * to even, laid out positionally for decimal exponents in (-7, 21] and as d.ddde±n otherwise;
+ * -0 -> 0, and JSON's null for NaN and +-Infinity. The search follows Schubfach (R. Giulietti, "The
+ * Schubfach way to render doubles", 2020): for x = c 2^q, pick k = floor(log10(2^q)) (of
+ * 3/4 2^q when x is a power of two whose lower neighbour is closer), so that the rounding interval
+ * of x scaled by 10^-k, v = c 2^q 10^-k, has width in [1, 10). Then at most one multiple of 10
+ * lies inside it, and if one does its digits (trailing zeros dropped) are the shortest; otherwise
+ * the integers floor(v) and floor(v) + 1 are the only candidates of the shortest length that can
+ * be closest, and at least one of them is inside. Where Schubfach computes v with 126-bit integer
+ * products, we have no 64-bit integers in JS: v is computed in double-double arithmetic (c times
+ * a 106-bit 10^-k, Dekker's exact product), accurate to ~2^-46 absolute, and every decision (a
+ * candidate against an interval end, floor(v) against floor(v) + 1) that falls within 2^-30 of
+ * its threshold is redone exactly with BigInt (exactShortest): only exact ties and boundaries
+ * land there (e.g. integers in [2^53, 2^63)), a random double essentially never.
+ *
+ * Reading (readNumberText): the JSON number grammar; up to 15 significant digits with a decimal
+ * exponent within +-22 by one correctly rounded operation on exact doubles (Clinger 1990);
+ * otherwise up to 19 significant digits W times 10^e as the product of two double-doubles (the
+ * same idea as Eisel & Lemire's "Number parsing at a gigabyte per second", 2021, with 106 instead
+ * of 128 bits): the product is within 2^-100 of the exact value, and when both ends of that error
+ * interval round to the same double that double is the answer. Otherwise (a value within 2^-90 of
+ * a halfway point, more than 19 significant digits, a subnormal or overflowing result) the text
+ * is converted by Number(), which is correctly rounded and agrees with JSON.parse.
+ *
+ * Hand-written because no library writes doubles into a byte buffer: the ones on npm return JS
+ * strings (the cost being avoided) or are not exact. Powers of ten are generated at load with
+ * BigInt (701 double-doubles, ~ms).
+ */
+
+/** Bytes of one number's text at most: -0.0000012345678901234567 (25) and null. */
+export const NUMBER_MAX_BYTES = 25;
+
+// IEEE 754 bits of a double (little-endian hosts: U32[1] is the high word; Node's platforms all are).
+const F64 = new Float64Array(1);
+const U32 = new Uint32Array(F64.buffer);
+
+const TWO52 = 4503599627370496;
+const TWO53 = 9007199254740992;
+/** Veltkamp's splitter 2^27 + 1: a * SPLIT - (a * SPLIT - a) keeps a's top 26 bits. */
+const SPLIT = 134217729;
+
+/** 10^j = (PM_HI[t] + PM_LO[t]) 2^PE[t], t = j + P10_OFF, for j in [-350, 350]; PM_HI in [1, 2). */
+const P10_OFF = 350;
+const PM_HI = new Float64Array(2 * P10_OFF + 1);
+const PM_LO = new Float64Array(2 * P10_OFF + 1);
+/** PM_HI split in halves of 26 bits for Dekker's product. */
+const PM_HH = new Float64Array(2 * P10_OFF + 1);
+const PM_HL = new Float64Array(2 * P10_OFF + 1);
+const PE = new Int32Array(2 * P10_OFF + 1);
+
+const bitLength = (n: bigint) => n.toString(2).length;
+
+for (let j = -P10_OFF; j <= P10_OFF; j++) {
+  // T: 10^j's leading >= 110 bits (truncated), 10^j = T 2^(e - tb + 1) with tb = T's bit length.
+  let T: bigint;
+  let e: number;
+  if (j >= 0) {
+    const N = 10n ** BigInt(j);
+    const bl = bitLength(N);
+    T = bl >= 110 ? N : N << BigInt(110 - bl);
+    e = bl - 1;
+  } else {
+    const D = 10n ** BigInt(-j);
+    const bl = bitLength(D);
+    T = (1n << BigInt(110 + bl)) / D; // in (2^110, 2^111): 10^j = T 2^-(110 + bl)
+    e = -bl;
+  }
+  const tb0 = bitLength(T);
+  if (tb0 > 120) T >>= BigInt(tb0 - 120); // keep 120 bits, so the scalings below stay in range
+  const tb = bitLength(T);
+  const hiInt = T >> BigInt(tb - 53);
+  const hi = Number(hiInt) / TWO52;
+  const lo = Number(T - (hiInt << BigInt(tb - 53))) / 2 ** (tb - 1);
+  const t = j + P10_OFF;
+  PM_HI[t] = hi;
+  PM_LO[t] = lo;
+  const g = SPLIT * hi;
+  PM_HH[t] = g - (g - hi);
+  PM_HL[t] = hi - PM_HH[t];
+  PE[t] = e;
+}
+
+/** 2^e for e in [-1100, 1100] (0 and Infinity outside the double range; only in-range ones are used). */
+const P2_OFF = 1100;
+const POW2 = Float64Array.from({ length: 2 * P2_OFF + 1 }, (_, i) => 2 ** (i - P2_OFF));
+
+/**
+ * K[q + 1074] = floor(log10(2^q)) and K34[q + 1074] = floor(log10(3/4 2^q)), q in [-1074, 971]:
+ * the float estimate, corrected by an exact BigInt comparison.
+ */
+const K = new Int16Array(2046);
+const K34 = new Int16Array(2046);
+/** Whether 10^k <= (m4 / 4) 2^q, exactly. */
+function pow10AtMost(k: number, m4: bigint, q: number): boolean {
+  const left = 4n * 10n ** BigInt(Math.max(k, 0)) * 2n ** BigInt(Math.max(-q, 0));
+  const right = m4 * 2n ** BigInt(Math.max(q, 0)) * 10n ** BigInt(Math.max(-k, 0));
+  return left <= right;
+}
+for (let q = -1074; q <= 971; q++) {
+  for (const [table, m4, f] of [
+    [K, 4n, 1],
+    [K34, 3n, 0.75],
+  ] as const) {
+    let k = Math.floor(Math.log10(f) + q * Math.log10(2));
+    while (!pow10AtMost(k, m4, q)) k--;
+    while (pow10AtMost(k + 1, m4, q)) k++;
+    table[q + 1074] = k;
+  }
+}
+
+/** Decision margin of the double-double path (its error is below 2^-45). */
+const EPS = 2 ** -30;
+
+/** Significant digits of the number being written, most significant first (module scratch). */
+const DIG = new Uint8Array(24);
+
+/**
+ * Writes x as JSON.stringify(x) would (null for NaN and +-Infinity) into out at `at`, and returns
+ * the offset after it. out needs NUMBER_MAX_BYTES of room from `at`.
+ */
+export function writeNumber(out: Uint8Array, at: number, x: number): number {
+  if (x - x !== 0) {
+    out[at] = 110; // null
+    out[at + 1] = 117;
+    out[at + 2] = 108;
+    out[at + 3] = 108;
+    return at + 4;
+  }
+  if (x === 0) {
+    out[at] = 48;
+    return at + 1;
+  }
+  if (x < 0) {
+    out[at++] = 45;
+    x = -x;
+  }
+  // An integer below 2^53 is its own shortest decimal.
+  if (x < TWO53 && Math.floor(x) === x) {
+    const lo = x % 1e8;
+    return layout(out, at, (x - lo) / 1e8, lo, 0);
+  }
+  return writeShortest(out, at, x);
+}
+
+/** 1 if v + d lies in the rounding interval [v - hl, v + hu] (open ends if `open`), 0 if not, -1 if too close to tell. */
+function inside(d: number, rem: number, hl: number, hu: number, open: boolean): number {
+  const a = d - rem;
+  if (Math.abs(a - hu) <= EPS || Math.abs(a + hl) <= EPS) return -1;
+  if (open) return a > -hl && a < hu ? 1 : 0;
+  return a >= -hl && a <= hu ? 1 : 0;
+}
+
+function writeShortest(out: Uint8Array, at: number, x: number): number {
+  F64[0] = x;
+  const hw = U32[1];
+  const lw = U32[0];
+  const be = hw >>> 20;
+  const frac = hw & 0xfffff;
+  let c = frac * 4294967296 + lw;
+  let q = -1074;
+  if (be !== 0) {
+    c += TWO52;
+    q = be - 1075;
+  }
+  const asym = frac === 0 && lw === 0 && be > 1;
+  const k = asym ? K34[q + 1074] : K[q + 1074];
+  const t = P10_OFF - k;
+  // v = c 10^-k 2^q = c (mh + ml) 2^(PE + q), by Dekker's exact product c mh plus c ml.
+  const mh = PM_HI[t];
+  const p = c * mh;
+  const g = SPLIT * c;
+  const ch = g - (g - c);
+  const cl = c - ch;
+  const err = ch * PM_HH[t] - p + ch * PM_HL[t] + cl * PM_HH[t] + cl * PM_HL[t];
+  const low = err + c * PM_LO[t];
+  const sc = POW2[PE[t] + q + P2_OFF];
+  const s0 = p + low;
+  const vh = s0 * sc;
+  const vl = (low - (s0 - p)) * sc;
+  const u = (mh + PM_LO[t]) * sc; // 2^q 10^-k: the ulp of x, scaled
+  const base = Math.floor(vh);
+  const rem = vh - base + vl; // v - base
+  const d0 = Math.floor(rem);
+  const hu = u * 0.5;
+  const hl = asym ? u * 0.25 : hu;
+  const open = (c & 1) === 1; // round-half-even reading: an odd c's interval excludes its ends
+  // The multiples of 10 around v: base + dsp <= v < base + dsp + 10.
+  const dsp = d0 - ((base % 10) + d0 + 20) % 10;
+  const ip = inside(dsp, rem, hl, hu, open);
+  const it = inside(dsp + 10, rem, hl, hu, open);
+  let d: number;
+  if (ip < 0 || it < 0) return exactShortest(out, at, c, q, asym, k);
+  if (ip === 1) d = dsp;
+  else if (it === 1) d = dsp + 10;
+  else {
+    const is = inside(d0, rem, hl, hu, open);
+    const iu = inside(d0 + 1, rem, hl, hu, open);
+    if (is < 0 || iu < 0) return exactShortest(out, at, c, q, asym, k);
+    if (is === 1 && iu === 1) {
+      const diff = 2 * (rem - d0) - 1; // (v - s) - (s + 1 - v)
+      if (Math.abs(diff) <= EPS) return exactShortest(out, at, c, q, asym, k);
+      d = diff < 0 ? d0 : d0 + 1;
+    } else if (is === 1) d = d0;
+    else if (iu === 1) d = d0 + 1;
+    else return exactShortest(out, at, c, q, asym, k); // cannot happen (the interval is >= 1 wide)
+  }
+  // base + d, as hi 10^8 + lo (base may exceed 2^53, so the sum is not formed as a double).
+  // base % 1e8 and (base - it) / 1e8 are exact: base - lo is a multiple of 2^8 below 2^57.
+  let lo = (base % 1e8) + d;
+  let hi = (base - (base % 1e8)) / 1e8;
+  if (lo < 0) {
+    hi--;
+    lo += 1e8;
+  } else if (lo >= 1e8) {
+    hi++;
+    lo -= 1e8;
+  }
+  return layout(out, at, hi, lo, k);
+}
+
+/** The shortest decimal of c 2^q decided with exact rational arithmetic (BigInt), for the close calls. */
+function exactShortest(out: Uint8Array, at: number, c: number, q: number, asym: boolean, k: number): number {
+  // Everything times S = 4 2^max(-q,0) 10^max(k,0), so v and the interval ends are integers.
+  const S = 4n * 2n ** BigInt(Math.max(-q, 0)) * 10n ** BigInt(Math.max(k, 0));
+  const unit = 2n ** BigInt(Math.max(q, 0)) * 10n ** BigInt(Math.max(-k, 0));
+  const cb = BigInt(c) * 4n;
+  const vb = cb * unit;
+  const vl = (cb - (asym ? 1n : 2n)) * unit;
+  const vr = (cb + 2n) * unit;
+  const open = c % 2 === 1;
+  const ins = (n: bigint) => {
+    const y = n * S;
+    return open ? vl < y && y < vr : vl <= y && y <= vr;
+  };
+  const s = vb / S;
+  const sp = s - (s % 10n);
+  let n: bigint;
+  if (sp > 0n && ins(sp)) n = sp;
+  else if (ins(sp + 10n)) n = sp + 10n;
+  else {
+    const is = ins(s);
+    const iu = ins(s + 1n);
+    if (is && iu) {
+      const cmp = 2n * vb - (2n * s + 1n) * S; // (v - s) - (s + 1 - v), times S
+      n = cmp < 0n || (cmp === 0n && s % 2n === 0n) ? s : s + 1n;
+    } else n = is ? s : s + 1n;
+  }
+  return layout(out, at, Number(n / 100000000n), Number(n % 100000000n), k);
+}
+
+/** Writes the decimal (hi 10^8 + lo) 10^k (hi < 2^31, lo < 10^8) in Number::toString's layout. */
+function layout(out: Uint8Array, at: number, hi: number, lo: number, k: number): number {
+  // Digits right to left into DIG[..18).
+  let pos = 18;
+  if (hi > 0) {
+    for (let r = 0; r < 8; r++) {
+      const v = lo % 10;
+      DIG[--pos] = 48 + v;
+      lo = (lo - v) / 10;
+    }
+    while (hi > 0) {
+      const v = hi % 10;
+      DIG[--pos] = 48 + v;
+      hi = (hi - v) / 10;
+    }
+  } else {
+    while (lo > 0) {
+      const v = lo % 10;
+      DIG[--pos] = 48 + v;
+      lo = (lo - v) / 10;
+    }
+  }
+  let last = 18;
+  while (DIG[last - 1] === 48) last--;
+  const kd = last - pos; // significant digits
+  const n = k + 18 - pos; // the value is 0.DIG[pos..last) 10^n
+  if (kd <= n && n <= 21) {
+    for (let i = pos; i < last; i++) out[at++] = DIG[i];
+    for (let i = kd; i < n; i++) out[at++] = 48;
+    return at;
+  }
+  if (0 < n && n <= 21) {
+    for (let i = pos; i < pos + n; i++) out[at++] = DIG[i];
+    out[at++] = 46;
+    for (let i = pos + n; i < last; i++) out[at++] = DIG[i];
+    return at;
+  }
+  if (-6 < n && n <= 0) {
+    out[at++] = 48;
+    out[at++] = 46;
+    for (let i = n; i < 0; i++) out[at++] = 48;
+    for (let i = pos; i < last; i++) out[at++] = DIG[i];
+    return at;
+  }
+  out[at++] = DIG[pos];
+  if (kd > 1) {
+    out[at++] = 46;
+    for (let i = pos + 1; i < last; i++) out[at++] = DIG[i];
+  }
+  out[at++] = 101; // e
+  let e = n - 1;
+  if (e < 0) {
+    out[at++] = 45;
+    e = -e;
+  } else out[at++] = 43;
+  if (e >= 100) {
+    out[at++] = 48 + Math.floor(e / 100);
+    e %= 100;
+    out[at++] = 48 + Math.floor(e / 10);
+  } else if (e >= 10) out[at++] = 48 + Math.floor(e / 10);
+  out[at++] = 48 + (e % 10);
+  return at;
+}
+
+/** 10^i, exact for i <= 22. */
+const POW10 = Float64Array.from({ length: 23 }, (_, i) => 10 ** i);
+
+/**
+ * The value of the JSON number text b[start, end), as JSON.parse would give it (+-Infinity past
+ * the double range), or NaN if the text is not a JSON number.
+ */
+export function readNumberText(b: Uint8Array, start: number, end: number): number {
+  const v = readNumberFast(b, start, end);
+  if (v === v) return v;
+  if (!isJsonNumber(b, start, end)) return Number.NaN;
+  let s = '';
+  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]);
+  return Number(s);
+}
+
+/** Whether b[start, end) is a JSON number. */
+function isJsonNumber(b: Uint8Array, i: number, end: number): boolean {
+  if (b[i] === 45) i++;
+  if (i >= end) return false;
+  if (b[i] === 48) i++;
+  else if (b[i] > 48 && b[i] <= 57) while (i < end && b[i] >= 48 && b[i] <= 57) i++;
+  else return false;
+  if (i < end && b[i] === 46) {
+    i++;
+    if (!(i < end && b[i] >= 48 && b[i] <= 57)) return false;
+    while (i < end && b[i] >= 48 && b[i] <= 57) i++;
+  }
+  if (i < end && (b[i] === 101 || b[i] === 69)) {
+    i++;
+    if (i < end && (b[i] === 43 || b[i] === 45)) i++;
+    if (!(i < end && b[i] >= 48 && b[i] <= 57)) return false;
+    while (i < end && b[i] >= 48 && b[i] <= 57) i++;
+  }
+  return i === end;
+}
+
+/**
+ * readNumberText's fast path: the value of the JSON number text b[start, end), or NaN when the
+ * text is not a JSON number or needs the exact conversion (see the top of this file), for a
+ * caller that has its own way to it (body-scan's segmented JSON.parse).
+ */
+export function readNumberFast(b: Uint8Array, start: number, end: number): number {
+  let i = start;
+  let neg = false;
+  if (b[i] === 45) {
+    neg = true;
+    i++;
+  }
+  // Significant digits: the first 15 in w1, the next 4 in w2 (n2 of them); past 19, exp10 and dropped.
+  let w1 = 0;
+  let w2 = 0;
+  let n1 = 0;
+  let n2 = 0;
+  let exp10 = 0;
+  let dropped = false;
+  let c = i < end ? b[i] : -1;
+  if (c === 48) c = ++i < end ? b[i] : -1;
+  else if (c > 48 && c <= 57) {
+    do {
+      if (n1 < 15) {
+        w1 = w1 * 10 + (c - 48);
+        n1++;
+      } else if (n2 < 4) {
+        w2 = w2 * 10 + (c - 48);
+        n2++;
+      } else {
+        exp10++;
+        if (c !== 48) dropped = true;
+      }
+      c = ++i < end ? b[i] : -1;
+    } while (c >= 48 && c <= 57);
+  } else return Number.NaN;
+  if (c === 46) {
+    c = ++i < end ? b[i] : -1;
+    if (!(c >= 48 && c <= 57)) return Number.NaN;
+    do {
+      if (n1 === 0 && c === 48) exp10--; // a leading zero of 0.000ddd
+      else if (n1 < 15) {
+        w1 = w1 * 10 + (c - 48);
+        n1++;
+        exp10--;
+      } else if (n2 < 4) {
+        w2 = w2 * 10 + (c - 48);
+        n2++;
+        exp10--;
+      } else if (c !== 48) dropped = true;
+      c = ++i < end ? b[i] : -1;
+    } while (c >= 48 && c <= 57);
+  }
+  if (c === 101 || c === 69) {
+    c = ++i < end ? b[i] : -1;
+    let eneg = false;
+    if (c === 43 || c === 45) {
+      eneg = c === 45;
+      c = ++i < end ? b[i] : -1;
+    }
+    if (!(c >= 48 && c <= 57)) return Number.NaN;
+    let e = 0;
+    do {
+      if (e < 100000) e = e * 10 + (c - 48);
+      c = ++i < end ? b[i] : -1;
+    } while (c >= 48 && c <= 57);
+    exp10 += eneg ? -e : e;
+  }
+  if (i !== end) return Number.NaN;
+  if (w1 === 0) return neg ? -0 : 0; // every digit 0 (w1 holds the first significant one)
+  if (dropped) return Number.NaN;
+  let v: number;
+  if (n2 === 0 && exp10 >= -22 && exp10 <= 22) {
+    v = exp10 >= 0 ? w1 * POW10[exp10] : w1 / POW10[-exp10];
+    return neg ? -v : v;
+  }
+  if (exp10 < -P10_OFF || exp10 > P10_OFF) return Number.NaN;
+  // W = w1 10^n2 + w2 exactly, as a double-double (wh, wl).
+  let wh = w1;
+  let wl = 0;
+  if (n2 > 0) {
+    const m = POW10[n2];
+    const p = w1 * m;
+    const g = SPLIT * w1;
+    const ah = g - (g - w1);
+    const al = w1 - ah; // m < 2^14 needs no split
+    const e = ah * m - p + al * m;
+    const s = p + w2;
+    const bb = s - p;
+    wh = s;
+    wl = p - (s - bb) + (w2 - bb) + e; // two-sum of p and w2, plus the product's error (exact: W < 2^64)
+  }
+  // W 10^exp10 = (wh + wl) (mh + ml) 2^PE: Dekker's exact wh mh, plus the cross terms.
+  const t = exp10 + P10_OFF;
+  const mh = PM_HI[t];
+  const p = wh * mh;
+  const g = SPLIT * wh;
+  const ah = g - (g - wh);
+  const al = wh - ah;
+  const tail = ah * PM_HH[t] - p + ah * PM_HL[t] + al * PM_HH[t] + al * PM_HL[t] + (wh * PM_LO[t] + wl * mh);
+  const h = p + tail;
+  const l = tail - (h - p);
+  // The product is within 2^-100 h of W 10^exp10: if both ends of a wider interval round alike, so does it.
+  const eps = h * 8.077935669463161e-28; // 2^-90
+  v = h + (l - eps);
+  if (v !== h + (l + eps)) return Number.NaN;
+  const e2 = PE[t];
+  // v in [1, 2^65): v 2^e2 is a normal double (and exact) when e2 is in [-1022, 958].
+  if (e2 < -1022 || e2 > 958) return Number.NaN;
+  v *= POW2[e2 + P2_OFF];
+  return neg ? -v : v;
+}
