@@ -116,8 +116,8 @@ for (let q = -1074; q <= 971; q++) {
 /** Decision margin of the double-double path (its error is below 2^-45). */
 const EPS = 2 ** -30;
 
-/** Significant digits of the number being written, most significant first (module scratch). */
-const DIG = new Uint8Array(24);
+/** "00" to "99" as bytes. */
+const PAIRS = Uint8Array.from({ length: 200 }, (_, i) => 48 + (i & 1 ? (i >> 1) % 10 : Math.floor(i / 20)));
 
 /**
  * Writes x as JSON.stringify(x) would (null for NaN and +-Infinity) into out at `at`, and returns
@@ -141,18 +141,12 @@ export function writeNumber(out: Uint8Array, at: number, x: number): number {
   }
   // An integer below 2^53 is its own shortest decimal.
   if (x < TWO53 && Math.floor(x) === x) {
-    const lo = x % 1e8;
-    return layout(out, at, (x - lo) / 1e8, lo, 0);
+    if (x < 1e8) return layout(out, at, 0, x, 0);
+    const hi = Math.floor(x / 1e8);
+    const lo = x - hi * 1e8; // exact; x / 1e8 may round up to the next integer, hence the check
+    return lo < 0 ? layout(out, at, hi - 1, lo + 1e8, 0) : layout(out, at, hi, lo, 0);
   }
   return writeShortest(out, at, x);
-}
-
-/** 1 if v + d lies in the rounding interval [v - hl, v + hu] (open ends if `open`), 0 if not, -1 if too close to tell. */
-function inside(d: number, rem: number, hl: number, hu: number, open: boolean): number {
-  const a = d - rem;
-  if (Math.abs(a - hu) <= EPS || Math.abs(a + hl) <= EPS) return -1;
-  if (open) return a > -hl && a < hu ? 1 : 0;
-  return a >= -hl && a <= hu ? 1 : 0;
 }
 
 function writeShortest(out: Uint8Array, at: number, x: number): number {
@@ -185,34 +179,39 @@ function writeShortest(out: Uint8Array, at: number, x: number): number {
   const u = (mh + PM_LO[t]) * sc; // 2^q 10^-k: the ulp of x, scaled
   const base = Math.floor(vh);
   const rem = vh - base + vl; // v - base
-  const d0 = Math.floor(rem);
+  const d0 = Math.floor(rem); // vl is up to half an ulp of vh (8 for v near 2^57)
   const hu = u * 0.5;
   const hl = asym ? u * 0.25 : hu;
   const open = (c & 1) === 1; // round-half-even reading: an odd c's interval excludes its ends
-  // The multiples of 10 around v: base + dsp <= v < base + dsp + 10.
-  const dsp = d0 - ((base % 10) + d0 + 20) % 10;
-  const ip = inside(dsp, rem, hl, hu, open);
-  const it = inside(dsp + 10, rem, hl, hu, open);
-  let d: number;
-  if (ip < 0 || it < 0) return exactShortest(out, at, c, q, asym, k);
-  if (ip === 1) d = dsp;
-  else if (it === 1) d = dsp + 10;
-  else {
-    const is = inside(d0, rem, hl, hu, open);
-    const iu = inside(d0 + 1, rem, hl, hu, open);
-    if (is < 0 || iu < 0) return exactShortest(out, at, c, q, asym, k);
-    if (is === 1 && iu === 1) {
-      const diff = 2 * (rem - d0) - 1; // (v - s) - (s + 1 - v)
-      if (Math.abs(diff) <= EPS) return exactShortest(out, at, c, q, asym, k);
-      d = diff < 0 ? d0 : d0 + 1;
-    } else if (is === 1) d = d0;
-    else if (iu === 1) d = d0 + 1;
-    else return exactShortest(out, at, c, q, asym, k); // cannot happen (the interval is >= 1 wide)
+  // base as hi 10^8 + lo (base may exceed 2^53, so base + d is never formed as a double). hi 1e8
+  // is exact (hi 5^8 < 2^50); base / 1e8 may round up to the next integer, hence the check.
+  let hi = Math.floor(base / 1e8);
+  let lo = base - hi * 1e8;
+  if (lo < 0) {
+    hi--;
+    lo += 1e8;
   }
-  // base + d, as hi 10^8 + lo (base may exceed 2^53, so the sum is not formed as a double).
-  // base % 1e8 and (base - it) / 1e8 are exact: base - lo is a multiple of 2^8 below 2^57.
-  let lo = (base % 1e8) + d;
-  let hi = (base - (base % 1e8)) / 1e8;
+  // The multiples of 10 around v: base + dsp <= v < base + dsp + 10 (int32 arithmetic: % on
+  // doubles is a call to fmod).
+  const r10 = (lo | 0) + d0 + 20;
+  const dsp = d0 - (r10 - ((r10 / 10) | 0) * 10);
+  // base + dsp and base + d0 are at or below v, so only the interval's lower end can exclude them;
+  // base + dsp + 10 and base + d0 + 1 are above it, so only its upper end.
+  const lp = dsp - rem + hl; // >= 0: base + dsp is inside (> 0 if the ends are open)
+  const up = hu - (dsp + 10 - rem); // >= 0: base + dsp + 10 is inside
+  if (Math.abs(lp) <= EPS || Math.abs(up) <= EPS) return exactShortest(out, at, c, q, asym, k);
+  let d: number;
+  if (lp > 0 || (lp === 0 && !open)) d = dsp;
+  else if (up > 0 || (up === 0 && !open)) d = dsp + 10;
+  else {
+    const ls = d0 - rem + hl;
+    const ut = hu - (d0 + 1 - rem);
+    const diff = 2 * (rem - d0) - 1; // (v - s) - (s + 1 - v)
+    if (Math.abs(ls) <= EPS || Math.abs(ut) <= EPS || Math.abs(diff) <= EPS) return exactShortest(out, at, c, q, asym, k);
+    // At least one of them is inside (the interval is at least 1 wide); the closer if both.
+    d = ls > 0 && (ut < 0 || diff < 0) ? d0 : d0 + 1;
+  }
+  lo += d;
   if (lo < 0) {
     hi--;
     lo += 1e8;
@@ -253,55 +252,73 @@ function exactShortest(out: Uint8Array, at: number, c: number, q: number, asym: 
   return layout(out, at, Number(n / 100000000n), Number(n % 100000000n), k);
 }
 
-/** Writes the decimal (hi 10^8 + lo) 10^k (hi < 2^31, lo < 10^8) in Number::toString's layout. */
-function layout(out: Uint8Array, at: number, hi: number, lo: number, k: number): number {
-  // Digits right to left into DIG[..18).
-  let pos = 18;
-  if (hi > 0) {
-    for (let r = 0; r < 8; r++) {
-      const v = lo % 10;
-      DIG[--pos] = 48 + v;
-      lo = (lo - v) / 10;
-    }
-    while (hi > 0) {
-      const v = hi % 10;
-      DIG[--pos] = 48 + v;
-      hi = (hi - v) / 10;
-    }
-  } else {
-    while (lo > 0) {
-      const v = lo % 10;
-      DIG[--pos] = 48 + v;
-      lo = (lo - v) / 10;
-    }
+/** Decimal digits of 0 < v < 2^31. */
+function digitCount(v: number): number {
+  if (v < 1e4) return v < 10 ? 1 : v < 100 ? 2 : v < 1000 ? 3 : 4;
+  if (v < 1e8) return v < 1e5 ? 5 : v < 1e6 ? 6 : v < 1e7 ? 7 : 8;
+  return v < 1e9 ? 9 : 10;
+}
+
+/** Writes the `count` decimal digits of 0 <= v < 2^31 (leading zeros included) ending before out[end]. */
+function digitsBefore(out: Uint8Array, end: number, v: number, count: number): void {
+  for (; count >= 2; count -= 2) {
+    const t = (v / 100) | 0;
+    const p = (v - t * 100) << 1;
+    out[--end] = PAIRS[p + 1];
+    out[--end] = PAIRS[p];
+    v = t;
   }
-  let last = 18;
-  while (DIG[last - 1] === 48) last--;
-  const kd = last - pos; // significant digits
-  const n = k + 18 - pos; // the value is 0.DIG[pos..last) 10^n
-  if (kd <= n && n <= 21) {
-    for (let i = pos; i < last; i++) out[at++] = DIG[i];
-    for (let i = kd; i < n; i++) out[at++] = 48;
-    return at;
+  if (count === 1) out[end - 1] = 48 + v;
+}
+
+/**
+ * Writes the decimal (hi 10^8 + lo) 10^k (0 <= hi < 2^31, 0 <= lo < 10^8, not both 0) in
+ * Number::toString's layout. The digits are written in place, trailing zeros included (they are
+ * then overwritten or left past the end, within NUMBER_MAX_BYTES of the start), and moved by one
+ * byte where a decimal point goes between them.
+ */
+function layout(out: Uint8Array, at: number, hi: number, lo: number, k: number): number {
+  const h = hi | 0;
+  let l = lo | 0;
+  const len = h > 0 ? 8 + digitCount(h) : digitCount(l); // digits of the integer
+  let tz = 0; // its trailing zeros
+  if (l === 0) {
+    tz = 8;
+    l = h;
+  }
+  for (let t = (l / 10) | 0; l === t * 10; t = (l / 10) | 0) {
+    tz++;
+    l = t;
+  }
+  const kd = len - tz; // significant digits
+  const n = k + len; // the value is 0.d1d2...dkd 10^n
+  // Where the digits start: after a byte kept for the point, after "0.000", or in place.
+  const from = 0 < n && n <= 21 && kd <= n ? at : 0 < n && n <= 21 ? at + 1 : -6 < n && n <= 0 ? at + 2 - n : at + 1;
+  if (h > 0) {
+    digitsBefore(out, from + len, lo | 0, 8);
+    digitsBefore(out, from + len - 8, h, len - 8);
+  } else digitsBefore(out, from + len, lo | 0, len);
+  if (from === at) {
+    // An integer: its digits, then zeros up to 10^n.
+    for (let i = at + len; i < at + n; i++) out[i] = 48;
+    return at + n;
   }
   if (0 < n && n <= 21) {
-    for (let i = pos; i < pos + n; i++) out[at++] = DIG[i];
-    out[at++] = 46;
-    for (let i = pos + n; i < last; i++) out[at++] = DIG[i];
-    return at;
+    for (let i = at; i < at + n; i++) out[i] = out[i + 1];
+    out[at + n] = 46;
+    return at + 1 + kd;
   }
-  if (-6 < n && n <= 0) {
-    out[at++] = 48;
-    out[at++] = 46;
-    for (let i = n; i < 0; i++) out[at++] = 48;
-    for (let i = pos; i < last; i++) out[at++] = DIG[i];
-    return at;
+  if (n <= 0 && n > -6) {
+    out[at] = 48;
+    out[at + 1] = 46;
+    for (let i = at + 2; i < from; i++) out[i] = 48;
+    return from + kd;
   }
-  out[at++] = DIG[pos];
+  out[at] = out[at + 1];
   if (kd > 1) {
-    out[at++] = 46;
-    for (let i = pos + 1; i < last; i++) out[at++] = DIG[i];
-  }
+    out[at + 1] = 46;
+    at += kd + 1;
+  } else at++;
   out[at++] = 101; // e
   let e = n - 1;
   if (e < 0) {
