@@ -463,6 +463,9 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
     wh = s;
     wl = p - (s - bb) + (w2 - bb) + e; // two-sum of p and w2, plus the product's error (exact: W < 2^64)
   }
+  // An integer text of 16 to 19 digits: W = wh + wl exactly, and one rounded addition is the
+  // answer, exact ties included (integers past 2^54 written shortest are often exactly halfway).
+  if (exp10 === 0) return neg ? -(wh + wl) : wh + wl;
   // W 10^exp10 = (wh + wl) (mh + ml) 2^PE: Dekker's exact wh mh, plus the cross terms.
   const t = exp10 + P10_OFF;
   const mh = PM_HI[t];
@@ -477,9 +480,15 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
   const eps = h * 8.077935669463161e-28; // 2^-90
   v = h + (l - eps);
   if (v !== h + (l + eps)) return Number.NaN;
+  // v in [1, 2^65) is rounded to 53 bits; scaling it by 2^e2 is exact while the result is normal,
+  // and its overflow to Infinity is the correctly rounded answer. A subnormal result would be
+  // rounded twice: left to the exact conversion.
   const e2 = PE[t];
-  // v in [1, 2^65): v 2^e2 is a normal double (and exact) when e2 is in [-1022, 958].
-  if (e2 < -1022 || e2 > 958) return Number.NaN;
-  v *= POW2[e2 + P2_OFF];
+  if (e2 >= -1022) v *= POW2[e2 + P2_OFF];
+  else {
+    v *= POW2[e2 + 200 + P2_OFF];
+    if (v < 2 ** -822) return Number.NaN;
+    v *= 2 ** -200;
+  }
   return neg ? -v : v;
 }
