@@ -184,12 +184,15 @@ function writeShortest(out: Uint8Array, at: number, x: number): number {
   const hl = asym ? u * 0.25 : hu;
   const open = (c & 1) === 1; // round-half-even reading: an odd c's interval excludes its ends
   // base as hi 10^8 + lo (base may exceed 2^53, so base + d is never formed as a double). hi 1e8
-  // is exact (hi 5^8 < 2^50); base / 1e8 may round up to the next integer, hence the check.
-  let hi = Math.floor(base / 1e8);
+  // is exact (hi 5^8 < 2^50); base 1e-8 (a product, cheaper than a quotient) may be off by one.
+  let hi = Math.floor(base * 1e-8);
   let lo = base - hi * 1e8;
   if (lo < 0) {
     hi--;
     lo += 1e8;
+  } else if (lo >= 1e8) {
+    hi++;
+    lo -= 1e8;
   }
   // The multiples of 10 around v: base + dsp <= v < base + dsp + 10 (int32 arithmetic: % on
   // doubles is a call to fmod).
@@ -374,7 +377,8 @@ function isJsonNumber(b: Uint8Array, i: number, end: number): boolean {
 /**
  * readNumberText's fast path: the value of the JSON number text b[start, end), or NaN when the
  * text is not a JSON number or needs the exact conversion (see the top of this file), for a
- * caller that has its own way to it (body-scan's segmented JSON.parse).
+ * caller that has its own way to it (body-scan's segmented JSON.parse). It reads on to the first
+ * byte that cannot continue a number, which may be past `end` (then the answer is NaN).
  */
 export function readNumberFast(b: Uint8Array, start: number, end: number): number {
   let i = start;
@@ -390,8 +394,8 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
   let n2 = 0;
   let exp10 = 0;
   let dropped = false;
-  let c = i < end ? b[i] : -1;
-  if (c === 48) c = ++i < end ? b[i] : -1;
+  let c = b[i];
+  if (c === 48) c = b[++i];
   else if (c > 48 && c <= 57) {
     do {
       if (n1 < 15) {
@@ -404,11 +408,11 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
         exp10++;
         if (c !== 48) dropped = true;
       }
-      c = ++i < end ? b[i] : -1;
+      c = b[++i];
     } while (c >= 48 && c <= 57);
   } else return Number.NaN;
   if (c === 46) {
-    c = ++i < end ? b[i] : -1;
+    c = b[++i];
     if (!(c >= 48 && c <= 57)) return Number.NaN;
     do {
       if (n1 === 0 && c === 48) exp10--; // a leading zero of 0.000ddd
@@ -421,21 +425,21 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
         n2++;
         exp10--;
       } else if (c !== 48) dropped = true;
-      c = ++i < end ? b[i] : -1;
+      c = b[++i];
     } while (c >= 48 && c <= 57);
   }
   if (c === 101 || c === 69) {
-    c = ++i < end ? b[i] : -1;
+    c = b[++i];
     let eneg = false;
     if (c === 43 || c === 45) {
       eneg = c === 45;
-      c = ++i < end ? b[i] : -1;
+      c = b[++i];
     }
     if (!(c >= 48 && c <= 57)) return Number.NaN;
     let e = 0;
     do {
       if (e < 100000) e = e * 10 + (c - 48);
-      c = ++i < end ? b[i] : -1;
+      c = b[++i];
     } while (c >= 48 && c <= 57);
     exp10 += eneg ? -e : e;
   }

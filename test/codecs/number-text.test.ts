@@ -285,6 +285,10 @@ describe('readNumberText', () => {
     }
     // The span is the number's own: white space around it is the caller's to skip.
     for (const t of ['1 ', ' 1', '\n1']) expect(read(t)).toBeNaN();
+    // A span that stops inside a longer number is read as the text of the span alone.
+    const b = Buffer.from('12.5e3,7');
+    expect(readNumberFast(b, 0, 2)).toBeNaN();
+    expect([readNumberText(b, 0, 2), readNumberText(b, 0, 4), readNumberText(b, 0, 6), readNumberText(b, 7, 8)]).toEqual([12, 12.5, 12500, 7]);
   });
 
   it('the fast path answers the common texts itself (NaN only for the exact conversion)', () => {
