@@ -182,7 +182,6 @@ function writeShortest(out: Uint8Array, at: number, x: number): number {
   const d0 = Math.floor(rem); // vl is up to half an ulp of vh (8 for v near 2^57)
   const hu = u * 0.5;
   const hl = asym ? u * 0.25 : hu;
-  const open = (c & 1) === 1; // round-half-even reading: an odd c's interval excludes its ends
   // base as hi 10^8 + lo (base may exceed 2^53, so base + d is never formed as a double). hi 1e8
   // is exact (hi 5^8 < 2^50); base 1e-8 (a product, cheaper than a quotient) may be off by one.
   let hi = Math.floor(base * 1e-8);
@@ -200,12 +199,14 @@ function writeShortest(out: Uint8Array, at: number, x: number): number {
   const dsp = d0 - (r10 - ((r10 / 10) | 0) * 10);
   // base + dsp and base + d0 are at or below v, so only the interval's lower end can exclude them;
   // base + dsp + 10 and base + d0 + 1 are above it, so only its upper end.
-  const lp = dsp - rem + hl; // >= 0: base + dsp is inside (> 0 if the ends are open)
-  const up = hu - (dsp + 10 - rem); // >= 0: base + dsp + 10 is inside
+  // A candidate on an interval end (inside if c is even: round-half-even reading) is a close
+  // call, so here every test is strict.
+  const lp = dsp - rem + hl; // > 0: base + dsp is inside
+  const up = hu - (dsp + 10 - rem); // > 0: base + dsp + 10 is inside
   if (Math.abs(lp) <= EPS || Math.abs(up) <= EPS) return exactShortest(out, at, c, q, asym, k);
   let d: number;
-  if (lp > 0 || (lp === 0 && !open)) d = dsp;
-  else if (up > 0 || (up === 0 && !open)) d = dsp + 10;
+  if (lp > 0) d = dsp;
+  else if (up > 0) d = dsp + 10;
   else {
     const ls = d0 - rem + hl;
     const ut = hu - (d0 + 1 - rem);
