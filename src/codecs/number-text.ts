@@ -91,7 +91,7 @@ const POW2 = Float64Array.from({ length: 2 * P2_OFF + 1 }, (_, i) => 2 ** (i - P
 
 /**
  * K[q + 1074] = floor(log10(2^q)) and K34[q + 1074] = floor(log10(3/4 2^q)), q in [-1074, 971]:
- * the float estimate, corrected by an exact BigInt comparison.
+ * the float estimate, checked by an exact BigInt comparison where it is near an integer.
  */
 const K = new Int16Array(2046);
 const K34 = new Int16Array(2046);
@@ -106,9 +106,13 @@ for (let q = -1074; q <= 971; q++) {
     [K, 4n, 1],
     [K34, 3n, 0.75],
   ] as const) {
-    let k = Math.floor(Math.log10(f) + q * Math.log10(2));
-    while (!pow10AtMost(k, m4, q)) k--;
-    while (pow10AtMost(k + 1, m4, q)) k++;
+    const y = Math.log10(f) + q * Math.log10(2); // within 1e-12 of the exact logarithm
+    let k = Math.floor(y);
+    if (y - k < 1e-9 || y - k > 1 - 1e-9) {
+      // Near an integer: decided exactly.
+      while (!pow10AtMost(k, m4, q)) k--;
+      while (pow10AtMost(k + 1, m4, q)) k++;
+    }
     table[q + 1074] = k;
   }
 }
