@@ -1,6 +1,7 @@
 import { layoutOf, operation, type Job, type OutArray } from '../ops/index.js';
 import type { OipWire } from './oip-request.js';
 import { JSON_NS_PER_NUMBER } from './json-text.js';
+import { NUMBER_MAX_BYTES, writeNumber } from './number-text.js';
 import { LITTLE_ENDIAN, OUTPUT_BYTES, writeBinary, writeBinaryInto, type OutputDatatype } from './oip-tensor.js';
 import type { AnswerPlan, Encoded } from './types.js';
 
@@ -200,26 +201,18 @@ export function chunk(buf: OutArray, width: number, form: string, i0: number, i1
   if (f.kind === 'j') {
     if (i1 <= i0) return '';
     const fp32 = f.datatype === 'FP32';
-    if (i1 - i0 < NARROW) {
-      // A few values (a draw, a label): one at a time, the same text as JSON.stringify's below
-      // without its array, call and slice (~1 us of fixed work).
-      let text = '';
-      for (let i = i0; i < i1; i++) {
-        const v = fp32 ? Math.fround(buf[i]) : buf[i];
-        text += (i > 0 ? ',' : '') + (v - v === 0 ? String(v) : 'null');
-      }
-      return text;
+    // JSON.stringify's text (null for -Infinity; a float32 value as the double it reads back as),
+    // written as bytes by number-text.ts, ~1.5x faster and with no array per range.
+    const out = Buffer.allocUnsafe((i1 - i0) * (NUMBER_MAX_BYTES + 1));
+    let at = 0;
+    for (let i = i0; i < i1; i++) {
+      if (i > 0) out[at++] = 44;
+      at = writeNumber(out, at, fp32 ? Math.fround(buf[i]) : buf[i]);
     }
-    const sub = buf.subarray(i0, i1);
-    // JSON.stringify writes -Infinity as null; a float32 array's elements read back as doubles.
-    const text = JSON.stringify(Array.from(fp32 ? new Float32Array(sub) : sub));
-    return (i0 > 0 ? ',' : '') + text.slice(1, -1);
+    return out.toString('latin1', 0, at);
   }
   return classify(buf, width, f.datatype, (f as { n: number }).n, i0, i1);
 }
-
-/** Ranges shorter than this are written a value at a time (as ./json-text.ts does narrow rows). */
-const NARROW = 32;
 
 /**
  * The classification strings of the rows that start in [i0, i1): "<value>:<index>" for the N

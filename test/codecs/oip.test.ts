@@ -472,6 +472,20 @@ describe('answers', () => {
     expect(chunk(Float64Array.from([-Infinity, -1]), 2, 'c:FP64:2', 0, 2)).toBe('"-1:1","-Infinity:0"');
   });
 
+  it('JSON data: the JSON.stringify text of each value (FP32 as the double it reads back as, -Infinity as null), any range', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double(), { minLength: 1, maxLength: 80 }), fc.nat(), fc.nat(), (values, a, b) => {
+        const buf = Float64Array.from(values);
+        const [i0, i1] = [a % (values.length + 1), b % (values.length + 1)].sort((x, y) => x - y);
+        const want = (round: (v: number) => number) => (i0 > 0 && i1 > i0 ? ',' : '') + values.slice(i0, i1).map((v) => JSON.stringify(round(v))).join(',');
+        expect(chunk(buf, 1, 'j:FP64', i0, i1)).toBe(want((v) => v));
+        expect(chunk(buf, 1, 'j:FP32', i0, i1)).toBe(want(Math.fround));
+        expect(chunk(Int32Array.from(values, (v) => v | 0), 1, 'j:INT64', i0, i1)).toBe(want((v) => v | 0));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('classification agrees with a sort, for small and large N (property)', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 80 }), fc.array(fc.integer({ min: -3, max: 3 }), { minLength: 80, maxLength: 240 }), (n, ints) => {
