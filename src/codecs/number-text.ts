@@ -384,11 +384,28 @@ function isJsonNumber(b: Uint8Array, i: number, end: number): boolean {
 /**
  * readNumberText's fast path: the value of the JSON number text b[start, end), or NaN when the
  * text is not a JSON number or needs the exact conversion (see the top of this file), for a
- * caller that has its own way to it (body-scan's segmented JSON.parse). It reads on to the first
- * byte that cannot continue a number, which may be past `end` (then the answer is NaN).
+ * caller that has its own way to it. It reads on to the first byte that cannot continue a number,
+ * which may be past `end` (then the answer is NaN).
  */
 export function readNumberFast(b: Uint8Array, start: number, end: number): number {
-  let i = start;
+  const v = scanNumber(b, start);
+  return numberScan.end === end ? v : Number.NaN;
+}
+
+/** How the last scanNumber ended (module state: no object per number). */
+export const numberScan = {
+  /** The index after the number, or of the byte that broke its grammar. */
+  end: 0,
+  /** 0: the value is the answer; 1: the number needs the exact conversion (NaN); 2: a grammar error at `end` (NaN). */
+  status: 0,
+};
+
+/**
+ * The JSON number at b[i] (a `-` or a digit), read up to the first byte that cannot continue it
+ * (a scanner's reader: body-scan's). Its value by the fast paths, or NaN with numberScan.status
+ * saying why; numberScan.end is where it stopped. A leading zero ends a number ("01" is 0, then 1).
+ */
+export function scanNumber(b: Uint8Array, i: number): number {
   let neg = false;
   if (b[i] === 45) {
     neg = true;
@@ -417,10 +434,10 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
       }
       c = b[++i];
     } while (c >= 48 && c <= 57);
-  } else return Number.NaN;
+  } else return scanError(i);
   if (c === 46) {
     c = b[++i];
-    if (!(c >= 48 && c <= 57)) return Number.NaN;
+    if (!(c >= 48 && c <= 57)) return scanError(i);
     do {
       if (n1 === 0 && c === 48) exp10--; // a leading zero of 0.000ddd
       else if (n1 < 15) {
@@ -442,7 +459,7 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
       eneg = c === 45;
       c = b[++i];
     }
-    if (!(c >= 48 && c <= 57)) return Number.NaN;
+    if (!(c >= 48 && c <= 57)) return scanError(i);
     let e = 0;
     do {
       if (e < 100000) e = e * 10 + (c - 48);
@@ -450,15 +467,16 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
     } while (c >= 48 && c <= 57);
     exp10 += eneg ? -e : e;
   }
-  if (i !== end) return Number.NaN;
+  numberScan.end = i;
+  numberScan.status = 0;
   if (w1 === 0) return neg ? -0 : 0; // every digit 0 (w1 holds the first significant one)
-  if (dropped) return Number.NaN;
+  if (dropped) return scanExact();
   let v: number;
   if (n2 === 0 && exp10 >= -22 && exp10 <= 22) {
     v = exp10 >= 0 ? w1 * POW10[exp10] : w1 / POW10[-exp10];
     return neg ? -v : v;
   }
-  if (exp10 < -P10_OFF || exp10 > P10_OFF) return Number.NaN;
+  if (exp10 < -P10_OFF || exp10 > P10_OFF) return scanExact();
   // W = w1 10^n2 + w2 exactly, as a double-double (wh, wl).
   let wh = w1;
   let wl = 0;
@@ -490,7 +508,7 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
   // The product is within 2^-100 h of W 10^exp10: if both ends of a wider interval round alike, so does it.
   const eps = h * 8.077935669463161e-28; // 2^-90
   v = h + (l - eps);
-  if (v !== h + (l + eps)) return Number.NaN;
+  if (v !== h + (l + eps)) return scanExact();
   // v in [1, 2^65) is rounded to 53 bits; scaling it by 2^e2 is exact while the result is normal,
   // and its overflow to Infinity is the correctly rounded answer. A subnormal result would be
   // rounded twice: left to the exact conversion.
@@ -498,8 +516,19 @@ export function readNumberFast(b: Uint8Array, start: number, end: number): numbe
   if (e2 >= -1022) v *= POW2[e2 + P2_OFF];
   else {
     v *= POW2[e2 + 200 + P2_OFF];
-    if (v < 2 ** -822) return Number.NaN;
+    if (v < 2 ** -822) return scanExact();
     v *= 2 ** -200;
   }
   return neg ? -v : v;
+}
+
+function scanError(at: number): number {
+  numberScan.end = at;
+  numberScan.status = 2;
+  return Number.NaN;
+}
+
+function scanExact(): number {
+  numberScan.status = 1;
+  return Number.NaN;
 }
