@@ -1,15 +1,15 @@
 /**
  * Number text: ns per double written (src/codecs/number-text.ts writeNumber into a byte buffer)
- * and read (readNumberText over the text's bytes), against what the codecs use today: writing,
- * JSON.stringify of a plain array copied to bytes (json-text.ts's body() + Buffer.write);
- * reading, JSON.parse of the array's text. One thread, median of rounds after a warm-up.
+ * and read (scanNumber over the text's bytes, as src/codecs/body-scan.ts reads), against what the
+ * codecs used before it: writing, JSON.stringify of a plain array copied to bytes; reading,
+ * JSON.parse of the array's text. One thread, median and best of rounds after a warm-up.
  *   npm run bench:number-text [-- --n 100000 --rounds 15]
  *   npm run bench:number-text -- --check 10000000    also compares that many random bit patterns
  *                                                     with JSON.stringify / JSON.parse (no timing)
  * Inputs: random doubles (uniform random bit patterns, finite), softmax-like probabilities
  * (softmax of standard normal logits, rows of 1000) and integers (uniform in [0, 2^31)).
  */
-import { NUMBER_MAX_BYTES, readNumberText, writeNumber } from '../src/codecs/number-text.js';
+import { NUMBER_MAX_BYTES, numberScan, readNumberText, scanNumber, writeNumber } from '../src/codecs/number-text.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -72,15 +72,16 @@ function ours(a: Float64Array): number {
 }
 const today = (a: Float64Array) => out.write(JSON.stringify(Array.from(a)), 0, 'latin1');
 
+/** The array's numbers, as body-scan reads them: scanNumber from each number's first byte. */
 function read(text: Buffer, into: Float64Array): void {
   let k = 0;
-  let s = 1;
-  const end = text.length - 1;
-  for (let i = 1; i <= end; i++) {
-    if (text[i] === 44 || i === end) {
-      into[k++] = readNumberText(text, s, i);
-      s = i + 1;
-    }
+  let i = 1;
+  for (;;) {
+    const v = scanNumber(text, i);
+    const end = numberScan.end;
+    into[k++] = numberScan.status === 0 ? v : readNumberText(text, i, end);
+    if (text[end] !== 44) return;
+    i = end + 1;
   }
 }
 

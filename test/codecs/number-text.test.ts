@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NUMBER_MAX_BYTES, readNumberFast, readNumberText, writeNumber } from '../../src/codecs/number-text.js';
+import { NUMBER_MAX_BYTES, numberScan, readNumberFast, readNumberText, scanNumber, writeNumber } from '../../src/codecs/number-text.js';
 
 /**
  * The oracles are the engine's own: JSON.stringify (ECMAScript Number::toString) for the writer,
@@ -289,6 +289,23 @@ describe('readNumberText', () => {
     const b = Buffer.from('12.5e3,7');
     expect(readNumberFast(b, 0, 2)).toBeNaN();
     expect([readNumberText(b, 0, 2), readNumberText(b, 0, 4), readNumberText(b, 0, 6), readNumberText(b, 7, 8)]).toEqual([12, 12.5, 12500, 7]);
+  });
+
+  it('scanNumber: where a number stops, and why', () => {
+    const scan = (text: string, at = 0) => {
+      const v = scanNumber(Buffer.from(text, 'latin1'), at);
+      return [v, numberScan.end, numberScan.status];
+    };
+    expect(scan('[-12.5e1,3]', 1)).toEqual([-125, 8, 0]);
+    expect(scan('01')).toEqual([0, 1, 0]); // a leading zero ends the number
+    expect(scan('-0')).toEqual([-0, 2, 0]);
+    expect(scan('0.1234567890123456789')).toEqual([0.1234567890123456789, 21, 0]);
+    expect(scan('1.8e308}')).toEqual([Infinity, 7, 0]); // out of range: the caller checks
+    expect(scan('1e400')).toEqual([Number.NaN, 5, 1]); // past the table: the exact conversion's
+    expect(scan('1.00000000000000000000001]')).toEqual([Number.NaN, 25, 1]); // over 19 digits
+    for (const [text, at] of [['-', 1], ['-x', 1], ['1.', 2], ['1.e5', 2], ['1e', 2], ['1e+', 3], ['x', 0], ['.5', 0]] as const) {
+      expect(scan(text)).toEqual([Number.NaN, at, 2]);
+    }
   });
 
   it('the fast path answers the common texts itself (NaN only for the exact conversion)', () => {
