@@ -363,8 +363,12 @@ function readNumber(b: Uint8Array, i: number): number {
   const v = scan(b, i);
   numberEnd = scanned.end;
   if (scanned.status === 2) throw syntax(b, numberEnd);
-  numberSlow = !(v - v === 0);
-  return v;
+  if (v - v === 0) {
+    numberSlow = false;
+    return v;
+  }
+  numberSlow = true;
+  return Number.NaN; // not scanNumber's Infinity: a slot is converted (and checked) while it holds NaN
 }
 
 /** The long numbers of the current segment: element index and text offsets (grow-only scratch). */
