@@ -25,9 +25,10 @@
  * otherwise up to 19 significant digits W times 10^e as the product of two double-doubles (the
  * same idea as Eisel & Lemire's "Number parsing at a gigabyte per second", 2021, with 106 instead
  * of 128 bits): the product is within 2^-100 of the exact value, and when both ends of that error
- * interval round to the same double that double is the answer. Otherwise (a value within 2^-90 of
- * a halfway point, more than 19 significant digits, a subnormal or overflowing result) the text
- * is converted by Number(), which is correctly rounded and agrees with JSON.parse.
+ * interval round to the same double that double is the answer (Infinity past the double range, as
+ * JSON.parse). Otherwise (a value within 2^-90 of a halfway point, more than 19 significant digits,
+ * a subnormal result, a decimal exponent past +-350) the text is converted by Number(), which is
+ * correctly rounded and agrees with JSON.parse.
  *
  * Hand-written because no library writes doubles into a byte buffer: the ones on npm return JS
  * strings (the cost being avoided) or are not exact. Powers of ten are generated at load with
