@@ -1,9 +1,9 @@
 /**
  * JSON text of the answers' typed arrays. Formatting doubles is most of the cost of a large
- * answer (V8's shortest round-trip conversion, ~130 ns a number); JSON.stringify of a plain array
- * of doubles is V8's fastest path for it, measured ~1.4x faster than TypedArray.prototype.join
- * (11.8 vs 16.2 ms for 64 x 1000) and byte-identical, and it writes -Infinity (a masked
- * log-probability) as null, as the contract says. Narrow rows are the exception (NARROW below).
+ * answer: number-text.ts writes each as the bytes of its shortest round-trip text, byte-identical
+ * to JSON.stringify (-Infinity, a masked log-probability, as null, as the contract says), measured
+ * ~1.5x faster than JSON.stringify of a plain array (V8's fastest path, which this file used
+ * before: 7.7 vs 5.3 ms for 64 x 1000, and 5.5 vs 3.7 us for 1 x 50, text included).
  *
  * An output is a vector (one value per row) or a matrix (width values per row, written as an
  * array of rows). Any range of its flat elements can be formatted on its own, so a big answer is
@@ -12,61 +12,53 @@
  *   vector  "name":[a,b,c]          = prefix "name":[   + elements                     + "]"
  */
 
+import { NUMBER_MAX_BYTES, writeNumber } from './number-text.js';
+
 export type OutArray = Float64Array | Int32Array;
 
 /**
  * What writing one number costs, at most, for placement (src/pool/cost.ts): V8's shortest
- * round-trip formatting, ~130 ns a number, measured.
+ * round-trip formatting, ~130 ns a number, measured; writeNumber is ~1.5x faster, so this is now
+ * an upper bound (not re-measured for the model).
  */
 export const JSON_NS_PER_NUMBER = 130;
 
 /** Elements [i0, i1) of an output, with the separators of its JSON text (see above). */
 export function formatRange(buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): string {
   if (i1 <= i0) return '';
-  if (!matrix) return (i0 > 0 ? ',' : '') + body(buf, i0, i1);
-  if (width < NARROW) return narrow(buf, width, i0, i1);
-  let out = '';
-  let i = i0;
-  while (i < i1) {
-    const rowEnd = (Math.floor(i / width) + 1) * width;
-    const end = Math.min(rowEnd, i1);
-    if (i > 0) out += i % width === 0 ? '],[' : ',';
-    out += body(buf, i, end);
-    i = end;
+  if (i1 - i0 < FEW) {
+    let out = '';
+    for (let i = i0; i < i1; i++) {
+      if (i > 0) out += matrix && i % width === 0 ? '],[' : ',';
+      const v = buf[i];
+      out += v - v === 0 ? String(v) : 'null'; // JSON.stringify's null for -Infinity
+    }
+    return out;
   }
-  return out;
+  const fits = (i1 - i0) * ELEMENT_BYTES + 1 <= scratch.length;
+  return formatRangeBytes(buf, width, matrix, i0, i1, fits ? () => scratch : Buffer.allocUnsafe).toString('latin1');
 }
 
 /**
- * Rows narrower than this are written a number at a time: a JSON.stringify per row costs ~0.4-0.8 us
- * of fixed work (the array, the call, the slice), which made a 6756 x 1 answer take 5.4 ms
- * where its numbers take 0.8 (bench/inline-cost.ts); String(v) is the same shortest round-trip
- * text, and measured as fast or faster per number on rows this short.
+ * Ranges shorter than this are written by String(v), the same text: a buffer and its decoding
+ * cost ~60-150 ns a call, more than a few numbers (a sampled index's text is V8's cached small
+ * integer's), and made a 1 x 50 sample's answer 0.2 -> 0.45 us (bench/codec-small.ts).
  */
-const NARROW = 32;
+const FEW = 8;
+/** Text of up to 16 KiB is written here and decoded from here: no buffer per call. */
+const scratch = Buffer.allocUnsafeSlow(16 * 1024);
 
-function narrow(buf: OutArray, width: number, i0: number, i1: number): string {
-  let out = '';
-  for (let i = i0; i < i1; i++) {
-    if (i > 0) out += i % width === 0 ? '],[' : ',';
-    const v = buf[i];
-    out += v - v === 0 ? String(v) : 'null'; // JSON.stringify's null for -Infinity
-  }
-  return out;
-}
-
-/** Elements formatted by one JSON.stringify in formatRangeBytes: ~90 KB of text at most. */
-const PIECE = 4096;
 /** Bytes of one element's text at most, with its separator: -0.0000012345678901234567 and "],[". */
-const ELEMENT_BYTES = 28;
+const ELEMENT_BYTES = NUMBER_MAX_BYTES + 3;
 
 /**
- * formatRange's text as bytes, written PIECE elements at a time into one buffer. A worker
- * formats an answer chunk of tens of thousands of numbers: as one string (and the array of numbers
- * behind it) that is over V8's large-object size, so it lands in the old generation and stays
- * resident until a full collection, tens of MB of it per worker while streaming. Pieces this
- * small are young garbage, freed by the next cheap scavenge. `alloc` gives the buffer (its
- * length is a bound; the text is the returned view's bytes).
+ * formatRange's text as bytes, each number written straight into one buffer by writeNumber
+ * (number-text.ts: the same shortest round-trip text, measured ~1.5-2x faster than JSON.stringify
+ * of an array, bench/number-text.ts). A worker formats an answer chunk of tens of thousands of
+ * numbers: as one string (and the array of numbers behind it) that would be over V8's
+ * large-object size, land in the old generation and stay resident until a full collection, tens
+ * of MB of it per worker while streaming; here no string or array is made at all. `alloc` gives
+ * the buffer (its length is a bound; the text is the returned view's bytes).
  */
 export function formatRangeBytes(
   buf: OutArray,
@@ -76,14 +68,44 @@ export function formatRangeBytes(
   i1: number,
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
 ): Buffer {
-  return inPieces((a, b) => formatRange(buf, width, matrix, a, b), Math.max(0, i1 - i0) * ELEMENT_BYTES + 1, i0, i1, alloc);
+  const out = alloc(Math.max(0, i1 - i0) * ELEMENT_BYTES + 1);
+  let at = 0;
+  // A value equal to the one before is a copy of its bytes: tied and one-hot rows repeat values,
+  // and String(v) (V8's number-string cache) made those ~2x cheaper than formatting each again.
+  let prev = Number.NaN;
+  let from = 0;
+  let to = 0;
+  for (let i = i0; i < i1; i++) {
+    if (i > 0) {
+      if (matrix && i % width === 0) {
+        out[at++] = 93; // ],[
+        out[at++] = 44;
+        out[at++] = 91;
+      } else out[at++] = 44;
+    }
+    const v = buf[i];
+    if (v === prev) {
+      for (let j = from; j < to; j++) out[at++] = out[j];
+    } else {
+      from = at;
+      at = write(out, at, v);
+      to = at;
+      prev = v;
+    }
+  }
+  return out.subarray(0, at);
 }
+
+// Module-local names for the per-number calls: where modules are transformed (tsx, vitest) each
+// use of an imported binding is a property read through a getter, ~15 ns a number (measured).
+const write = writeNumber;
 
 /**
  * A range's text written PIECE elements at a time into one buffer of `bound` bytes: each piece
  * carries its own separators, so the pieces join to the whole range's text.
  */
 function inPieces(format: (i0: number, i1: number) => string, bound: number, i0: number, i1: number, alloc: (bytes: number) => Buffer): Buffer {
+  const PIECE = 4096; // elements: ~100 KB of text a piece, young garbage
   const out = alloc(bound);
   let at = 0;
   for (let i = i0; i < i1; i += PIECE) at += out.write(format(i, Math.min(i1, i + PIECE)), at, 'latin1');
@@ -160,19 +182,7 @@ export const openOutput = (name: string, matrix: boolean): string => `"${name}":
 /** Its closing. */
 export const closeOutput = (matrix: boolean): string => (matrix ? ']]' : ']');
 
-/** Elements [i0, i1), comma-separated, with no brackets. */
-function body(buf: OutArray, i0: number, i1: number): string {
-  const s = JSON.stringify(Array.from(buf.subarray(i0, i1)));
-  return s.slice(1, -1);
-}
-
-/** The same text, a number at a time when there are few (see NARROW). */
+/** Elements [i0, i1) of buf, comma-separated, with no brackets (formatRange of that slice). */
 function numbers(buf: OutArray, i0: number, i1: number): string {
-  if (i1 - i0 >= NARROW) return body(buf, i0, i1);
-  let out = '';
-  for (let i = i0; i < i1; i++) {
-    const v = buf[i];
-    out += (i > i0 ? ',' : '') + (v - v === 0 ? String(v) : 'null');
-  }
-  return out;
+  return formatRange(buf.subarray(i0, i1), 1, false, 0, i1 - i0);
 }

@@ -92,7 +92,7 @@ const number = fc.oneof(
 const cell = fc.oneof(
   { weight: 12, arbitrary: number },
   { weight: 2, arbitrary: fc.constant('null') },
-  { weight: 1, arbitrary: fc.constantFrom('"2"', '[1]', '{}', '{"a": [1, "]"]}', 'true', 'false', '1e400', '-1e400', '-5', '[]') },
+  { weight: 1, arbitrary: fc.constantFrom('"2"', '[1]', '{}', '{"a": [1, "]"]}', 'true', 'false', '1e400', '-1e400', '1.8e308', '-1.8e308', '-5', '[]') },
 );
 const row = fc.oneof(
   { weight: 10, arbitrary: fc.array(cell, { minLength: 0, maxLength: 6 }).map((c) => `[${c.join(', ')}]`) },

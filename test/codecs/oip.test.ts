@@ -216,6 +216,9 @@ describe('requests', () => {
       [request([[1, 2, 3], [4, true, 6]]), /^logits\[1\]\[1\] \(inputs\[0\]\.data\[1\]\[1\]\) must be a number or null$/],
       [request([1, 2, 3, null, null, null]), /^logits\[1\] has every class masked \(null\)/],
       [Buffer.from('{"inputs":[{"name":"logits","datatype":"FP64","shape":[2,3],"data":[1,2,3,4,5,1e400]}]}'), /logits\[1\]\[2\] \(inputs\[0\]\.data\[5\]\) must be a finite number/],
+      // Out of range with a short exponent (read on number-text.ts's fast path, as Infinity), flat and nested.
+      [Buffer.from('{"inputs":[{"name":"logits","datatype":"FP64","shape":[2,3],"data":[1,2,3,4,5,-1.8e308]}]}'), /logits\[1\]\[2\] \(inputs\[0\]\.data\[5\]\) must be a finite number/],
+      [Buffer.from('{"inputs":[{"name":"logits","datatype":"FP64","shape":[2,3],"data":[[1,2,3],[4,5,1.8e308]]}]}'), /logits\[1\]\[2\] \(inputs\[0\]\.data\[1\]\[2\]\) must be a finite number/],
       [request([1, 2, 3, 4, 5, 6], { outputs: [{ name: 'nope' }] }), /outputs\[0\]\.name: "nope" is not an output of softmax \(with these parameters it answers probs\)/],
       [request([1, 2, 3, 4, 5, 6], { outputs: [{ name: 'logProbs' }] }), /"logProbs" is answered by softmax only with other parameters/],
       [request([1, 2, 3, 4, 5, 6], { outputs: [{ name: 'probs' }, { name: 'probs' }] }), /requested twice/],
@@ -269,7 +272,7 @@ describe('requests', () => {
       { weight: 8, arbitrary: fc.double({ noNaN: true, noDefaultInfinity: true }).map((v) => JSON.stringify(v)) },
       { weight: 4, arbitrary: fc.integer({ min: -1000, max: 1000 }).map(String) },
       { weight: 2, arbitrary: fc.constant('null') },
-      { weight: 1, arbitrary: fc.constantFrom('"x"', 'true', '{}', '[]', '1e400', '-0', '0.1e-5', '123456789012345678901234567890') },
+      { weight: 1, arbitrary: fc.constantFrom('"x"', 'true', '{}', '[]', '1e400', '1.8e308', '-0', '0.1e-5', '123456789012345678901234567890') },
     );
     fc.assert(
       fc.property(
@@ -470,6 +473,20 @@ describe('answers', () => {
     expect(chunk(close, 3, 'c:FP32:2', 0, 3)).toBe('"1:0","1:1"');
     expect(chunk(close, 3, 'c:FP64:2', 0, 3)).toBe(`"${1 + 2 ** -40}:1","1:0"`);
     expect(chunk(Float64Array.from([-Infinity, -1]), 2, 'c:FP64:2', 0, 2)).toBe('"-1:1","-Infinity:0"');
+  });
+
+  it('JSON data: the JSON.stringify text of each value (FP32 as the double it reads back as, -Infinity as null), any range', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double(), { minLength: 1, maxLength: 80 }), fc.nat(), fc.nat(), (values, a, b) => {
+        const buf = Float64Array.from(values);
+        const [i0, i1] = [a % (values.length + 1), b % (values.length + 1)].sort((x, y) => x - y);
+        const want = (round: (v: number) => number) => (i0 > 0 && i1 > i0 ? ',' : '') + values.slice(i0, i1).map((v) => JSON.stringify(round(v))).join(',');
+        expect(chunk(buf, 1, 'j:FP64', i0, i1)).toBe(want((v) => v));
+        expect(chunk(buf, 1, 'j:FP32', i0, i1)).toBe(want(Math.fround));
+        expect(chunk(Int32Array.from(values, (v) => v | 0), 1, 'j:INT64', i0, i1)).toBe(want((v) => v | 0));
+      }),
+      { numRuns: 500 },
+    );
   });
 
   it('classification agrees with a sort, for small and large N (property)', () => {

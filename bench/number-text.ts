@@ -1,0 +1,142 @@
+/**
+ * Number text: ns per double written (src/codecs/number-text.ts writeNumber into a byte buffer)
+ * and read (scanNumber over the text's bytes, as src/codecs/body-scan.ts reads), against what the
+ * codecs used before it: writing, JSON.stringify of a plain array copied to bytes; reading,
+ * JSON.parse of the array's text. One thread, median and best of rounds after a warm-up.
+ *   npm run bench:number-text [-- --n 100000 --rounds 15]
+ *   npm run bench:number-text -- --check 10000000    also compares that many random bit patterns
+ *                                                     with JSON.stringify / JSON.parse (no timing)
+ * Inputs: random doubles (uniform random bit patterns, finite), softmax-like probabilities
+ * (softmax of standard normal logits, rows of 1000) and integers (uniform in [0, 2^31)).
+ */
+import { NUMBER_MAX_BYTES, numberScan, readNumberText, scanNumber, writeNumber } from '../src/codecs/number-text.js';
+
+const arg = (name: string, dflt: number) => {
+  const i = process.argv.indexOf(`--${name}`);
+  return i > 0 ? Number(process.argv[i + 1]) : dflt;
+};
+const N = arg('n', 100_000);
+const ROUNDS = arg('rounds', 15);
+const CHECK = arg('check', 0);
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
+// A fixed-seed generator (xorshift128+ on two 32-bit halves is enough for inputs).
+let s0 = 0x9e3779b9;
+let s1 = 0x243f6a88;
+const u32 = () => {
+  let x = s0;
+  const y = s1;
+  s0 = y;
+  x ^= x << 11;
+  x ^= x >>> 8;
+  s1 = (x ^ y ^ (y >>> 19)) >>> 0;
+  return s1;
+};
+const F = new Float64Array(1);
+const W = new Uint32Array(F.buffer);
+const randomBits = () => {
+  for (;;) {
+    W[0] = u32();
+    W[1] = u32();
+    if (Number.isFinite(F[0])) return F[0];
+  }
+};
+const normal = () => Math.sqrt(-2 * Math.log((u32() + 1) / 4294967297)) * Math.cos((2 * Math.PI * u32()) / 4294967296);
+
+function inputs(kind: string): Float64Array {
+  const a = new Float64Array(N);
+  if (kind === 'random doubles') for (let i = 0; i < N; i++) a[i] = randomBits();
+  else if (kind === 'integers') for (let i = 0; i < N; i++) a[i] = u32() >>> 1;
+  else {
+    for (let r = 0; r < N; r += 1000) {
+      const end = Math.min(N, r + 1000);
+      let sum = 0;
+      for (let i = r; i < end; i++) sum += a[i] = Math.exp(normal());
+      for (let i = r; i < end; i++) a[i] /= sum;
+    }
+  }
+  return a;
+}
+
+// Local names: under tsx each use of an imported binding is a getter call (~15 ns), not the service's cost.
+const write = writeNumber;
+const scan = scanNumber;
+const scanned = numberScan;
+
+const out = Buffer.allocUnsafe(N * (NUMBER_MAX_BYTES + 1) + 2);
+
+function ours(a: Float64Array): number {
+  let at = 0;
+  out[at++] = 91;
+  for (let i = 0; i < a.length; i++) {
+    if (i > 0) out[at++] = 44;
+    at = write(out, at, a[i]);
+  }
+  out[at++] = 93;
+  return at;
+}
+const today = (a: Float64Array) => out.write(JSON.stringify(Array.from(a)), 0, 'latin1');
+
+/** The array's numbers, as body-scan reads them: scanNumber from each number's first byte. */
+function read(text: Buffer, into: Float64Array): void {
+  let k = 0;
+  let i = 1;
+  for (;;) {
+    const v = scan(text, i);
+    const end = scanned.end;
+    into[k++] = scanned.status === 0 ? v : readNumberText(text, i, end);
+    if (text[end] !== 44) return;
+    i = end + 1;
+  }
+}
+
+/** ns per double: the median and the best of ROUNDS rounds (the machine is shared: the best is the steadier). */
+function time(f: () => void): [number, number] {
+  const xs: number[] = [];
+  for (let r = -3; r < ROUNDS; r++) {
+    const t0 = process.hrtime.bigint();
+    f();
+    const ns = Number(process.hrtime.bigint() - t0);
+    if (r >= 0) xs.push(ns / N);
+  }
+  return [median(xs), Math.min(...xs)];
+}
+
+console.log(`number text, ${N} doubles a round, ${ROUNDS} rounds: ns per double, median (best)`);
+console.log('inputs             write: ours      JSON.stringify  ratio    read: ours      JSON.parse      ratio');
+for (const kind of ['random doubles', 'probabilities', 'integers']) {
+  const a = inputs(kind);
+  const len = ours(a);
+  const text = Buffer.from(out.subarray(0, len));
+  if (text.toString('latin1') !== JSON.stringify(Array.from(a))) throw new Error(`${kind}: text differs from JSON.stringify`);
+  const back = new Float64Array(N);
+  read(text, back);
+  for (let i = 0; i < N; i++) if (!Object.is(back[i], a[i])) throw new Error(`${kind}: read ${back[i]} for ${a[i]}`);
+  // Interleaved, so both sides see the same load.
+  const w = time(() => ours(a));
+  const ws = time(() => today(a));
+  const str = text.toString('latin1');
+  const r = time(() => read(text, back));
+  const rs = time(() => JSON.parse(str));
+  const f = ([m, b]: [number, number]) => `${m.toFixed(1)} (${b.toFixed(1)})`.padStart(15);
+  const x = (a: [number, number], b: [number, number]) => `${(b[0] / a[0]).toFixed(2)}x`.padStart(7);
+  console.log(`${kind.padEnd(16)} ${f(w)} ${f(ws)} ${x(w, ws)}   ${f(r)} ${f(rs)} ${x(r, rs)}`);
+}
+
+if (CHECK > 0) {
+  // Exactness on CHECK random bit patterns (the test suite runs 10^6 of these).
+  const t0 = performance.now();
+  const buf = new Uint8Array(32);
+  const dec = new TextDecoder('latin1');
+  let bad = 0;
+  for (let i = 0; i < CHECK; i++) {
+    W[0] = u32();
+    W[1] = u32();
+    const x = F[0];
+    const len = writeNumber(buf, 0, x);
+    const t = JSON.stringify(x);
+    if (dec.decode(buf.subarray(0, len)) !== t) bad++;
+    else if (t !== 'null' && !Object.is(readNumberText(buf, 0, len), JSON.parse(t))) bad++;
+  }
+  console.log(`check: ${CHECK} random bit patterns written and read back, ${bad} differ from JSON.stringify / JSON.parse (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+}
