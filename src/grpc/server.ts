@@ -35,6 +35,8 @@ const PROTO = fileURLToPath(new URL('../../proto/grpc_service.proto', import.met
 const HEALTH_POLL_MS = 500;
 /** After the job timeout, a call still running at shutdown is cut off (its job has been abandoned). */
 const SHUTDOWN_MARGIN_MS = 5000;
+/** How long answers given at shutdown have to be written before the connections are cut. */
+const WRITE_GRACE_MS = 1000;
 
 const LOADER_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: false, oneofs: true };
 
@@ -113,6 +115,9 @@ export default fp(
     new ReflectionService({ ...pkg, ...health }).addToServer(server);
 
     const limits = { maxElements: opts.maxElements };
+    /** Unary calls being answered (shutdown waits for them; health Watch streams are not counted). */
+    let inFlight = 0;
+    let idle: (() => void) | undefined;
     const route = (method: string) => `/${SERVICE}/${method}`;
 
     /** One RPC: its answer or its ApiError as a status; observed in the request metrics. */
@@ -120,20 +125,23 @@ export default fp(
       (method: string, handler: Handler) =>
       (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const t0 = performance.now();
-        const done = (status: grpc.status) =>
+        inFlight++;
+        const done = (status: grpc.status) => {
           app.metrics.observeRequest(route(method), 'POST', grpc.status[status], (performance.now() - t0) / 1000, undefined, 'grpc');
+          if (--inFlight === 0) idle?.();
+        };
         handler(call).then(
           (value) => {
-            done(grpc.status.OK);
             callback(null, value);
+            done(grpc.status.OK);
           },
           (err: unknown) => {
             const e = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', 'internal server error');
             if (!(err instanceof ApiError)) app.log.error({ err, method }, 'unhandled error in a gRPC call');
             else if (e.statusCode < 500 && e.statusCode !== 499) countRejected(app, e);
             const code = grpcStatusOf(e);
-            done(code);
             callback({ code, details: e.message });
+            done(code);
           },
         );
       };
@@ -163,17 +171,9 @@ export default fp(
           app.metrics.rejected.inc({ reason: 'shutting_down' });
           throw new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, 1);
         }
-        inFlight++;
-        try {
-          return await infer(call);
-        } finally {
-          if (--inFlight === 0) idle?.();
-        }
+        return infer(call);
       }),
     };
-    /** ModelInfer calls running (shutdown waits for them). */
-    let inFlight = 0;
-    let idle: (() => void) | undefined;
 
     async function infer(call: grpc.ServerUnaryCall<unknown, unknown>) {
         const req = call.request as ModelInferRequest;
@@ -222,14 +222,16 @@ export default fp(
       showReadiness();
       if (!started) return;
       // tryShutdown stops taking calls and waits for every open call, which includes health
-      // Watch streams that never end: once the inference calls in flight are done (or their
-      // job timeout has surely passed), what is left is cut off.
+      // Watch streams that never end: once the unary calls in flight are answered (or their job
+      // timeout has surely passed), their answers get a moment to be written, then what is left
+      // is cut off.
       const shutdown = new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       const drained = inFlight === 0 ? Promise.resolve() : new Promise<void>((resolve) => (idle = resolve));
-      let force: NodeJS.Timeout | undefined;
-      const late = new Promise<void>((resolve) => (force = setTimeout(resolve, opts.requestTimeoutMs + SHUTDOWN_MARGIN_MS).unref()));
-      await Promise.race([drained, late]);
-      clearTimeout(force);
+      const timers: NodeJS.Timeout[] = [];
+      const after = (ms: number) => new Promise<void>((resolve) => timers.push(setTimeout(resolve, ms).unref()));
+      await Promise.race([drained, after(opts.requestTimeoutMs + SHUTDOWN_MARGIN_MS)]);
+      await Promise.race([shutdown, after(WRITE_GRACE_MS)]);
+      for (const t of timers) clearTimeout(t);
       server.forceShutdown();
       await shutdown;
     });
