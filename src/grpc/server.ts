@@ -33,8 +33,11 @@ export const SERVICE = 'inference.GRPCInferenceService';
 const PROTO = fileURLToPath(new URL('../../proto/grpc_service.proto', import.meta.url));
 /** Readiness is polled for the health service's Watch streams (ready() is cheap). */
 const HEALTH_POLL_MS = 500;
-/** After the job timeout, a call still running at shutdown is cut off (its job has been abandoned). */
-const SHUTDOWN_MARGIN_MS = 5000;
+/**
+ * After the job timeout, a call still running at shutdown is cut off (its job has been abandoned);
+ * with WRITE_GRACE_MS this stays within src/server.ts's drain (REQUEST_TIMEOUT_MS + 5 s).
+ */
+const SHUTDOWN_MARGIN_MS = 2000;
 /** How long answers given at shutdown have to be written before the connections are cut. */
 const WRITE_GRACE_MS = 1000;
 

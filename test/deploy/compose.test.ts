@@ -55,6 +55,8 @@ describe('docker-compose.yml', () => {
     const config = loadConfig(a.environment);
     expect(config.host).toBe('0.0.0.0');
     expect(config.port).toBe(8080);
+    expect(config.grpcPort).toBe(8081);
+    expect(a.ports).toContain('8081:8081');
     const grace = Number(/^(\d+)s$/.exec(a.stop_grace_period)![1]);
     expect(grace).toBeGreaterThanOrEqual(config.requestTimeoutMs / 1000 + 5);
   });
