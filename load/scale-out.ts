@@ -178,6 +178,7 @@ async function runSetup(setup: Setup, list: Scenario[], nginxBin: string | undef
       renderNginxConf(readFileSync(path.join(ROOT, 'deploy/nginx/nginx.conf'), 'utf8'), {
         upstreamPorts: replicas.map((r) => r.port),
         listenPort: target,
+        grpcListenPort: await freePort(),
         dir,
         asRoot: process.getuid?.() === 0,
       }),
