@@ -430,8 +430,14 @@ describe('health, reflection, metrics, close', () => {
     expect(prom.samples.some((s) => s.name === 'anymax_rejected_requests_total' && s.labels.reason === 'invalid' && s.value >= 1)).toBe(true);
   });
 
-  it('close: a call in flight completes, a new one is UNAVAILABLE', async () => {
+  it('close: a call in flight completes, a new one is UNAVAILABLE, a health Watch sees NOT_SERVING', async () => {
     const s = await serve({ workers: 1, inlineMaxNs: 1_000 });
+    const h = healthClient(s.port);
+    const seen: string[] = [];
+    const watch = h.client.Watch({ service: 'inference.GRPCInferenceService' });
+    watch.on('data', (r: { status: string }) => seen.push(r.status));
+    watch.on('error', () => {}); // cut off when the server closes
+    await waitFor(() => seen.includes('SERVING'));
     const { bytes } = logitsOf(128, 4000, 'FP32', 29);
     const req = { model_name: 'sample', parameters: grpcParams({ seed: 1, n: 8 }), inputs: [{ name: 'logits', datatype: 'FP32', shape: [128, 4000] }], raw_input_contents: [bytes] };
     await s.client.call('ServerLive', {});
@@ -444,9 +450,17 @@ describe('health, reflection, metrics, close', () => {
     const answer = await inFlight;
     expect(answer.raw_output_contents[0].length).toBe(128 * 8 * 8);
     await closed;
+    // (NOT_SERVING may come first, while the workers start.)
+    expect(seen.slice(-2)).toEqual(['SERVING', 'NOT_SERVING']);
+    h.client.close();
     s.client.close();
   });
 });
+
+async function waitFor(ok: () => boolean): Promise<void> {
+  for (let i = 0; i < 400 && !ok(); i++) await new Promise((r) => setTimeout(r, 5));
+  if (!ok()) throw new Error('timed out waiting');
+}
 
 async function waitBusy(app: FastifyInstance): Promise<void> {
   for (let i = 0; i < 400; i++) {
