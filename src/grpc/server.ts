@@ -104,11 +104,14 @@ export default fp(
       'grpc.max_send_message_length': -1,
     });
     let closing = false;
+    // REST's load shedding (@fastify/under-pressure, src/app.ts) applies to gRPC too: readiness
+    // and inference refuse while the event loop is stalled; liveness and metadata still answer.
+    const ready = () => !closing && app.jobs.ready() && !app.isUnderPressure();
 
     const healthImpl = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' });
     let shown: ServingStatus = 'NOT_SERVING';
     const showReadiness = () => {
-      const now: ServingStatus = !closing && app.jobs.ready() ? 'SERVING' : 'NOT_SERVING';
+      const now: ServingStatus = ready() ? 'SERVING' : 'NOT_SERVING';
       if (now === shown) return;
       shown = now;
       healthImpl.setStatus('', now);
@@ -153,11 +156,11 @@ export default fp(
 
     const implementation: grpc.UntypedServiceImplementation = {
       ServerLive: unary('ServerLive', async () => ({ live: true })),
-      ServerReady: unary('ServerReady', async () => ({ ready: !closing && app.jobs.ready() })),
+      ServerReady: unary('ServerReady', async () => ({ ready: ready() })),
       ModelReady: unary('ModelReady', async (call) => {
         const r = call.request as { name?: string; version?: string };
         model(r.name, r.version);
-        return { ready: !closing && app.jobs.ready() };
+        return { ready: ready() };
       }),
       ServerMetadata: unary('ServerMetadata', async () => ({
         name: 'anymax',
@@ -173,6 +176,10 @@ export default fp(
         if (closing) {
           app.metrics.rejected.inc({ reason: 'shutting_down' });
           throw new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, 1);
+        }
+        if (app.isUnderPressure()) {
+          app.metrics.rejected.inc({ reason: 'overloaded' });
+          throw new ApiError(503, 'OVERLOADED', 'the service is overloaded (its event loop is stalled); retry later', undefined, 1);
         }
         return infer(call);
       }),
