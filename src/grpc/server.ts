@@ -129,14 +129,23 @@ export default fp(
     let idle: (() => void) | undefined;
     const route = (method: string) => `/${SERVICE}/${method}`;
 
-    /** One RPC: its answer or its ApiError as a status; observed in the request metrics. */
+    /** The batch shape of a ModelInfer call, for its access-log line (as REST's req.anymax). */
+    const shapes = new WeakMap<object, { rows: number; cols: number }>();
+
+    /**
+     * One RPC: its answer or its ApiError as a status; observed in the request metrics and
+     * logged in one access-log line, as an HTTP request is (src/app.ts).
+     */
     const unary =
       (method: string, handler: Handler) =>
       (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
         const t0 = performance.now();
         inFlight++;
         const done = (status: grpc.status) => {
-          app.metrics.observeRequest(route(method), 'POST', grpc.status[status], (performance.now() - t0) / 1000, undefined, 'grpc');
+          const ms = performance.now() - t0;
+          app.metrics.observeRequest(route(method), 'POST', grpc.status[status], ms / 1000, undefined, 'grpc');
+          const shape = shapes.get(call);
+          app.log.info({ route: route(method), protocol: 'grpc', status: grpc.status[status], rows: shape?.rows, cols: shape?.cols, durationMs: Number(ms.toFixed(3)) }, 'request');
           if (--inFlight === 0) idle?.();
         };
         handler(call).then(
@@ -208,6 +217,7 @@ export default fp(
           const out = await app.jobs.run('oip', op.name, body, { signal: gone.signal, reservation }, { headerLength });
           const answer = await collect(out.body);
           out.release?.(); // the answer's bytes were copied (collect) or are its own
+          shapes.set(call, { rows: out.rows, cols: out.cols });
           return fromRestAnswer(answer, out.headers);
         } finally {
           call.off('cancelled', onCancel);

@@ -1,6 +1,7 @@
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { FastifyInstance, InjectOptions } from 'fastify';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
@@ -441,6 +442,30 @@ describe('health, reflection, metrics, close', () => {
     expect(count('/inference.GRPCInferenceService/ModelInfer', 'OK')).toBeGreaterThanOrEqual(1);
     expect(count('/inference.GRPCInferenceService/ModelInfer', 'INVALID_ARGUMENT')).toBeGreaterThanOrEqual(1);
     expect(prom.samples.some((s) => s.name === 'anymax_rejected_requests_total' && s.labels.reason === 'invalid' && s.value >= 1)).toBe(true);
+  });
+
+  it('each call is one access-log line: route, protocol, the status\'s name, the batch shape, its duration', async () => {
+    const lines: Record<string, unknown>[] = [];
+    const logStream = new Writable({
+      write(chunk: Buffer, _enc, cb) {
+        for (const l of chunk.toString('utf8').split('\n')) if (l) lines.push(JSON.parse(l));
+        cb();
+      },
+    });
+    const s = await serve({ workers: 1, logLevel: 'info', logStream });
+    try {
+      await s.client.call('ModelInfer', { model_name: 'softmax', inputs: [{ name: 'logits', datatype: 'FP64', shape: [2, 3], contents: { fp64_contents: [1, 2, 3, 4, 5, 6] } }] });
+      await refused(s.client.call('ModelInfer', { model_name: 'softmax', inputs: [] }));
+      const requests = lines.filter((l) => l.msg === 'request');
+      expect(requests).toHaveLength(2);
+      expect(requests[0]).toMatchObject({ route: '/inference.GRPCInferenceService/ModelInfer', protocol: 'grpc', status: 'OK', rows: 2, cols: 3 });
+      expect(requests[0].durationMs).toBeGreaterThan(0);
+      expect(requests[1]).toMatchObject({ route: '/inference.GRPCInferenceService/ModelInfer', protocol: 'grpc', status: 'INVALID_ARGUMENT' });
+      expect(requests[1].rows).toBeUndefined();
+    } finally {
+      s.client.close();
+      await s.app.close();
+    }
   });
 
   it('close: a call in flight completes, a new one is UNAVAILABLE, a health Watch sees NOT_SERVING', async () => {
