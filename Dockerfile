@@ -14,16 +14,20 @@ RUN npm run build
 FROM node:20-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
-    PORT=8080
+    PORT=8080 \
+    GRPC_PORT=8081
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # The playground page (GET /playground/), served as is; its plotting libraries come from node_modules.
 COPY public ./public
+# The gRPC service's protocol (read at start by dist/grpc/server.js).
+COPY proto ./proto
 # The official image ships an unprivileged "node" user (uid 1000).
 USER node
-EXPOSE 8080
+# HTTP (REST /v1, /v2) and gRPC (inference.GRPCInferenceService).
+EXPOSE 8080 8081
 # No curl in the slim image: a node one-liner asks /health/ready.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]

@@ -139,7 +139,7 @@ function freePort(): Promise<number> {
 
 async function startChild(name: string, args: string[], env: Record<string, string>): Promise<Child> {
   const port = await freePort();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...env, PORT: String(port), HOST };
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, GRPC_PORT: '0', ...env, PORT: String(port), HOST };
   delete childEnv.NODE_OPTIONS; // not tsx's loader or anything else the harness runs under
   const proc = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const c: Child = { name, proc, port, tail: [], exited: undefined as never, exit: undefined, stopping: false };

@@ -156,7 +156,7 @@ interface Row {
 }
 
 async function runSetup(setup: Setup, list: Scenario[], nginxBin: string | undefined): Promise<Row[]> {
-  const env = (port: number) => ({ PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), WORKERS: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' });
+  const env = (port: number) => ({ PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' });
   const replicas: { p: Proc; port: number }[] = [];
   for (let i = 0; i < setup.replicas; i++) {
     const port = await freePort();
@@ -178,6 +178,7 @@ async function runSetup(setup: Setup, list: Scenario[], nginxBin: string | undef
       renderNginxConf(readFileSync(path.join(ROOT, 'deploy/nginx/nginx.conf'), 'utf8'), {
         upstreamPorts: replicas.map((r) => r.port),
         listenPort: target,
+        grpcListenPort: await freePort(),
         dir,
         asRoot: process.getuid?.() === 0,
       }),

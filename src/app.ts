@@ -14,6 +14,7 @@ import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import { withContentMaps } from './http/openapi.js';
 import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
+import grpcPlugin from './grpc/server.js';
 import errorsPlugin, { answeredOnSocket, send } from './plugins/errors.js';
 import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
 import metricsPlugin from './plugins/metrics.js';
@@ -172,6 +173,8 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
   await app.register(v1Routes, { testCrashRoute: config.testCrashRoute, maxBodyBytes: config.maxBodyBytes, inlineMaxBytes: config.inlineMaxBytes });
   await app.register(v2Routes, { maxBodyBytes: config.maxBodyBytes, inlineMaxBytes: config.inlineMaxBytes });
   await app.register(healthRoutes);
+  // The gRPC service (made here, bound by src/server.ts on GRPC_PORT, closed with the app).
+  await app.register(grpcPlugin, config);
   await app.register(metricsRoutes);
   // GET /playground/: a static page of figures drawn from the /v1 routes (src/plugins/playground.ts).
   await app.register(playgroundPlugin);

@@ -29,6 +29,8 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 const EnvSchema = z.object({
   PORT: int('PORT', 0, 65535).optional(),
+  /** The gRPC Open Inference Protocol service (src/grpc/server.ts); 0 turns it off. */
+  GRPC_PORT: int('GRPC_PORT', 0, 65535).optional(),
   HOST: z.string().trim().min(1, { error: 'HOST must not be empty' }).optional(),
   WORKERS: int('WORKERS', 1, 256).optional(),
   MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1024).optional(),
@@ -56,6 +58,8 @@ const EnvSchema = z.object({
 
 export interface Config {
   port: number;
+  /** The gRPC service's port on the same host; 0: no gRPC server. */
+  grpcPort: number;
   host: string;
   /** Worker threads in the pool. */
   workers: number;
@@ -138,6 +142,7 @@ const INACTIVITY_MARGIN_MS = 30_000;
 
 export const DEFAULTS: Config = {
   port: 8080,
+  grpcPort: 8081,
   host: '127.0.0.1',
   workers: availableParallelism(),
   maxBodyBytes: 64 * 1024 * 1024,
@@ -205,6 +210,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     ...DEFAULTS,
     ...timeouts,
     port: e.PORT ?? DEFAULTS.port,
+    grpcPort: e.GRPC_PORT ?? DEFAULTS.grpcPort,
     host: e.HOST ?? DEFAULTS.host,
     workers: e.WORKERS ?? DEFAULTS.workers,
     maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULTS.maxBodyBytes,

@@ -24,7 +24,8 @@ async function main(): Promise<void> {
   });
   // The address actually bound (with PORT=0 the port is only known now).
   const address = await app.listen({ port: config.port, host: config.host });
-  app.log.info({ workers: config.workers, docs: `${address}/docs` }, 'anymax ready');
+  const grpcPort = config.grpcPort === 0 ? undefined : await app.grpc.listen(config.host, config.grpcPort);
+  app.log.info({ workers: config.workers, docs: `${address}/docs`, grpcPort }, 'anymax ready');
 }
 
 await main();

@@ -10,6 +10,7 @@ describe('loadConfig', () => {
     expect(c).toEqual(DEFAULTS);
     expect(c).toMatchObject({
       port: 8080,
+      grpcPort: 8081,
       host: '127.0.0.1',
       workers: availableParallelism(),
       maxBodyBytes: 64 * 1024 * 1024,
@@ -29,6 +30,7 @@ describe('loadConfig', () => {
   it('reads every variable', () => {
     const c = loadConfig({
       PORT: '0',
+      GRPC_PORT: '9001',
       HOST: '0.0.0.0',
       WORKERS: '3',
       MAX_BODY_BYTES: '2048',
@@ -47,6 +49,7 @@ describe('loadConfig', () => {
     });
     expect(c).toMatchObject({
       port: 0,
+      grpcPort: 9001,
       host: '0.0.0.0',
       workers: 3,
       maxBodyBytes: 2048,
@@ -63,6 +66,10 @@ describe('loadConfig', () => {
       memoryWaitMs: 0,
       testCrashRoute: true,
     });
+  });
+
+  it('GRPC_PORT=0 turns the gRPC service off', () => {
+    expect(loadConfig({ GRPC_PORT: '0' }).grpcPort).toBe(0);
   });
 
   it('defaults the memory budget to half of what the process may use (the container limit, else the machine)', () => {
@@ -99,6 +106,10 @@ describe('loadConfig', () => {
     ['PORT', '80.5'],
     ['PORT', ''],
     ['PORT', '  '],
+    ['GRPC_PORT', '-1'],
+    ['GRPC_PORT', '65536'],
+    ['GRPC_PORT', 'grpc'],
+    ['GRPC_PORT', ''],
     ['HOST', ''],
     ['HOST', '   '],
     ['WORKERS', 'abc'],

@@ -21,9 +21,9 @@ export interface Metrics {
   rejected: Counter<'reason'>;
   /**
    * Observes a request's duration in requestDuration (seconds); its protocol is its route's, or,
-   * for an unmatched request, its URL's.
+   * for an unmatched request, its URL's; gRPC calls give theirs ('grpc', the status a code's name).
    */
-  observeRequest(route: string, method: string, status: number, seconds: number, url?: string): void;
+  observeRequest(route: string, method: string, status: number | string, seconds: number, url?: string, protocol?: string): void;
   /** Set by the pool plugin: how to read its queue depth and busy workers. */
   poolProbe: { queueDepth: () => number; busyWorkers: () => number; memoryInUse: () => number; memoryBudget: () => number };
 }
@@ -45,8 +45,8 @@ export default fp(
     // One label child per (route, method, status, protocol), resolved once: labelled observe()
     // hashes the label set on every call, a few microseconds on the small-request path.
     const durations = new Map<string, { observe(v: number): void }>();
-    const observeRequest = (route: string, method: string, status: number, seconds: number, url?: string) => {
-      const protocol = protocolOf(route === 'unmatched' ? url : route);
+    const observeRequest = (route: string, method: string, status: number | string, seconds: number, url?: string, given?: string) => {
+      const protocol = given ?? protocolOf(route === 'unmatched' ? url : route);
       const key = `${route} ${method} ${status} ${protocol}`;
       let h = durations.get(key);
       if (!h) {
@@ -61,7 +61,7 @@ export default fp(
       observeRequest,
       requestDuration: new Histogram({
         name: 'anymax_http_request_duration_seconds',
-        help: 'HTTP request duration by route, method, status and protocol (v2: the Open Inference Protocol under /v2; v1: the rest)',
+        help: 'HTTP request duration by route, method, status and protocol (v2: the Open Inference Protocol under /v2; grpc: its gRPC service, status the gRPC code name; v1: the rest)',
         labelNames: ['route', 'method', 'status', 'protocol'],
         buckets: DURATION_BUCKETS,
         registers,

@@ -22,14 +22,14 @@ import * as S from '../schemas/oip.js';
  * error under /v2 so).
  */
 
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'parameters'];
 
 type ModelParams = { model: string; version?: string };
 const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 
 /** The model a route names; 404 for an unknown model or version. */
-function modelOf(params: ModelParams): Operation {
+export function modelOf(params: ModelParams): Operation {
   if (!isOpName(params.model)) throw new ApiError(404, 'NOT_FOUND', `unknown model ${quote(params.model)} (models: ${OP_NAMES.join(', ')})`);
   if (params.version !== undefined && params.version !== '1') {
     throw new ApiError(404, 'NOT_FOUND', `model ${params.model} has no version ${quote(params.version)} (its only version is 1)`);

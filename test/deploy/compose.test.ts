@@ -55,6 +55,8 @@ describe('docker-compose.yml', () => {
     const config = loadConfig(a.environment);
     expect(config.host).toBe('0.0.0.0');
     expect(config.port).toBe(8080);
+    expect(config.grpcPort).toBe(8081);
+    expect(a.ports).toContain('8081:8081');
     const grace = Number(/^(\d+)s$/.exec(a.stop_grace_period)![1]);
     expect(grace).toBeGreaterThanOrEqual(config.requestTimeoutMs / 1000 + 5);
   });
@@ -67,6 +69,12 @@ describe('docker-compose.yml', () => {
     const upstream = /upstream anymax \{([^}]*)\}/.exec(nginx)![1];
     const servers = [...upstream.matchAll(/server\s+([\w.-]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
     expect(servers.sort()).toEqual(replicas.map((r) => `${r}:8080`).sort());
+    // The gRPC proxy: HTTP/2 to each replica's GRPC_PORT.
+    const grpcUpstream = /upstream anymax_grpc \{([^}]*)\}/.exec(nginx)![1];
+    const grpcServers = [...grpcUpstream.matchAll(/server\s+([\w.-]+):(\d+)/g)].map((m) => `${m[1]}:${m[2]}`);
+    expect(grpcServers.sort()).toEqual(replicas.map((r) => `${r}:${loadConfig(services[r].environment).grpcPort}`).sort());
+    expect(nginx).toMatch(/grpc_pass grpc:\/\/anymax_grpc;/);
+    expect(services.lb.ports).toContain('8089:8081');
     expect(nginx).toMatch(/proxy_next_upstream [^;]*non_idempotent/);
     expect(services.lb.volumes[0]).toMatch(/^\.\/deploy\/nginx\/nginx\.conf:\/etc\/nginx\/nginx\.conf/);
   });

@@ -410,11 +410,12 @@ function userIds(user: string | undefined): { uid: number; gid: number } | undef
 /**
  * The process as the image would start it: exec form argv, in the WORKDIR, with the stage's ENV
  * (and PATH to find node). Tests here may only listen on loopback, so HOST is forced to
- * 127.0.0.1 (the image says 0.0.0.0) and PORT to a free port (the image says 8080). As root, it
+ * 127.0.0.1 (the image says 0.0.0.0), PORT to a free port (the image says 8080) and GRPC_PORT to 0
+ * (off: the image says 8081; the proto is still loaded at start, so a missing one fails). As root, it
  * runs as the USER's uid like the container would; otherwise as whoever runs the test.
  */
 function containerEnv(s: StageResult, port: number): Record<string, string> {
-  return { PATH: process.env.PATH ?? '', ...s.env, HOST: '127.0.0.1', PORT: String(port) };
+  return { PATH: process.env.PATH ?? '', ...s.env, HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: '0' };
 }
 
 function asUser(s: StageResult): { uid?: number; gid?: number } {
@@ -562,7 +563,8 @@ describe('the Dockerfile, its steps performed here', () => {
     expect(runtime.user).toBe('node');
     expect(runtime.env.NODE_ENV).toBe('production');
     // What the image EXPOSEs is where its own ENV makes the server listen.
-    expect(runtime.expose).toEqual([runtime.env.PORT]);
+    expect(runtime.expose).toEqual([runtime.env.PORT, runtime.env.GRPC_PORT]);
+    expect(existsSync(path.join(appDir, 'proto/grpc_service.proto'))).toBe(true);
     // The runtime stage's `npm cache clean --force` emptied the copy of the cache, not the machine's.
     expect(existsSync(path.join(b.npmCache, '_cacache'))).toBe(false);
     expect(existsSync(machineCache)).toBe(machineCacheHad);

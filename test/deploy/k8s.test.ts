@@ -47,7 +47,7 @@ describe('deploy/k8s manifests', () => {
 
   it('sets only variables the service knows, with values its config accepts', () => {
     const known = [
-      ...['HOST', 'PORT', 'WORKERS', 'MAX_BODY_BYTES', 'MAX_ELEMENTS', 'QUEUE_LIMIT', 'REQUEST_TIMEOUT_MS', 'LOG_LEVEL'],
+      ...['HOST', 'PORT', 'GRPC_PORT', 'WORKERS', 'MAX_BODY_BYTES', 'MAX_ELEMENTS', 'QUEUE_LIMIT', 'REQUEST_TIMEOUT_MS', 'LOG_LEVEL'],
       ...['HEADERS_TIMEOUT_MS', 'RECEIVE_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'SOCKET_INACTIVITY_TIMEOUT_MS'],
     ];
     for (const name of Object.keys(env)) expect(known, `unknown variable ${name}`).toContain(name);
@@ -61,6 +61,9 @@ describe('deploy/k8s manifests', () => {
     expect(port.containerPort).toBe(loadConfig(env).port);
     const svc = byKind('Service')[0];
     expect(svc.spec.ports[0].targetPort).toBe('http');
+    const grpcPort = container.ports.find((p: Doc) => p.name === 'grpc');
+    expect(grpcPort.containerPort).toBe(loadConfig(env).grpcPort);
+    expect(svc.spec.ports.find((p: Doc) => p.name === 'grpc').targetPort).toBe('grpc');
     expect(svc.spec.selector).toEqual(pod.metadata.labels);
   });
 

@@ -196,40 +196,56 @@ export function findNginx(): string | undefined {
  *  - the `server host:port params;` lines of `upstream anymax { ... }` become one line per
  *    replica, `server 127.0.0.1:<port> params;` with the same params;
  *  - `listen ...;` becomes `listen 127.0.0.1:<listenPort>;`;
+ *  - the gRPC proxy likewise: the servers of `upstream anymax_grpc { ... }` become the replicas'
+ *    gRPC ports (grpcUpstreamPorts; without them, the HTTP ports: nginx starts, and gRPC through
+ *    it is not used), and `listen ... http2;` becomes `listen 127.0.0.1:<grpcListenPort> http2;`;
  *  - `pid`, the `*_temp_path`s, and `error_log` / `access_log` files move into dir;
  *  - with asRoot, `user root;` is added first: a root master otherwise runs its workers as
  *    "nobody", which cannot enter the private (0700) temp dir, so whatever nginx spools to its
  *    temp paths fails (seen here: a 6 MB body, over client_body_buffer_size 4m, got a 500 with
  *    `open() ".../nginx-client-body/..." failed (13: Permission denied)`).
  * Every other line is kept as it is. Throws on what it cannot place safely: no `upstream anymax`,
- * server lines with different params, more than one listen, or a path directive it does not handle.
+ * server lines with different params, more than one listen of each kind, an http2 listen without
+ * grpcListenPort, or a path directive it does not handle.
  */
-export function renderNginxConf(source: string, o: { upstreamPorts: number[]; listenPort: number; dir: string; asRoot: boolean }): string {
+export function renderNginxConf(
+  source: string,
+  o: { upstreamPorts: number[]; listenPort: number; dir: string; asRoot: boolean; grpcUpstreamPorts?: number[]; grpcListenPort?: number },
+): string {
   const lines = source.split('\n');
   const out: string[] = [];
   if (o.asRoot && !lines.some((l) => /^\s*user\s/.test(l))) out.push('user root;');
   let depth = 0;
-  let upstreamDepth = -1; // depth inside `upstream anymax {`, or -1
-  let serverParams: string | undefined;
+  let upstreamDepth = -1; // depth inside `upstream anymax {` or `upstream anymax_grpc {`, or -1
+  let upstream = 'anymax' as 'anymax' | 'anymax_grpc';
+  const serverParams: Record<string, string | undefined> = {};
   let listens = 0;
+  let grpcListens = 0;
   let sawUpstream = false;
   const strip = (l: string) => l.replace(/#.*$/, '');
   for (const line of lines) {
     const code = strip(line);
     const indent = /^\s*/.exec(line)![0];
     let m: RegExpExecArray | null;
-    if (/^\s*upstream\s+anymax\s*\{\s*$/.test(code)) {
-      sawUpstream = true;
+    if ((m = /^\s*upstream\s+(anymax|anymax_grpc)\s*\{\s*$/.exec(code))) {
+      upstream = m[1] as typeof upstream;
+      sawUpstream ||= upstream === 'anymax';
       upstreamDepth = depth + 1;
       out.push(line);
     } else if (upstreamDepth === depth && (m = /^\s*server\s+([^\s;{]+)((?:\s+[^;{]+)?)\s*;\s*$/.exec(code))) {
       const params = m[2].trim();
-      if (serverParams === undefined) {
-        serverParams = params;
-        for (const port of o.upstreamPorts) out.push(`${indent}server ${LOOPBACK}:${port}${params ? ` ${params}` : ''};`);
-      } else if (params !== serverParams) {
-        throw new Error(`upstream anymax: servers with different params (${JSON.stringify(serverParams)} vs ${JSON.stringify(params)})`);
+      const seen = serverParams[upstream];
+      if (seen === undefined) {
+        serverParams[upstream] = params;
+        const ports = upstream === 'anymax_grpc' ? (o.grpcUpstreamPorts ?? o.upstreamPorts) : o.upstreamPorts;
+        for (const port of ports) out.push(`${indent}server ${LOOPBACK}:${port}${params ? ` ${params}` : ''};`);
+      } else if (params !== seen) {
+        throw new Error(`upstream ${upstream}: servers with different params (${JSON.stringify(seen)} vs ${JSON.stringify(params)})`);
       }
+    } else if (/^\s*listen\s.*\shttp2\s*;/.test(code)) {
+      if (++grpcListens > 1) throw new Error('more than one http2 listen directive: which one is the gRPC proxy?');
+      if (o.grpcListenPort === undefined) throw new Error('the config has an http2 (gRPC) listen: give grpcListenPort');
+      out.push(`${indent}listen ${LOOPBACK}:${o.grpcListenPort} http2;`);
     } else if (/^\s*listen\s/.test(code)) {
       if (++listens > 1) throw new Error('more than one listen directive: which one is the proxy?');
       out.push(`${indent}listen ${LOOPBACK}:${o.listenPort};`);
@@ -252,7 +268,7 @@ export function renderNginxConf(source: string, o: { upstreamPorts: number[]; li
       }
     }
   }
-  if (!sawUpstream || serverParams === undefined) throw new Error('no `upstream anymax { server ...; }` in the nginx config');
+  if (!sawUpstream || serverParams.anymax === undefined) throw new Error('no `upstream anymax { server ...; }` in the nginx config');
   if (listens !== 1) throw new Error('no listen directive in the nginx config');
   return out.join('\n');
 }

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseProm, promValue, randomLogits } from '../helpers/http.js';
+import { inferenceClient, param } from '../grpc/client.js';
 import { findNginx, freePort, launch, renderNginxConf, request, stop, waitHttp200, within, type Proc } from './procs.js';
 
 /**
@@ -29,6 +30,8 @@ if (!NGINX && !CI) {
 interface Node {
   p: Proc;
   port: number;
+  /** Its gRPC port (GRPC_PORT; nginx's http2 listen). */
+  grpcPort: number;
 }
 
 const SOURCE_CONF = readFileSync(path.join(ROOT, 'deploy/nginx/nginx.conf'), 'utf8');
@@ -71,21 +74,25 @@ describe.skipIf(!NGINX && !CI)('scale-out: two replicas behind nginx (deploy/ngi
     dir = mkdtempSync(path.join(os.tmpdir(), 'anymax-scale-out-'));
 
     const ports = [await freePort(), await freePort()];
+    const grpcPorts = [await freePort(), await freePort()];
     for (const [i, port] of ports.entries()) {
       const p = launch(`replica-${i + 1}`, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), WORKERS: '1', LOG_LEVEL: 'warn' },
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: String(grpcPorts[i]), WORKERS: '1', LOG_LEVEL: 'warn' },
       });
       procs.push(p);
-      replicas.push({ p, port });
+      replicas.push({ p, port, grpcPort: grpcPorts[i] });
     }
     // LOG_LEVEL=warn: no "anymax ready" line, so readiness is polled.
     await Promise.all(replicas.map((r) => waitHttp200(r.p, r.port, '/health/ready', 60_000)));
 
     const lbPort = await freePort();
+    const lbGrpcPort = await freePort();
     rendered = renderNginxConf(SOURCE_CONF, {
       upstreamPorts: ports,
       listenPort: lbPort,
+      grpcUpstreamPorts: grpcPorts,
+      grpcListenPort: lbGrpcPort,
       dir,
       // As root here (and in CI): see renderNginxConf.
       asRoot: process.getuid?.() === 0,
@@ -97,7 +104,7 @@ describe.skipIf(!NGINX && !CI)('scale-out: two replicas behind nginx (deploy/ngi
       env: { PATH: process.env.PATH ?? '' },
     });
     procs.push(p);
-    lb = { p, port: lbPort };
+    lb = { p, port: lbPort, grpcPort: lbGrpcPort };
     try {
       await waitHttp200(p, lbPort, '/health/ready', 20_000);
     } catch (e) {
@@ -119,7 +126,9 @@ describe.skipIf(!NGINX && !CI)('scale-out: two replicas behind nginx (deploy/ngi
     expect(rendered).toMatch(new RegExp(`^\\s*listen 127\\.0\\.0\\.1:${lb.port};$`, 'm'));
     // No path of the container's /tmp left; nothing listens beyond loopback.
     expect(rendered).not.toMatch(/\s\/tmp\/nginx/);
-    for (const m of rendered.matchAll(/^\s*listen\s+([^;]+);/gm)) expect(m[1]).toMatch(/^127\.0\.0\.1:\d+$/);
+    for (const m of rendered.matchAll(/^\s*listen\s+([^;]+);/gm)) expect(m[1]).toMatch(/^127\.0\.0\.1:\d+( http2)?$/);
+    const grpcUpstream = /upstream anymax_grpc \{([^}]*)\}/.exec(rendered)![1];
+    expect([...grpcUpstream.matchAll(/^\s*server\s+(\S+)/gm)].map((m) => m[1])).toEqual(replicas.map((r) => `127.0.0.1:${r.grpcPort}`));
   });
 
   it('a seeded /v1/sample is byte-identical from each replica and through nginx, and both replicas answer', async () => {
@@ -160,6 +169,37 @@ describe.skipIf(!NGINX && !CI)('scale-out: two replicas behind nginx (deploy/ngi
     const served = after.map((v, i) => v - before[i]);
     expect(served.reduce((x, y) => x + y, 0)).toBe(rounds * concurrency);
     for (const s of served) expect(s, `per-replica /v1/sample counts ${JSON.stringify(served)}`).toBeGreaterThan(0);
+  });
+
+  it('gRPC through nginx (grpc_pass, HTTP/2): a seeded ModelInfer answers as each replica does, and both replicas serve calls', async () => {
+    const logits = Buffer.from(Float32Array.from(randomLogits(4, 50, 12).flat()).buffer);
+    const req = {
+      model_name: 'sample',
+      parameters: { n: param(8), seed: param(424242) },
+      inputs: [{ name: 'logits', datatype: 'FP32', shape: [4, 50] }],
+      raw_input_contents: [logits],
+    };
+    const direct = replicas.map((r) => inferenceClient(r.grpcPort));
+    const viaLb = inferenceClient(lb.grpcPort);
+    const grpcCount = async (port: number) => {
+      const r = await request(port, 'GET', '/metrics', undefined, { timeoutMs: 10_000 });
+      return promValue(parseProm(r.body), SAMPLE_COUNT, { route: '/inference.GRPCInferenceService/ModelInfer', status: 'OK', protocol: 'grpc' });
+    };
+    try {
+      const [a, b] = await Promise.all(direct.map((c) => c.call('ModelInfer', req)));
+      expect(b.raw_output_contents).toEqual(a.raw_output_contents);
+      expect(a.raw_output_contents[0].length).toBe(4 * 8 * 8);
+      const before = await Promise.all(replicas.map((r) => grpcCount(r.port)));
+      for (let round = 0; round < 4; round++) {
+        const got = await Promise.all(Array.from({ length: 6 }, () => viaLb.call('ModelInfer', req, 15_000)));
+        for (const g of got) expect(g.raw_output_contents).toEqual(a.raw_output_contents);
+      }
+      const served = (await Promise.all(replicas.map((r) => grpcCount(r.port)))).map((v, i) => v - before[i]);
+      expect(served.reduce((x, y) => x + y, 0)).toBe(24);
+      for (const s of served) expect(s, `per-replica ModelInfer counts ${JSON.stringify(served)}`).toBeGreaterThan(0);
+    } finally {
+      for (const c of [...direct, viaLb]) c.close();
+    }
   });
 
   it('a body over client_body_buffer_size (spooled to nginx temp dir) passes through unchanged', async () => {

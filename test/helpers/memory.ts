@@ -34,7 +34,7 @@ export async function startMemServer(env: Record<string, string>, built?: string
   const args = built ? [built] : ['--import', 'tsx', 'src/server.ts'];
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', ...env, PORT: '0' },
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', GRPC_PORT: '0', ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -122,8 +122,8 @@ export function constantMatrixBody(rows: number, cols: number, value = '0', fiel
 /**
  * Builds the service (tsc, tsconfig.build.json) into a temporary directory of its own, so that
  * neither dist/ (load/, the Docker build) nor another run is touched; the directory gets a
- * package.json ("type": "module") and links to node_modules and public/ (the playground page,
- * which the server finds beside dist/, as in the image). Returns server.js and a cleanup.
+ * package.json ("type": "module") and links to node_modules, public/ (the playground page) and
+ * proto/ (the gRPC service's), which the server finds beside dist/, as in the image. Returns server.js and a cleanup.
  */
 export async function buildServer(): Promise<{ server: string; cleanup(): void }> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'anymax-build-'));
@@ -132,6 +132,8 @@ export async function buildServer(): Promise<{ server: string; cleanup(): void }
     writeFileSync(path.join(dir, 'package.json'), '{"type":"module"}\n');
     symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'), 'dir');
     symlinkSync(path.join(ROOT, 'public'), path.join(dir, 'public'), 'dir');
+    // The gRPC service's protocol, read at start from beside dist/ (as in the image).
+    symlinkSync(path.join(ROOT, 'proto'), path.join(dir, 'proto'), 'dir');
     const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
     const out = path.join(dir, 'dist');
     await new Promise<void>((resolve, reject) => {
