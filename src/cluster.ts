@@ -116,7 +116,9 @@ export function runPrimary(config: Config): Promise<number> {
   // before the next one (100 ms to 10 s), so a crash at start-up does not become a fork loop.
   let backoffMs = 0;
   const bornAt = new Map<number, number>();
-  // With PORT=0 the first process picks the port; replacements must bind the same one.
+  // With PORT=0 the first listen picks the port and Node's cluster gives every later listen(0)
+  // the same one while a process holds it (naming that port instead would ask for a second
+  // socket on it: EADDRINUSE). Only logged here.
   let port = config.port;
 
   const broadcast = () => {
@@ -124,7 +126,7 @@ export function runPrimary(config: Config): Promise<number> {
     for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send(msg);
   };
   const fork = () => {
-    const w = cluster.fork({ PORT: String(port) });
+    const w = cluster.fork();
     bornAt.set(w.id, Date.now());
     return w;
   };
