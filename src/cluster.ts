@@ -115,6 +115,9 @@ export function runPrimary(config: Config): Promise<number> {
   // Replacement backoff: a process that dies within a second of its start doubles the wait
   // before the next one (100 ms to 10 s), so a crash at start-up does not become a fork loop.
   let backoffMs = 0;
+  // Live processes by id, kept here: Node removes a worker from cluster.workers at its exit or
+  // at its IPC channel's close, whichever comes last, so at the last 'exit' cluster.workers
+  // could still list it (and nothing would end the drain).
   const bornAt = new Map<number, number>();
   // With PORT=0 the first listen picks the port and Node's cluster gives every later listen(0)
   // the same one while a process holds it (naming that port instead would ask for a second
@@ -161,7 +164,7 @@ export function runPrimary(config: Config): Promise<number> {
     if (draining) {
       if (code !== 0) failedExits++;
       log.info({ exited: w.process.pid, code, signal }, 'process exited');
-      if (Object.keys(cluster.workers ?? {}).length === 0) onDone(failedExits ? 1 : 0);
+      if (bornAt.size === 0) onDone(failedExits ? 1 : 0);
       return;
     }
     backoffMs = lived < 1000 ? Math.min(Math.max(backoffMs * 2, 100), 10_000) : 0;
@@ -184,14 +187,15 @@ export function runPrimary(config: Config): Promise<number> {
     log.info({ signal }, 'shutting down');
     broadcast();
     for (const w of Object.values(cluster.workers ?? {})) if (w?.isConnected()) w.send({ type: DRAIN, signal });
-    if (Object.keys(cluster.workers ?? {}).length === 0) onDone(0);
+    if (bornAt.size === 0) onDone(0);
     // Each process bounds its own drain (REQUEST_TIMEOUT_MS + 5 s, src/server.ts); past that
-    // and a margin, whatever is left is killed.
+    // and a margin, whatever is left is killed. (process.exit ends the primary before it when
+    // the drain ends in time.)
     setTimeout(() => {
       log.error('processes still running after the drain deadline, killing them');
       for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGKILL');
       onDone(1);
-    }, config.requestTimeoutMs + 10_000).unref();
+    }, config.requestTimeoutMs + 10_000);
   };
   for (const sig of ['SIGTERM', 'SIGINT'] as const) process.on(sig, stop);
 
