@@ -22,7 +22,8 @@
  *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
  *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-8x32000,
  *                    sample-8x32000-v2, softmax-64x1000, softmax-64x32000, softmax-64x32000-v2,
- *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too)
+ *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too);
+ *                    cores: the cores table alone (below)
  *   --connections N  override every scenario's connection count
  *   --processes N    PROCESSES for the service (default: the service's own, one per usable core)
  *   --workers N      WORKERS for the service (default: the service's own, cores / processes)
@@ -643,14 +644,14 @@ function printCores(rows: CoreRow[]): void {
 async function main(): Promise<number> {
   const all = scenarios();
   const chosen = flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
-  const unknown = (flags.only ?? []).filter((k) => !all.some((s) => s.key === k));
+  const unknown = (flags.only ?? []).filter((k) => k !== 'cores' && !all.some((s) => s.key === k));
   if (unknown.length) usage(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.key).join(', ')}`);
 
   say(`load: ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const needService = chosen.some((s) => s.server === 'service');
   const needHello = chosen.some((s) => s.server === 'hello');
   // The cores table runs with the whole list, or when --cores is given with --only.
-  const runCores = flags.cores > 0 && (!flags.only || process.argv.some((a) => a.startsWith('--cores')));
+  const runCores = flags.cores > 0 && (!flags.only || flags.only.includes('cores') || process.argv.some((a) => a.startsWith('--cores')));
   if ((needService || runCores) && !flags.server) ensureBuilt(flags.build, say);
   const serverJs = flags.server ?? path.join('dist', 'server.js');
 
