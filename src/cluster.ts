@@ -35,7 +35,12 @@ export interface ServiceLink {
   ready(): boolean;
   /** The /metrics text of the whole service. */
   metrics(): Promise<string>;
-  /** Runs fn when the primary says drain (once). */
+  /**
+   * Runs fn once, when the primary says drain or this process gets SIGTERM itself (then it exits
+   * and the primary replaces it). SIGINT is left to the primary: a terminal's Ctrl-C reaches the
+   * whole group, and a process that drained on its own would exit before the primary knew it
+   * was stopping, and be replaced. The caller leaves both signals to this link.
+   */
   onDrain(fn: (signal: string) => void): void;
 }
 
@@ -48,12 +53,17 @@ export function joinService(): ServiceLink | undefined {
   let drainSignal: string | undefined;
   let nextId = 0;
   const pending = new Map<number, { resolve(text: string): void; reject(e: Error): void }>();
+  const drainOnce = (signal: string) => {
+    if (drainSignal) return;
+    drainSignal = signal;
+    drain?.(signal);
+  };
+  process.on('SIGTERM', () => drainOnce('SIGTERM'));
+  process.on('SIGINT', () => {});
   process.on('message', (msg: { type?: string; id?: number; text?: string; error?: string; signal?: string; ready?: boolean; draining?: boolean }) => {
     if (msg?.type === STATE) state = { ready: msg.ready === true, draining: msg.draining === true };
-    else if (msg?.type === DRAIN) {
-      drainSignal ??= msg.signal ?? 'SIGTERM';
-      drain?.(drainSignal);
-    } else if (msg?.type === METRICS && typeof msg.id === 'number') {
+    else if (msg?.type === DRAIN) drainOnce(msg.signal ?? 'SIGTERM');
+    else if (msg?.type === METRICS && typeof msg.id === 'number') {
       const p = pending.get(msg.id);
       pending.delete(msg.id);
       if (msg.error !== undefined) p?.reject(new Error(msg.error));

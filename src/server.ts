@@ -28,9 +28,10 @@ async function main(): Promise<void> {
   const app = await buildApp({ ...config, service });
   // Stop accepting, close idle and stalled connections at once (src/plugins/connections.ts), let
   // in-flight requests finish, close the pool (an onClose hook), exit 0. In a cluster the
-  // primary's drain message does the same (a terminal's Ctrl-C reaches both: closed once).
+  // signals and the primary's drain message come through the link, once.
   let closing = false;
-  const grace = closeWithGrace({ delay: config.requestTimeoutMs + 5000 }, async ({ signal, err }) => {
+  const skip = service ? (['SIGTERM', 'SIGINT'] as const) : [];
+  const grace = closeWithGrace({ delay: config.requestTimeoutMs + 5000, skip: [...skip] }, async ({ signal, err }) => {
     closing = true;
     if (err) app.log.error({ err }, 'fatal error, closing');
     else app.log.info({ signal: signal ?? drainSignal }, 'shutting down');

@@ -68,6 +68,8 @@ async function startCluster(env: Record<string, string> = {}): Promise<Cluster> 
     45_000,
     'the cluster to start',
   );
+  // The primary sees a listen before the process logs its own ready line.
+  await waitFor(() => logs.filter((l) => l.msg === 'anymax ready').length === 2, 10_000, 'both ready lines');
   const port = logs.find((l) => l.msg === 'all processes listening')!.port as number;
   return { proc, logs, stderr: () => stderr, port, exited };
 }
@@ -217,6 +219,25 @@ describe('src/cluster.ts: PROCESSES=2', () => {
       expect(c.logs.some((l) => l.proc === 'primary' && l.msg === 'process exited' && l.exited === pid && l.code === 0)).toBe(true);
     }
     expect(c.logs.filter((l) => (l.level as number) >= 50), 'no error logs').toEqual([]);
+  });
+
+  it.each([
+    ['the processes first', false],
+    ['the primary first', true],
+  ])('SIGINT to the whole group (a terminal\'s Ctrl-C), %s: each process drains once, none is replaced, exit 0', async (_name, primaryFirst) => {
+    const c = await startCluster();
+    const pids = servingPids(c);
+    const order = primaryFirst ? [c.proc.pid!, ...pids] : [...pids, c.proc.pid!];
+    // As the terminal does: all at once (a process that had already exited would throw ESRCH).
+    for (const pid of order) process.kill(pid, 'SIGINT');
+    expect(await within(c.exited, 30_000, 'the primary to exit')).toEqual({ code: 0, signal: null });
+    for (const pid of pids) {
+      expect(c.logs.filter((l) => l.pid === pid && l.msg === 'shutting down')).toHaveLength(1);
+      expect(c.logs.some((l) => l.proc === 'primary' && l.msg === 'process exited' && l.exited === pid && l.code === 0)).toBe(true);
+    }
+    expect(c.logs.filter((l) => l.msg === 'shutting down').map((l) => l.signal)).toEqual(['SIGINT', 'SIGINT', 'SIGINT']);
+    expect(c.logs.some((l) => l.msg === 'process died, replacing it')).toBe(false);
+    expect(c.stderr()).not.toContain('second');
   });
 
   it('a MEMORY_BUDGET_BYTES too small to split stops the start with a message naming it', async () => {
