@@ -605,7 +605,7 @@ function coreRatio(rows: CoreRow[]): { ratio: number; met: boolean } | undefined
 
 function printCores(rows: CoreRow[]): void {
   const layouts = [...new Set(rows.map((r) => r.layout))];
-  const head = [`cores: ${rows[0].row.scenario}`, 'runs', 'req/s median', 'min-max', 'p50 med', 'cpu ms/req main+other', 'total', 'cannon ms/req', 'others', 'load1 min-max'];
+  const head = [`cores: ${rows[0].row.scenario}`, 'runs', 'req/s median', 'min-max', 'p50 med', 'cpu ms/req main+other', 'total', 'service cores', 'cannon ms/req', 'others', 'load1 min-max'];
   const base = median(rows.filter((r) => r.layout === layouts[0]).map((r) => r.row.rps));
   const cells = layouts.map((l) => {
     const rs = rows.filter((r) => r.layout === l).map((r) => r.row);
@@ -623,6 +623,8 @@ function printCores(rows: CoreRow[]): void {
       median(rs.map((r) => r.medianMs)).toFixed(2),
       `${main.toFixed(3)}+${other.toFixed(3)}`,
       (main + other).toFixed(3),
+      // CPU the service got: req/s x its CPU per request (one process cannot pass ~1 core).
+      median(cpu.map((r) => (r.rps * (r.serverCpuMsPerReq!.main + r.serverCpuMsPerReq!.other)) / 1000)).toFixed(2),
       median(rs.map((r) => r.harnessCpuMsPerReq)).toFixed(3),
       median(rs.map((r) => r.othersCores ?? NaN)).toFixed(2),
       `${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`,
@@ -637,8 +639,8 @@ function printCores(rows: CoreRow[]): void {
   const r = coreRatio(rows);
   if (!r) say(`cores: the last layout ${(median(rows.filter((x) => x.layout === layouts[layouts.length - 1]).map((x) => x.row.rps)) / base).toFixed(2)}x the first (medians).`);
   if (r) say(`cores: ${r.ratio.toFixed(2)}x one process (target >= ${CORES_TARGET}x: ${r.met ? 'met' : 'MISSED'}); medians over the rounds, each a fresh service.`);
-  say(`cpu ms/req: CPU of the whole service (primary and every process) per request, from /proc; others: cores used by other`);
-  say(`processes during the window; the load generator (cannon) runs on the same cores.`);
+  say(`cpu ms/req: CPU of the whole service (primary and every process) per request, from /proc; service cores: req/s x that`);
+  say(`(the CPU it got); others: cores used by other processes during the window; the load generator (cannon) runs on the same cores.`);
 }
 
 async function main(): Promise<number> {
