@@ -14,16 +14,25 @@ import type { Config } from './config.js';
  * WORKERS threads and its own share of the memory budget. A second listener started there (a
  * gRPC server on its own port) is shared the same way and drained by the same close.
  *
- * Messages between them (IPC, besides prom-client's own):
+ * Messages between them (IPC):
  *   primary -> process  {type: 'anymax:state', ready, draining}  after every change
  *   primary -> process  {type: 'anymax:drain', signal}            stop: close, finish, exit 0
  *   process -> primary  {type: 'anymax:metrics', id}              its /metrics wants the sum
+ *   primary -> process  {type: 'anymax:collect', id}              your registry, please
+ *   process -> primary  {type: 'anymax:part', id, metrics}        getMetricsAsJSON()
  *   primary -> process  {type: 'anymax:metrics', id, text | error}
+ * The primary asks only the processes that listen, and a scrape does not wait for one that
+ * exits meanwhile: prom-client's own clusterMetrics() asks every connected process, so a scrape
+ * while a replacement starts (connected, not yet answering) waited 5 s and failed.
  */
 
 const STATE = 'anymax:state';
 const DRAIN = 'anymax:drain';
 const METRICS = 'anymax:metrics';
+const COLLECT = 'anymax:collect';
+const PART = 'anymax:part';
+/** A scrape gives up on a process that has not answered within this (its loop is stuck). */
+const COLLECT_TIMEOUT_MS = 5000;
 
 /** What a serving process knows of the service it is part of (src/app.ts uses it). */
 export interface ServiceLink {
@@ -52,6 +61,7 @@ export function joinService(): ServiceLink | undefined {
   let drain: ((signal: string) => void) | undefined;
   let drainSignal: string | undefined;
   let nextId = 0;
+  let registry: Registry | undefined;
   const pending = new Map<number, { resolve(text: string): void; reject(e: Error): void }>();
   const drainOnce = (signal: string) => {
     if (drainSignal) return;
@@ -63,6 +73,13 @@ export function joinService(): ServiceLink | undefined {
   process.on('message', (msg: { type?: string; id?: number; text?: string; error?: string; signal?: string; ready?: boolean; draining?: boolean }) => {
     if (msg?.type === STATE) state = { ready: msg.ready === true, draining: msg.draining === true };
     else if (msg?.type === DRAIN) drainOnce(msg.signal ?? 'SIGTERM');
+    else if (msg?.type === COLLECT && registry) {
+      const id = msg.id;
+      registry.getMetricsAsJSON().then(
+        (metrics) => process.send?.({ type: PART, id, metrics }),
+        (err: Error) => process.send?.({ type: PART, id, error: err.message }),
+      );
+    }
     else if (msg?.type === METRICS && typeof msg.id === 'number') {
       const p = pending.get(msg.id);
       pending.delete(msg.id);
@@ -72,20 +89,18 @@ export function joinService(): ServiceLink | undefined {
   });
   return {
     bindings: { proc: worker.id },
-    attach(registry) {
-      // Constructing one installs prom-client's answer to the primary's requests in this process.
-      new AggregatorRegistry();
-      AggregatorRegistry.setRegistries([registry]);
+    attach(r) {
+      registry = r;
     },
     ready: () => state.ready && !state.draining,
     metrics() {
       const id = nextId++;
       return new Promise<string>((resolve, reject) => {
-        // The primary gives up on a silent process after prom-client's 5 s; this is a backstop.
+        // The primary gives up on a silent process after COLLECT_TIMEOUT_MS; this is a backstop.
         const timer = setTimeout(() => {
           pending.delete(id);
-          reject(new Error('the primary did not answer within 7 s'));
-        }, 7000);
+          reject(new Error(`the primary did not answer within ${COLLECT_TIMEOUT_MS + 2000} ms`));
+        }, COLLECT_TIMEOUT_MS + 2000);
         pending.set(id, {
           resolve: (t) => (clearTimeout(timer), resolve(t)),
           reject: (e) => (clearTimeout(timer), reject(e)),
@@ -118,7 +133,6 @@ export function runPrimary(config: Config): Promise<number> {
       this.set(listening.size);
     },
   });
-  const aggregator = new AggregatorRegistry();
   let started = false;
   let draining: NodeJS.Signals | undefined;
   let failedExits = 0;
@@ -156,19 +170,52 @@ export function runPrimary(config: Config): Promise<number> {
     }
     broadcast();
   });
-  cluster.on('message', (w: Worker, msg: { type?: string; id?: number }) => {
+  // Scrapes in progress: the processes still to answer, and the answers.
+  type Part = Awaited<ReturnType<Registry['getMetricsAsJSON']>>;
+  const scrapes = new Map<number, { waiting: Set<number>; parts: Part[]; settle(err?: Error): void }>();
+  let nextScrape = 0;
+  /** The sum over every listening process (AggregatorRegistry.aggregate), and the primary's own. */
+  const scrape = (): Promise<string> =>
+    new Promise((resolve, reject) => {
+      const id = nextScrape++;
+      const targets = [...listening].map((wid) => cluster.workers?.[wid]).filter((w): w is Worker => !!w?.isConnected());
+      const s = {
+        waiting: new Set(targets.map((w) => w.id)),
+        parts: [] as Part[],
+        settle: (err?: Error) => {
+          if (!scrapes.delete(id)) return;
+          clearTimeout(timer);
+          if (err) return reject(err);
+          registry
+            .getMetricsAsJSON()
+            .then((own) => AggregatorRegistry.aggregate([...s.parts, own]).metrics())
+            .then(resolve, reject);
+        },
+      };
+      const timer = setTimeout(() => s.settle(new Error(`a process did not give its metrics within ${COLLECT_TIMEOUT_MS} ms`)), COLLECT_TIMEOUT_MS);
+      scrapes.set(id, s);
+      for (const w of targets) w.send({ type: COLLECT, id });
+      if (s.waiting.size === 0) s.settle();
+    });
+  const answered = (wid: number, id: number, part?: Part, error?: string) => {
+    const s = scrapes.get(id);
+    if (!s || !s.waiting.delete(wid)) return;
+    if (error !== undefined) return s.settle(new Error(error));
+    if (part) s.parts.push(part);
+    if (s.waiting.size === 0) s.settle();
+  };
+  cluster.on('message', (w: Worker, msg: { type?: string; id?: number; metrics?: Part; error?: string }) => {
+    if (msg?.type === PART && typeof msg.id === 'number') answered(w.id, msg.id, msg.metrics, msg.error);
     if (msg?.type !== METRICS) return;
-    aggregator.clusterMetrics().then(
-      async (text) => {
-        if (w.isConnected()) w.send({ type: METRICS, id: msg.id, text: text + (await registry.metrics()) });
-      },
-      (err: Error) => {
-        if (w.isConnected()) w.send({ type: METRICS, id: msg.id, error: err.message });
-      },
+    scrape().then(
+      (text) => w.isConnected() && w.send({ type: METRICS, id: msg.id, text }),
+      (err: Error) => w.isConnected() && w.send({ type: METRICS, id: msg.id, error: err.message }),
     );
   });
   cluster.on('exit', (w: Worker, code, signal) => {
     listening.delete(w.id);
+    // A scrape does not wait for a process that is gone (its counts went with it).
+    for (const id of [...scrapes.keys()]) answered(w.id, id);
     const lived = Date.now() - (bornAt.get(w.id) ?? 0);
     bornAt.delete(w.id);
     if (draining) {

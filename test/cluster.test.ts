@@ -163,6 +163,10 @@ describe('src/cluster.ts: PROCESSES=2', () => {
     const [victim, survivor] = servingPids(c);
     process.kill(victim, 'SIGKILL');
     await waitFor(() => c.logs.some((l) => l.msg === 'process died, replacing it' && l.exited === victim), 10_000, 'the primary to see the death');
+    // A scrape meanwhile sums the processes that listen, without waiting for the one starting.
+    const early = await send(c.port, 'GET', '/metrics');
+    expect(early.status, early.body.slice(0, 300)).toBe(200);
+    expect([1, 2]).toContain(promValue(parseProm(early.body), 'anymax_processes'));
     // Until the replacement listens, every connection goes to the survivor.
     const body = JSON.stringify({ logits: randomLogits(2, 30, 5), n: 3, seed: 4 });
     const during = await Promise.all(Array.from({ length: 6 }, () => send(c.port, 'POST', '/v1/sample', body)));
