@@ -7,7 +7,8 @@ import type { FastifyInstance } from 'fastify';
 export default async function metricsRoutes(app: FastifyInstance) {
   // Scrapes go through under load shedding: that is when the numbers matter.
   app.get('/metrics', { schema: { hide: true }, config: { pressureHandler: () => undefined } }, async (_req, reply) => {
-    const text = await app.service.metrics();
+    // An app built without buildApp (plugin tests) has no service: its own registry is all.
+    const text = await (app.hasDecorator('service') ? app.service.metrics() : app.metrics.registry.metrics());
     return reply.type(app.metrics.registry.contentType).send(text);
   });
 }
