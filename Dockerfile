@@ -32,5 +32,7 @@ EXPOSE 8080 8081
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/health/ready').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # Exec form: node runs as PID 1 and handles SIGTERM itself (graceful shutdown
-# in src/server.ts); no shell wrapper to swallow the signal.
+# in src/server.ts); no shell wrapper to swallow the signal. Given more than one CPU
+# (docker run --cpus, a pod's limit, else the host's), PID 1 is the primary of one HTTP
+# process per CPU (src/cluster.ts), and drains them all; --cpus=1 or PROCESSES=1 runs one.
 CMD ["node", "dist/server.js"]

@@ -2,7 +2,7 @@
  * Peak memory of big requests: `npx tsx load/memory.ts [flags]`.
  *
  * Each case (test/helpers/memory.ts MEM_CASES) runs on a fresh service process on 127.0.0.1
- * (WORKERS=2, MEMORY_BUDGET_BYTES=1 GiB as a 2 GiB container derives it, NODE_ENV=production):
+ * (PROCESSES=1, WORKERS=2, MEMORY_BUDGET_BYTES=1 GiB as a 2 GiB container gave one process, NODE_ENV=production):
  * its resident set once listening (base), its peak (VmHWM of /proc/<pid>/status, all threads)
  * after the case's requests, the most memory the budget had reserved meanwhile (sampled from
  * /metrics every 25 ms), and the bound the case is held to. Every case is bounded: a few

@@ -22,9 +22,16 @@
  *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
  *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-8x32000,
  *                    sample-8x32000-v2, softmax-64x1000, softmax-64x32000, softmax-64x32000-v2,
- *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too)
+ *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too);
+ *                    cores: the cores table alone (below)
  *   --connections N  override every scenario's connection count
- *   --workers N      WORKERS for the service (default: the service's own, availableParallelism)
+ *   --processes N    PROCESSES for the service (default: the service's own, one per usable core)
+ *   --workers N      WORKERS for the service (default: the service's own, cores / processes)
+ *   --cores R        the "cores" table: sample 1x50 on one process against the service's default
+ *                    layout (PROCESSES unset), R rounds each, alternating (default 3; 0 skips it)
+ *   --cores-layouts L,L   the layouts it compares, each P or PxW (processes x workers) or
+ *                    "default" (default: 1,default); the ratio is the last one's over the first's
+ *   --cores-scenario K    the scenario it runs (default sample-1x50, the one with the 1.8x target)
  *   --json           one JSON object per scenario on stdout (progress goes to stderr)
  *   --build          always run `npm run build` first;  --no-build  never (dist must exist)
  *   --cpu-prof DIR   run both servers with `node --cpu-prof --cpu-prof-dir DIR`: a .cpuprofile of
@@ -58,6 +65,10 @@ interface Flags {
   only: string[] | undefined;
   connections: number | undefined;
   workers: number | undefined;
+  processes: number | undefined;
+  cores: number;
+  coresLayouts: string[];
+  coresScenario: string;
   json: boolean;
   build: 'auto' | 'always' | 'never';
   cpuProf: string | undefined;
@@ -73,7 +84,7 @@ function usage(msg?: string): never {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, workers: undefined, json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined };
+  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) usage(`${name} needs a number >= ${min}`);
@@ -89,6 +100,14 @@ function parseFlags(argv: string[]): Flags {
       case '--only': f.only = (value() ?? '').split(',').filter(Boolean); break;
       case '--connections': f.connections = Math.floor(num(name, value(), 1)); break;
       case '--workers': f.workers = Math.floor(num(name, value(), 1)); break;
+      case '--processes': f.processes = Math.floor(num(name, value(), 1)); break;
+      case '--cores': f.cores = Math.floor(num(name, value(), 0)); break;
+      case '--cores-scenario': f.coresScenario = value() ?? usage('--cores-scenario needs a key'); break;
+      case '--cores-layouts': {
+        f.coresLayouts = (value() ?? '').split(',').filter(Boolean);
+        if (!f.coresLayouts.length || f.coresLayouts.some((l) => !/^(default|\d+(x\d+)?)$/.test(l))) usage('--cores-layouts needs P, PxW or default, comma-separated');
+        break;
+      }
       case '--json': f.json = true; break;
       case '--build': f.build = 'always'; break;
       case '--no-build': f.build = 'never'; break;
@@ -220,29 +239,60 @@ process.on('exit', () => {
 
 const CLK_TCK = 100; // USER_HZ, 100 on Linux
 
-/** tid -> CPU ms (user + system) of every live thread of pid; empty off Linux. */
-function threadCpu(pid: number): Map<number, number> {
-  const out = new Map<number, number>();
-  // The main thread's system (kernel) part is kept under -pid: syscalls, i.e. socket I/O.
-  let tids: string[];
+/** pid and its descendants (a cluster's serving processes are the service's children). */
+function processTree(pid: number): number[] {
+  const parent = new Map<number, number>();
   try {
-    tids = readdirSync(`/proc/${pid}/task`);
+    for (const d of readdirSync('/proc')) {
+      if (!/^\d+$/.test(d)) continue;
+      try {
+        const st = readFileSync(`/proc/${d}/stat`, 'utf8');
+        parent.set(Number(d), Number(st.slice(st.lastIndexOf(')') + 2).split(' ')[1]));
+      } catch {
+        // gone
+      }
+    }
   } catch {
-    return out;
+    return [pid];
   }
-  for (const t of tids) {
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) for (const [p, pp] of parent) if (pp === tree[i]) tree.push(p);
+  return tree;
+}
+
+/**
+ * tid -> CPU ms (user + system) of every live thread of pid and its descendants (a cluster's
+ * primary and serving processes); empty off Linux. A process's main thread is the tid equal to
+ * its pid; its system (kernel) part is kept under -pid: syscalls, i.e. socket I/O.
+ */
+function threadCpu(root: number): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const pid of processTree(root)) {
+    let tids: string[];
     try {
-      const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
-      const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      // fields after "(comm) ": state=0, ..., utime=11, stime=12
-      out.set(Number(t), ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK);
-      if (Number(t) === pid) out.set(-pid, (Number(f[12]) * 1000) / CLK_TCK);
+      tids = readdirSync(`/proc/${pid}/task`);
     } catch {
-      // thread ended
+      continue;
+    }
+    for (const t of tids) {
+      try {
+        const stat = readFileSync(`/proc/${pid}/task/${t}/stat`, 'utf8');
+        const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        // fields after "(comm) ": state=0, ..., utime=11, stime=12
+        out.set(Number(t), ((Number(f[11]) + Number(f[12])) * 1000) / CLK_TCK);
+        if (Number(t) === pid) {
+          out.set(-pid, (Number(f[12]) * 1000) / CLK_TCK);
+          mainThreads.add(pid);
+        }
+      } catch {
+        // thread ended
+      }
     }
   }
   return out;
 }
+/** Every pid seen as a process of a service (its tid is that process's main thread). */
+const mainThreads = new Set<number>();
 
 /** CPU ms used by the whole machine so far (all CPUs: user, nice, system, irq, softirq, steal). */
 function machineCpuMs(): number {
@@ -255,7 +305,7 @@ function machineCpuMs(): number {
 }
 
 interface CpuSplit {
-  /** CPU ms of the main (event loop) thread. */
+  /** CPU ms of the main (event loop) threads (in a cluster: the primary's and each process's). */
   mainMs: number;
   /** Of which in the kernel (system time: socket reads and writes). */
   mainSysMs: number;
@@ -265,15 +315,15 @@ interface CpuSplit {
   topOtherMs: number[];
 }
 
-function cpuDelta(pid: number, before: Map<number, number>, after: Map<number, number>): CpuSplit {
+function cpuDelta(before: Map<number, number>, after: Map<number, number>): CpuSplit {
   let mainMs = 0;
   let mainSysMs = 0;
   let otherMs = 0;
   const others: number[] = [];
   for (const [tid, ms] of after) {
     const d = ms - (before.get(tid) ?? 0);
-    if (tid === -pid) mainSysMs += d;
-    else if (tid === pid) mainMs += d;
+    if (tid < 0) mainSysMs += d;
+    else if (mainThreads.has(tid)) mainMs += d;
     else {
       otherMs += d;
       others.push(d);
@@ -400,7 +450,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   if (c.exit) throw new Error(`${c.name} died while ${s.name} was measured`);
 
   const total = r.requests.total;
-  const split = cpu0.size ? cpuDelta(c.proc.pid!, cpu0, cpu1) : undefined;
+  const split = cpu0.size ? cpuDelta(cpu0, cpu1) : undefined;
   const per = (ms: number) => (total ? round(ms / total, 3) : NaN);
   const statusCodes: Record<string, number> = {};
   for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statusCodes[k] = Number(v.count);
@@ -478,21 +528,139 @@ function printTable(rows: Row[]): void {
   for (const c of cells) say(line(c));
 }
 
+function sayRow(row: Row): void {
+  say(`   ${row.rps.toFixed(1)} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.requests} requests, errors ${row.errors}, timeouts ${row.timeouts}, non-2xx ${row.non2xx}${row.warmupFailures ? `, warm-up failures ${row.warmupFailures}` : ''}`);
+}
+
+/** Starts the built service with LOG_LEVEL=warn NODE_ENV=production plus env; resolves once ready. */
+async function startService(serverJs: string, env: Record<string, string>, name = 'service'): Promise<Child> {
+  const args = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf, serverJs] : [serverJs];
+  const c = await startChild(name, args, { LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env });
+  await waitReady(c, '/health/ready');
+  const shown = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
+  say(`${name}: pid ${c.proc.pid}, http://${HOST}:${c.port}, node ${args.join(' ')}${shown ? `, ${shown}` : ''}`);
+  return c;
+}
+
+/** Stops a service child; a dirty exit fails the run. */
+async function stopService(c: Child): Promise<void> {
+  const e = await stopChild(c);
+  if (e.code !== 0) throw new Error(`${c.name} ended with code ${e.code} signal ${e.signal}; its last output:\n  ${c.tail.join('\n  ')}`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The cores table (issue 11): req/s and CPU per request of sample 1x50 for one process against
+// the service's default layout (one process per core, PROCESSES unset), R rounds each,
+// alternating A B B A A B ... so that the machine's drift falls on both alike.
+
+interface CoreRow {
+  table: 'cores';
+  layout: string;
+  env: Record<string, string>;
+  round: number;
+  row: Row;
+}
+
+const coresChildren: Child[] = [];
+
+function layoutEnv(l: string): Record<string, string> {
+  if (l === 'default') return {};
+  const [p, w] = l.split('x');
+  return { PROCESSES: p, ...(w ? { WORKERS: w } : {}) };
+}
+
+async function coresTable(serverJs: string): Promise<CoreRow[]> {
+  const s = scenarios().find((x) => x.key === flags.coresScenario && x.server === 'service');
+  if (!s) throw new Error(`--cores-scenario: no service scenario ${flags.coresScenario}`);
+  const layouts = flags.coresLayouts;
+  const out: CoreRow[] = [];
+  say(`\n== cores: ${s.name}, layouts ${layouts.join(' / ')}, ${flags.cores} rounds`);
+  for (let round = 0; round < flags.cores; round++) {
+    const order = round % 2 ? [...layouts].reverse() : layouts;
+    for (const layout of order) {
+      const env = layoutEnv(layout);
+      const c = await startService(serverJs, env, `service (${layout})`);
+      coresChildren.push(c);
+      const row = await runScenario(s, c);
+      sayRow(row);
+      await stopService(c);
+      coresChildren.splice(coresChildren.indexOf(c), 1);
+      out.push({ table: 'cores', layout, env, round: round + 1, row });
+    }
+  }
+  return out;
+}
+
+const CORES_TARGET = 1.8;
+
+/** Median req/s of the last layout over the first's, and whether it meets the 1.8x target (sample 1x50's). */
+function coreRatio(rows: CoreRow[]): { ratio: number; met: boolean } | undefined {
+  if (flags.coresScenario !== 'sample-1x50') return undefined;
+  const layouts = [...new Set(rows.map((r) => r.layout))];
+  if (layouts.length < 2) return undefined;
+  const med = (l: string) => median(rows.filter((r) => r.layout === l).map((r) => r.row.rps));
+  const ratio = med(layouts[layouts.length - 1]) / med(layouts[0]);
+  return { ratio: round(ratio), met: ratio >= CORES_TARGET };
+}
+
+function printCores(rows: CoreRow[]): void {
+  const layouts = [...new Set(rows.map((r) => r.layout))];
+  const head = [`cores: ${rows[0].row.scenario}`, 'runs', 'req/s median', 'min-max', 'p50 med', 'cpu ms/req main+other', 'total', 'service cores', 'cannon ms/req', 'others', 'load1 min-max'];
+  const base = median(rows.filter((r) => r.layout === layouts[0]).map((r) => r.row.rps));
+  const cells = layouts.map((l) => {
+    const rs = rows.filter((r) => r.layout === l).map((r) => r.row);
+    const rps = rs.map((r) => r.rps);
+    const cpu = rs.filter((r) => r.serverCpuMsPerReq);
+    const main = median(cpu.map((r) => r.serverCpuMsPerReq!.main));
+    const other = median(cpu.map((r) => r.serverCpuMsPerReq!.other));
+    const load = rs.map((r) => r.loadavg.before[0]);
+    const name = l === 'default' ? 'default layout (PROCESSES unset)' : `PROCESSES=${l.replace('x', ' WORKERS=')}`;
+    return [
+      name,
+      String(rs.length),
+      `${median(rps).toFixed(0)}${l === layouts[0] ? '' : ` (${(median(rps) / base).toFixed(2)}x)`}`,
+      `${Math.min(...rps).toFixed(0)}-${Math.max(...rps).toFixed(0)}`,
+      median(rs.map((r) => r.medianMs)).toFixed(2),
+      `${main.toFixed(3)}+${other.toFixed(3)}`,
+      (main + other).toFixed(3),
+      // CPU the service got: req/s x its CPU per request (one process cannot pass ~1 core).
+      median(cpu.map((r) => (r.rps * (r.serverCpuMsPerReq!.main + r.serverCpuMsPerReq!.other)) / 1000)).toFixed(2),
+      median(rs.map((r) => r.harnessCpuMsPerReq)).toFixed(3),
+      median(rs.map((r) => r.othersCores ?? NaN)).toFixed(2),
+      `${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`,
+    ];
+  });
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((x, i) => (i === 0 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
+  say('');
+  say(line(head));
+  say(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const c of cells) say(line(c));
+  const r = coreRatio(rows);
+  if (!r) say(`cores: the last layout ${(median(rows.filter((x) => x.layout === layouts[layouts.length - 1]).map((x) => x.row.rps)) / base).toFixed(2)}x the first (medians).`);
+  if (r) say(`cores: ${r.ratio.toFixed(2)}x one process (target >= ${CORES_TARGET}x: ${r.met ? 'met' : 'MISSED'}); medians over the rounds, each a fresh service.`);
+  say(`cpu ms/req: CPU of the whole service (primary and every process) per request, from /proc; service cores: req/s x that`);
+  say(`(the CPU it got); others: cores used by other processes during the window; the load generator (cannon) runs on the same cores.`);
+}
+
 async function main(): Promise<number> {
   const all = scenarios();
   const chosen = flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
-  const unknown = (flags.only ?? []).filter((k) => !all.some((s) => s.key === k));
+  const unknown = (flags.only ?? []).filter((k) => k !== 'cores' && !all.some((s) => s.key === k));
   if (unknown.length) usage(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.key).join(', ')}`);
 
   say(`load: ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const needService = chosen.some((s) => s.server === 'service');
   const needHello = chosen.some((s) => s.server === 'hello');
-  if (needService && !flags.server) ensureBuilt(flags.build, say);
+  // The cores table runs with the whole list, or when --cores is given with --only.
+  const runCores = flags.cores > 0 && (!flags.only || flags.only.includes('cores') || process.argv.some((a) => a.startsWith('--cores')));
+  if ((needService || runCores) && !flags.server) ensureBuilt(flags.build, say);
   const serverJs = flags.server ?? path.join('dist', 'server.js');
 
   let service: Child | undefined;
   let hello: Child | undefined;
   const rows: Row[] = [];
+  const coreRows: CoreRow[] = [];
   let failed = false;
   try {
     if (needHello) {
@@ -502,24 +670,27 @@ async function main(): Promise<number> {
       say(`hello server: pid ${hello.proc.pid}, http://${HOST}:${hello.port}`);
     }
     if (needService) {
-      const args = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf, serverJs] : [serverJs];
-      const env: Record<string, string> = { LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+      const env: Record<string, string> = {};
+      if (flags.processes) env.PROCESSES = String(flags.processes);
       if (flags.workers) env.WORKERS = String(flags.workers);
-      service = await startChild('service', args, env);
-      await waitReady(service, '/health/ready');
-      say(`service: pid ${service.proc.pid}, http://${HOST}:${service.port}, node ${args.join(' ')}${flags.workers ? `, WORKERS=${flags.workers}` : ''}`);
+      service = await startService(serverJs, env);
     }
     for (const s of chosen) {
       const row = await runScenario(s, s.server === 'hello' ? hello! : service!);
       rows.push(row);
-      say(`   ${row.rps.toFixed(1)} req/s, p50 ${row.p50Ms} ms, p99 ${row.p99Ms} ms, ${row.requests} requests, errors ${row.errors}, timeouts ${row.timeouts}, non-2xx ${row.non2xx}${row.warmupFailures ? `, warm-up failures ${row.warmupFailures}` : ''}`);
+      sayRow(row);
     }
+    if (service) {
+      await stopService(service);
+      service = undefined;
+    }
+    if (runCores) coreRows.push(...(await coresTable(serverJs)));
   } catch (e) {
     failed = true;
     say(`\nload: FAILED: ${(e as Error).message}`);
   } finally {
-    for (const c of [hello, service]) {
-      if (!c) continue;
+    for (const c of [hello, service, ...coresChildren.splice(0)]) {
+      if (!c || c.stopping) continue;
       const wasDead = c.exit !== undefined && !c.stopping;
       const e = await stopChild(c);
       const clean = e.code === 0 || (c.name === 'hello' && e.signal === 'SIGTERM');
@@ -548,7 +719,7 @@ async function main(): Promise<number> {
     }
     if (!r.ok) failed = true;
   }
-  if (flags.json) for (const r of rows) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (flags.json) for (const r of [...rows, ...coreRows]) process.stdout.write(`${JSON.stringify(r)}\n`);
   else if (rows.length) {
     printTable(rows);
     say(`\nreq/s: autocannon's mean of per-second counts; p50 med: the median of every measured response's time; p99 from`);
@@ -556,13 +727,18 @@ async function main(): Promise<number> {
     say(`service's main thread + its other threads (pool workers, GC/compiler helpers) from /proc, over the measured window;`);
     say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores). others: cores used by`);
     say(`other processes during the window (a shared machine; above ~0.2 the numbers are contended). load1: before the window.`);
-    say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   }
+  if (!flags.json && coreRows.length) printCores(coreRows);
+  if (!flags.json && (rows.length || coreRows.length)) say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  for (const r of coreRows) if (!r.row.ok) failed = true;
   const missed = rows.filter((r) => r.targetMet === false);
+  const coresRatio = coreRatio(coreRows);
+  if (coresRatio && !coresRatio.met && flags.strict) failed = true;
   if (missed.length && flags.strict) failed = true;
   const bad = rows.filter((r) => !r.ok);
   if (bad.length) say(`load: errors, timeouts or non-2xx answers in: ${bad.map((r) => r.scenario).join(', ')}`);
-  say(failed ? 'load: FAILED' : `load: ok${missed.length ? ` (targets MISSED: ${missed.map((r) => r.scenario).join(', ')})` : ''}`);
+  const missedNames = [...missed.map((r) => r.scenario), ...(coresRatio && !coresRatio.met ? ['cores'] : [])];
+  say(failed ? 'load: FAILED' : `load: ok${missedNames.length ? ` (targets MISSED: ${missedNames.join(', ')})` : ''}`);
   return failed ? 1 : 0;
 }
 

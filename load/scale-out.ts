@@ -3,7 +3,7 @@
  *
  * Requests per second through nginx (deploy/nginx/nginx.conf rendered for loopback, as
  * test/deploy/scale-out.test.ts renders it) with 1 and with 2 replicas of the built service
- * (`node dist/server.js`, WORKERS=1, LOG_LEVEL=warn, NODE_ENV=production), plus one replica
+ * (`node dist/server.js`, PROCESSES=1 WORKERS=1, LOG_LEVEL=warn, NODE_ENV=production), plus one replica
  * directly (no nginx) as the reference, for two of load/scenarios.ts's bodies:
  *   sample-1x50      POST /v1/sample, 0.5 KB in (inline, main-thread work), 64 connections
  *   softmax-64x1000  POST /v1/softmax, 0.6 MB in, 1.4 MB out (pool worker), 16 connections
@@ -156,7 +156,7 @@ interface Row {
 }
 
 async function runSetup(setup: Setup, list: Scenario[], nginxBin: string | undefined): Promise<Row[]> {
-  const env = (port: number) => ({ PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' });
+  const env = (port: number) => ({ PATH: process.env.PATH ?? '', HOST: '127.0.0.1', PORT: String(port), PROCESSES: '1', GRPC_PORT: '0', WORKERS: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' });
   const replicas: { p: Proc; port: number }[] = [];
   for (let i = 0; i < setup.replicas; i++) {
     const port = await freePort();

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import underPressure from '@fastify/under-pressure';
@@ -10,6 +11,7 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
+import type { ServiceLink } from './cluster.js';
 import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import { withContentMaps } from './http/openapi.js';
@@ -30,21 +32,30 @@ declare module 'fastify' {
     /** Shape of the batch, for the access log. */
     anymax?: { rows: number; cols: number };
   }
+  interface FastifyInstance {
+    /** What readiness and /metrics need of the whole service (one process alone: itself). */
+    service: { ready(): boolean; metrics(): Promise<string> };
+  }
 }
 
 const REQUEST_ID = /^[\w.:-]{1,128}$/;
 
-/** What buildApp takes: config overrides, and where to write the log (stdout by default; for tests). */
-export type BuildOptions = Partial<Config> & { logStream?: DestinationStream };
+/**
+ * What buildApp takes: config overrides, where to write the log (stdout by default; for tests),
+ * and, in a serving process of a cluster, its link to the service (src/cluster.ts).
+ */
+export type BuildOptions = Partial<Config> & { logStream?: DestinationStream; service?: ServiceLink };
 
 /** Builds the service (never listens: src/server.ts does). */
 export async function buildApp(options: BuildOptions = {}): Promise<FastifyInstance> {
-  const { logStream, ...overrides } = options;
+  const { logStream, service, ...overrides } = options;
   const config: Config = { ...DEFAULTS, ...overrides };
+  // pino's own base (pid, hostname), plus the process's name in a cluster.
+  const base = service ? { pid: process.pid, hostname: hostname(), ...service.bindings } : undefined;
   const app = Fastify({
     // Headers, receive, keep-alive and socket inactivity timeouts (src/plugins/connections.ts).
     ...serverTimeouts(config),
-    logger: logStream ? { level: config.logLevel, stream: logStream } : { level: config.logLevel },
+    logger: { level: config.logLevel, ...(logStream ? { stream: logStream } : {}), ...(base ? { base } : {}) },
     bodyLimit: config.maxBodyBytes,
     // Requests arriving while closing get the contract's 503 (hook below), not Fastify's bare one.
     return503OnClosing: false,
@@ -125,6 +136,11 @@ export async function buildApp(options: BuildOptions = {}): Promise<FastifyInsta
 
   await app.register(connectionsPlugin);
   await app.register(metricsPlugin, { nodeVersion: config.metricsNodeVersion });
+  service?.attach(app.metrics.registry);
+  app.decorate('service', {
+    ready: service ? () => service.ready() : () => true,
+    metrics: service ? () => service.metrics() : () => app.metrics.registry.metrics(),
+  });
   await app.register(errorsPlugin, { maxBodyBytes: config.maxBodyBytes });
   await app.register(httpErrorsPlugin);
   await app.register(swagger, {

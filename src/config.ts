@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { availableParallelism, totalmem } from 'node:os';
 import { z } from 'zod';
 
@@ -32,6 +33,7 @@ const EnvSchema = z.object({
   /** The gRPC Open Inference Protocol service (src/grpc/server.ts); 0 turns it off. */
   GRPC_PORT: int('GRPC_PORT', 0, 65535).optional(),
   HOST: z.string().trim().min(1, { error: 'HOST must not be empty' }).optional(),
+  PROCESSES: int('PROCESSES', 1, 256).optional(),
   WORKERS: int('WORKERS', 1, 256).optional(),
   MAX_BODY_BYTES: int('MAX_BODY_BYTES', 1024).optional(),
   MAX_ELEMENTS: int('MAX_ELEMENTS', 1).optional(),
@@ -61,7 +63,12 @@ export interface Config {
   /** The gRPC service's port on the same host; 0: no gRPC server. */
   grpcPort: number;
   host: string;
-  /** Worker threads in the pool. */
+  /**
+   * HTTP processes (src/cluster.ts): 1 serves from this process alone; more runs a primary that
+   * forks that many, each with its own listener on the shared port, pool and memory share.
+   */
+  processes: number;
+  /** Worker threads in each process's pool. */
   workers: number;
   /** Largest accepted request body. */
   maxBodyBytes: number;
@@ -93,9 +100,11 @@ export interface Config {
   socketInactivityTimeoutMs: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
-   * Bytes that requests in flight may hold at once (bodies, matrices, answers being written);
-   * see src/pool/budget.ts. Default: half the memory the process may use (the container's limit,
-   * else the machine's), leaving the rest to the runtime, the workers' heaps and collection lag.
+   * Bytes that this process's requests in flight may hold at once (bodies, matrices, answers
+   * being written); see src/pool/budget.ts. MEMORY_BUDGET_BYTES is the whole service's budget,
+   * split evenly between its processes. Default: half the memory the service may use (the
+   * container's limit, else the machine's), leaving the rest to the runtime, the workers' heaps
+   * and collection lag.
    */
   memoryBudgetBytes: number;
   /** How long a request waits for room in the memory budget before its 503. */
@@ -126,7 +135,7 @@ export interface Config {
 }
 
 /**
- * Half of what the process may use: the cgroup (container) limit when there is one
+ * Half of what the service may use: the cgroup (container) limit when there is one
  * (process.constrainedMemory(), which reports 2^64 or 0 when unconstrained), else the machine's
  * memory. 2 GiB container -> 1 GiB budget; the measured peaks behind this are in README.
  */
@@ -135,6 +144,42 @@ function defaultMemoryBudget(): number {
   const limit = process.constrainedMemory?.() ?? 0;
   return Math.floor((limit > 0 && limit < machine ? limit : machine) / 2);
 }
+/**
+ * The cores this service may use: availableParallelism() (the CPU affinity), lowered to the
+ * container's CPU quota rounded up (cgroup v2 cpu.max, else v1 cpu.cfs_quota_us), which Node 20's
+ * libuv does not read: a container given 1 CPU on a 16-core host then runs 1 process, not 16.
+ */
+export function usableCores(root = '/sys/fs/cgroup'): number {
+  const cores = availableParallelism();
+  const read = (f: string) => {
+    try {
+      return readFileSync(`${root}/${f}`, 'utf8').trim();
+    } catch {
+      return undefined;
+    }
+  };
+  let quota = Number.NaN;
+  const v2 = read('cpu.max')?.split(/\s+/);
+  if (v2 && v2[0] !== 'max') quota = Number(v2[0]) / Number(v2[1]);
+  else if (!v2) {
+    const q = Number(read('cpu/cpu.cfs_quota_us'));
+    const period = Number(read('cpu/cpu.cfs_period_us'));
+    if (q > 0 && period > 0) quota = q / period;
+  }
+  return quota > 0 && Number.isFinite(quota) ? Math.max(1, Math.min(cores, Math.ceil(quota))) : cores;
+}
+const CORES = usableCores();
+/**
+ * One HTTP process per usable core: the main thread is what saturates on small requests (~0.1 ms
+ * of its CPU each), so a laptop serves from every core, and a container given one CPU runs one
+ * process, exactly as without a cluster (no primary). Each process's pool gets an even share of
+ * the cores, at least one thread: 1 per process on 2 cores, so threads do not outnumber cores.
+ */
+const PROCESSES = CORES;
+const workersPerProcess = (processes: number) => Math.max(1, Math.ceil(CORES / processes));
+/** A process's share of the budget can never be below MEMORY_BUDGET_BYTES's own minimum. */
+const MIN_BUDGET = 16 * 1024 * 1024;
+
 // Timeouts, reasoned in README "Timeouts". The socket inactivity default follows the job timeout.
 const requestTimeoutMs = 30_000;
 /** How much longer than the job timeout a socket may be silent before it counts as dead. */
@@ -144,7 +189,8 @@ export const DEFAULTS: Config = {
   port: 8080,
   grpcPort: 8081,
   host: '127.0.0.1',
-  workers: availableParallelism(),
+  processes: PROCESSES,
+  workers: workersPerProcess(PROCESSES),
   maxBodyBytes: 64 * 1024 * 1024,
   maxElements: 16 * 1024 * 1024,
   queueLimit: 256,
@@ -159,7 +205,7 @@ export const DEFAULTS: Config = {
   keepAliveTimeoutMs: 5_000,
   socketInactivityTimeoutMs: requestTimeoutMs + INACTIVITY_MARGIN_MS,
   logLevel: 'info',
-  memoryBudgetBytes: defaultMemoryBudget(),
+  memoryBudgetBytes: Math.floor(defaultMemoryBudget() / PROCESSES),
   memoryWaitMs: 5000,
   streamMinElements: 1 << 16,
   inlineMaxBytes: 64 * 1024,
@@ -204,6 +250,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         `(${timeouts.requestTimeoutMs}): a socket is silent while its job runs`,
     );
   }
+  const processes = e.PROCESSES ?? DEFAULTS.processes;
+  const budget = e.MEMORY_BUDGET_BYTES ?? defaultMemoryBudget();
+  if (budget / processes < MIN_BUDGET) {
+    conflicts.push(
+      `  MEMORY_BUDGET_BYTES (${budget}) over PROCESSES (${processes}) must leave each process >= ${MIN_BUDGET} bytes: ` +
+        'the budget is split evenly between the processes',
+    );
+  }
   if (conflicts.length) throw new ConfigError(`invalid configuration:\n${conflicts.join('\n')}`);
   // Unset variables take DEFAULTS, the one place the defaults are written.
   return {
@@ -212,12 +266,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: e.PORT ?? DEFAULTS.port,
     grpcPort: e.GRPC_PORT ?? DEFAULTS.grpcPort,
     host: e.HOST ?? DEFAULTS.host,
-    workers: e.WORKERS ?? DEFAULTS.workers,
+    processes,
+    workers: e.WORKERS ?? workersPerProcess(processes),
     maxBodyBytes: e.MAX_BODY_BYTES ?? DEFAULTS.maxBodyBytes,
     maxElements: e.MAX_ELEMENTS ?? DEFAULTS.maxElements,
     queueLimit: e.QUEUE_LIMIT ?? DEFAULTS.queueLimit,
     logLevel: e.LOG_LEVEL ?? DEFAULTS.logLevel,
-    memoryBudgetBytes: e.MEMORY_BUDGET_BYTES ?? DEFAULTS.memoryBudgetBytes,
+    memoryBudgetBytes: Math.floor(budget / processes),
     memoryWaitMs: e.MEMORY_WAIT_MS ?? DEFAULTS.memoryWaitMs,
     metricsNodeVersion: on(e.METRICS_NODE_VERSION),
     testCrashRoute: on(e.ANYMAX_TEST_CRASH_ROUTE),

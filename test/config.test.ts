@@ -1,6 +1,8 @@
-import { availableParallelism, totalmem } from 'node:os';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, tmpdir, totalmem } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULTS, loadConfig } from '../src/config.js';
+import { ConfigError, DEFAULTS, loadConfig, usableCores } from '../src/config.js';
 
 /** loadConfig(env): the only reader of the environment; a bad value is a ConfigError naming it. */
 
@@ -12,7 +14,9 @@ describe('loadConfig', () => {
       port: 8080,
       grpcPort: 8081,
       host: '127.0.0.1',
-      workers: availableParallelism(),
+      // One process per usable core, and the cores shared between their pools.
+      processes: usableCores(),
+      workers: 1,
       maxBodyBytes: 64 * 1024 * 1024,
       maxElements: 16 * 1024 * 1024,
       queueLimit: 256,
@@ -32,6 +36,7 @@ describe('loadConfig', () => {
       PORT: '0',
       GRPC_PORT: '9001',
       HOST: '0.0.0.0',
+      PROCESSES: '2',
       WORKERS: '3',
       MAX_BODY_BYTES: '2048',
       MAX_ELEMENTS: '1000',
@@ -51,6 +56,7 @@ describe('loadConfig', () => {
       port: 0,
       grpcPort: 9001,
       host: '0.0.0.0',
+      processes: 2,
       workers: 3,
       maxBodyBytes: 2048,
       maxElements: 1000,
@@ -62,7 +68,8 @@ describe('loadConfig', () => {
       socketInactivityTimeoutMs: 700,
       logLevel: 'warn',
       metricsNodeVersion: true,
-      memoryBudgetBytes: 1024 ** 3,
+      // MEMORY_BUDGET_BYTES is the service's: each of the 2 processes holds half.
+      memoryBudgetBytes: 1024 ** 3 / 2,
       memoryWaitMs: 0,
       testCrashRoute: true,
     });
@@ -72,10 +79,49 @@ describe('loadConfig', () => {
     expect(loadConfig({ GRPC_PORT: '0' }).grpcPort).toBe(0);
   });
 
-  it('defaults the memory budget to half of what the process may use (the container limit, else the machine)', () => {
+  it('defaults the memory budget to half of what the service may use (the container limit, else the machine), split between its processes', () => {
     const limit = process.constrainedMemory?.() ?? 0;
     const machine = totalmem();
-    expect(DEFAULTS.memoryBudgetBytes).toBe(Math.floor((limit > 0 && limit < machine ? limit : machine) / 2));
+    const half = Math.floor((limit > 0 && limit < machine ? limit : machine) / 2);
+    expect(DEFAULTS.memoryBudgetBytes).toBe(Math.floor(half / DEFAULTS.processes));
+    expect(loadConfig({ PROCESSES: '1' }).memoryBudgetBytes).toBe(half);
+    expect(loadConfig({ PROCESSES: '3' }).memoryBudgetBytes).toBe(Math.floor(half / 3));
+  });
+
+  it('WORKERS defaults to the usable cores shared between the processes, at least one each', () => {
+    const cores = usableCores();
+    expect(loadConfig({ PROCESSES: '1' }).workers).toBe(cores);
+    expect(loadConfig({ PROCESSES: String(2 * cores) }).workers).toBe(1);
+    expect(loadConfig({ PROCESSES: '1', WORKERS: '5' }).workers).toBe(5);
+  });
+
+  it('a budget that cannot give each process 16 MiB is refused, naming both variables', () => {
+    expect(() => loadConfig({ PROCESSES: '3', MEMORY_BUDGET_BYTES: String(32 << 20) })).toThrow(
+      /MEMORY_BUDGET_BYTES \(33554432\) over PROCESSES \(3\) must leave each process >= 16777216 bytes/,
+    );
+    expect(loadConfig({ PROCESSES: '2', MEMORY_BUDGET_BYTES: String(32 << 20) }).memoryBudgetBytes).toBe(16 << 20);
+  });
+
+  it('usableCores: the CPU affinity, lowered to the cgroup v2 or v1 CPU quota rounded up', () => {
+    const cores = availableParallelism();
+    const dir = mkdtempSync(path.join(tmpdir(), 'anymax-cgroup-'));
+    try {
+      const at = (files: Record<string, string>) => {
+        rmSync(dir, { recursive: true, force: true });
+        mkdirSync(path.join(dir, 'cpu'), { recursive: true });
+        for (const [f, text] of Object.entries(files)) writeFileSync(path.join(dir, f), text);
+        return usableCores(dir);
+      };
+      expect(at({})).toBe(cores);
+      expect(at({ 'cpu.max': 'max 100000\n' })).toBe(cores);
+      expect(at({ 'cpu.max': '50000 100000\n' })).toBe(1);
+      expect(at({ 'cpu.max': '150000 100000\n' })).toBe(Math.min(cores, 2));
+      expect(at({ 'cpu.max': '6400000 100000\n' })).toBe(cores);
+      expect(at({ 'cpu/cpu.cfs_quota_us': '-1\n', 'cpu/cpu.cfs_period_us': '100000\n' })).toBe(cores);
+      expect(at({ 'cpu/cpu.cfs_quota_us': '100000\n', 'cpu/cpu.cfs_period_us': '100000\n' })).toBe(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ignores variables it does not know', () => {
@@ -112,6 +158,11 @@ describe('loadConfig', () => {
     ['GRPC_PORT', ''],
     ['HOST', ''],
     ['HOST', '   '],
+    ['PROCESSES', 'abc'],
+    ['PROCESSES', '0'],
+    ['PROCESSES', '257'],
+    ['PROCESSES', '1.5'],
+    ['PROCESSES', ''],
     ['WORKERS', 'abc'],
     ['WORKERS', '0'],
     ['WORKERS', '257'],

@@ -66,7 +66,8 @@ function spawnServer(env: Record<string, string>): Omit<Server, 'port'> & { list
 }
 
 async function startServer(env: Record<string, string> = {}): Promise<Server> {
-  const s = spawnServer({ PORT: '0', HOST: '127.0.0.1', WORKERS: '1', LOG_LEVEL: 'info', ...env });
+  // One process (no cluster): test/cluster.test.ts covers PROCESSES > 1.
+  const s = spawnServer({ PORT: '0', HOST: '127.0.0.1', PROCESSES: '1', WORKERS: '1', LOG_LEVEL: 'info', ...env });
   const port = await within(s.listening, 30_000, 'the server to listen');
   return Object.assign(s, { port }) as unknown as Server;
 }
@@ -269,7 +270,7 @@ describe('src/server.ts', () => {
     ['LOG_LEVEL', 'chatty'],
     ['MAX_BODY_BYTES', '-5'],
   ])('a bad %s=%s exits non-zero with a message naming it', async (name, value) => {
-    const s = spawnServer({ PORT: '0', WORKERS: '1', [name]: value });
+    const s = spawnServer({ PORT: '0', PROCESSES: '1', WORKERS: '1', [name]: value });
     s.listening.catch(() => {});
     const exit = await within(s.exited, 30_000, 'the process to exit');
     expect(exit.code).not.toBe(0);

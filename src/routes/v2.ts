@@ -95,7 +95,7 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
     async () => ({ live: true }),
   );
   r.get('/v2/health/ready', { schema: { tags, summary: 'Server readiness (as /health/ready)', response: { 200: S.Ready, ...S.oipErrors } } }, async (_req, reply) => {
-    if (app.jobs.ready()) return { ready: true };
+    if (app.jobs.ready() && app.service.ready()) return { ready: true };
     return send(reply, notReady());
   });
 

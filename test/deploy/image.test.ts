@@ -7,7 +7,7 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { randomLogits } from '../helpers/http.js';
-import { freePort, launch, request, stop, within, type Exit, type Proc } from './procs.js';
+import { freePort, launch, request, stop, waitHttp200, within, type Exit, type Proc } from './procs.js';
 
 /**
  * The Dockerfile's steps, performed here (no Docker engine on this machine or in CI).
@@ -583,8 +583,9 @@ describe('the Dockerfile, its steps performed here', () => {
       expect(/^Uid:\s+(\d+)/m.exec(status)?.[1]).toBe(String(userIds(runtime.user)?.uid ?? 0));
     }
 
-    const ready = await request(port, 'GET', '/health/ready');
-    expect(ready.status, ready.body).toBe(200);
+    // One HTTP process per CPU (README, Processes): the first "anymax ready" line is one
+    // process's; the service is ready once every process listens.
+    await waitHttp200(p, port, '/health/ready', 30_000);
 
     const bodies = [
       // Small: parsed and computed inline on the main thread.

@@ -47,7 +47,7 @@ describe('deploy/k8s manifests', () => {
 
   it('sets only variables the service knows, with values its config accepts', () => {
     const known = [
-      ...['HOST', 'PORT', 'GRPC_PORT', 'WORKERS', 'MAX_BODY_BYTES', 'MAX_ELEMENTS', 'QUEUE_LIMIT', 'REQUEST_TIMEOUT_MS', 'LOG_LEVEL'],
+      ...['HOST', 'PORT', 'GRPC_PORT', 'PROCESSES', 'WORKERS', 'MAX_BODY_BYTES', 'MAX_ELEMENTS', 'QUEUE_LIMIT', 'REQUEST_TIMEOUT_MS', 'LOG_LEVEL'],
       ...['HEADERS_TIMEOUT_MS', 'RECEIVE_TIMEOUT_MS', 'KEEP_ALIVE_TIMEOUT_MS', 'SOCKET_INACTIVITY_TIMEOUT_MS'],
     ];
     for (const name of Object.keys(env)) expect(known, `unknown variable ${name}`).toContain(name);
@@ -82,10 +82,12 @@ describe('deploy/k8s manifests', () => {
     expect(pod.spec.terminationGracePeriodSeconds).toBeGreaterThanOrEqual(preStop + drain);
   });
 
-  it('requests and limits resources, with one worker thread per CPU of the limit', () => {
+  it('requests and limits resources, with one HTTP process and one worker thread per CPU of the limit', () => {
     const { requests, limits } = container.resources;
     expect(requests.cpu && requests.memory && limits.cpu && limits.memory).toBeTruthy();
-    expect(loadConfig(env).workers).toBe(Number(limits.cpu));
+    const config = loadConfig(env);
+    expect(config.processes).toBe(Number(limits.cpu));
+    expect(config.processes * config.workers).toBe(Number(limits.cpu));
   });
 
   it('autoscales and protects the Deployment it names, selecting its pods', () => {

@@ -78,7 +78,7 @@ describe.skipIf(!NGINX && !CI)('scale-out: two replicas behind nginx (deploy/ngi
     for (const [i, port] of ports.entries()) {
       const p = launch(`replica-${i + 1}`, process.execPath, ['--import', 'tsx', 'src/server.ts'], {
         cwd: ROOT,
-        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: String(grpcPorts[i]), WORKERS: '1', LOG_LEVEL: 'warn' },
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', PORT: String(port), GRPC_PORT: String(grpcPorts[i]), PROCESSES: '1', WORKERS: '1', LOG_LEVEL: 'warn' },
       });
       procs.push(p);
       replicas.push({ p, port, grpcPort: grpcPorts[i] });

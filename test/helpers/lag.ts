@@ -41,7 +41,8 @@ export interface LagServer {
 export async function startLagServer(env: Record<string, string> = {}): Promise<LagServer> {
   const proc = spawn(process.execPath, ['--import', 'tsx', '--import', PRELOAD, 'src/server.ts'], {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', GRPC_PORT: '0', ...env, PORT: '0' },
+    // One process (no cluster): the preloaded probe measures the loop that serves.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', PROCESSES: '1', GRPC_PORT: '0', ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';

@@ -34,7 +34,8 @@ export async function startMemServer(env: Record<string, string>, built?: string
   const args = built ? [built] : ['--import', 'tsx', 'src/server.ts'];
   const proc = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', GRPC_PORT: '0', ...env, PORT: '0' },
+    // One process (no cluster): its own /proc status is what is measured.
+    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', HOST: '127.0.0.1', LOG_LEVEL: 'info', PROCESSES: '1', GRPC_PORT: '0', ...env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
