@@ -16,7 +16,7 @@ import { DEFAULTS, type Config } from './config.js';
 import { ApiError } from './errors.js';
 import { withContentMaps } from './http/openapi.js';
 import connectionsPlugin, { serverTimeouts } from './plugins/connections.js';
-import grpcPlugin from './grpc/server.js';
+import grpcPlugin from './grpc/plugin.js';
 import errorsPlugin, { answeredOnSocket, send } from './plugins/errors.js';
 import httpErrorsPlugin, { clientErrorHandler, frameworkErrors } from './plugins/http-errors.js';
 import metricsPlugin from './plugins/metrics.js';

@@ -2,7 +2,6 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import type { FastifyInstance } from 'fastify';
-import fp from 'fastify-plugin';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
@@ -20,9 +19,10 @@ import { fromRestAnswer, toRestBody, type ModelInferRequest } from './transcode.
  * the queue are REST v2's. Also grpc.health.v1.Health (grpc-health-check; "" and
  * "inference.GRPCInferenceService" follow readiness) and server reflection (@grpc/reflection).
  *
- * The server is made with the app (this plugin) and bound by listen() (src/server.ts, with
- * GRPC_PORT); app.close() stops it first: new calls are refused (UNAVAILABLE), calls in flight
- * finish, and only then do the HTTP server and the pool close.
+ * The server is made when it is first bound (./plugin.ts: listen() from src/server.ts with
+ * GRPC_PORT), so that a service without gRPC does not load grpc-js (~20 MiB resident);
+ * app.close() stops it first: new calls are refused (UNAVAILABLE), calls in flight finish, and
+ * only then do the HTTP server and the pool close.
  *
  * Errors: the ApiError of REST v2, its message as the status's details, its status code mapped
  * as below; metrics as HTTP requests' with protocol="grpc", the route the method's path and the
@@ -53,16 +53,11 @@ export interface GrpcOptions {
   requestTimeoutMs: number;
 }
 
-export interface GrpcFront {
+/** The service once made: listen binds it, close stops it (new calls refused, calls in flight finished). */
+export interface GrpcService {
   /** Binds host:port (0: an ephemeral port) and starts serving; resolves to the bound port. */
   listen(host: string, port: number): Promise<number>;
-  server: grpc.Server;
-}
-
-declare module 'fastify' {
-  interface FastifyInstance {
-    grpc: GrpcFront;
-  }
+  close(): Promise<void>;
 }
 
 /** A REST status as a gRPC status code (the issue-12 contract). */
@@ -95,155 +90,151 @@ async function collect(body: string | Buffer | Readable): Promise<Buffer> {
 
 type Handler = (call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
 
-export default fp(
-  async function grpcPlugin(app: FastifyInstance, opts: GrpcOptions) {
-    const pkg = protoLoader.loadSync(PROTO, LOADER_OPTIONS);
-    const health = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
-    const service = (grpc.loadPackageDefinition(pkg).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
-    const server = new grpc.Server({
-      'grpc.max_receive_message_length': opts.maxBodyBytes,
-      // Answers are bounded by MAX_ELEMENTS and the memory budget, as REST's are (not by
-      // MAX_BODY_BYTES); the client sets its own receive limit (tritonclient: unlimited).
-      'grpc.max_send_message_length': -1,
-    });
-    let closing = false;
-    // REST's load shedding (@fastify/under-pressure, src/app.ts) applies to gRPC too: readiness
-    // and inference refuse while the event loop is stalled; liveness and metadata still answer.
-    const ready = () => !closing && app.jobs.ready() && !app.isUnderPressure();
+/** Makes the service on the app's jobs (loaded and called by ./plugin.ts when gRPC is first bound). */
+export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): GrpcService {
+  const pkg = protoLoader.loadSync(PROTO, LOADER_OPTIONS);
+  const health = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
+  const service = (grpc.loadPackageDefinition(pkg).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+  const server = new grpc.Server({
+    'grpc.max_receive_message_length': opts.maxBodyBytes,
+    // Answers are bounded by MAX_ELEMENTS and the memory budget, as REST's are (not by
+    // MAX_BODY_BYTES); the client sets its own receive limit (tritonclient: unlimited).
+    'grpc.max_send_message_length': -1,
+  });
+  let closing = false;
+  // REST's load shedding (@fastify/under-pressure, src/app.ts) applies to gRPC too: readiness
+  // and inference refuse while the event loop is stalled; liveness and metadata still answer.
+  const ready = () => !closing && app.jobs.ready() && !app.isUnderPressure();
 
-    const healthImpl = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' });
-    let shown: ServingStatus = 'NOT_SERVING';
-    const showReadiness = () => {
-      const now: ServingStatus = ready() ? 'SERVING' : 'NOT_SERVING';
-      if (now === shown) return;
-      shown = now;
-      healthImpl.setStatus('', now);
-      healthImpl.setStatus(SERVICE, now);
-    };
-    healthImpl.addToServer(server);
-    new ReflectionService({ ...pkg, ...health }).addToServer(server);
+  const healthImpl = new HealthImplementation({ '': 'NOT_SERVING', [SERVICE]: 'NOT_SERVING' });
+  let shown: ServingStatus = 'NOT_SERVING';
+  const showReadiness = () => {
+    const now: ServingStatus = ready() ? 'SERVING' : 'NOT_SERVING';
+    if (now === shown) return;
+    shown = now;
+    healthImpl.setStatus('', now);
+    healthImpl.setStatus(SERVICE, now);
+  };
+  healthImpl.addToServer(server);
+  new ReflectionService({ ...pkg, ...health }).addToServer(server);
 
-    const limits = { maxElements: opts.maxElements };
-    /** Unary calls being answered (shutdown waits for them; health Watch streams are not counted). */
-    let inFlight = 0;
-    let idle: (() => void) | undefined;
-    const route = (method: string) => `/${SERVICE}/${method}`;
+  const limits = { maxElements: opts.maxElements };
+  /** Unary calls being answered (shutdown waits for them; health Watch streams are not counted). */
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const route = (method: string) => `/${SERVICE}/${method}`;
 
-    /** The batch shape of a ModelInfer call, for its access-log line (as REST's req.anymax). */
-    const shapes = new WeakMap<object, { rows: number; cols: number }>();
+  /** The batch shape of a ModelInfer call, for its access-log line (as REST's req.anymax). */
+  const shapes = new WeakMap<object, { rows: number; cols: number }>();
 
-    /**
-     * One RPC: its answer or its ApiError as a status; observed in the request metrics and
-     * logged in one access-log line, as an HTTP request is (src/app.ts).
-     */
-    const unary =
-      (method: string, handler: Handler) =>
-      (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
-        const t0 = performance.now();
-        inFlight++;
-        const done = (status: grpc.status) => {
-          const ms = performance.now() - t0;
-          app.metrics.observeRequest(route(method), 'POST', grpc.status[status], ms / 1000, undefined, 'grpc');
-          const shape = shapes.get(call);
-          app.log.info({ route: route(method), protocol: 'grpc', status: grpc.status[status], rows: shape?.rows, cols: shape?.cols, durationMs: Number(ms.toFixed(3)) }, 'request');
-          if (--inFlight === 0) idle?.();
-        };
-        handler(call).then(
-          (value) => {
-            callback(null, value);
-            done(grpc.status.OK);
-          },
-          (err: unknown) => {
-            const e = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', 'internal server error');
-            if (!(err instanceof ApiError)) app.log.error({ err, method }, 'unhandled error in a gRPC call');
-            else if (e.statusCode < 500 && e.statusCode !== 499) countRejected(app, e);
-            const code = grpcStatusOf(e);
-            callback({ code, details: e.message });
-            done(code);
-          },
-        );
+  /**
+   * One RPC: its answer or its ApiError as a status; observed in the request metrics and
+   * logged in one access-log line, as an HTTP request is (src/app.ts).
+   */
+  const unary =
+    (method: string, handler: Handler) =>
+    (call: grpc.ServerUnaryCall<unknown, unknown>, callback: grpc.sendUnaryData<unknown>) => {
+      const t0 = performance.now();
+      inFlight++;
+      const done = (status: grpc.status) => {
+        const ms = performance.now() - t0;
+        app.metrics.observeRequest(route(method), 'POST', grpc.status[status], ms / 1000, undefined, 'grpc');
+        const shape = shapes.get(call);
+        app.log.info({ route: route(method), protocol: 'grpc', status: grpc.status[status], rows: shape?.rows, cols: shape?.cols, durationMs: Number(ms.toFixed(3)) }, 'request');
+        if (--inFlight === 0) idle?.();
       };
-
-    const model = (name: unknown, version: unknown) => modelOf({ model: String(name ?? ''), version: version ? String(version) : undefined });
-
-    const implementation: grpc.UntypedServiceImplementation = {
-      ServerLive: unary('ServerLive', async () => ({ live: true })),
-      ServerReady: unary('ServerReady', async () => ({ ready: ready() })),
-      ModelReady: unary('ModelReady', async (call) => {
-        const r = call.request as { name?: string; version?: string };
-        model(r.name, r.version);
-        return { ready: ready() };
-      }),
-      ServerMetadata: unary('ServerMetadata', async () => ({
-        name: 'anymax',
-        version: VERSION,
-        // Triton's binary tensor data and the model repository are REST's alone.
-        extensions: EXTENSIONS.filter((x) => x !== 'binary_tensor_data' && x !== 'model_repository'),
-      })),
-      ModelMetadata: unary('ModelMetadata', async (call) => {
-        const r = call.request as { name?: string; version?: string };
-        return metadataOf(model(r.name, r.version));
-      }),
-      ModelInfer: unary('ModelInfer', async (call) => {
-        if (closing) {
-          app.metrics.rejected.inc({ reason: 'shutting_down' });
-          throw new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, 1);
-        }
-        if (app.isUnderPressure()) {
-          app.metrics.rejected.inc({ reason: 'overloaded' });
-          throw new ApiError(503, 'OVERLOADED', 'the service is overloaded (its event loop is stalled); retry later', undefined, 1);
-        }
-        return infer(call);
-      }),
+      handler(call).then(
+        (value) => {
+          callback(null, value);
+          done(grpc.status.OK);
+        },
+        (err: unknown) => {
+          const e = err instanceof ApiError ? err : new ApiError(500, 'INTERNAL', 'internal server error');
+          if (!(err instanceof ApiError)) app.log.error({ err, method }, 'unhandled error in a gRPC call');
+          else if (e.statusCode < 500 && e.statusCode !== 499) countRejected(app, e);
+          const code = grpcStatusOf(e);
+          callback({ code, details: e.message });
+          done(code);
+        },
+      );
     };
 
-    async function infer(call: grpc.ServerUnaryCall<unknown, unknown>) {
-        const req = call.request as ModelInferRequest;
-        const op = model(req.model_name, req.model_version);
-        // The client leaving (or its deadline passing: grpc-js cancels the call) drops its job.
-        // grpc-js also reports 'cancelled' once a finished call's stream closes: the listener
-        // goes when the handler is done (an abort then cost a ClientGone, ~10 us a call).
-        const gone = new AbortController();
-        const onCancel = () => gone.abort(new ClientGone());
-        call.once('cancelled', onCancel);
-        if (call.cancelled) onCancel();
-        // The body is built in a reused slab when a worker will read it (as REST's big bodies are).
-        const size = (req.raw_input_contents ?? []).reduce((s, b) => s + b.length, 0);
-        const big = size > opts.inlineMaxBytes;
-        let reservation: Reservation | undefined;
-        try {
-          reservation = await app.jobs.budget.acquire(big ? app.jobs.estimate(size + 4096) : 0, gone.signal);
-          const { body, headerLength } = toRestBody(req, limits, (n) => (n > opts.inlineMaxBytes ? app.jobs.slabs.take(n) : Buffer.allocUnsafeSlow(n)));
-          const out = await app.jobs.run('oip', op.name, body, { signal: gone.signal, reservation }, { headerLength });
-          const answer = await collect(out.body);
-          out.release?.(); // the answer's bytes were copied (collect) or are its own
-          shapes.set(call, { rows: out.rows, cols: out.cols });
-          return fromRestAnswer(answer, out.headers);
-        } finally {
-          call.off('cancelled', onCancel);
-          reservation?.release(RELEASED);
-        }
+  const model = (name: unknown, version: unknown) => modelOf({ model: String(name ?? ''), version: version ? String(version) : undefined });
+
+  const implementation: grpc.UntypedServiceImplementation = {
+    ServerLive: unary('ServerLive', async () => ({ live: true })),
+    ServerReady: unary('ServerReady', async () => ({ ready: ready() })),
+    ModelReady: unary('ModelReady', async (call) => {
+      const r = call.request as { name?: string; version?: string };
+      model(r.name, r.version);
+      return { ready: ready() };
+    }),
+    ServerMetadata: unary('ServerMetadata', async () => ({
+      name: 'anymax',
+      version: VERSION,
+      // Triton's binary tensor data and the model repository are REST's alone.
+      extensions: EXTENSIONS.filter((x) => x !== 'binary_tensor_data' && x !== 'model_repository'),
+    })),
+    ModelMetadata: unary('ModelMetadata', async (call) => {
+      const r = call.request as { name?: string; version?: string };
+      return metadataOf(model(r.name, r.version));
+    }),
+    ModelInfer: unary('ModelInfer', async (call) => {
+      if (closing) {
+        app.metrics.rejected.inc({ reason: 'shutting_down' });
+        throw new ApiError(503, 'SHUTTING_DOWN', 'the service is shutting down', undefined, 1);
+      }
+      if (app.isUnderPressure()) {
+        app.metrics.rejected.inc({ reason: 'overloaded' });
+        throw new ApiError(503, 'OVERLOADED', 'the service is overloaded (its event loop is stalled); retry later', undefined, 1);
+      }
+      return infer(call);
+    }),
+  };
+
+  async function infer(call: grpc.ServerUnaryCall<unknown, unknown>) {
+    const req = call.request as ModelInferRequest;
+    const op = model(req.model_name, req.model_version);
+    // The client leaving (or its deadline passing: grpc-js cancels the call) drops its job.
+    // grpc-js also reports 'cancelled' once a finished call's stream closes: the listener
+    // goes when the handler is done (an abort then cost a ClientGone, ~10 us a call).
+    const gone = new AbortController();
+    const onCancel = () => gone.abort(new ClientGone());
+    call.once('cancelled', onCancel);
+    if (call.cancelled) onCancel();
+    // The body is built in a reused slab when a worker will read it (as REST's big bodies are).
+    const size = (req.raw_input_contents ?? []).reduce((s, b) => s + b.length, 0);
+    const big = size > opts.inlineMaxBytes;
+    let reservation: Reservation | undefined;
+    try {
+      reservation = await app.jobs.budget.acquire(big ? app.jobs.estimate(size + 4096) : 0, gone.signal);
+      const { body, headerLength } = toRestBody(req, limits, (n) => (n > opts.inlineMaxBytes ? app.jobs.slabs.take(n) : Buffer.allocUnsafeSlow(n)));
+      const out = await app.jobs.run('oip', op.name, body, { signal: gone.signal, reservation }, { headerLength });
+      const answer = await collect(out.body);
+      out.release?.(); // the answer's bytes were copied (collect) or are its own
+      shapes.set(call, { rows: out.rows, cols: out.cols });
+      return fromRestAnswer(answer, out.headers);
+    } finally {
+      call.off('cancelled', onCancel);
+      reservation?.release(RELEASED);
     }
-    server.addService(service.service, implementation);
+  }
+  server.addService(service.service, implementation);
 
-    let timer: NodeJS.Timeout | undefined;
-    let started = false;
-    const front: GrpcFront = {
-      server,
-      async listen(host, port) {
-        const bound = await new Promise<number>((resolve, reject) =>
-          server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-        );
-        started = true;
-        showReadiness();
-        timer = setInterval(showReadiness, HEALTH_POLL_MS).unref();
-        return bound;
-      },
-    };
-    app.decorate('grpc', front);
-
-    // Before the HTTP server and the pool close: refuse new calls, let those in flight finish.
-    app.addHook('preClose', async () => {
+  let timer: NodeJS.Timeout | undefined;
+  let started = false;
+  return {
+    async listen(host, port) {
+      const bound = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+      );
+      started = true;
+      showReadiness();
+      timer = setInterval(showReadiness, HEALTH_POLL_MS).unref();
+      return bound;
+    },
+    // Before the HTTP server and the pool close (./plugin.ts): refuse new calls, let those in flight finish.
+    async close() {
       closing = true;
       if (timer) clearInterval(timer);
       showReadiness();
@@ -261,7 +252,6 @@ export default fp(
       for (const t of timers) clearTimeout(t);
       server.forceShutdown();
       await shutdown;
-    });
-  },
-  { name: 'anymax-grpc', dependencies: ['anymax-metrics', 'anymax-pool'] },
-);
+    },
+  };
+}
