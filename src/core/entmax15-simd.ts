@@ -11,8 +11,9 @@
  *  - powerMeanBound: up to 16 passes t = sum / k - 1 / sqrt(k) - 2 (k + 4) eps, shedding classes
  *    at or below t while t rises; a lane whose JavaScript loop has stopped recomputes the same t,
  *    which does not rise, so it is left unchanged;
- *  - sortedThreshold15: the survivors are ranked (descending, ties by index, O(cols^2) compares)
- *    and scattered into order, the support size n is the largest j with
+ *  - sortedThreshold15: the largest survivors are taken in descending order (one maximum pass
+ *    each, as far as the larger k of the two lanes: the only places read), the support size n
+ *    is the largest j with
  *    tau_j = mean_j - sqrt((1 - j (sumsq_j / j - mean_j^2)) / j) <= c_(j), and tau is
  *    closedForm15 over the top n, summed in that order;
  *  - p = [x - tau]_+^2 over the candidates in index order, normalised by 1 / sum.
@@ -133,19 +134,27 @@ function assemble(): Uint8Array {
       e(get(PASS), i32Const(1), I32_ADD, tee(PASS), i32Const(16), I32_LT_U, brIf(0));
     }
     e(END, END);
-    // rank the survivors (descending, ties by index) and scatter them into SORTED
-    forClasses(() => {
-      e(get(XA), v128Load(XS), set(VV), ZERO, set(RANK));
-      forJ(i32Const(0), get(I), () => e(get(VV), get(XB), v128Load(XS), F64X2_LE, [...ONE], V128_AND, get(RANK), F64X2_ADD, set(RANK)));
-      forJ([...get(I), ...i32Const(1), ...I32_ADD], get(COLS), () =>
-        e(get(VV), get(XB), v128Load(XS), F64X2_LT, [...ONE], V128_AND, get(RANK), F64X2_ADD, set(RANK)),
-      );
-      e(get(RANK), f64x2ExtractLane(0), I32_TRUNC_F64_U, i32Const(16), I32_MUL, get(VV), f64x2ExtractLane(0), f64Store(SORTED));
-      e(get(RANK), f64x2ExtractLane(1), I32_TRUNC_F64_U, i32Const(16), I32_MUL, get(VV), f64x2ExtractLane(1), f64Store(SORTED + 8));
-    });
-    // the support size n: the largest j <= k with tau_j <= c_(j); only the first max k (over
-    // both lanes) sorted classes can count, so the loops below stop there
+    // The survivors in descending order into SORTED, the first max k (over both lanes) places
+    // only, which is all the later loops read (a lane's places past its own k are masked
+    // there): each place takes the lane's maximum, one instance of which then leaves XS (ties
+    // are equal values, so their order does not matter). ~(k + 1) passes, not a cols^2 sort.
     e(get(K), f64x2ExtractLane(0), get(K), f64x2ExtractLane(1), F64_MAX, I32_TRUNC_F64_U, set(KMAX));
+    e(NEG_INF, set(T));
+    forClasses(() => e(get(T), get(XA), v128Load(XS), F64X2_PMAX, set(T)));
+    e(i32Const(0), set(J), BLOCK, LOOP, get(J), get(KMAX), I32_LT_U, I32_EQZ, brIf(1));
+    {
+      e(get(J), i32Const(16), I32_MUL, get(T), v128Store(SORTED));
+      e(ZERO, set(OK), NEG_INF, set(S));
+      forClasses(() => {
+        e(get(XA), v128Load(XS), tee(VV), get(T), F64X2_EQ, get(OK), V128_ANDNOT, set(KEEP));
+        e(get(OK), get(KEEP), V128_OR, set(OK));
+        e(get(XA), NEG_INF, get(VV), get(KEEP), V128_BITSELECT, tee(VV), v128Store(XS));
+        e(get(S), get(VV), F64X2_PMAX, set(S));
+      });
+      e(get(S), set(T), get(J), i32Const(1), I32_ADD, set(J), br(0));
+    }
+    e(END, END);
+    // the support size n: the largest j <= k with tau_j <= c_(j)
     const forSorted = (body: () => void) => {
       e(i32Const(0), set(XA), BLOCK, LOOP, get(XA), get(KMAX), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
       body();
