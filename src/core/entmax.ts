@@ -1,7 +1,7 @@
 import { entmax15ShortSimd } from './entmax15-simd.js';
 import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
-import { newScratch, rowCandidates, scratchFor, SHORT_ROW, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
+import { newScratch, rowCandidates, scratchFor, SHORT_ROW, SIMD_MIN_ROWS, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
 import { exactReciprocal } from './temperature.js';
 
 /**
@@ -120,7 +120,7 @@ export function entmax(
   const q = 1 / am1;
   const quadratic = alpha === 1.5;
   // Short rows at alpha = 1.5: the same arithmetic two rows at a time (./entmax15-simd.ts).
-  if (quadratic && cols <= SHORT_ROW && entmax15ShortSimd(data, rows, cols, temperature, invT, out, support)) {
+  if (quadratic && cols <= SHORT_ROW && rows >= SIMD_MIN_ROWS && entmax15ShortSimd(data, rows, cols, temperature, invT, out, support)) {
     return { probs: out, support };
   }
   // Entries with z < m - span map to x <= -1 (see rowCandidates); the factor covers the rounding
