@@ -1,6 +1,8 @@
 /**
- * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD, two rows
- * at a time (lane 0 row r, lane 1 row r + 1), branch-free. Per row it does what ./entmax.ts does
+ * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD, four rows
+ * at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1), interleaved in every loop so
+ * that one group's chains of divisions and square roots overlap the other's; branch-free within
+ * a row. Per row it does what ./entmax.ts does
  * for such rows, operation for operation, so the results are the same doubles
  * (test/core/entmax15-simd.test.ts); only the control flow differs:
  *  - x = ((z - m) * invT or / T) * 0.5; candidates x > -1 (the rest, NaN too, become -Infinity,
@@ -17,9 +19,11 @@
  *    tau_j = mean_j - sqrt((1 - j (sumsq_j / j - mean_j^2)) / j) <= c_(j), and tau is
  *    closedForm15 over the top n, summed in that order;
  *  - p = [x - tau]_+^2 over the candidates in index order, normalised by 1 / sum.
- * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles), then
- * per pair the sanitised x (XO), the working copy (XS), the sorted copy (SORTED), and the
- * supports (as doubles) at CNT. Export run(pairs, cols, invT, T, mode): mode 1 = divide by T.
+ * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of
+ * a multiple of 4 rows: the last tile's spare lanes read stale rows inside the tile area and
+ * their results are not copied out), then per group the sanitised x (XO), the working copy
+ * (XS), the sorted places (SORTED), and the supports (as doubles) at CNT.
+ * Export run(quads, cols, invT, T, mode): mode 1 = divide by T.
  */
 import {
   BLOCK, br, brIf, ELSE, END, F64, f64Const, f64Store, f64x2Const, f64x2ExtractLane, F64X2_ADD, F64X2_DIV,
@@ -39,28 +43,40 @@ const V128_ANY_TRUE = simd(0x53);
 const I32_EQZ = [0x45];
 const I32_TRUNC_F64_U = [0xab];
 const F64_MAX = [0xa5];
+const V128_OR_I32 = [0x72]; // i32.or
 
 const EPS = 2 ** -52;
 /** Doubles of rows per call (256 KiB). */
 const TILE = 32768;
-const XO = 8 * TILE;
-const XS = XO + 32 * 16;
-const SORTED = XS + 32 * 16;
-const CNT = SORTED + 32 * 16;
+/** Pairs of rows per iteration, interleaved so that one pair's dependency chains overlap another's. */
+const GROUPS = 2;
+/** Rows per iteration. */
+const ROWS_PER = 2 * GROUPS;
+const WORK = 8 * TILE;
+/** Per group g: the sanitised x at XO(g), the working copy at XS(g), the sorted places at SORTED(g). */
+const XO = (g: number) => WORK + g * 3 * 512;
+const XS = (g: number) => XO(g) + 512;
+const SORTED = (g: number) => XS(g) + 512;
+const CNT = WORK + GROUPS * 3 * 512;
 
 function assemble(): Uint8Array {
-  const PAIRS = 0, COLS = 1, INVT = 2, TT = 3, MODE = 4; // params
-  const P = 5, BASE = 6, I = 7, A = 8, STRIDE = 9, PASS = 10, XA = 11, J = 12, XB = 13, KMAX = 14; // i32
-  let nv = 15;
+  const QUADS = 0, COLS = 1, INVT = 2, TT = 3, MODE = 4; // params
+  const P = 5, BASE = 6, I = 7, A = 8, STRIDE = 9, PASS = 10, XA = 11, J = 12, KMAX = 13; // i32
+  let nv = 14;
   const v = () => nv++;
-  const M = v(), Z = v(), X = v(), KEEP = v(), VV = v(), DEAD = v(), KT = v(), K = v(), C2 = v(), TIED = v();
-  const SUM = v(), LO = v(), T = v(), W = v(), S = v(), N = v(), JV = v(), SUMSQ = v(), MEAN = v(), DELTA = v();
-  const TAU = v(), INV = v(), SUP = v(), VINVT = v(), VT = v(), RANK = v(), VJ = v(), PTIED = v(), OK = v();
-  const nV128 = nv - 15;
+  const VINVT = v(), VT = v(), TMP = v();
+  const group = () => ({
+    M: v(), Z: v(), X: v(), KEEP: v(), VV: v(), DEAD: v(), KT: v(), K: v(), C2: v(), TIED: v(), SUM: v(), LO: v(),
+    T: v(), W: v(), S: v(), N: v(), SUMSQ: v(), MEAN: v(), DELTA: v(), TAU: v(), INV: v(), SUP: v(), PTIED: v(), OK: v(),
+  });
+  const Gs = Array.from({ length: GROUPS }, (_, g) => ({ g, ...group() }));
+  const JV = v();
+  const nV128 = nv - 14;
   const c: number[] = [];
   const e = (...parts: number[][]) => {
     for (const p of parts) c.push(...p);
   };
+  const each = (f: (G: (typeof Gs)[number]) => void) => Gs.forEach(f);
   const ONE = f64x2Const(1);
   const ZERO = f64x2Const(0);
   const NEG_INF = f64x2Const(-Infinity);
@@ -73,138 +89,177 @@ function assemble(): Uint8Array {
     e(get(I), i32Const(1), I32_ADD, set(I), get(A), i32Const(8), I32_ADD, set(A));
     e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
   };
-  /** for (j = from, xb = 16 from; j < to; j++, xb += 16) body; from, to: code pushing an i32 */
-  const forJ = (from: number[], to: number[], body: () => void) => {
-    e(from, set(J), get(J), i32Const(16), I32_MUL, set(XB), BLOCK, LOOP);
-    e(get(J), to, I32_LT_U, I32_EQZ, brIf(1));
+  /** for (xa = 0; xa < 16 kmax; xa += 16) body: the first kmax sorted places */
+  const forSorted = (body: () => void) => {
+    e(i32Const(0), set(XA), BLOCK, LOOP, get(XA), get(KMAX), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
     body();
-    e(get(J), i32Const(1), I32_ADD, set(J), get(XB), i32Const(16), I32_ADD, set(XB), br(0), END, END);
+    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
   };
-  const loadPair = () => e(get(A), get(STRIDE), I32_ADD, get(A), load64Zero(), load64Lane(1));
+  /** Class i of group g's two rows (rows 2g and 2g + 1 of the iteration) onto the stack. */
+  const loadPair = (g: number) => {
+    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD);
+    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, load64Zero(), load64Lane(1));
+  };
+  const storePair = (g: number, vec: number) => {
+    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, get(vec), store64Lane(0));
+    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD, get(vec), store64Lane(1));
+  };
   const sqrtClamped = (delta: number) => [...get(delta), ...ZERO, ...ZERO, ...get(delta), ...F64X2_LT, ...V128_BITSELECT, ...F64X2_SQRT];
+  /** The larger of a v128 local's two lanes over every group, as an i32, into KMAX. */
+  const maxLanes = (pick: (G: (typeof Gs)[number]) => number) => {
+    e(f64Const(0));
+    each((G) => e(get(pick(G)), f64x2ExtractLane(0), F64_MAX, get(pick(G)), f64x2ExtractLane(1), F64_MAX));
+    e(I32_TRUNC_F64_U, set(KMAX));
+  };
 
   e(get(COLS), i32Const(8), I32_MUL, set(STRIDE));
   e(get(INVT), F64X2_SPLAT, set(VINVT), get(TT), F64X2_SPLAT, set(VT));
   e(i32Const(0), set(P), i32Const(0), set(BASE));
-  e(BLOCK, LOOP, get(P), get(PAIRS), I32_LT_U, I32_EQZ, brIf(1));
+  e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
   {
     // m = max z
-    e(NEG_INF, set(M));
-    forClasses(() => {
-      e(get(M));
-      loadPair();
-      e(F64X2_PMAX, set(M));
-    });
-    e(get(M), NEG_INF, F64X2_EQ, set(DEAD));
+    each((G) => e(NEG_INF, set(G.M)));
+    forClasses(() =>
+      each((G) => {
+        e(get(G.M));
+        loadPair(G.g);
+        e(F64X2_PMAX, set(G.M));
+      }),
+    );
+    each((G) => e(get(G.M), NEG_INF, F64X2_EQ, set(G.DEAD)));
     // x, the candidates (k, their sum), the tied classes (kt) and the largest other one (c2)
-    e(ZERO, set(SUM), ZERO, set(K), ZERO, set(KT), NEG_INF, set(C2));
-    forClasses(() => {
-      loadPair();
-      e(get(M), F64X2_SUB, set(Z));
-      e(get(MODE), [0x04, V128], get(Z), get(VT), F64X2_DIV, ELSE, get(Z), get(VINVT), F64X2_MUL, END);
-      e(f64x2Const(0.5), F64X2_MUL, set(X));
-      e(f64x2Const(-1), get(X), F64X2_LT, set(KEEP)); // -1 < x: false for NaN
-      e(get(X), NEG_INF, get(KEEP), V128_BITSELECT, set(VV));
-      e(get(XA), get(VV), v128Store(XO), get(XA), get(VV), v128Store(XS));
-      e(get(VV), get(KEEP), V128_AND, get(SUM), F64X2_ADD, set(SUM));
-      e(and1(KEEP), get(K), F64X2_ADD, set(K));
-      e(get(VV), ZERO, F64X2_EQ, set(Z));
-      e(and1(Z), get(KT), F64X2_ADD, set(KT));
-      e(get(C2), NEG_INF, get(VV), get(Z), V128_BITSELECT, F64X2_PMAX, set(C2));
-    });
+    each((G) => e(ZERO, set(G.SUM), ZERO, set(G.K), ZERO, set(G.KT), NEG_INF, set(G.C2)));
+    forClasses(() =>
+      each(({ g, M, Z, X, KEEP, VV, SUM, K, KT, C2 }) => {
+        loadPair(g);
+        e(get(M), F64X2_SUB, set(Z));
+        e(get(MODE), [0x04, V128], get(Z), get(VT), F64X2_DIV, ELSE, get(Z), get(VINVT), F64X2_MUL, END);
+        e(f64x2Const(0.5), F64X2_MUL, set(X));
+        e(f64x2Const(-1), get(X), F64X2_LT, set(KEEP)); // -1 < x: false for NaN
+        e(get(X), NEG_INF, get(KEEP), V128_BITSELECT, set(VV));
+        e(get(XA), get(VV), v128Store(XO(g)), get(XA), get(VV), v128Store(XS(g)));
+        e(get(VV), get(KEEP), V128_AND, get(SUM), F64X2_ADD, set(SUM));
+        e(and1(KEEP), get(K), F64X2_ADD, set(K));
+        e(get(VV), ZERO, F64X2_EQ, set(Z));
+        e(and1(Z), get(KT), F64X2_ADD, set(KT));
+        e(get(C2), NEG_INF, get(VV), get(Z), V128_BITSELECT, F64X2_PMAX, set(C2));
+      }),
+    );
     // tied: (kt > 1 or k = 1) and c2 <= -1 / sqrt(kt)
-    e(ONE, get(KT), F64X2_LT, get(K), ONE, F64X2_EQ, V128_OR);
-    e(get(C2), f64x2Const(-1), get(KT), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
-    // powerMeanBound
-    e(f64x2Const(-1), set(LO), i32Const(0), set(PASS), BLOCK, LOOP);
+    each(({ KT, K, C2, TIED }) => {
+      e(ONE, get(KT), F64X2_LT, get(K), ONE, F64X2_EQ, V128_OR);
+      e(get(C2), f64x2Const(-1), get(KT), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
+    });
+    // powerMeanBound, while t rises in some lane of some group
+    each((G) => e(f64x2Const(-1), set(G.LO)));
+    e(i32Const(0), set(PASS), BLOCK, LOOP);
     {
-      e(get(SUM), get(K), F64X2_DIV, ONE, get(K), F64X2_SQRT, F64X2_DIV, F64X2_SUB);
-      e(f64x2Const(2), get(K), f64x2Const(4), F64X2_ADD, F64X2_MUL, f64x2Const(EPS), F64X2_MUL, F64X2_SUB, set(T));
-      e(get(LO), get(T), F64X2_LT, tee(OK), V128_ANY_TRUE, I32_EQZ, brIf(1));
-      e(get(T), get(LO), get(OK), V128_BITSELECT, set(LO));
-      e(ZERO, set(S), ZERO, set(W));
-      forClasses(() => {
-        e(get(XA), v128Load(XS), set(VV));
-        e(get(LO), get(VV), F64X2_LT, set(KEEP));
-        e(get(XA), get(VV), NEG_INF, get(KEEP), V128_BITSELECT, v128Store(XS));
-        e(get(VV), get(KEEP), V128_AND, get(S), F64X2_ADD, set(S));
-        e(and1(KEEP), get(W), F64X2_ADD, set(W));
+      e(i32Const(0));
+      each(({ SUM, K, T, LO, OK }) => {
+        e(get(SUM), get(K), F64X2_DIV, ONE, get(K), F64X2_SQRT, F64X2_DIV, F64X2_SUB);
+        e(f64x2Const(2), get(K), f64x2Const(4), F64X2_ADD, F64X2_MUL, f64x2Const(EPS), F64X2_MUL, F64X2_SUB, set(T));
+        e(get(LO), get(T), F64X2_LT, tee(OK), V128_ANY_TRUE, V128_OR_I32);
+        e(get(T), get(LO), get(OK), V128_BITSELECT, set(LO));
       });
-      e(get(W), set(K), get(S), set(SUM));
+      e(I32_EQZ, brIf(1));
+      each((G) => e(ZERO, set(G.S), ZERO, set(G.W)));
+      forClasses(() =>
+        each(({ g, VV, LO, KEEP, S, W }) => {
+          e(get(XA), v128Load(XS(g)), set(VV));
+          e(get(LO), get(VV), F64X2_LT, set(KEEP));
+          e(get(XA), get(VV), NEG_INF, get(KEEP), V128_BITSELECT, v128Store(XS(g)));
+          e(get(VV), get(KEEP), V128_AND, get(S), F64X2_ADD, set(S));
+          e(and1(KEEP), get(W), F64X2_ADD, set(W));
+        }),
+      );
+      each((G) => e(get(G.W), set(G.K), get(G.S), set(G.SUM)));
       e(get(PASS), i32Const(1), I32_ADD, tee(PASS), i32Const(16), I32_LT_U, brIf(0));
     }
     e(END, END);
-    // The survivors in descending order into SORTED, the first max k (over both lanes) places
+    // The survivors in descending order into SORTED, the first max k (over every lane) places
     // only, which is all the later loops read (a lane's places past its own k are masked
     // there): each place takes the lane's maximum, one instance of which then leaves XS (ties
     // are equal values, so their order does not matter). ~(k + 1) passes, not a cols^2 sort.
-    e(get(K), f64x2ExtractLane(0), get(K), f64x2ExtractLane(1), F64_MAX, I32_TRUNC_F64_U, set(KMAX));
-    e(NEG_INF, set(T));
-    forClasses(() => e(get(T), get(XA), v128Load(XS), F64X2_PMAX, set(T)));
+    maxLanes((G) => G.K);
+    each((G) => e(NEG_INF, set(G.T)));
+    forClasses(() => each(({ g, T }) => e(get(T), get(XA), v128Load(XS(g)), F64X2_PMAX, set(T))));
     e(i32Const(0), set(J), BLOCK, LOOP, get(J), get(KMAX), I32_LT_U, I32_EQZ, brIf(1));
     {
-      e(get(J), i32Const(16), I32_MUL, get(T), v128Store(SORTED));
-      e(ZERO, set(OK), NEG_INF, set(S));
-      forClasses(() => {
-        e(get(XA), v128Load(XS), tee(VV), get(T), F64X2_EQ, get(OK), V128_ANDNOT, set(KEEP));
-        e(get(OK), get(KEEP), V128_OR, set(OK));
-        e(get(XA), NEG_INF, get(VV), get(KEEP), V128_BITSELECT, tee(VV), v128Store(XS));
-        e(get(S), get(VV), F64X2_PMAX, set(S));
-      });
-      e(get(S), set(T), get(J), i32Const(1), I32_ADD, set(J), br(0));
+      each(({ g, T, OK, S }) => e(get(J), i32Const(16), I32_MUL, get(T), v128Store(SORTED(g)), ZERO, set(OK), NEG_INF, set(S)));
+      forClasses(() =>
+        each(({ g, VV, T, OK, KEEP, S }) => {
+          e(get(XA), v128Load(XS(g)), tee(VV), get(T), F64X2_EQ, get(OK), V128_ANDNOT, set(KEEP));
+          e(get(OK), get(KEEP), V128_OR, set(OK));
+          e(get(XA), NEG_INF, get(VV), get(KEEP), V128_BITSELECT, tee(VV), v128Store(XS(g)));
+          e(get(S), get(VV), F64X2_PMAX, set(S));
+        }),
+      );
+      each(({ S, T }) => e(get(S), set(T)));
+      e(get(J), i32Const(1), I32_ADD, set(J), br(0));
     }
     e(END, END);
     // the support size n: the largest j <= k with tau_j <= c_(j)
-    const forSorted = (body: () => void) => {
-      e(i32Const(0), set(XA), BLOCK, LOOP, get(XA), get(KMAX), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
-      body();
-      e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
-    };
-    e(ONE, set(N), ZERO, set(SUM), ZERO, set(SUMSQ), ZERO, set(JV));
+    each((G) => e(ONE, set(G.N), ZERO, set(G.SUM), ZERO, set(G.SUMSQ)));
+    e(ZERO, set(JV));
     forSorted(() => {
       e(get(JV), ONE, F64X2_ADD, set(JV));
-      e(get(XA), v128Load(SORTED), set(VV));
-      e(get(SUM), get(VV), F64X2_ADD, set(SUM), get(SUMSQ), get(VV), get(VV), F64X2_MUL, F64X2_ADD, set(SUMSQ));
-      e(get(SUM), get(JV), F64X2_DIV, set(MEAN));
-      e(ONE, get(JV), get(SUMSQ), get(JV), F64X2_DIV, get(MEAN), get(MEAN), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_SUB, get(JV), F64X2_DIV, set(DELTA));
-      e(get(MEAN), sqrtClamped(DELTA), F64X2_SUB, get(VV), F64X2_LE, get(JV), get(K), F64X2_LE, V128_AND, set(OK));
-      e(get(JV), get(N), get(OK), V128_BITSELECT, set(N));
+      each(({ g, VV, SUM, SUMSQ, MEAN, DELTA, K, OK, N }) => {
+        e(get(XA), v128Load(SORTED(g)), set(VV));
+        e(get(SUM), get(VV), F64X2_ADD, set(SUM), get(SUMSQ), get(VV), get(VV), F64X2_MUL, F64X2_ADD, set(SUMSQ));
+        e(get(SUM), get(JV), F64X2_DIV, set(MEAN));
+        e(ONE, get(JV), get(SUMSQ), get(JV), F64X2_DIV, get(MEAN), get(MEAN), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_SUB, get(JV), F64X2_DIV, set(DELTA));
+        e(get(MEAN), sqrtClamped(DELTA), F64X2_SUB, get(VV), F64X2_LE, get(JV), get(K), F64X2_LE, V128_AND, set(OK));
+        e(get(JV), get(N), get(OK), V128_BITSELECT, set(N));
+      });
     });
     // closedForm15 over the top n
-    e(ZERO, set(SUM), ZERO, set(JV));
+    maxLanes((G) => G.N);
+    each((G) => e(ZERO, set(G.SUM)));
+    e(ZERO, set(JV));
     forSorted(() => {
       e(get(JV), ONE, F64X2_ADD, set(JV));
-      e(get(XA), v128Load(SORTED), get(JV), get(N), F64X2_LE, V128_AND, get(SUM), F64X2_ADD, set(SUM));
+      each(({ g, N, SUM }) => e(get(XA), v128Load(SORTED(g)), get(JV), get(N), F64X2_LE, V128_AND, get(SUM), F64X2_ADD, set(SUM)));
     });
-    e(get(SUM), get(N), F64X2_DIV, set(MEAN), ZERO, set(SUMSQ), ZERO, set(JV));
+    each((G) => e(get(G.SUM), get(G.N), F64X2_DIV, set(G.MEAN), ZERO, set(G.SUMSQ)));
+    e(ZERO, set(JV));
     forSorted(() => {
       e(get(JV), ONE, F64X2_ADD, set(JV));
-      e(get(XA), v128Load(SORTED), get(MEAN), F64X2_SUB, tee(VV), get(VV), F64X2_MUL);
-      e(get(JV), get(N), F64X2_LE, V128_AND, get(SUMSQ), F64X2_ADD, set(SUMSQ));
+      each(({ g, MEAN, VV, N, SUMSQ }) => {
+        e(get(XA), v128Load(SORTED(g)), get(MEAN), F64X2_SUB, tee(VV), get(VV), F64X2_MUL);
+        e(get(JV), get(N), F64X2_LE, V128_AND, get(SUMSQ), F64X2_ADD, set(SUMSQ));
+      });
     });
-    e(ONE, get(SUMSQ), F64X2_SUB, get(N), F64X2_DIV, set(DELTA));
-    e(get(MEAN), sqrtClamped(DELTA), F64X2_SUB, set(TAU));
+    each(({ SUMSQ, N, DELTA, MEAN, TAU }) => {
+      e(ONE, get(SUMSQ), F64X2_SUB, get(N), F64X2_DIV, set(DELTA));
+      e(get(MEAN), sqrtClamped(DELTA), F64X2_SUB, set(TAU));
+    });
     // p = [x - tau]_+^2 into XS, its sum and support
-    e(ZERO, set(SUM), ZERO, set(SUP));
-    forClasses(() => {
-      e(get(XA), v128Load(XO), get(TAU), F64X2_SUB, tee(VV), ZERO, get(VV), F64X2_LT, V128_AND, tee(VV), get(VV), F64X2_MUL, set(VV));
-      e(get(XA), get(VV), v128Store(XS));
-      e(get(SUM), get(VV), F64X2_ADD, set(SUM));
-      e(ZERO, get(VV), F64X2_LT, set(OK), and1(OK), get(SUP), F64X2_ADD, set(SUP));
-    });
-    e(ONE, get(SUM), F64X2_DIV, set(INV), ONE, get(KT), F64X2_DIV, set(PTIED));
+    each((G) => e(ZERO, set(G.SUM), ZERO, set(G.SUP)));
+    forClasses(() =>
+      each(({ g, TAU, VV, SUM, OK, SUP }) => {
+        e(get(XA), v128Load(XO(g)), get(TAU), F64X2_SUB, tee(VV), ZERO, get(VV), F64X2_LT, V128_AND, tee(VV), get(VV), F64X2_MUL, set(VV));
+        e(get(XA), get(VV), v128Store(XS(g)));
+        e(get(SUM), get(VV), F64X2_ADD, set(SUM));
+        e(ZERO, get(VV), F64X2_LT, set(OK), and1(OK), get(SUP), F64X2_ADD, set(SUP));
+      }),
+    );
+    each(({ SUM, INV, KT, PTIED }) => e(ONE, get(SUM), F64X2_DIV, set(INV), ONE, get(KT), F64X2_DIV, set(PTIED)));
     // out: the tied closed form, or p / sum; zeros for a dead lane
-    forClasses(() => {
-      e(get(PTIED), get(XA), v128Load(XO), ZERO, F64X2_EQ, V128_AND); // tied: 1 / kt at x = 0
-      e(get(XA), v128Load(XS), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
-      e(get(DEAD), V128_ANDNOT, set(VV));
-      e(get(A), get(VV), store64Lane(0), get(A), get(STRIDE), I32_ADD, get(VV), store64Lane(1));
-    });
-    e(get(P), i32Const(16), I32_MUL, get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, v128Store(CNT));
+    forClasses(() =>
+      each(({ g, PTIED, INV, TIED, DEAD }) => {
+        e(get(PTIED), get(XA), v128Load(XO(g)), ZERO, F64X2_EQ, V128_AND); // tied: 1 / kt at x = 0
+        e(get(XA), v128Load(XS(g)), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
+        e(get(DEAD), V128_ANDNOT, set(TMP));
+        storePair(g, TMP);
+      }),
+    );
+    each(({ g, KT, SUP, TIED, DEAD }) =>
+      e(get(P), i32Const(16 * GROUPS), I32_MUL, get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, v128Store(CNT + 16 * g)),
+    );
   }
-  e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), get(STRIDE), I32_ADD, I32_ADD, set(BASE));
+  e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), i32Const(ROWS_PER), I32_MUL, I32_ADD, set(BASE));
   e(br(0), END, END, END);
-  const run = [2, 10, I32, nV128, V128, ...c];
+  const run = [2, 9, I32, nV128, V128, ...c];
   const fn = (code: number[]) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -248,13 +303,13 @@ export function entmax15ShortSimd(
   support: Int32Array,
 ): boolean {
   if (kernel === null || cols > 32 || cols < 1) return false;
-  const perTile = Math.floor(TILE / cols) & ~1;
+  const perTile = Math.floor(TILE / cols / ROWS_PER) * ROWS_PER;
   const mode = invT ? 0 : 1;
   for (let r = 0; r < rows; r += perTile) {
     const n = Math.min(perTile, rows - r);
     const from = r * cols;
     heap.set(data.subarray(from, from + n * cols), 0);
-    kernel.run((n + 1) >> 1, cols, invT || 1, temperature, mode);
+    kernel.run(Math.ceil(n / ROWS_PER), cols, invT || 1, temperature, mode);
     out.set(heap.subarray(0, n * cols), from);
     for (let j = 0; j < n; j++) support[r + j] = heap[CNT / 8 + j];
   }
