@@ -13,9 +13,9 @@
  *  - powerMeanBound: up to 16 passes t = sum / k - 1 / sqrt(k) - 2 (k + 4) eps, shedding classes
  *    at or below t while t rises; a lane whose JavaScript loop has stopped recomputes the same t,
  *    which does not rise, so it is left unchanged;
- *  - sortedThreshold15: the largest survivors are taken in descending order (one maximum pass
- *    each, as far as the larger k of the two lanes: the only places read), the support size n
- *    is the largest j with
+ *  - sortedThreshold15: the largest survivors are put in descending order (insertion by
+ *    compare-exchange into as many places as the largest k of the four rows: the only places
+ *    read), the support size n is the largest j with
  *    tau_j = mean_j - sqrt((1 - j (sumsq_j / j - mean_j^2)) / j) <= c_(j), and tau is
  *    closedForm15 over the top n, summed in that order;
  *  - p = [x - tau]_+^2 over the candidates in index order, normalised by 1 / sum.
@@ -43,6 +43,7 @@ const V128_ANY_TRUE = simd(0x53);
 const I32_EQZ = [0x45];
 const I32_TRUNC_F64_U = [0xab];
 const F64_MAX = [0xa5];
+const F64X2_PMIN = simd(0xf6);
 const V128_OR_I32 = [0x72]; // i32.or
 
 const EPS = 2 ** -52;
@@ -178,26 +179,25 @@ function assemble(): Uint8Array {
     e(END, END);
     // The survivors in descending order into SORTED, the first max k (over every lane) places
     // only, which is all the later loops read (a lane's places past its own k are masked
-    // there): each place takes the lane's maximum, one instance of which then leaves XS (ties
-    // are equal values, so their order does not matter). ~(k + 1) passes, not a cols^2 sort.
+    // there): each class is inserted by a pass of compare-exchanges (pmax / pmin, exact; ties
+    // are equal values, so their order does not matter), cols x k steps, not a cols^2 sort.
     maxLanes((G) => G.K);
-    each((G) => e(NEG_INF, set(G.T)));
-    forClasses(() => each(({ g, T }) => e(get(T), get(XA), v128Load(XS(g)), F64X2_PMAX, set(T))));
-    e(i32Const(0), set(J), BLOCK, LOOP, get(J), get(KMAX), I32_LT_U, I32_EQZ, brIf(1));
-    {
-      each(({ g, T, OK, S }) => e(get(J), i32Const(16), I32_MUL, get(T), v128Store(SORTED(g)), ZERO, set(OK), NEG_INF, set(S)));
-      forClasses(() =>
-        each(({ g, VV, T, OK, KEEP, S }) => {
-          e(get(XA), v128Load(XS(g)), tee(VV), get(T), F64X2_EQ, get(OK), V128_ANDNOT, set(KEEP));
-          e(get(OK), get(KEEP), V128_OR, set(OK));
-          e(get(XA), NEG_INF, get(VV), get(KEEP), V128_BITSELECT, tee(VV), v128Store(XS(g)));
-          e(get(S), get(VV), F64X2_PMAX, set(S));
+    const forPlaces = (body: () => void) => {
+      e(i32Const(0), set(J), BLOCK, LOOP, get(J), get(KMAX), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
+      body();
+      e(get(J), i32Const(16), I32_ADD, set(J), br(0), END, END);
+    };
+    forPlaces(() => each(({ g }) => e(get(J), NEG_INF, v128Store(SORTED(g)))));
+    forClasses(() => {
+      each(({ g, T }) => e(get(XA), v128Load(XS(g)), set(T)));
+      forPlaces(() =>
+        each(({ g, T, VV }) => {
+          e(get(J), v128Load(SORTED(g)), set(VV));
+          e(get(J), get(VV), get(T), F64X2_PMAX, v128Store(SORTED(g)));
+          e(get(VV), get(T), F64X2_PMIN, set(T));
         }),
       );
-      each(({ S, T }) => e(get(S), set(T)));
-      e(get(J), i32Const(1), I32_ADD, set(J), br(0));
-    }
-    e(END, END);
+    });
     // the support size n: the largest j <= k with tau_j <= c_(j)
     each((G) => e(ONE, set(G.N), ZERO, set(G.SUM), ZERO, set(G.SUMSQ)));
     e(ZERO, set(JV));
