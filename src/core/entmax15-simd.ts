@@ -22,7 +22,7 @@
  * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of
  * a multiple of 4 rows: the last tile's spare lanes read stale rows inside the tile area and
  * their results are not copied out), then per group the sanitised x (XO), the working copy
- * (XS), the sorted places (SORTED), and the supports (as doubles) at CNT.
+ * (XS), the sorted places (SORTED), and the supports (as 32-bit integers) at CNT.
  * Export run(quads, cols, invT, T, mode): mode 1 = divide by T.
  */
 import {
@@ -36,6 +36,8 @@ const load64Zero = (offset = 0) => [...simd(0x5d), 3, ...uleb(offset)];
 const load64Lane = (lane: number, offset = 0) => [...simd(0x57), 3, ...uleb(offset), lane];
 const store64Lane = (lane: number, offset = 0) => [...simd(0x5b), 3, ...uleb(offset), lane];
 const F64X2_NE = simd(0x48);
+/** The two lanes to 32-bit integers in lanes 0 and 1 (exact: they are counts). */
+const I32X4_TRUNC_SAT_F64X2_S_ZERO = simd(0xfc);
 const F64X2_LE = simd(0x4b);
 const F64X2_SQRT = simd(0xef);
 const V128_OR = simd(0x50);
@@ -254,7 +256,7 @@ function assemble(): Uint8Array {
       }),
     );
     each(({ g, KT, SUP, TIED, DEAD }) =>
-      e(get(P), i32Const(16 * GROUPS), I32_MUL, get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, v128Store(CNT + 16 * g)),
+      e(get(P), i32Const(8 * GROUPS), I32_MUL, get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, I32X4_TRUNC_SAT_F64X2_S_ZERO, store64Lane(0, CNT + 8 * g)),
     );
   }
   e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), i32Const(ROWS_PER), I32_MUL, I32_ADD, set(BASE));
@@ -284,6 +286,7 @@ function load(): Kernel | null {
 
 const kernel = load();
 const heap = kernel ? new Float64Array(kernel.memory.buffer) : new Float64Array(0);
+const counts = kernel ? new Int32Array(kernel.memory.buffer, CNT, TILE) : new Int32Array(0);
 
 /** Whether the WebAssembly SIMD path is available here. */
 export const entmax15SimdAvailable = kernel !== null;
@@ -311,7 +314,7 @@ export function entmax15ShortSimd(
     heap.set(data.subarray(from, from + n * cols), 0);
     kernel.run(Math.ceil(n / ROWS_PER), cols, invT || 1, temperature, mode);
     out.set(heap.subarray(0, n * cols), from);
-    for (let j = 0; j < n; j++) support[r + j] = heap[CNT / 8 + j];
+    support.set(counts.subarray(0, n), r);
   }
   return true;
 }

@@ -19,7 +19,7 @@
  * Memory (1 MiB, fixed): rows from byte 0 (up to TILE doubles; tiles hold a multiple of 4
  * rows, so only the last tile can end short, and its spare lanes read stale rows inside the
  * tile area, whose results are not copied out), each group's v vectors at XS(g), the support
- * counts (as doubles) at CNT. Export run(quads, cols, invT, T, mode): mode 1 =
+ * counts (as 32-bit integers) at CNT. Export run(quads, cols, invT, T, mode): mode 1 =
  * divide by T (else multiply by invT; see ./temperature.ts).
  */
 import {
@@ -33,6 +33,8 @@ const load64Zero = (offset = 0) => [...simd(0x5d), 3, ...uleb(offset)];
 const load64Lane = (lane: number, offset = 0) => [...simd(0x57), 3, ...uleb(offset), lane];
 const store64Lane = (lane: number, offset = 0) => [...simd(0x5b), 3, ...uleb(offset), lane];
 const F64X2_NE = simd(0x48);
+/** The two lanes to 32-bit integers in lanes 0 and 1 (exact: they are counts). */
+const I32X4_TRUNC_SAT_F64X2_S_ZERO = simd(0xfc);
 const V128_ANY_TRUE = simd(0x53);
 
 /** Doubles of rows per call (256 KiB). */
@@ -138,7 +140,7 @@ function assemble(): Uint8Array {
         e(ONE, get(KEEP), V128_AND, get(W), F64X2_ADD, set(W));
       }),
     );
-    each(({ g, W }) => e(get(P), i32Const(16 * GROUPS), I32_MUL, get(W), v128Store(CNT + 16 * g)));
+    each(({ g, W }) => e(get(P), i32Const(8 * GROUPS), I32_MUL, get(W), I32X4_TRUNC_SAT_F64X2_S_ZERO, store64Lane(0, CNT + 8 * g)));
   }
   e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), i32Const(ROWS_PER), I32_MUL, I32_ADD, set(BASE));
   e(br(0), END, END, END);
@@ -167,6 +169,7 @@ function load(): Kernel | null {
 
 const kernel = load();
 const heap = kernel ? new Float64Array(kernel.memory.buffer) : new Float64Array(0);
+const counts = kernel ? new Int32Array(kernel.memory.buffer, CNT, TILE) : new Int32Array(0);
 
 /** Whether the WebAssembly SIMD path is available here. */
 export const sparsemaxSimdAvailable = kernel !== null;
@@ -193,7 +196,7 @@ export function sparsemaxShortSimd(
     heap.set(data.subarray(from, from + n * cols), 0);
     kernel.run(Math.ceil(n / ROWS_PER), cols, invT || 1, temperature, mode);
     out.set(heap.subarray(0, n * cols), from);
-    for (let j = 0; j < n; j++) support[r + j] = heap[CNT / 8 + j];
+    support.set(counts.subarray(0, n), r);
   }
   return true;
 }
