@@ -2,8 +2,8 @@
  * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD, four rows
  * at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1), interleaved in every loop so
  * that one group's chains of divisions and square roots overlap the other's; branch-free within
- * a row. Per row it does what ./entmax.ts does
- * for such rows, operation for operation, so the results are the same doubles
+ * a row. Per row it does what ./entmax.ts does for such rows, operation for operation, so the
+ * results are the same doubles
  * (test/core/entmax15-simd.test.ts); only the control flow differs:
  *  - x = ((z - m) * invT or / T) * 0.5; candidates x > -1 (the rest, NaN too, become -Infinity,
  *    which adds +0 to every masked sum, as the JavaScript path leaves them out);

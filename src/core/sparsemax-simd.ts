@@ -4,8 +4,8 @@
  * every step of the short-row algorithm of ./sparsemax.ts runs on four rows at once,
  * branch-free within a row (the JavaScript loops cost 1-3 ns an element an operation there;
  * 4096 x 10 took ~0.5 ms; one group per iteration ~0.15 ms, two ~0.13). The arithmetic is that
- * path's, operation
- * for operation, so the results are the same doubles (test/core/sparsemax-simd.test.ts):
+ * path's, operation for operation, so the results are the same doubles
+ * (test/core/sparsemax-simd.test.ts):
  *   m = max z (pmax: a NaN is skipped, like z > m ? z : m)
  *   x = (z - m) * invT (or / T);  v = x > -1 ? x : -1;  sum = sum of the v > -1;  k = their count
  *   tau = (sum - 1) / k, then Michelot passes: keep v > tau (the rest become -1 for good),
