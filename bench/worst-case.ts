@@ -136,6 +136,15 @@ for (const alpha of [1.001, 1.3, 3, 10]) {
   rows.forEach((r, i) => data.set(r, i * 10));
   add(`entmax ${alpha} short rows${alpha > 2 ? ' that bisect' : ''}`, rows.length, 10, data, ent(alpha), ['entmax', { alpha }]);
 }
+// Short rows on the SIMD kernels (cols <= 32): 32-class ladders (Michelot sheds one class per
+// pass, up to 33 passes), ties, and normal rows at alpha = 1.5 (its sort and bound passes).
+const shortLadder = new Float64Array(2048 * 32);
+for (let i = 0; i < shortLadder.length; i++) shortLadder[i] = -(i % 32) * 2 ** -5;
+add('sparsemax ladder short rows', 2048, 32, shortLadder, (d, r, c) => sparsemax(d, r, c), ['sparsemax', {}]);
+add('entmax 1.5 ladder short rows', 2048, 32, shortLadder, ent(1.5), ['entmax', { alpha: 1.5 }]);
+add('sparsemax ties short rows', 2048, 32, new Float64Array(2048 * 32), (d, r, c) => sparsemax(d, r, c), ['sparsemax', {}]);
+add('entmax 1.5 normal short rows', 2048, 32, normal(2048 * 32, 10), ent(1.5), ['entmax', { alpha: 1.5 }]);
+add('entmax 1.5 normal s=0.1 short rows', 2048, 32, normal(2048 * 32, 11, 0.1), ent(1.5), ['entmax', { alpha: 1.5 }]);
 
 add('gumbel-softmax soft', R, C, normalData, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, seed: 1 }), ['gumbel-softmax', {}]);
 add('gumbel-softmax hard', R, C, normalData, (d, r, c) => gumbelSoftmax(d, r, c, { tau: 1, hard: true, seed: 1 }), ['gumbel-softmax', { hard: true }]);

@@ -1,6 +1,7 @@
+import { entmax15ShortSimd } from './entmax15-simd.js';
 import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
-import { newScratch, rowCandidates, scratchFor, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
+import { newScratch, rowCandidates, scratchFor, SHORT_ROW, SIMD_MIN_ROWS, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
 import { exactReciprocal } from './temperature.js';
 
 /**
@@ -118,6 +119,10 @@ export function entmax(
   if (am1 < NEAR_ONE) return entmaxNearOne(data, rows, cols, am1, temperature, invT, out, support);
   const q = 1 / am1;
   const quadratic = alpha === 1.5;
+  // Short rows at alpha = 1.5: the same arithmetic two rows at a time (./entmax15-simd.ts).
+  if (quadratic && cols <= SHORT_ROW && rows >= SIMD_MIN_ROWS && entmax15ShortSimd(data, rows, cols, temperature, invT, out, support)) {
+    return { probs: out, support };
+  }
   // Entries with z < m - span map to x <= -1 (see rowCandidates); the factor covers the rounding
   // of T / am1 and of the products that form x.
   const span = (temperature / am1) * (1 + 2 ** -40);

@@ -1,0 +1,89 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { entmax15ShortSimd, entmax15SimdAvailable } from '../../src/core/entmax15-simd.js';
+import { entmax } from '../../src/core/entmax.js';
+import { SHORT_ROW } from '../../src/core/sparsemax.js';
+
+/**
+ * The short-row kernel for alpha = 1.5 (WebAssembly SIMD, two rows at a time) must give the
+ * same doubles as the JavaScript path. That path is reached by padding each row with -Infinity
+ * classes past SHORT_ROW: masked classes are never candidates, so the padding changes no sum,
+ * no count and no order, and every real class keeps its value.
+ */
+function jsPath(data: Float64Array, rows: number, cols: number, T: number) {
+  const wide = SHORT_ROW + 1;
+  const padded = new Float64Array(rows * wide).fill(-Infinity);
+  for (let r = 0; r < rows; r++) padded.set(data.subarray(r * cols, (r + 1) * cols), r * wide);
+  const { probs, support } = entmax(padded, rows, wide, 1.5, T);
+  const out = new Float64Array(rows * cols);
+  for (let r = 0; r < rows; r++) out.set(probs.subarray(r * wide, r * wide + cols), r * cols);
+  return { probs: out, support };
+}
+
+function expectSameBits(a: Float64Array, b: Float64Array) {
+  expect(a.length).toBe(b.length);
+  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) expect([i, a[i]]).toEqual([i, b[i]]);
+}
+
+function check(data: Float64Array, rows: number, cols: number, T: number) {
+  const want = jsPath(data, rows, cols, T);
+  const got = entmax(data, rows, cols, 1.5, T);
+  expectSameBits(got.probs, want.probs);
+  expect(Array.from(got.support)).toEqual(Array.from(want.support));
+}
+
+// Values that make ties, tied maxima (the closed form), classes exactly on the threshold
+// (entmax15([2, 0]) = [1, 0]), masks and NaN.
+const value = fc.oneof(
+  { weight: 4, arbitrary: fc.double({ min: -4, max: 4, noNaN: true }) },
+  { weight: 2, arbitrary: fc.integer({ min: -6, max: 6 }).map((v) => v / 2) },
+  { weight: 1, arbitrary: fc.constantFrom(-Infinity, Number.NaN, 0, 1e300, -1e300, 5e-324) },
+);
+
+describe('entmax alpha = 1.5, short rows (cols <= SHORT_ROW)', () => {
+  it('uses WebAssembly SIMD on Node 20', () => {
+    expect(entmax15SimdAvailable).toBe(true);
+  });
+
+  it("gives the JavaScript path's doubles and supports", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: SHORT_ROW }).chain((cols) =>
+          fc.tuple(fc.constant(cols), fc.integer({ min: 1, max: 9 }).chain((rows) => fc.tuple(fc.constant(rows), fc.array(value, { minLength: rows * cols, maxLength: rows * cols })))),
+        ),
+        fc.constantFrom(1, 0.5, 2, 0.7, 3),
+        ([cols, [rows, vals]], T) => check(Float64Array.from(vals), rows, cols, T),
+      ),
+      { numRuns: 400 },
+    );
+  });
+
+  it('is exact on the threshold, on tied maxima and on masked rows', () => {
+    const data = Float64Array.from([2, 0, 1, 1, -Infinity, -Infinity, 3, -Infinity, 0, 0.5]);
+    const { probs, support } = entmax(data, 5, 2, 1.5);
+    expect(Array.from(probs.subarray(0, 8))).toEqual([1, 0, 0.5, 0.5, 0, 0, 1, 0]);
+    expect(Array.from(support)).toEqual([1, 2, 0, 1, 2]);
+    check(data, 5, 2, 1);
+  });
+
+  it('tiles many rows, with an odd last tile, and may write over its input', () => {
+    const cols = 10;
+    const rows = 2 * Math.floor(32768 / cols / 2) * 2 + 3; // two full tiles and 3 rows
+    let s = 99;
+    const data = new Float64Array(rows * cols).map(() => {
+      s = (s * 1103515245 + 12345) >>> 0;
+      return (s / 2 ** 32) * 6 - 3;
+    });
+    check(data, rows, cols, 1);
+    const want = entmax(data, rows, cols, 1.5).probs;
+    const inPlace = data.slice();
+    entmax(inPlace, rows, cols, 1.5, 1, inPlace);
+    expectSameBits(inPlace, want);
+  });
+
+  it('leaves rows alone when SIMD does not apply', () => {
+    const out = new Float64Array(40).fill(7);
+    expect(entmax15ShortSimd(new Float64Array(40), 1, 40, 1, 1, out, new Int32Array(1))).toBe(false);
+    expect(out[0]).toBe(7);
+  });
+});
