@@ -26,22 +26,18 @@
  * Export run(quads, cols, invT, T, mode): mode 1 = divide by T.
  */
 import {
-  BLOCK, br, brIf, ELSE, END, F64, f64Const, f64Store, f64x2Const, f64x2ExtractLane, F64X2_ADD, F64X2_DIV,
-  F64X2_EQ, F64X2_LT, F64X2_MUL, F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, I32, i32Const, I32_ADD, I32_AND,
-  I32_LT_U, I32_MUL, instantiate, LOOP, name, section, set, simd, tee, uleb, V128, V128_AND, V128_ANDNOT,
-  V128_BITSELECT, v128Load, v128Store, type WasmMemory,
+  BLOCK, br, brIf, ELSE, END, f64Const, f64x2Const, f64x2ExtractLane, F64X2_ADD, F64X2_DIV, F64X2_EQ,
+  F64X2_LT, F64X2_MUL, F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL,
+  LOOP, set, simd, tee, V128, V128_AND, V128_ANDNOT, V128_BITSELECT, v128Load, v128Store,
 } from './wasm.js';
+import {
+  GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, load64Lane, load64Zero, ROWS_PER, shortRowKernel,
+  shortRowModule, store64Lane, TILE, V128_ANY_TRUE, type ShortRowKernel,
+} from './short-rows-simd.js';
 
-const load64Zero = (offset = 0) => [...simd(0x5d), 3, ...uleb(offset)];
-const load64Lane = (lane: number, offset = 0) => [...simd(0x57), 3, ...uleb(offset), lane];
-const store64Lane = (lane: number, offset = 0) => [...simd(0x5b), 3, ...uleb(offset), lane];
-const F64X2_NE = simd(0x48);
-/** The two lanes to 32-bit integers in lanes 0 and 1 (exact: they are counts). */
-const I32X4_TRUNC_SAT_F64X2_S_ZERO = simd(0xfc);
 const F64X2_LE = simd(0x4b);
 const F64X2_SQRT = simd(0xef);
 const V128_OR = simd(0x50);
-const V128_ANY_TRUE = simd(0x53);
 const I32_EQZ = [0x45];
 const I32_TRUNC_F64_U = [0xab];
 const F64_MAX = [0xa5];
@@ -49,12 +45,6 @@ const F64X2_PMIN = simd(0xf6);
 const V128_OR_I32 = [0x72]; // i32.or
 
 const EPS = 2 ** -52;
-/** Doubles of rows per call (256 KiB). */
-const TILE = 32768;
-/** Pairs of rows per iteration, interleaved so that one pair's dependency chains overlap another's. */
-const GROUPS = 2;
-/** Rows per iteration. */
-const ROWS_PER = 2 * GROUPS;
 const WORK = 8 * TILE;
 /** Per group g: the sanitised x at XO(g), the working copy at XS(g), the sorted places at SORTED(g). */
 const XO = (g: number) => WORK + g * 3 * 512;
@@ -261,60 +251,18 @@ function assemble(): Uint8Array {
   }
   e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), i32Const(ROWS_PER), I32_MUL, I32_ADD, set(BASE));
   e(br(0), END, END, END);
-  const run = [2, 9, I32, nV128, V128, ...c];
-  const fn = (code: number[]) => [...uleb(code.length), ...code];
-  return new Uint8Array([
-    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    ...section(1, [1, 0x60, 5, I32, I32, F64, F64, I32, 0]), // (i32 i32 f64 f64 i32) -> ()
-    ...section(3, [1, 0]),
-    ...section(5, [1, 0x00, 16]), // memory: 16 pages (1 MiB)
-    ...section(7, [2, ...name('run'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [1, ...fn(run)]),
-  ]);
+  return shortRowModule(9, nV128, c);
 }
 
-interface Kernel {
-  run(pairs: number, cols: number, invT: number, T: number, mode: number): void;
-  memory: WasmMemory;
-}
-
-function load(): Kernel | null {
-  const exports = instantiate(assemble());
-  if (exports === null) return null;
-  return { run: exports.run as Kernel['run'], memory: exports.memory as WasmMemory };
-}
-
-const kernel = load();
-const heap = kernel ? new Float64Array(kernel.memory.buffer) : new Float64Array(0);
-const counts = kernel ? new Int32Array(kernel.memory.buffer, CNT, TILE) : new Int32Array(0);
+const kernel = shortRowKernel(assemble(), CNT);
 
 /** Whether the WebAssembly SIMD path is available here. */
 export const entmax15SimdAvailable = kernel !== null;
 
 /**
- * 1.5-entmax of rows of at most 32 classes into out and support, with invT =
+ * entmax15 of rows of at most 32 classes into out and support, with invT =
  * exactReciprocal(T) (0: divide by T). Returns false, doing nothing, where WebAssembly SIMD is
  * unavailable.
  */
-export function entmax15ShortSimd(
-  data: Float64Array,
-  rows: number,
-  cols: number,
-  temperature: number,
-  invT: number,
-  out: Float64Array,
-  support: Int32Array,
-): boolean {
-  if (kernel === null || cols > 32 || cols < 1) return false;
-  const perTile = Math.floor(TILE / cols / ROWS_PER) * ROWS_PER;
-  const mode = invT ? 0 : 1;
-  for (let r = 0; r < rows; r += perTile) {
-    const n = Math.min(perTile, rows - r);
-    const from = r * cols;
-    heap.set(data.subarray(from, from + n * cols), 0);
-    kernel.run(Math.ceil(n / ROWS_PER), cols, invT || 1, temperature, mode);
-    out.set(heap.subarray(0, n * cols), from);
-    support.set(counts.subarray(0, n), r);
-  }
-  return true;
-}
+export const entmax15ShortSimd: ShortRowKernel = (data, rows, cols, temperature, invT, out, support) =>
+  kernel !== null && kernel(data, rows, cols, temperature, invT, out, support);

@@ -1,0 +1,80 @@
+import { I32, instantiate, name, section, simd, uleb, V128, type WasmMemory } from './wasm.js';
+
+/**
+ * What the short-row WebAssembly kernels (./sparsemax-simd.ts, ./entmax15-simd.ts) share: four
+ * rows of at most 32 classes an iteration (two f64x2 groups, lane 0 row r, lane 1 row r + 1),
+ * a fixed 1 MiB memory with the rows from byte 0 (TILE doubles, tiles of a multiple of four
+ * rows) and each row's support count as a 32-bit integer at the kernel's own offset, one export
+ * run(quads, cols, invT, T, mode) (mode 1 = divide by T, else multiply by invT; see
+ * ./temperature.ts), and the driver that copies the rows in and the results out a tile at a time.
+ */
+
+/** Doubles of rows per call (256 KiB). */
+export const TILE = 32768;
+/** Pairs of rows per iteration, interleaved so that one pair's dependency chains overlap another's. */
+export const GROUPS = 2;
+/** Rows per iteration. */
+export const ROWS_PER = 2 * GROUPS;
+
+// SIMD instructions the short-row kernels use beyond ./wasm.ts's list.
+export const load64Zero = (offset = 0) => [...simd(0x5d), 3, ...uleb(offset)];
+export const load64Lane = (lane: number, offset = 0) => [...simd(0x57), 3, ...uleb(offset), lane];
+export const store64Lane = (lane: number, offset = 0) => [...simd(0x5b), 3, ...uleb(offset), lane];
+export const F64X2_NE = simd(0x48);
+/** The two lanes to 32-bit integers in lanes 0 and 1 (exact: they are counts). */
+export const I32X4_TRUNC_SAT_F64X2_S_ZERO = simd(0xfc);
+export const V128_ANY_TRUE = simd(0x53);
+
+/** The module of a kernel: run's locals (i32 then v128 counts) and its code. */
+export function shortRowModule(i32Locals: number, v128Locals: number, code: number[]): Uint8Array {
+  const run = [2, i32Locals, I32, v128Locals, V128, ...code];
+  const fn = (body: number[]) => [...uleb(body.length), ...body];
+  const F64 = 0x7c;
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 5, I32, I32, F64, F64, I32, 0]), // (i32 i32 f64 f64 i32) -> ()
+    ...section(3, [1, 0]),
+    ...section(5, [1, 0x00, 16]), // memory: 16 pages (1 MiB)
+    ...section(7, [2, ...name('run'), 0x00, 0, ...name('memory'), 0x02, 0]),
+    ...section(10, [1, ...fn(run)]),
+  ]);
+}
+
+/**
+ * The kernel's rows of at most 32 classes into out and support, with invT =
+ * exactReciprocal(T) (0: divide by T); false, doing nothing, where WebAssembly SIMD is
+ * unavailable.
+ */
+export type ShortRowKernel = (
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  temperature: number,
+  invT: number,
+  out: Float64Array,
+  support: Int32Array,
+) => boolean;
+
+/** The driver of a kernel module whose support counts are at byte `countsAt`; null without SIMD. */
+export function shortRowKernel(bytes: Uint8Array, countsAt: number): ShortRowKernel | null {
+  const exports = instantiate(bytes);
+  if (exports === null) return null;
+  const run = exports.run as (quads: number, cols: number, invT: number, T: number, mode: number) => void;
+  const memory = exports.memory as WasmMemory;
+  const heap = new Float64Array(memory.buffer);
+  const counts = new Int32Array(memory.buffer, countsAt, TILE);
+  return (data, rows, cols, temperature, invT, out, support) => {
+    if (cols > 32 || cols < 1) return false;
+    const perTile = Math.floor(TILE / cols / ROWS_PER) * ROWS_PER;
+    const mode = invT ? 0 : 1;
+    for (let r = 0; r < rows; r += perTile) {
+      const n = Math.min(perTile, rows - r);
+      const from = r * cols;
+      heap.set(data.subarray(from, from + n * cols), 0);
+      run(Math.ceil(n / ROWS_PER), cols, invT || 1, temperature, mode);
+      out.set(heap.subarray(0, n * cols), from);
+      support.set(counts.subarray(0, n), r);
+    }
+    return true;
+  };
+}
