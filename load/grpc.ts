@@ -1,7 +1,7 @@
 /**
  * gRPC against REST v2 binary in one run (issue 12): sample 1x50 FP32 and softmax 64x32000 FP32,
- * the same matrix both ways, on one service process (src/server.ts under tsx, NODE_ENV
- * production) on 127.0.0.1. REST v2 is loaded with autocannon (as load/run.ts does), gRPC with
+ * the same matrix both ways, on one service process (PROCESSES=1, so that its CPU is one
+ * process tree to read; src/server.ts under tsx, NODE_ENV production) on 127.0.0.1. REST v2 is loaded with autocannon (as load/run.ts does), gRPC with
  * the bounded grpc-js generator below: as many calls in flight as autocannon has connections,
  * over --channels HTTP/2 connections (default 1, as a gRPC client multiplexes), each call started when one ends, for a fixed window; every answer's status is
  * counted. Before loading, one answer of each protocol is checked and the two compared byte for
@@ -169,7 +169,7 @@ function post(port: number, urlPath: string, body: Buffer, headers: Record<strin
 
 async function main(): Promise<number> {
   const [httpPort, grpcPort] = [await freePort(), await freePort()];
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(httpPort), GRPC_PORT: String(grpcPort), HOST, LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(httpPort), GRPC_PORT: String(grpcPort), HOST, LOG_LEVEL: 'warn', NODE_ENV: 'production', PROCESSES: '1' };
   delete env.NODE_OPTIONS;
   const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { cwd: ROOT, env, stdio: ['ignore', 'inherit', 'inherit'] });
   const rows: Row[] = [];
