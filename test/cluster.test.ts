@@ -1,12 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import type { ServiceLink } from '../src/cluster.js';
-import { parseProm, promValue, randomLogits, waitFor, within } from './helpers/http.js';
+import { parseProm, promValue, randomLogits, send, tryConnect, waitFor, within } from './helpers/http.js';
 
 /**
  * src/cluster.ts through src/server.ts as processes: PROCESSES=2 on 127.0.0.1, port 0 (the
@@ -74,46 +72,12 @@ async function startCluster(env: Record<string, string> = {}): Promise<Cluster> 
   return { proc, logs, stderr: () => stderr, port, exited };
 }
 
-function send(port: number, method: string, path: string, body?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent: false,
-        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 const metrics = async (port: number) => parseProm((await send(port, 'GET', '/metrics')).body);
 const servingPids = (c: Cluster) => [...new Set(c.logs.filter((l) => l.msg === 'anymax ready').map((l) => l.pid))];
 /** pid of each access-log line for a route. */
 const answeredBy = (c: Cluster, route: string) => c.logs.filter((l) => l.msg === 'request' && l.route === route).map((l) => l.pid);
 
-function tryConnect(port: number): Promise<'refused' | 'accepted'> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve('accepted');
-    });
-    sock.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve('refused') : reject(e)));
-  });
-}
 
 describe('src/cluster.ts: PROCESSES=2', () => {
   it('both processes answer, with the same bytes; /metrics and readiness are the whole service; logs name the process', async () => {

@@ -1,9 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Agent, request as httpRequest } from 'node:http';
-import { connect } from 'node:net';
+import { Agent } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
-import { parseProm, promValue, randomLogits, waitFor, within } from './helpers/http.js';
+import { parseProm, promValue, randomLogits, send, tryConnect, waitFor, within } from './helpers/http.js';
 import { parseResponses, slowClient, trickle } from './helpers/slow-client.js';
 
 /**
@@ -72,48 +71,7 @@ async function startServer(env: Record<string, string> = {}): Promise<Server> {
   return Object.assign(s, { port }) as unknown as Server;
 }
 
-function send(
-  port: number,
-  method: string,
-  path: string,
-  body?: string,
-  agent: Agent | false = false,
-): Promise<{ status: number; body: string; connection: string | undefined }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      {
-        host: '127.0.0.1',
-        port,
-        method,
-        path,
-        agent,
-        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (c: string) => (text += c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, connection: res.headers.connection }));
-        res.on('error', reject);
-      },
-    );
-    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
-/** Resolves 'refused' or 'accepted' for a fresh TCP connection. */
-function tryConnect(port: number): Promise<'refused' | 'accepted'> {
-  return new Promise((resolve, reject) => {
-    const sock = connect({ host: '127.0.0.1', port });
-    sock.once('connect', () => {
-      sock.destroy();
-      resolve('accepted');
-    });
-    sock.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve('refused') : reject(e)));
-  });
-}
 
 describe('src/server.ts', () => {
   it('SIGTERM: stops accepting, finishes the requests in flight with 200, exits 0', async () => {

@@ -815,11 +815,15 @@ function generalSample(data: Float64Array, rows: number, cols: number, o: Sample
   const support = new Int32Array(1);
   const bias = o.logitBias;
 
+  // One seed: its key words once; per-row seeds: each row's.
+  let k0 = typeof o.seed === 'number' ? seedKey0(o.seed) : 0;
+  let k1 = typeof o.seed === 'number' ? seedKey1(o.seed) : 0;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const g = rowOffset + r;
-    const seed = typeof o.seed === 'number' ? o.seed : o.seed[g];
-    const k0 = seedKey0(seed);
-    const k1 = seedKey1(seed);
+    if (typeof o.seed !== 'number') {
+      k0 = seedKey0(o.seed[g]);
+      k1 = seedKey1(o.seed[g]);
+    }
     const rowWord = perRowSeed ? 0 : g;
     const out0 = r * n;
 
@@ -981,27 +985,10 @@ function topList(
   for (let j = 0; j < cols && cap > 0; j++) {
     const x = v[j];
     if (!(x > floor)) continue;
-    if (len < cap) {
-      let c = len++;
-      while (c > 0) {
-        const par = (c - 1) >> 1;
-        if (!worse(x, j, TOP_V[par], TOP_I[par])) break;
-        TOP_V[c] = TOP_V[par];
-        TOP_I[c] = TOP_I[par];
-        c = par;
-      }
-      TOP_V[c] = x;
-      TOP_I[c] = j;
-    } else if (x > TOP_V[0]) siftDownRoot(TOP_V, TOP_I, len, x, j); // equal: the lower index stays
+    if (len < cap) siftUp(TOP_V, TOP_I, len++, x, j);
+    else if (x > TOP_V[0]) siftDownRoot(TOP_V, TOP_I, len, x, j); // equal: the lower index stays
   }
-  // Pop the worst first into the back: TOP_V / TOP_I[0..len) end in decreasing order.
-  for (let end = len; end > 0; end--) {
-    const wv = TOP_V[0];
-    const wi = TOP_I[0];
-    siftDownRoot(TOP_V, TOP_I, end - 1, TOP_V[end - 1], TOP_I[end - 1]);
-    TOP_V[end - 1] = wv;
-    TOP_I[end - 1] = wi;
-  }
+  sortDescending(TOP_V, TOP_I, len);
   for (let i = 0; i < width; i++) {
     idxOut[o + i] = i < len ? TOP_I[i] : -1;
     lpOut[o + i] = i < len ? (takeLog ? Math.log(TOP_V[i]) : TOP_V[i]) : -Infinity;
@@ -1059,57 +1046,17 @@ function gumbelTopDraws(
     if (!(ONE_MINUS_U_SCALE - w < lim)) continue;
     const sc = Math.log(pv[i]) + gumbelFromWord(w);
     if (size < n) {
-      // Sift up; worse = smaller score, or equal score and higher index.
-      let c = size++;
-      while (c > 0) {
-        const par = (c - 1) >> 1;
-        if (!worse(sc, j, heapS[par], heapI[par])) break;
-        heapS[c] = heapS[par];
-        heapI[c] = heapI[par];
-        c = par;
-      }
-      heapS[c] = sc;
-      heapI[c] = j;
+      siftUp(heapS, heapI, size++, sc, j);
       if (size === n) scale = Math.exp(DELTA - heapS[0]) * TWO_32;
     } else if (sc > heapS[0]) {
       // Replace the root (j is the highest index so far: an equal score would not beat it).
-      let c = 0;
-      for (;;) {
-        const l = 2 * c + 1;
-        if (l >= size) break;
-        const rr = l + 1;
-        const m = rr < size && worse(heapS[rr], heapI[rr], heapS[l], heapI[l]) ? rr : l;
-        if (!worse(heapS[m], heapI[m], sc, j)) break;
-        heapS[c] = heapS[m];
-        heapI[c] = heapI[m];
-        c = m;
-      }
-      heapS[c] = sc;
-      heapI[c] = j;
+      siftDownRoot(heapS, heapI, size, sc, j);
       scale = Math.exp(DELTA - heapS[0]) * TWO_32;
     }
   }
-  // Pop the worst first into the back of the output: decreasing order, ties lower index.
-  for (let end = size; end > 0; end--) {
-    out[o + end - 1] = heapI[0];
-    const ls = heapS[end - 1];
-    const li = heapI[end - 1];
-    let c = 0;
-    const sz = end - 1;
-    for (;;) {
-      const l = 2 * c + 1;
-      if (l >= sz) break;
-      const rr = l + 1;
-      const m = rr < sz && worse(heapS[rr], heapI[rr], heapS[l], heapI[l]) ? rr : l;
-      if (!worse(heapS[m], heapI[m], ls, li)) break;
-      heapS[c] = heapS[m];
-      heapI[c] = heapI[m];
-      c = m;
-    }
-    heapS[c] = ls;
-    heapI[c] = li;
-  }
-  for (let d = size; d < n; d++) out[o + d] = -1; // not reached: n <= support size
+  // Decreasing order, ties lower index.
+  sortDescending(heapS, heapI, size);
+  for (let d = 0; d < n; d++) out[o + d] = d < size ? heapI[d] : -1; // -1 not reached: n <= support size
 }
 
 /**
@@ -1170,16 +1117,7 @@ function softmaxTopDraws(
       if (x === -Infinity || x + GUMBEL_BUCKET_MAX[w >>> GUMBEL_BUCKET_SHIFT] < bar) continue;
       const sc = x + gumbelFromWord(w);
       if (size < cap) {
-        let i = size++;
-        while (i > 0) {
-          const par = (i - 1) >> 1;
-          if (!worse(sc, j, heapS[par], heapI[par])) break;
-          heapS[i] = heapS[par];
-          heapI[i] = heapI[par];
-          i = par;
-        }
-        heapS[i] = sc;
-        heapI[i] = j;
+        siftUp(heapS, heapI, size++, sc, j);
       } else if (sc > heapS[0]) {
         siftDownRoot(heapS, heapI, size, sc, j);
       } else continue;
@@ -1189,14 +1127,7 @@ function softmaxTopDraws(
       }
     }
   }
-  // Pop the worst first into the back: then heapS/heapI[0..size) are in decreasing order.
-  for (let end = size; end > 0; end--) {
-    const ws = heapS[0];
-    const wi = heapI[0];
-    siftDownRoot(heapS, heapI, end - 1, heapS[end - 1], heapI[end - 1]);
-    heapS[end - 1] = ws;
-    heapI[end - 1] = wi;
-  }
+  sortDescending(heapS, heapI, size);
   // Proxies at least EPS apart down to the next candidate, and no drawn class tiny.
   const xMin = Math.log(cols) - 30;
   for (let i = 0; i < n; i++) {
@@ -1224,6 +1155,31 @@ function siftDownRoot(heapS: Float64Array, heapI: Int32Array, size: number, sc: 
   }
   heapS[c] = sc;
   heapI[c] = j;
+}
+
+/** Adds (sc, j) to the heap of `size` entries (worst at the root); the caller counts it. */
+function siftUp(heapS: Float64Array, heapI: Int32Array, size: number, sc: number, j: number): void {
+  let c = size;
+  while (c > 0) {
+    const par = (c - 1) >> 1;
+    if (!worse(sc, j, heapS[par], heapI[par])) break;
+    heapS[c] = heapS[par];
+    heapI[c] = heapI[par];
+    c = par;
+  }
+  heapS[c] = sc;
+  heapI[c] = j;
+}
+
+/** Pops the worst first into the back: heapS / heapI[0..size) end in decreasing order (ties: lower index first). */
+function sortDescending(heapS: Float64Array, heapI: Int32Array, size: number): void {
+  for (let end = size; end > 0; end--) {
+    const ws = heapS[0];
+    const wi = heapI[0];
+    siftDownRoot(heapS, heapI, end - 1, heapS[end - 1], heapI[end - 1]);
+    heapS[end - 1] = ws;
+    heapI[end - 1] = wi;
+  }
 }
 
 /** Whether (score a, index i) ranks below (score b, index j): smaller score, or tie and higher index. */

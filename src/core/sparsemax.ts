@@ -282,16 +282,6 @@ export function sparsemaxShort(
   return { probs: out, support };
 }
 
-/** The maximum of data[base..end), -Infinity if every entry is -Infinity or NaN (NaN never wins). */
-export function rowMax(data: Float64Array, base: number, end: number): number {
-  let m = -Infinity;
-  for (let i = base; i < end; i++) {
-    const z = data[i];
-    m = z > m ? z : m;
-  }
-  return m;
-}
-
 /** out[base..end) = 0; a loop for short rows, where the builtin's call overhead dominates. */
 export function zeroRow(out: Float64Array, base: number, end: number): void {
   if (end - base <= 32) for (let i = base; i < end; i++) out[i] = 0;

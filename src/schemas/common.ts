@@ -43,7 +43,7 @@ export const Temperature = z
 // The handler also checks the seed's JSON text (src/codecs/seed-text.ts): JSON.parse rounds
 // 9007199254740991.4 and 1e-400 to integers that would pass here.
 const SEED_MESSAGE = 'seed must be an integer in [0, 2^53)';
-export const SeedValue = z
+const SeedValue = z
   .number({ error: SEED_MESSAGE })
   .int({ error: SEED_MESSAGE })
   .min(0, { error: SEED_MESSAGE })
@@ -85,14 +85,12 @@ export const Alpha = z
   .default(1.5)
   .meta({ description: 'Tsallis alpha >= 1: 1 is softmax, 2 is sparsemax.', example: 1.5 });
 
-export const ReturnedSeed = z
-  .int()
-  .min(0)
-  .max(MAX_SEED)
-  .meta({ description: 'The seed used (the one given, or the one the server drew).', example: 42 });
+const seedInt = () => z.int().min(0).max(MAX_SEED);
+
+export const ReturnedSeed = seedInt().meta({ description: 'The seed used (the one given, or the one the server drew).', example: 42 });
 
 export const ReturnedSeeds = z
-  .union([z.int().min(0).max(MAX_SEED), z.array(z.int().min(0).max(MAX_SEED))])
+  .union([seedInt(), z.array(seedInt())])
   .meta({ description: 'The seed used (the one given, or the one the server drew), or the per-row seeds given.', example: 42 });
 
 export const ProbsMatrix = z.array(z.array(z.number())).meta({

@@ -3,30 +3,16 @@ import { describe, expect, it } from 'vitest';
 import { sparsemaxShortSimd, sparsemaxSimdAvailable } from '../../src/core/sparsemax-simd.js';
 import { SHORT_ROW, sparsemax, sparsemaxShort } from '../../src/core/sparsemax.js';
 import { exactReciprocal } from '../../src/core/temperature.js';
+import { expectSameBits, shortRows, temperatures, viaGeneralPath } from '../helpers/short-rows.js';
 
 /**
  * The short-row paths (WebAssembly SIMD, two rows at a time, and its JavaScript fallback) must
- * give the same doubles as the general path. The general path is reached by padding each row
- * with -Infinity classes past SHORT_ROW: masked classes are never candidates, so the padding
- * changes no sum and every real class keeps its value.
+ * give the same doubles as the general path, reached by padding each row past SHORT_ROW
+ * (test/helpers/short-rows.ts).
  */
-function generalPath(data: Float64Array, rows: number, cols: number, T: number) {
-  const wide = SHORT_ROW + 1;
-  const padded = new Float64Array(rows * wide).fill(-Infinity);
-  for (let r = 0; r < rows; r++) padded.set(data.subarray(r * cols, (r + 1) * cols), r * wide);
-  const { probs, support } = sparsemax(padded, rows, wide, T);
-  const out = new Float64Array(rows * cols);
-  for (let r = 0; r < rows; r++) out.set(probs.subarray(r * wide, r * wide + cols), r * cols);
-  return { probs: out, support };
-}
-
-function expectSameBits(a: Float64Array, b: Float64Array) {
-  expect(a.length).toBe(b.length);
-  for (let i = 0; i < a.length; i++) if (!Object.is(a[i], b[i])) expect([i, a[i]]).toEqual([i, b[i]]);
-}
 
 function check(data: Float64Array, rows: number, cols: number, T: number) {
-  const want = generalPath(data, rows, cols, T);
+  const want = viaGeneralPath((d, r, c) => sparsemax(d, r, c, T), data, rows, cols);
   const got = sparsemax(data, rows, cols, T);
   expectSameBits(got.probs, want.probs);
   expect(Array.from(got.support)).toEqual(Array.from(want.support));
@@ -34,13 +20,6 @@ function check(data: Float64Array, rows: number, cols: number, T: number) {
   expectSameBits(js.probs, want.probs);
   expect(Array.from(js.support)).toEqual(Array.from(want.support));
 }
-
-// Values that make ties, classes exactly on the threshold (sparsemax([1, 0]) = [1, 0]), masks and NaN.
-const value = fc.oneof(
-  { weight: 4, arbitrary: fc.double({ min: -4, max: 4, noNaN: true }) },
-  { weight: 2, arbitrary: fc.integer({ min: -6, max: 6 }).map((v) => v / 2) },
-  { weight: 1, arbitrary: fc.constantFrom(-Infinity, Number.NaN, 0, 1e300, -1e300, 5e-324) },
-);
 
 describe('sparsemax short rows (cols <= SHORT_ROW)', () => {
   it('uses WebAssembly SIMD on Node 20', () => {
@@ -50,10 +29,8 @@ describe('sparsemax short rows (cols <= SHORT_ROW)', () => {
   it('gives the general path\'s doubles and supports (SIMD and JavaScript)', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: SHORT_ROW }).chain((cols) =>
-          fc.tuple(fc.constant(cols), fc.integer({ min: 1, max: 9 }).chain((rows) => fc.tuple(fc.constant(rows), fc.array(value, { minLength: rows * cols, maxLength: rows * cols })))),
-        ),
-        fc.constantFrom(1, 0.5, 2, 0.7, 3),
+        shortRows,
+        temperatures,
         ([cols, [rows, vals]], T) => check(Float64Array.from(vals), rows, cols, T),
       ),
       { numRuns: 400 },

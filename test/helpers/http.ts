@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { request as httpRequest, type Agent, type Server } from 'node:http';
 import { connect } from 'node:net';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { afterAll, beforeAll, expect } from 'vitest';
@@ -337,4 +337,48 @@ export async function rejectedCount(app: FastifyInstance, reason?: string): Prom
   const m = await scrape(app);
   if (reason !== undefined) return promValue(m, 'anymax_rejected_requests_total', { reason });
   return m.samples.filter((s) => s.name === 'anymax_rejected_requests_total').reduce((a, s) => a + s.value, 0);
+}
+
+/** A request on a fresh connection (no agent unless given) to 127.0.0.1:port; status and text. */
+export function send(
+  port: number,
+  method: string,
+  path: string,
+  body?: string,
+  agent: Agent | false = false,
+): Promise<{ status: number; body: string; connection: string | undefined }> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      {
+        host: '127.0.0.1',
+        port,
+        method,
+        path,
+        agent,
+        headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, connection: res.headers.connection }));
+        res.on('error', reject);
+      },
+    );
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Resolves 'refused' or 'accepted' for a fresh TCP connection. */
+export function tryConnect(port: number): Promise<'refused' | 'accepted'> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: '127.0.0.1', port });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve('accepted');
+    });
+    sock.once('error', (e: NodeJS.ErrnoException) => (e.code === 'ECONNREFUSED' ? resolve('refused') : reject(e)));
+  });
 }
