@@ -174,3 +174,12 @@ export const unsupportedMediaType = (contentType: string | undefined) =>
       ? 'Content-Type must be application/json (none was given)'
       : `Content-Type must be application/json (got ${JSON.stringify(contentType)})`,
   );
+
+/** A client's text echoed in a message: JSON-quoted, cut after 100 characters. */
+export const quote = (s: string): string => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
+
+/** A client's value echoed in a message: its JSON text, cut after 100 characters. */
+export function quoteValue(v: unknown): string {
+  const s = JSON.stringify(v) ?? String(v);
+  return s.length > 100 ? `${s.slice(0, 100)}...` : s;
+}

@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { Piscina } from 'piscina';
-import { worstCaseScratchBytes } from './core/cost.js';
+import { jobScratchBytes } from './pool/cost.js';
 import { ApiError, toPlain, type PlainApiError } from './errors.js';
 import { codec, type CodecName, type DecodeMeta, type Limits } from './codecs/index.js';
 import { onSharedMemory, outputElements, run, type Job, type OpName, type OutArray } from './ops/index.js';
@@ -153,8 +153,7 @@ export default function runTask(task: Task): Result {
         // Big jobs go back to the main thread, which reserves their memory before any is used:
         // a big answer, big work, or a kernel scratch over BIG_TASK_BYTES (rows of 250k classes
         // for sample with a mapping, filters and probabilities, at 68 bytes a class).
-        const scratchBytes = worstCaseScratchBytes(job.op, { ...job.params, input: job.input }, job.cols);
-        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || scratchBytes > BIG_TASK_BYTES) {
+        if (job.work >= task.splitMinWork || outputElements(job) >= task.streamMinElements || jobScratchBytes(job) > BIG_TASK_BYTES) {
           // (The main thread's copy of a shared buffer is another object: it is told, not compared.)
           return { waitMs, kind: 'job', job: onSharedMemory(job) /* copied if it is in the scratch */, inGiven: task.data !== undefined && job.data.buffer === task.data.buffer };
         }

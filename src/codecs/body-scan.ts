@@ -680,6 +680,9 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
     }
   };
 
+  // convertSegment's element errors, with flat indices (one run is one row of its own).
+  const setBadElement = (_r: number, j: number) => setBad(j, 'must be a finite number');
+
   /** The scalars of one array, from b[i] (after its `[`) to the index after its `]`. */
   const run = (i: number, nested: string): number => {
     if (b[i] === C.BracketClose) return i + 1;
@@ -687,11 +690,6 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
     let impure = false;
     let segStart = i;
     let segK = k;
-    const flush = (segEnd: number) => {
-      if (slow === 0 || k > capacity) return;
-      // The matrix reader's conversion, with flat indices (one run is one row of its own).
-      convertSegment(b, data, false, segStart, segEnd, segK, 0, 0, slow, impure, (_r, j) => setBad(j, 'must be a finite number'));
-    };
     for (;;) {
       const c = b[i];
       if (c === C.LowerN) {
@@ -720,7 +718,8 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
       i = ws(b, i);
       if (b[i] === C.Comma) {
         if (i - segStart >= SEGMENT) {
-          flush(i);
+          // No closure per run (see convertSegment): the conversion is called where a segment ends.
+          if (slow > 0 && k <= capacity) convertSegment(b, data, false, segStart, i, segK, 0, 0, slow, impure, setBadElement);
           slow = 0;
           impure = false;
           segStart = ws(b, i + 1);
@@ -732,7 +731,7 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
       if (b[i] === C.BracketClose) break;
       throw syntax(b, i);
     }
-    flush(i);
+    if (slow > 0 && k <= capacity) convertSegment(b, data, false, segStart, i, segK, 0, 0, slow, impure, setBadElement);
     return i + 1;
   };
 

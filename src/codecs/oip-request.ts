@@ -1,4 +1,4 @@
-import { ApiError, MAX_ECHOED, badRequest, echoList } from '../errors.js';
+import { ApiError, badRequest, echoList, MAX_ECHOED, quoteValue } from '../errors.js';
 import { layoutOf, operation, type Job, type OpName, type Operation } from '../ops/index.js';
 import { checkWork } from '../schemas/matrix.js';
 import { JsonSyntaxError, keyText, readNumberArray, skipString, skipValue, syntax, ws, type ScannedNumbers } from './body-scan.js';
@@ -55,10 +55,6 @@ export function isReservedParameter(key: string): boolean {
 
 type Obj = Record<string, unknown>;
 const isObject = (v: unknown): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
-const quote = (v: unknown) => {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 100 ? `${s.slice(0, 100)}...` : s;
-};
 
 /** A 400 for keys of an object that are not in `known`. */
 function unknownKeys(obj: Obj, known: readonly string[], where: string, skip: (k: string) => boolean = () => false): void {
@@ -254,11 +250,11 @@ function build(
 ): Job {
   unknownKeys(header, TOP_KEYS, 'the inference request');
   const { id } = header;
-  if (id !== undefined && typeof id !== 'string') throw badRequest(`id must be a string (got ${quote(id)})`);
+  if (id !== undefined && typeof id !== 'string') throw badRequest(`id must be a string (got ${quoteValue(id)})`);
 
   // Parameters: the operation's fields, and Triton's reserved keys.
   const given = header.parameters ?? {};
-  if (!isObject(given)) throw badRequest(`parameters must be an object (got ${quote(given)})`);
+  if (!isObject(given)) throw badRequest(`parameters must be an object (got ${quoteValue(given)})`);
   const known = Object.keys(op.params.shape);
   const fields: Obj = {};
   for (const [k, v] of Object.entries(given)) if (!isReservedParameter(k)) fields[k] = v;
@@ -268,7 +264,7 @@ function build(
     throw badRequest(`unknown parameter(s): ${echoList(extra)} (${takes}, and Triton's reserved keys)`);
   }
   const binaryOutput = given.binary_data_output ?? false;
-  if (typeof binaryOutput !== 'boolean') throw badRequest(`parameters.binary_data_output must be a boolean (got ${quote(binaryOutput)})`);
+  if (typeof binaryOutput !== 'boolean') throw badRequest(`parameters.binary_data_output must be a boolean (got ${quoteValue(binaryOutput)})`);
   if (op.seeded && typeof fields.seed === 'number' && !seedIsExact(text)) fields.seed = Number.NaN;
 
   // The input: the matrix first, then any per-row inputs of the operation (./oip-row-inputs.ts).
@@ -282,19 +278,19 @@ function build(
   if (!isObject(input)) throw badRequest('inputs[0] must be an object');
   unknownKeys(input, INPUT_KEYS, 'inputs[0]');
   const field = input.name;
-  if (!(field === 'logits' || (op.acceptsProbs && field === 'probs'))) throw badRequest(`inputs[0].name must be ${names} (got ${quote(field)})`);
+  if (!(field === 'logits' || (op.acceptsProbs && field === 'probs'))) throw badRequest(`inputs[0].name must be ${names} (got ${quoteValue(field)})`);
   const datatype = input.datatype;
   if (typeof datatype !== 'string' || !DATATYPES.includes(datatype as InputDatatype)) {
-    throw badRequest(`inputs[0].datatype must be one of ${DATATYPES.join(', ')} (got ${quote(datatype)})`);
+    throw badRequest(`inputs[0].datatype must be one of ${DATATYPES.join(', ')} (got ${quoteValue(datatype)})`);
   }
   const dtype = datatype as InputDatatype;
   const shape = input.shape;
   if (!Array.isArray(shape) || shape.length !== 2 || !shape.every((d) => Number.isSafeInteger(d) && (d as number) >= 1)) {
-    throw badRequest(`inputs[0].shape must be [rows, classes], two integers >= 1 (got ${quote(shape)})`);
+    throw badRequest(`inputs[0].shape must be [rows, classes], two integers >= 1 (got ${quoteValue(shape)})`);
   }
   const [rows, cols] = shape as [number, number];
   const inParams = input.parameters ?? {};
-  if (!isObject(inParams)) throw badRequest(`inputs[0].parameters must be an object (got ${quote(inParams)})`);
+  if (!isObject(inParams)) throw badRequest(`inputs[0].parameters must be an object (got ${quoteValue(inParams)})`);
   for (const k of Object.keys(inParams)) {
     if (k === 'binary_data_size') continue;
     if (k.startsWith('shared_memory_')) throw badRequest(`inputs[0].parameters.${k}: shared memory is not supported (send the data in the body)`);
@@ -303,7 +299,7 @@ function build(
   const size = inParams.binary_data_size;
   const binary = size !== undefined;
   if (binary && !(Number.isSafeInteger(size) && (size as number) >= 0)) {
-    throw badRequest(`inputs[0].parameters.binary_data_size must be an integer >= 0 (got ${quote(size)})`);
+    throw badRequest(`inputs[0].parameters.binary_data_size must be an integer >= 0 (got ${quoteValue(size)})`);
   }
   const hasData = input.data !== undefined;
   if (binary && hasData) throw badRequest('inputs[0] has both data and parameters.binary_data_size: give one');
@@ -322,7 +318,7 @@ function build(
     if (!isObject(extra)) throw badRequest(`inputs[${k}] must be an object`);
     unknownKeys(extra, INPUT_KEYS, `inputs[${k}]`);
     const name = extra.name;
-    if (typeof name !== 'string' || !perRow.includes(name)) throw badRequest(`inputs[${k}].name: ${quote(name)} is not an input of ${op.name} (it takes ${takes})`);
+    if (typeof name !== 'string' || !perRow.includes(name)) throw badRequest(`inputs[${k}].name: ${quoteValue(name)} is not an input of ${op.name} (it takes ${takes})`);
     if (extras.some((e) => e.name === name)) throw badRequest(`inputs[${k}].name: ${name} is given twice`);
     if (fields[name] !== undefined) throw badRequest(`${name} is given both in parameters and as inputs[${k}]: give one`);
     const row = rowInputOf(extra, k, rows);
@@ -378,18 +374,18 @@ function build(
       if (!isObject(o)) throw badRequest(`${where} must be an object`);
       unknownKeys(o, OUTPUT_KEYS, where);
       const out = layout.findIndex((l) => l.name === o.name && !l.echo);
-      if (out < 0) throw badRequest(`${where}.name: ${quote(o.name)} ${notAnOutput(op, o.name, layout)}`);
+      if (out < 0) throw badRequest(`${where}.name: ${quoteValue(o.name)} ${notAnOutput(op, o.name, layout)}`);
       if (seen.has(o.name as string)) throw badRequest(`${where}.name: ${o.name as string} is requested twice`);
       seen.add(o.name as string);
       const p = o.parameters ?? {};
-      if (!isObject(p)) throw badRequest(`${where}.parameters must be an object (got ${quote(p)})`);
+      if (!isObject(p)) throw badRequest(`${where}.parameters must be an object (got ${quoteValue(p)})`);
       for (const key of Object.keys(p)) {
         if (key === 'binary_data' || key === 'classification') continue;
         if (key.startsWith('shared_memory_')) throw badRequest(`${where}.parameters.${key}: shared memory is not supported`);
         throw badRequest(`unknown field(s) in ${where}.parameters: ${echoList([key])} (it takes binary_data, classification)`);
       }
       const bin = p.binary_data ?? binaryOutput;
-      if (typeof bin !== 'boolean') throw badRequest(`${where}.parameters.binary_data must be a boolean (got ${quote(bin)})`);
+      if (typeof bin !== 'boolean') throw badRequest(`${where}.parameters.binary_data must be a boolean (got ${quoteValue(bin)})`);
       const classes = p.classification;
       if (classes === undefined) return { out, binary: bin };
       const width = layout[out].width;
@@ -397,7 +393,7 @@ function build(
         throw badRequest(`${where}.parameters.classification: ${layout[out].name} is a padded sparse output (each row's entries first, then padding), not one value per class`);
       }
       if (!(Number.isSafeInteger(classes) && (classes as number) >= 1)) {
-        throw badRequest(`${where}.parameters.classification must be an integer >= 1 (got ${quote(classes)})`);
+        throw badRequest(`${where}.parameters.classification must be an integer >= 1 (got ${quoteValue(classes)})`);
       }
       if ((classes as number) > width) {
         throw badRequest(`${where}.parameters.classification is ${classes as number}, more than the ${width} values per row of ${layout[out].name}`);
@@ -484,7 +480,7 @@ function seedIsExact(text: string): boolean {
  */
 export function numbersOf(value: unknown, capacity: number): ScannedNumbers {
   const path = 'inputs[0].data';
-  if (!Array.isArray(value)) throw badRequest(`${path} must be an array (got ${quote(value)})`);
+  if (!Array.isArray(value)) throw badRequest(`${path} must be an array (got ${quoteValue(value)})`);
   const empty = new Float64Array(0);
   if (value.length === 0) return { end: 0, data: empty, count: 0, depth: 1, rows: 0, cols: 0, badAt: -1 };
   const nested = Array.isArray(value[0]);

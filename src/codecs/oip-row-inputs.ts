@@ -1,4 +1,4 @@
-import { badRequest } from '../errors.js';
+import { badRequest, quoteValue } from '../errors.js';
 
 /**
  * OIP input tensors that carry one value per row of the matrix (the issue-9 contract: "per-row
@@ -14,10 +14,6 @@ export const ROW_DATATYPES: readonly RowDatatype[] = ['FP64', 'FP32', 'INT64', '
 export const ROW_ELEMENT_BYTES: Record<RowDatatype, number> = { FP64: 8, FP32: 4, INT64: 8, INT32: 4 };
 
 type Obj = Record<string, unknown>;
-const quote = (v: unknown) => {
-  const s = JSON.stringify(v) ?? String(v);
-  return s.length > 100 ? `${s.slice(0, 100)}...` : s;
-};
 
 /** A per-row input's declared form, checked against the matrix's rows. */
 export interface RowInput {
@@ -33,13 +29,13 @@ export function rowInputOf(input: Obj, k: number, rows: number): RowInput {
   const where = `inputs[${k}] (${String(input.name)})`;
   const datatype = input.datatype;
   if (typeof datatype !== 'string' || !ROW_DATATYPES.includes(datatype as RowDatatype)) {
-    throw badRequest(`${where}.datatype must be one of ${ROW_DATATYPES.join(', ')} (got ${quote(datatype)})`);
+    throw badRequest(`${where}.datatype must be one of ${ROW_DATATYPES.join(', ')} (got ${quoteValue(datatype)})`);
   }
   const shape = input.shape;
   const ok = Array.isArray(shape) && shape[0] === rows && (shape.length === 1 || (shape.length === 2 && shape[1] === 1));
-  if (!ok) throw badRequest(`${where}.shape must be [${rows}] or [${rows}, 1], one value per row of the matrix (got ${quote(shape)})`);
+  if (!ok) throw badRequest(`${where}.shape must be [${rows}] or [${rows}, 1], one value per row of the matrix (got ${quoteValue(shape)})`);
   const params = input.parameters ?? {};
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw badRequest(`${where}.parameters must be an object (got ${quote(params)})`);
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) throw badRequest(`${where}.parameters must be an object (got ${quoteValue(params)})`);
   for (const key of Object.keys(params)) {
     if (key !== 'binary_data_size') throw badRequest(`unknown field(s) in ${where}.parameters: ${key} (it takes binary_data_size)`);
   }
@@ -48,7 +44,7 @@ export function rowInputOf(input: Obj, k: number, rows: number): RowInput {
   if (size !== undefined) {
     if (hasData) throw badRequest(`${where} has both data and parameters.binary_data_size: give one`);
     const need = rows * ROW_ELEMENT_BYTES[datatype as RowDatatype];
-    if (size !== need) throw badRequest(`${where}: binary_data_size is ${quote(size)} bytes, but [${rows}] of ${datatype} is ${need}`);
+    if (size !== need) throw badRequest(`${where}: binary_data_size is ${quoteValue(size)} bytes, but [${rows}] of ${datatype} is ${need}`);
     return { name: input.name as string, datatype: datatype as RowDatatype, binarySize: need, where };
   }
   if (!hasData) throw badRequest(`${where} has no data: give data (JSON), or binary data with parameters.binary_data_size`);
@@ -86,7 +82,7 @@ export function rowValues(input: RowInput, rows: number, bytes: Uint8Array, offs
   }
   const data = input.data;
   if (!Array.isArray(data) || data.length !== rows) {
-    throw badRequest(`${input.where}.data must hold ${rows} values, one per row (got ${quote(data)})`);
+    throw badRequest(`${input.where}.data must hold ${rows} values, one per row (got ${quoteValue(data)})`);
   }
   for (let r = 0; r < rows; r++) {
     let v = data[r];

@@ -119,7 +119,7 @@ export function entmax(
   if (am1 < NEAR_ONE) return entmaxNearOne(data, rows, cols, am1, temperature, invT, out, support);
   const q = 1 / am1;
   const quadratic = alpha === 1.5;
-  // Short rows at alpha = 1.5: the same arithmetic two rows at a time (./entmax15-simd.ts).
+  // Short rows at alpha = 1.5: the same arithmetic four rows at a time (./entmax15-simd.ts).
   if (quadratic && cols <= SHORT_ROW && rows >= SIMD_MIN_ROWS && entmax15ShortSimd(data, rows, cols, temperature, invT, out, support)) {
     return { probs: out, support };
   }

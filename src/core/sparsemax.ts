@@ -207,7 +207,7 @@ const SHORT_XS = new Float64Array(SHORT_ROW);
 
 /**
  * The short-row path in JavaScript, where WebAssembly SIMD is unavailable (the SIMD kernel runs
- * the same arithmetic two rows at a time); exported for the tests that compare the paths.
+ * the same arithmetic four rows at a time); exported for the tests that compare the paths.
  */
 export function sparsemaxShort(
   data: Float64Array,

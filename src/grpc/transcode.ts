@@ -1,4 +1,4 @@
-import { badRequest } from '../errors.js';
+import { badRequest, quote } from '../errors.js';
 import { HEADER_LENGTH } from '../codecs/oip-answer.js';
 import { isReservedParameter } from '../codecs/oip-request.js';
 import type { Limits } from '../codecs/types.js';
@@ -59,7 +59,6 @@ export interface ModelInferResponse {
   raw_output_contents: Buffer[];
 }
 
-const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 
 /** Bytes an element, for the datatypes a typed contents field can carry (the rest are refused by the codec). */
 const TYPED: Record<string, { field: keyof InferTensorContents; bytes: number }> = {

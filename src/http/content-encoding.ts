@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { createGunzip, createInflate } from 'node:zlib';
-import { ApiError, badRequest } from '../errors.js';
+import { ApiError, badRequest, quote } from '../errors.js';
 import { tooLarge } from './read-body.js';
 
 /**
@@ -13,7 +13,6 @@ import { tooLarge } from './read-body.js';
 
 export type ContentCoding = 'identity' | 'gzip' | 'deflate';
 
-const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 
 /** The request's coding; 415 for any other (or a list of several). */
 export function contentCodingOf(header: string | string[] | undefined): ContentCoding {

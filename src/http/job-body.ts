@@ -32,8 +32,7 @@ export interface BodyLimits {
  */
 export function reserveBeforeBody(app: FastifyInstance, opts: BodyLimits): void {
   app.addHook('preParsing', async (req, reply) => {
-    const declared = req.headers['content-length'];
-    const length = declared === undefined ? 0 : Number(declared);
+    const length = declaredLength(req) ?? 0;
     const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
     const gone = new AbortController();
     req.clientGone = gone;

@@ -3,7 +3,7 @@ import { maxHeaderSize as defaultMaxHeaderSize, type IncomingMessage, type Serve
 import type { Socket } from 'node:net';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { ApiError, reasonPhrase } from '../errors.js';
+import { ApiError, quote, reasonPhrase } from '../errors.js';
 import { answeredOnSocket, countRejected, errorBody, send } from './errors.js';
 
 /**
@@ -24,10 +24,6 @@ import { answeredOnSocket, countRejected, errorBody, send } from './errors.js';
 /** Longer URLs get 414 (ours are short paths; Node's header limit bounds what can arrive). */
 export const MAX_URL_LENGTH = 8192;
 
-/** How much of a client's URL an error message quotes. */
-const QUOTE = 100;
-
-const quote = (s: string) => JSON.stringify(s.length > QUOTE ? `${s.slice(0, QUOTE)}...` : s);
 
 /**
  * A complete HTTP/1.1 response carrying e, for writing on a socket that has no ServerResponse;

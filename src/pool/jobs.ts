@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { ApiError, fromPlain } from '../errors.js';
 import { codec, type Codec, type CodecName, type DecodeMeta } from '../codecs/index.js';
+import { NUMBER_MAX_BYTES } from '../codecs/number-text.js';
 import { layoutOf, onSharedMemory, outputElements, run, slice, type Job, type OpName, type OutArray } from '../ops/index.js';
 import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
@@ -88,7 +89,7 @@ const SMALL_OUTPUT = 4096;
 /** Bytes a request holds besides its arrays: the non-matrix fields, parser and answer buffers. */
 const OVERHEAD = 1 << 20;
 /** A formatted number's text, at most (-0.0000012345678901234567 and its comma). */
-const NUMBER_TEXT = 26;
+const NUMBER_TEXT = NUMBER_MAX_BYTES + 1;
 
 /** The client closed the connection before its answer: its work is dropped (logged, never sent). */
 export class ClientGone extends ApiError {

@@ -4,7 +4,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { HEADER_LENGTH } from '../codecs/oip-answer.js';
-import { ApiError, badRequest, notReady } from '../errors.js';
+import { ApiError, badRequest, notReady, quote } from '../errors.js';
 import { contentCodingOf, readDecoded } from '../http/content-encoding.js';
 import { declaredLength, readJobBody, reserveBeforeBody, type BodyLimits } from '../http/job-body.js';
 import { OPERATIONS, OP_NAMES, isOpName, operation, type Operation, type OutputSpec } from '../ops/index.js';
@@ -26,7 +26,6 @@ export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', im
 export const EXTENSIONS = ['binary_tensor_data', 'classification', 'model_repository', 'parameters'];
 
 type ModelParams = { model: string; version?: string };
-const quote = (s: string) => JSON.stringify(s.length > 100 ? `${s.slice(0, 100)}...` : s);
 
 /** The model a route names; 404 for an unknown model or version. */
 export function modelOf(params: ModelParams): Operation {

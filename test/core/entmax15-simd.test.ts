@@ -6,7 +6,7 @@ import { SHORT_ROW } from '../../src/core/sparsemax.js';
 import { expectSameBits, shortRows, temperatures, viaGeneralPath } from '../helpers/short-rows.js';
 
 /**
- * The short-row kernel for alpha = 1.5 (WebAssembly SIMD, two rows at a time) must give the
+ * The short-row kernel for alpha = 1.5 (WebAssembly SIMD, four rows at a time) must give the
  * same doubles as the JavaScript path, reached by padding each row past SHORT_ROW
  * (test/helpers/short-rows.ts).
  */

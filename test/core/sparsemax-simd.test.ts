@@ -6,7 +6,7 @@ import { exactReciprocal } from '../../src/core/temperature.js';
 import { expectSameBits, shortRows, temperatures, viaGeneralPath } from '../helpers/short-rows.js';
 
 /**
- * The short-row paths (WebAssembly SIMD, two rows at a time, and its JavaScript fallback) must
+ * The short-row paths (WebAssembly SIMD, four rows at a time, and its JavaScript fallback) must
  * give the same doubles as the general path, reached by padding each row past SHORT_ROW
  * (test/helpers/short-rows.ts).
  */
