@@ -11,7 +11,8 @@
  * Phases (median ms of N runs after a warm-up): decode (the scenario's codec: v1-json's byte
  * scanner and Zod on the scalar fields, or oip's header and typed-array conversion of binary
  * tensors), run (the kernel), encode (the whole answer: JSON text, or the header and binary
- * data), then the whole worker task (dist/worker.js, as the pool calls it; its answer is moved,
+ * data), encode into room (/v1: the answer's bytes written into the shared room a body task
+ * gets, as the pool's workers do), then the whole worker task (dist/worker.js, as the pool calls it; its answer is moved,
  * not cloned; a big job comes back as a job to split, as it would to the main thread).
  */
 import path from 'node:path';
@@ -27,6 +28,7 @@ type CodecName = 'v1-json' | 'oip';
 interface Codec {
   decode(op: OpName, body: Uint8Array, limits: { maxElements: number }, alloc?: unknown, meta?: { headerLength?: number }): Job;
   encode(job: Job, outs: unknown[]): unknown;
+  encodeInto?(job: Job, outs: unknown[], room: Uint8Array): number | undefined;
 }
 const codecs = (await import(dist('codecs/index.js'))) as { codec(name: CodecName): Codec };
 const ops = (await import(dist('ops/index.js'))) as { run(job: Job): unknown[] };
@@ -54,7 +56,9 @@ for (const s of scenarios()) {
   const given = s.headers['inference-header-content-length'];
   const meta = given === undefined ? undefined : { headerLength: Number(given) };
   const raw = Buffer.from(s.body);
-  const t: Record<string, number[]> = { decode: [], run: [], encode: [], 'worker task total': [] };
+  // The answer room the pool gives a body task (src/pool/jobs.ts answerRoomBytes).
+  const answer = new Uint8Array(new SharedArrayBuffer(Math.min(STREAM_MIN, Math.floor(raw.length / 2) + 1) * 28 + 4096));
+  const t: Record<string, number[]> = { decode: [], run: [], encode: [], 'encode into room': [], 'worker task total': [] };
   for (let it = -5; it < iterations; it++) {
     const rec = (name: string, ms: number) => it >= 0 && t[name].push(ms);
     let t0 = performance.now();
@@ -68,10 +72,15 @@ for (const s of scenarios()) {
     t0 = t1;
     c.encode(job, outs);
     rec('encode', performance.now() - t0);
+    if (c.encodeInto) {
+      t0 = performance.now();
+      c.encodeInto(job, outs, answer);
+      rec('encode into room', performance.now() - t0);
+    }
 
     const body = new Uint8Array(raw); // a copy, as the pool moves its own
     t0 = performance.now();
-    worker.default({ kind: 'body', codec: codecName, op, body, meta, limits, streamMinElements: STREAM_MIN, splitMinWork: SPLIT_MIN_WORK, enqueuedAt: Date.now() });
+    worker.default({ kind: 'body', codec: codecName, op, body, answer, meta, limits, streamMinElements: STREAM_MIN, splitMinWork: SPLIT_MIN_WORK, enqueuedAt: Date.now() });
     rec('worker task total', performance.now() - t0);
   }
   console.log(`\n${s.name} (${(raw.length / 1024).toFixed(0)} KiB body), median of ${iterations} runs, one thread:`);

@@ -21,9 +21,10 @@ import { onSharedMemory, outputElements, run, type Job, type OpName, type OutArr
 export type Task =
   /**
    * A raw body: parse and validate, then answer it whole, or hand a big job back. `data`, when
-   * given, is shared memory (a slab of src/pool/slabs.ts) for the matrix, used if it fits.
+   * given, is shared memory (a slab of src/pool/slabs.ts) for the matrix, used if it fits;
+   * `answer`, a slab for the answer's bytes (Codec.encodeInto), used if they fit.
    */
-  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; data?: Float64Array; meta?: DecodeMeta; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
+  | { kind: 'body'; codec: CodecName; op: OpName; body: Uint8Array; data?: Float64Array; answer?: Uint8Array; meta?: DecodeMeta; limits: Limits; streamMinElements: number; splitMinWork: number; enqueuedAt: number }
   /**
    * Rows of a job on shared memory: compute them in place into the given (shared) outputs, then
    * write those rows of the binary parts of the answer (the codec's writeInto) into their bytes.
@@ -35,8 +36,11 @@ export type Task =
   | { kind: 'crash'; enqueuedAt: number };
 
 export type Result = { waitMs: number } & (
-  /** body: the answer's bytes (ASCII JSON), so the main thread sends them without encoding a string. */
-  | { kind: 'done'; body: Uint8Array; headers?: Record<string, string>; kernelMs: number; rows: number; cols: number; work: number }
+  /**
+   * body: the answer's bytes (ASCII JSON), so the main thread sends them without encoding a
+   * string; or inRoom: their length, written at the start of the task's `answer` room.
+   */
+  | { kind: 'done'; body?: Uint8Array; inRoom?: number; headers?: Record<string, string>; kernelMs: number; rows: number; cols: number; work: number }
   /** A job too big to answer whole: its matrix is on shared memory (the task's `data` if inGiven). */
   | { kind: 'job'; job: Job; inGiven: boolean }
   | { kind: 'computed'; kernelMs: number }
@@ -134,7 +138,7 @@ function collectWhenIdle(bytes: number): void {
  * Returns a result whose bytes are moved to the main thread, not copied: piscina clones results
  * unless told (Piscina.move), which left a copy of every answer chunk behind in the worker.
  */
-function move(r: Result & { kind: 'done' | 'text' }): Result {
+function move(r: Result & ({ kind: 'done'; body: Uint8Array } | { kind: 'text' })): Result {
   const bytes = r.kind === 'done' ? r.body : r.bytes;
   // piscina's Transferable protocol (the value to send, and what to transfer with it), marked
   // movable by Piscina.move.
@@ -160,8 +164,11 @@ export default function runTask(task: Task): Result {
         const t0 = performance.now();
         const outs = run(job);
         const kernelMs = performance.now() - t0;
+        const done = { waitMs, kind: 'done' as const, kernelMs, rows: job.rows, cols: job.cols, work: job.work };
+        const inRoom = task.answer && c.encodeInto?.(job, outs, task.answer);
+        if (inRoom !== undefined) return { ...done, inRoom };
         const answer = c.encode(job, outs);
-        return move({ waitMs, kind: 'done', body: ownBytes(answer.body), headers: answer.headers, kernelMs, rows: job.rows, cols: job.cols, work: job.work });
+        return move({ ...done, body: ownBytes(answer.body), headers: answer.headers });
       }
       case 'compute': {
         collectWhenIdle(task.job.data.buffer.byteLength);

@@ -35,7 +35,7 @@ export function formatRange(buf: OutArray, width: number, matrix: boolean, i0: n
     }
     return out;
   }
-  const fits = (i1 - i0) * ELEMENT_BYTES + 1 <= scratch.length;
+  const fits = rangeBound(i0, i1) <= scratch.length;
   return formatRangeBytes(buf, width, matrix, i0, i1, fits ? () => scratch : Buffer.allocUnsafe).toString('latin1');
 }
 
@@ -68,8 +68,18 @@ export function formatRangeBytes(
   i1: number,
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
 ): Buffer {
-  const out = alloc(Math.max(0, i1 - i0) * ELEMENT_BYTES + 1);
-  let at = 0;
+  const out = alloc(rangeBound(i0, i1));
+  return out.subarray(0, formatRangeInto(out, 0, buf, width, matrix, i0, i1));
+}
+
+/** Bytes formatRangeInto may write for elements [i0, i1), at most. */
+export const rangeBound = (i0: number, i1: number): number => Math.max(0, i1 - i0) * ELEMENT_BYTES + 1;
+
+/**
+ * formatRangeBytes's text written into `out` from `at` (rangeBound(i0, i1) bytes of room); the
+ * offset after it. A whole answer is written into one buffer this way, part after part.
+ */
+export function formatRangeInto(out: Uint8Array, at: number, buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): number {
   // A value equal to the one before is a copy of its bytes: tied and one-hot rows repeat values,
   // and String(v) (V8's number-string cache) made those ~2x cheaper than formatting each again.
   let prev = Number.NaN;
@@ -93,7 +103,7 @@ export function formatRangeBytes(
       prev = v;
     }
   }
-  return out.subarray(0, at);
+  return at;
 }
 
 // Module-local names for the per-number calls: where modules are transformed (tsx, vitest) each
@@ -141,7 +151,7 @@ export function formatRaggedRangeBytes(
   i1: number,
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
 ): Buffer {
-  return inPieces((a, b) => formatRaggedRange(buf, width, pad, a, b), Math.max(0, i1 - i0) * ELEMENT_BYTES + 1, i0, i1, alloc);
+  return inPieces((a, b) => formatRaggedRange(buf, width, pad, a, b), rangeBound(i0, i1), i0, i1, alloc);
 }
 
 /**
@@ -172,9 +182,13 @@ export function formatZipRangeBytes(
   i1: number,
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
 ): Buffer {
+  return inPieces((x, y) => formatZipRange(a, b, width, pad, keys, x, y), zipBound(width, keys, i0, i1), i0, i1, alloc);
+}
+
+/** Bytes formatZipRange's text of elements [i0, i1) may take, at most. */
+export function zipBound(width: number, keys: readonly [string, string], i0: number, i1: number): number {
   const rows = Math.max(0, Math.ceil(i1 / width) - Math.ceil(i0 / width));
-  const bound = rows * (2 * width * ELEMENT_BYTES + keys[0].length + keys[1].length + 16) + 1;
-  return inPieces((x, y) => formatZipRange(a, b, width, pad, keys, x, y), bound, i0, i1, alloc);
+  return rows * (2 * width * ELEMENT_BYTES + keys[0].length + keys[1].length + 16) + 1;
 }
 
 /** The opening of an output's JSON member. */

@@ -48,6 +48,11 @@ export interface Codec {
   decode(op: OpName, body: Uint8Array, limits: Limits, alloc?: (length: number) => Float64Array, meta?: DecodeMeta): Job;
   /** The whole answer for a job's outputs. */
   encode(job: Job, outs: OutArray[]): Encoded;
+  /**
+   * The whole answer's bytes written into `room` (reused shared memory), when the codec can and
+   * they fit: their length; else undefined (then encode). Headers, if any, are encode's.
+   */
+  encodeInto?(job: Job, outs: OutArray[], room: Uint8Array): number | undefined;
   /** The answer written in chunks; it depends on the job alone (it is made before the outputs are computed). */
   plan(job: Job): AnswerPlan;
   /**

@@ -11,9 +11,12 @@ import {
   formatRaggedRangeBytes,
   formatRange,
   formatRangeBytes,
+  formatRangeInto,
   formatZipRange,
   formatZipRangeBytes,
   openOutput,
+  rangeBound,
+  zipBound,
 } from './json-text.js';
 import { seedArrayExactness, seedTextIsExact } from './seed-text.js';
 import type { AnswerPlan, Codec, Limits } from './types.js';
@@ -274,10 +277,44 @@ export function encode(job: Job, outs: OutArray[]): string {
   return out + p.end;
 }
 
+/**
+ * The whole answer written as bytes into `room` (a worker's answer, into shared memory the main
+ * thread reuses: no string of the answer, no buffer made and moved per request), or undefined when
+ * it may not fit. Its byte length.
+ */
+export function encodeInto(job: Job, outs: OutArray[], room: Uint8Array): number | undefined {
+  const p = plan(job);
+  const layout = layoutOf(job);
+  const n = job.rows;
+  let bound = p.head.length + p.end.length;
+  for (const { out: o, open, close, form } of p.parts) {
+    const { width } = layout[o];
+    const f = formOf(form);
+    bound += open.length + close.length + (f.kind === 'zip' ? zipBound(width, f.keys, 0, n * width) : rangeBound(0, n * width));
+  }
+  if (bound > room.length) return undefined;
+  const view = Buffer.from(room.buffer, room.byteOffset, room.byteLength);
+  let at = typeof p.head === 'string' ? view.write(p.head, 0, 'latin1') : (view.set(p.head), p.head.length);
+  for (const { out: o, with: w, open, close, form } of p.parts) {
+    const { width, matrix } = layout[o];
+    const f = formOf(form);
+    at += view.write(open, at, 'latin1');
+    if (f.kind === 'json') at = formatRangeInto(view, at, outs[o], width, matrix, 0, n * width);
+    else {
+      // Ragged and zipped parts are rare and small: their bytes, written at `at` (alloc views the room there).
+      const here = (bytes: number) => view.subarray(at, at + bytes);
+      at += (f.kind === 'ragged' ? formatRaggedRangeBytes(outs[o], width, f.pad, 0, n * width, here) : formatZipRangeBytes(outs[o], outs[w!], width, f.pad, f.keys, 0, n * width, here)).length;
+    }
+    at += view.write(close, at, 'latin1');
+  }
+  return at + view.write(p.end, at, 'latin1');
+}
+
 const v1Json: Codec = {
   name: 'v1-json',
   decode: (op, body, limits, alloc) => prepareBytes(op, body, limits, alloc),
   encode: (job, outs) => ({ body: encode(job, outs) }),
+  encodeInto,
   plan,
   chunk: chunkBytes,
   answerCostNs: (job) => outputElements(job) * JSON_NS_PER_NUMBER,

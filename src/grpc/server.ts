@@ -210,8 +210,11 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
       reservation = await app.jobs.budget.acquire(big ? app.jobs.estimate(size + 4096) : 0, gone.signal);
       const { body, headerLength } = toRestBody(req, limits, (n) => (n > opts.inlineMaxBytes ? app.jobs.slabs.take(n) : Buffer.allocUnsafeSlow(n)));
       const out = await app.jobs.run('oip', op.name, body, { signal: gone.signal, reservation }, { headerLength });
-      const answer = await collect(out.body);
-      out.release?.(); // the answer's bytes were copied (collect) or are its own
+      const collected = await collect(out.body);
+      // Bytes in reused shared memory (out.release) are copied before it goes back: the reply is
+      // serialised after this returns. A stream's were copied by collect.
+      const answer = out.release && collected === out.body ? Buffer.from(collected) : collected;
+      out.release?.();
       shapes.set(call, { rows: out.rows, cols: out.cols });
       return fromRestAnswer(answer, out.headers);
     } finally {

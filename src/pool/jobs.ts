@@ -90,6 +90,8 @@ const SMALL_OUTPUT = 4096;
 const OVERHEAD = 1 << 20;
 /** A formatted number's text, at most (-0.0000012345678901234567 and its comma). */
 const NUMBER_TEXT = NUMBER_MAX_BYTES + 1;
+/** An answer room for `elements` values: each with "],[" at most, and the names, brackets and seed text. */
+const answerRoomBytes = (elements: number) => elements * (NUMBER_TEXT + 2) + 4096;
 
 /** The client closed the connection before its answer: its work is dropped (logged, never sent). */
 export class ClientGone extends ApiError {
@@ -418,6 +420,10 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     // The matrix's room, shared and reused: at most one element per two body bytes (a JSON
     // number and its comma, or a 16-bit float), as estimate() reserves.
     const room = slabs.take(8 * Math.min(config.maxElements, Math.floor(raw.length / 2) + 1));
+    // The answer's room, shared and reused (no answer buffer made and moved per request): an
+    // answer written whole has fewer than streamMinElements values, and no more than the matrix
+    // has elements unless it draws more (then the worker makes its own), as estimate() reserves.
+    const answerRoom = c.encodeInto && slabs.take(answerRoomBytes(Math.min(config.streamMinElements, config.maxElements, Math.floor(raw.length / 2) + 1)));
     const task: Task = {
       kind: 'body',
       codec: c.name,
@@ -425,6 +431,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       meta,
       body,
       data: new Float64Array(room.buffer, 0, room.length / 8),
+      answer: answerRoom,
       limits,
       streamMinElements: config.streamMinElements,
       splitMinWork: config.splitMinWork,
@@ -435,13 +442,23 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     // The matrix's room lives on with a job handed back (until its answer is written).
     const kept = r.kind === 'job' && r.inGiven;
     if (!kept) slabs.give(room);
+    if (r.kind !== 'done' && answerRoom) slabs.give(answerRoom);
     children(op).wait.observe(r.waitMs / 1000);
     switch (r.kind) {
       case 'error':
         throw fromPlain(r.error);
       case 'done':
         record(op, 'pool', r.kernelMs, r.rows, r.work);
-        return { body: Buffer.from(r.body.buffer, r.body.byteOffset, r.body.byteLength), headers: r.headers, rows: r.rows, cols: r.cols };
+        if (r.inRoom !== undefined) {
+          // Reused once the response has finished; until then the socket may still read it. A
+          // stream of one chunk: Fastify sends a Buffer as bytes only over an ArrayBuffer (over
+          // shared memory it would serialise it as an object).
+          const sent = Buffer.from(answerRoom!.buffer, answerRoom!.byteOffset, r.inRoom);
+          const headers = { ...r.headers, 'content-length': String(r.inRoom) };
+          return { body: Readable.from([sent], { objectMode: false }), headers, rows: r.rows, cols: r.cols, release: () => slabs.give(answerRoom!) };
+        }
+        if (answerRoom) slabs.give(answerRoom);
+        return { body: Buffer.from(r.body!.buffer, r.body!.byteOffset, r.body!.byteLength), headers: r.headers, rows: r.rows, cols: r.cols };
       case 'job':
         return runShared(c, r.job, raw.length, ctx, timeout, kept ? [room] : []);
       default:

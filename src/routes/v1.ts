@@ -48,6 +48,9 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
           reservation: req.reservation!,
         });
         req.anymax = { rows: out.rows, cols: out.cols };
+        if (out.headers) reply.headers(out.headers);
+        // Its shared buffers are reused once every byte has gone to the socket.
+        if (out.release) reply.raw.once('finish', out.release);
         // One content type whatever the path (text, worker bytes or a stream): Fastify adds the
         // charset only to strings.
         return reply.type('application/json; charset=utf-8').send(out.body);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ApiError } from '../../src/errors.js';
-import { FAST_MIN_BYTES, chunkBytes, chunkText, encode, plan, planOf, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
+import { FAST_MIN_BYTES, chunkBytes, chunkText, encode, encodeInto, plan, planOf, prepare, prepareBytes, randomSeed } from '../../src/codecs/v1-json.js';
 import { OP_NAMES, layoutOf, run, slice, type Layout, type OpName } from '../../src/ops/index.js';
 import { randomLogits } from '../helpers/http.js';
 
@@ -78,6 +78,27 @@ describe('split, run, encode = unsplit', () => {
       text += close;
     }
     expect(text + p.end).toBe(whole);
+  });
+
+  // A worker's whole answer, written into a room of reused shared memory (src/pool/jobs.ts).
+  const intoCases = [
+    ...cases,
+    ['sample with zipped top log-probabilities', 'sample', { logits, n: 2, seed: 3, logprobs: true, topLogprobs: 4 }] as const,
+  ];
+  it.each(intoCases)('%s: encodeInto writes the bytes of encode, within its room, or refuses a room too small', (_label, ep, body) => {
+    const job = prepare(ep, structuredClone(body), LIMITS);
+    const outs = run(job);
+    const whole = encode(job, outs);
+    const shared = new Uint8Array(new SharedArrayBuffer(whole.length * 30 + 8192)).fill(0xee); // room for its bound
+    const room = shared.subarray(16, shared.length - 16); // a view, not at the buffer's start
+    const n = encodeInto(job, outs, room);
+    expect(n).toBe(whole.length);
+    expect(Buffer.from(room.subarray(0, n)).toString('latin1')).toBe(whole);
+    expect(shared.subarray(0, 16).every((b) => b === 0xee)).toBe(true);
+    expect(room.subarray(n!).every((b) => b === 0xee)).toBe(true);
+    const small = shared.subarray(0, whole.length - 1).fill(0xee);
+    expect(encodeInto(job, outs, small)).toBeUndefined();
+    expect(small.every((b) => b === 0xee)).toBe(true);
   });
 
   it('a slice of a slice keeps the global offset', () => {

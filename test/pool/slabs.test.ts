@@ -47,9 +47,15 @@ describe('the free list', () => {
 });
 
 /** POSTs a body on a keep-alive connection; the status and every byte of the answer. */
-function send(port: number, agent: http.Agent, body: Buffer, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
+function send(
+  port: number,
+  agent: http.Agent,
+  body: Buffer,
+  headers: Record<string, string>,
+  path = '/v2/models/softmax/infer',
+): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: Buffer }> {
   return new Promise((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path: '/v2/models/softmax/infer', agent, headers, timeout: 10_000 }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent, headers, timeout: 10_000 }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
@@ -165,6 +171,97 @@ describe('requests through reused slabs', () => {
     } finally {
       agent.destroy();
       freshAgent.destroy();
+    }
+  });
+});
+
+describe('/v1 answers written whole by a worker into reused answer rooms', () => {
+  // Every body goes to a worker (inlineMaxBytes), which answers it whole (no split, no stream)
+  // into a slab the main thread gives it and takes back once the response has finished.
+  const options = { workers: 2, inlineMaxBytes: 1024, splitMinWork: 2 ** 50, streamMinElements: 1 << 20, maxElements: 1 << 21 };
+  let reused: Listening;
+  let fresh: Listening;
+  beforeAll(async () => {
+    reused = await listenLocal(options);
+    fresh = await listenLocal(options);
+    fresh.app.jobs.slabs.give = () => {}; // the reference: every buffer new
+  });
+  afterAll(async () => {
+    await reused?.app.close();
+    await fresh?.app.close();
+  });
+  const JSON_HEADERS = { 'content-type': 'application/json' };
+  const softmaxBody = (seed: number, rows: number, cols: number) => {
+    const next = rng(seed);
+    return Buffer.from(JSON.stringify({ logits: Array.from({ length: rows }, () => Array.from({ length: cols }, () => (next() * 2 - 1) * 6)) }));
+  };
+
+  it('every answer is the bytes a fresh service gives, with its length, one after another and at once', async () => {
+    const bodies = [1, 2, 3].map((seed) => softmaxBody(seed, 16, 300));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
+    try {
+      const want = [];
+      for (const b of bodies) want.push(await send(fresh.port, agent, b, JSON_HEADERS, '/v1/softmax'));
+      for (const w of want) {
+        expect(w.status, w.body.subarray(0, 300).toString()).toBe(200);
+        expect(w.headers['content-length']).toBe(String(w.body.length)); // written whole, not chunked
+        expect((JSON.parse(w.body.toString()) as { probs: number[][] }).probs).toHaveLength(16);
+      }
+      const before = reused.app.jobs.slabs.reused;
+      for (let round = 0; round < 3; round++) {
+        for (let k = 0; k < bodies.length; k++) {
+          const got = await send(reused.port, agent, bodies[k], JSON_HEADERS, '/v1/softmax');
+          expect(got.body.equals(want[k].body), `round ${round}, request ${k}`).toBe(true);
+          expect(got.headers['content-length']).toBe(String(want[k].body.length));
+        }
+      }
+      for (let round = 0; round < 3; round++) {
+        const got = await Promise.all(bodies.map((b) => send(reused.port, agent, b, JSON_HEADERS, '/v1/softmax')));
+        got.forEach((g, k) => expect(g.body.equals(want[k].body), `at once, round ${round}, request ${k}`).toBe(true));
+      }
+      // Bodies, matrices and answers came from slabs earlier requests had used (3 a request).
+      expect(reused.app.jobs.slabs.reused - before).toBeGreaterThanOrEqual(3 * (18 - 3));
+    } finally {
+      agent.destroy();
+    }
+  });
+
+  it('an answer still being written keeps its room: a request meanwhile gets another', async () => {
+    // A ~12 MB answer: more than the loopback's socket buffers hold, so while its client does not
+    // read, the rest of it waits in the server, in its room.
+    const [a, b] = [7, 8].map((seed) => softmaxBody(seed, 60, 10_000));
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
+    try {
+      const want = await send(fresh.port, agent, a, JSON_HEADERS, '/v1/softmax');
+      expect(want.status).toBe(200);
+      expect(want.body.length).toBeGreaterThan(8 << 20);
+      let begun!: () => void;
+      const headers = new Promise<void>((resolve) => (begun = resolve));
+      let answered!: () => void;
+      const second = new Promise<void>((resolve) => (answered = resolve));
+      const first = new Promise<Buffer>((resolve, reject) => {
+        const req = http.request({ host: '127.0.0.1', port: reused.port, method: 'POST', path: '/v1/softmax', agent, headers: JSON_HEADERS }, (res) => {
+          res.pause();
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve(Buffer.concat(chunks)));
+          res.on('error', reject);
+          second.then(() => res.resume());
+          begun();
+        });
+        req.on('error', reject);
+        req.end(a);
+      });
+      await headers;
+      // The same request again (the same room size): it must not get the first one's room.
+      const gotB = await send(reused.port, agent, b, JSON_HEADERS, '/v1/softmax');
+      expect(gotB.status).toBe(200);
+      const wantB = await send(fresh.port, agent, b, JSON_HEADERS, '/v1/softmax');
+      expect(gotB.body.equals(wantB.body)).toBe(true);
+      answered();
+      expect((await first).equals(want.body)).toBe(true);
+    } finally {
+      agent.destroy();
     }
   });
 });
