@@ -200,7 +200,7 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
     const bodies = [1, 2, 3].map((seed) => softmaxBody(seed, 16, 300));
     const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
     try {
-      const want = [];
+      const want: Awaited<ReturnType<typeof send>>[] = [];
       for (const b of bodies) want.push(await send(fresh.port, agent, b, JSON_HEADERS, '/v1/softmax'));
       for (const w of want) {
         expect(w.status, w.body.subarray(0, 300).toString()).toBe(200);
