@@ -166,7 +166,7 @@ export default function runTask(task: Task): Result {
         const kernelMs = performance.now() - t0;
         const done = { waitMs, kind: 'done' as const, kernelMs, rows: job.rows, cols: job.cols, work: job.work };
         const inRoom = task.answer && c.encodeInto?.(job, outs, task.answer);
-        if (inRoom !== undefined) return { ...done, inRoom };
+        if (inRoom) return { ...done, inRoom: inRoom.length, headers: inRoom.headers };
         const answer = c.encode(job, outs);
         return move({ ...done, body: ownBytes(answer.body), headers: answer.headers });
       }

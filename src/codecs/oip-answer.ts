@@ -3,7 +3,7 @@ import type { OipWire } from './oip-request.js';
 import { JSON_NS_PER_NUMBER } from './json-text.js';
 import { NUMBER_MAX_BYTES, writeNumber } from './number-text.js';
 import { LITTLE_ENDIAN, OUTPUT_BYTES, writeBinary, writeBinaryInto, type OutputDatatype } from './oip-tensor.js';
-import type { AnswerPlan, Encoded } from './types.js';
+import type { AnswerPlan, Encoded, InRoom } from './types.js';
 
 /**
  * The OIP inference response from a job's output arrays:
@@ -129,6 +129,52 @@ export function encode(job: Job, outs: OutArray[]): Encoded {
     }
   }
   return { body, headers: p.headers ?? { [HEADER_LENGTH]: String(headerBytes) } };
+}
+
+/**
+ * encode's answer written into `room` (shared memory a worker's answer goes into, reused by the
+ * main thread: no buffer made and moved per request), or undefined when it may not fit or has a
+ * classification part (strings of unknown length). Its length and headers.
+ */
+export function encodeInto(job: Job, outs: OutArray[], room: Uint8Array): InRoom | undefined {
+  const p = plan(job);
+  const layout = layoutOf(job);
+  const head = p.head as string;
+  let bound = head.length + p.end.length;
+  for (const { out, open, close, form } of p.parts) {
+    const f = formOf(form);
+    if (f.kind === 'c') return undefined;
+    const n = job.rows * layout[out].width;
+    bound += open.length + close.length + (f.kind === 'b' ? n * OUTPUT_BYTES[f.datatype] : n * (NUMBER_MAX_BYTES + 1));
+  }
+  if (bound > room.length) return undefined;
+  const view = Buffer.from(room.buffer, room.byteOffset, room.byteLength);
+  let at = view.write(head, 0, 'latin1');
+  let binary = false;
+  let headerBytes = 0;
+  p.parts.forEach(({ out, open, close, form }, k) => {
+    const f = formOf(form);
+    const values = outs[out].subarray(0, job.rows * layout[out].width);
+    at += view.write(open, at, 'latin1');
+    if (f.kind === 'b') {
+      const size = values.length * OUTPUT_BYTES[f.datatype];
+      writeBinaryInto(values, f.datatype, view.subarray(at, at + size));
+      at += size;
+      binary = true;
+    } else {
+      // chunk()'s text: writeNumber's bytes are String(v)'s for its few-value ranges too.
+      const fp32 = f.datatype === 'FP32';
+      for (let i = 0; i < values.length; i++) {
+        if (i > 0) view[at++] = 44;
+        at = write(view, at, fp32 ? Math.fround(values[i]) : values[i]);
+      }
+    }
+    at += view.write(close, at, 'latin1');
+    if (p.headerLength && k === p.headerLength.parts - 1) headerBytes = at;
+  });
+  at += view.write(p.end, at, 'latin1');
+  if (!binary) return { length: at };
+  return { length: at, headers: p.headers ?? { [HEADER_LENGTH]: String(headerBytes) } };
 }
 
 type Form = { kind: 'j' | 'b'; datatype: OutputDatatype } | { kind: 'c'; datatype: OutputDatatype; n: number };

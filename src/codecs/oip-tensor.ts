@@ -152,7 +152,7 @@ export function writeBinaryInto(src: Float64Array | Int32Array, datatype: Output
     return;
   }
   if (datatype === 'FP64' && src instanceof Float64Array) {
-    dest.set(new Uint8Array(src.buffer, src.byteOffset, n * 8));
+    copyBytes(dest, new Uint8Array(src.buffer, src.byteOffset, n * 8)); // dest may be shared: ./copy.ts
     return;
   }
   const size = OUTPUT_BYTES[datatype];
@@ -165,7 +165,7 @@ export function writeBinaryInto(src: Float64Array | Int32Array, datatype: Output
   for (let o = 0; o < n; o += STEP) {
     const m = Math.min(STEP, n - o);
     writeAligned(src.subarray(o, o + m), datatype, scratch, 0, m);
-    dest.set(m * size === bytes.length ? bytes : bytes.subarray(0, m * size), o * size);
+    copyBytes(dest, m * size === bytes.length ? bytes : bytes.subarray(0, m * size), o * size);
   }
 }
 

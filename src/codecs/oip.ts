@@ -1,4 +1,4 @@
-import { answerCostNs, binaryWidth, chunk, encode, plan, sentAsIs, writeInto } from './oip-answer.js';
+import { answerCostNs, binaryWidth, chunk, encode, encodeInto, plan, sentAsIs, writeInto } from './oip-answer.js';
 import { decodeOip } from './oip-request.js';
 import type { Codec } from './types.js';
 
@@ -12,6 +12,7 @@ const oip: Codec = {
   name: 'oip',
   decode: (op, body, limits, alloc, meta) => decodeOip(op, body, limits, alloc, meta),
   encode,
+  encodeInto,
   plan: (job) => plan(job),
   chunk: (buf, width, _matrix, form, i0, i1) => chunk(buf, width, form, i0, i1),
   answerCostNs,

@@ -13,6 +13,12 @@ export interface Limits {
 }
 
 /** An answer: its bytes (or text) and the response headers it needs. */
+/** An answer written into a room (Codec.encodeInto): its byte length and headers. */
+export interface InRoom {
+  length: number;
+  headers?: Record<string, string>;
+}
+
 export interface Encoded {
   body: string | Uint8Array;
   headers?: Record<string, string>;
@@ -49,10 +55,11 @@ export interface Codec {
   /** The whole answer for a job's outputs. */
   encode(job: Job, outs: OutArray[]): Encoded;
   /**
-   * The whole answer's bytes written into `room` (reused shared memory), when the codec can and
-   * they fit: their length; else undefined (then encode). Headers, if any, are encode's.
+   * The whole answer's bytes written into `room` (reused shared memory) from its start, when the
+   * codec can and they may fit: their length and the answer's headers (as encode's); else
+   * undefined, room untouched (then encode).
    */
-  encodeInto?(job: Job, outs: OutArray[], room: Uint8Array): number | undefined;
+  encodeInto?(job: Job, outs: OutArray[], room: Uint8Array): InRoom | undefined;
   /** The answer written in chunks; it depends on the job alone (it is made before the outputs are computed). */
   plan(job: Job): AnswerPlan;
   /**

@@ -19,7 +19,7 @@ import {
   zipBound,
 } from './json-text.js';
 import { seedArrayExactness, seedTextIsExact } from './seed-text.js';
-import type { AnswerPlan, Codec, Limits } from './types.js';
+import type { AnswerPlan, Codec, InRoom, Limits } from './types.js';
 
 /**
  * The /v1 JSON format: a body {"logits" | "probs": rows x classes, ...the operation's
@@ -280,9 +280,9 @@ export function encode(job: Job, outs: OutArray[]): string {
 /**
  * The whole answer written as bytes into `room` (a worker's answer, into shared memory the main
  * thread reuses: no string of the answer, no buffer made and moved per request), or undefined when
- * it may not fit. Its byte length.
+ * it may not fit. Its byte length (no headers: /v1 has none).
  */
-export function encodeInto(job: Job, outs: OutArray[], room: Uint8Array): number | undefined {
+export function encodeInto(job: Job, outs: OutArray[], room: Uint8Array): InRoom | undefined {
   const p = plan(job);
   const layout = layoutOf(job);
   const n = job.rows;
@@ -307,7 +307,7 @@ export function encodeInto(job: Job, outs: OutArray[], room: Uint8Array): number
     }
     at += view.write(close, at, 'latin1');
   }
-  return at + view.write(p.end, at, 'latin1');
+  return { length: at + view.write(p.end, at, 'latin1') };
 }
 
 const v1Json: Codec = {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { chunk, encode, plan } from '../../src/codecs/oip-answer.js';
+import { chunk, encode, encodeInto, plan } from '../../src/codecs/oip-answer.js';
 import { decodeOip, type OipWire } from '../../src/codecs/oip-request.js';
 import { readBinary, writeBinary } from '../../src/codecs/oip-tensor.js';
 import { ApiError } from '../../src/errors.js';
@@ -456,6 +456,39 @@ describe('answers', () => {
     expect(header.outputs[1].data).toEqual(Array.from(outs[0], (v) => Math.fround(v)));
     expect(body.length - length).toBe(24);
     expect(Array.from({ length: 3 }, (_, k) => Number(body.readBigInt64LE(length + 8 * k)))).toEqual(Array.from(outs[1]));
+  });
+
+  it.each([
+    ['JSON FP64', 'softmax', { fp64: true, outputs: [{ out: 0, binary: false }] }],
+    ['JSON FP32, a few values', 'argmax', { fp64: false, outputs: [{ out: 0, binary: false }] }],
+    ['binary FP64', 'softmax', { id: 'x', fp64: true, outputs: [{ out: 0, binary: true }] }],
+    ['binary FP32', 'softmax', { fp64: false, outputs: [{ out: 0, binary: true }] }],
+    ['binary INT64 and JSON FP32', 'sparsemax', { fp64: false, outputs: [{ out: 1, binary: true }, { out: 0, binary: false }] }],
+    ['JSON INT64 and binary FP64', 'sparsemax', { fp64: true, outputs: [{ out: 1, binary: false }, { out: 0, binary: true }] }],
+  ] as const)('encodeInto a room of shared memory: encode\'s bytes and headers (%s)', (_label, op, wire) => {
+    const { job, outs } = computed(op, 5, 7, structuredClone(wire) as unknown as OipWire);
+    const want = encode(job, outs);
+    const wantBytes = typeof want.body === 'string' ? Buffer.from(want.body, 'latin1') : Buffer.from(want.body);
+    for (const offset of [0, 3]) {
+      // A slab's view, at an offset that misaligns the binary data.
+      const shared = new Uint8Array(new SharedArrayBuffer(wantBytes.length * 30 + 4096)).fill(0xee);
+      const room = shared.subarray(offset);
+      const got = encodeInto(job, outs, room);
+      expect(got).toEqual({ length: wantBytes.length, headers: want.headers });
+      expect(Buffer.from(room.subarray(0, got!.length)).equals(wantBytes)).toBe(true);
+      expect(room.subarray(got!.length).every((b) => b === 0xee)).toBe(true);
+    }
+    const small = new Uint8Array(new SharedArrayBuffer(wantBytes.length - 1)).fill(0xee);
+    expect(encodeInto(job, outs, small)).toBeUndefined();
+    expect(small.every((b) => b === 0xee)).toBe(true);
+  });
+
+  it('encodeInto leaves a classification answer (strings of unknown length) to encode', () => {
+    const job = {
+      ...decodeOip('softmax', json({ inputs: [{ name: 'logits', datatype: 'FP64', shape: [2, 4], data: [0, 0, 0, 0, 1, 2, 2, 0] }] }), LIMITS),
+      wire: { fp64: true, outputs: [{ out: 0, binary: true, classes: 3 }] },
+    };
+    expect(encodeInto(job, run(job), new Uint8Array(1 << 16))).toBeUndefined();
   });
 
   it('classification: the N largest of each row as "<value>:<index>", ties to the lower index, compared as the output\'s datatype', () => {
