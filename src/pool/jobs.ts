@@ -5,6 +5,7 @@ import { Piscina } from 'piscina';
 import type { Config } from '../config.js';
 import { ApiError, fromPlain } from '../errors.js';
 import { codec, type Codec, type CodecName, type DecodeMeta } from '../codecs/index.js';
+import { copyBytes } from '../codecs/copy.js';
 import { NUMBER_MAX_BYTES } from '../codecs/number-text.js';
 import { layoutOf, onSharedMemory, outputElements, run, slice, type Job, type OpName, type OutArray } from '../ops/index.js';
 import type { Metrics } from '../plugins/metrics.js';
@@ -90,6 +91,8 @@ const SMALL_OUTPUT = 4096;
 const OVERHEAD = 1 << 20;
 /** A formatted number's text, at most (-0.0000012345678901234567 and its comma). */
 const NUMBER_TEXT = NUMBER_MAX_BYTES + 1;
+/** Answers in a room up to this size are copied out and sent as a Buffer, not streamed from it. */
+const SMALL_ANSWER_BYTES = 64 * 1024;
 /** An answer room for `elements` values: each with "],[" at most, and the names, brackets and seed text. */
 const answerRoomBytes = (elements: number) => elements * (NUMBER_TEXT + 2) + 4096;
 
@@ -449,6 +452,13 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         throw fromPlain(r.error);
       case 'done':
         record(op, 'pool', r.kernelMs, r.rows, r.work);
+        if (r.inRoom !== undefined && r.inRoom <= SMALL_ANSWER_BYTES) {
+          // A small answer is copied out (cheaper than a stream) and its room reused at once.
+          const copy = Buffer.allocUnsafe(r.inRoom);
+          copyBytes(copy, answerRoom!.subarray(0, r.inRoom));
+          slabs.give(answerRoom!);
+          return { body: copy, headers: r.headers, rows: r.rows, cols: r.cols };
+        }
         if (r.inRoom !== undefined) {
           // Reused once the response has finished; until then the socket may still read it. A
           // stream of one chunk: Fastify sends a Buffer as bytes only over an ArrayBuffer (over
