@@ -74,6 +74,17 @@ export async function waitFor(fn: () => Promise<boolean> | boolean, timeoutMs: n
   }
 }
 
+/**
+ * Waits until none of the apps sheds load: a test that builds a big body synchronously stalls
+ * the event loop the in-process apps share, and their next request would get 503 OVERLOADED.
+ * under-pressure samples the loop once a second and reads a sample window with no turn as an
+ * infinite delay, so the stall shows only at the next sample: one sample period first.
+ */
+export async function untilCalm(...apps: FastifyInstance[]): Promise<void> {
+  await new Promise((r) => setTimeout(r, 1100));
+  await waitFor(() => apps.every((a) => !a.isUnderPressure()), 10_000, 'the apps to leave under-pressure');
+}
+
 /** Rejects if p has not settled within ms (so a hung request fails the test instead of hanging it). */
 export function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout;

@@ -1,7 +1,7 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Slabs } from '../../src/pool/slabs.js';
-import { listenLocal, type Listening } from '../helpers/http.js';
+import { listenLocal, untilCalm, type Listening } from '../helpers/http.js';
 import { binaryInput, binaryRequest, tensorBytes } from '../helpers/oip.js';
 import { rng } from '../helpers/stats.js';
 
@@ -91,6 +91,7 @@ describe('requests through reused slabs', () => {
       const bytes = tensorBytes(Array.from({ length: rows * cols }, () => (next() * 2 - 1) * 6), 'FP32');
       return binaryRequest({ parameters: { binary_data_output: true }, inputs: [binaryInput('logits', 'FP32', [rows, cols], bytes)] }, [bytes]);
     });
+    await untilCalm(reused.app, fresh.app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const freshAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
@@ -139,11 +140,12 @@ describe('requests through reused slabs', () => {
       const bytes = tensorBytes(Array.from({ length: rows * cols }, () => (next() * 2 - 1) * 6), datatype);
       return binaryRequest({ parameters: { binary_data_output: true }, inputs: [binaryInput('logits', datatype, [rows, cols], bytes)] }, [bytes]);
     });
+    await untilCalm(reused.app, fresh.app);
     const freshAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     try {
       const want = await send(fresh.port, freshAgent, a.body, a.headers);
-      expect(want.status).toBe(200);
+      expect(want.status, want.body.subarray(0, 300).toString()).toBe(200);
       // The first request's answer: its headers come (its slab is written), then it is not read
       // until the second request has been answered.
       let begun!: () => void;
@@ -165,7 +167,7 @@ describe('requests through reused slabs', () => {
       });
       await headers;
       const gotB = await send(reused.port, agent, b.body, b.headers);
-      expect(gotB.status).toBe(200);
+      expect(gotB.status, gotB.body.subarray(0, 300).toString()).toBe(200);
       answered();
       expect((await first).equals(want.body)).toBe(true);
     } finally {
@@ -198,6 +200,7 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
 
   it('every answer is the bytes a fresh service gives, with its length, one after another and at once', async () => {
     const bodies = [1, 2, 3].map((seed) => softmaxBody(seed, 16, 300));
+    await untilCalm(reused.app, fresh.app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
     try {
       const want: Awaited<ReturnType<typeof send>>[] = [];
@@ -230,6 +233,7 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
     // A ~12 MB answer: more than the loopback's socket buffers hold, so while its client does not
     // read, the rest of it waits in the server, in its room.
     const [a, b] = [7, 8].map((seed) => softmaxBody(seed, 60, 10_000));
+    await untilCalm(reused.app, fresh.app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     try {
       const want = await send(fresh.port, agent, a, JSON_HEADERS, '/v1/softmax');
