@@ -10,6 +10,7 @@ import { ClientGone } from '../pool/jobs.js';
 import type { Reservation } from '../pool/budget.js';
 import { countRejected } from '../plugins/errors.js';
 import { EXTENSIONS, VERSION, metadataOf, modelOf } from '../routes/v2.js';
+import { ReceiveGate, receiveGateInterceptor, receiveSlots } from './receive-gate.js';
 import { fromRestAnswer, toRestBody, type ModelInferRequest } from './transcode.js';
 
 /**
@@ -51,6 +52,8 @@ export interface GrpcOptions {
   maxElements: number;
   inlineMaxBytes: number;
   requestTimeoutMs: number;
+  memoryBudgetBytes: number;
+  receiveTimeoutMs: number;
 }
 
 /** The service once made: listen binds it, close stops it (new calls refused, calls in flight finished). */
@@ -58,7 +61,17 @@ export interface GrpcService {
   /** Binds host:port (0: an ephemeral port) and starts serving; resolves to the bound port. */
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
+  /** Calls reading their request message, bounded (./receive-gate.ts). */
+  readonly gate: ReceiveGate;
 }
+
+/**
+ * HTTP/2 streams a connection may have open (grpc.max_concurrent_streams; grpc-js and Node set
+ * none): with the receive gate, each waiting stream holds at most its 64 KiB window, so this
+ * bounds a connection's unread request data at ~6.4 MiB. Clients queue calls past it (grpc-js,
+ * tritonclient's C core).
+ */
+export const MAX_CONCURRENT_STREAMS = 100;
 
 /** A REST status as a gRPC status code (the issue-12 contract). */
 export function grpcStatusOf(e: ApiError): grpc.status {
@@ -95,8 +108,12 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
   const pkg = protoLoader.loadSync(PROTO, LOADER_OPTIONS);
   const health = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
   const service = (grpc.loadPackageDefinition(pkg).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+  const gate = new ReceiveGate(receiveSlots(opts.memoryBudgetBytes, opts.maxBodyBytes));
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxBodyBytes,
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+    // Messages are read only as the memory they may hold allows (./receive-gate.ts).
+    interceptors: [receiveGateInterceptor(gate, opts.receiveTimeoutMs)],
     // Answers are bounded by MAX_ELEMENTS and the memory budget, as REST's are (not by
     // MAX_BODY_BYTES); the client sets its own receive limit (tritonclient: unlimited).
     'grpc.max_send_message_length': -1,
@@ -227,6 +244,7 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
   let timer: NodeJS.Timeout | undefined;
   let started = false;
   return {
+    gate,
     async listen(host, port) {
       const bound = await new Promise<number>((resolve, reject) =>
         server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
