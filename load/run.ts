@@ -423,6 +423,10 @@ function median(xs: number[]): number {
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
+/** The scenarios, made once (their bodies take ~2 s of this process's CPU to write). */
+let made: Scenario[] | undefined;
+const allScenarios = () => (made ??= scenarios());
+
 /** What one load window gave, from autocannon or the gRPC generator. */
 interface Window {
   total: number;
@@ -481,7 +485,7 @@ function fromGrpc(r: GrpcRunResult): Window {
  * outputs (names, datatypes, shapes) and its binary outputs byte for byte.
  */
 async function checkGrpc(s: Scenario, c: Child, gen: GrpcLoad): Promise<number> {
-  const twin = scenarios().find((x) => x.key === s.grpc!.twin);
+  const twin = allScenarios().find((x) => x.key === s.grpc!.twin);
   if (!twin) throw new Error(`${s.name}: no twin scenario ${s.grpc!.twin}`);
   const rest = await request(c.port, 'POST', twin.path, twin.body, twin.headers);
   twin.check(rest);
@@ -676,7 +680,7 @@ function layoutEnv(l: string): Record<string, string> {
 }
 
 async function coresTable(serverJs: string): Promise<CoreRow[]> {
-  const s = scenarios().find((x) => x.key === flags.coresScenario && x.server === 'service');
+  const s = allScenarios().find((x) => x.key === flags.coresScenario && x.server === 'service');
   if (!s) throw new Error(`--cores-scenario: no service scenario ${flags.coresScenario}`);
   const layouts = flags.coresLayouts;
   const out: CoreRow[] = [];
@@ -750,7 +754,7 @@ function printCores(rows: CoreRow[]): void {
 }
 
 async function main(): Promise<number> {
-  const all = scenarios();
+  const all = allScenarios();
   const chosen = flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
   const unknown = (flags.only ?? []).filter((k) => k !== 'cores' && !all.some((s) => s.key === k));
   if (unknown.length) usage(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.key).join(', ')}`);
