@@ -20,11 +20,13 @@
  * Flags:
  *   --duration S     measured seconds per scenario (default 10)
  *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
- *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-8x32000,
- *                    sample-8x32000-v2, softmax-64x1000, softmax-64x32000, softmax-64x32000-v2,
+ *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-1x50-v2-fp32,
+ *                    sample-1x50-grpc, sample-8x32000, sample-8x32000-v2, softmax-64x1000,
+ *                    softmax-64x32000, softmax-64x32000-v2, softmax-64x32000-grpc,
  *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too);
  *                    cores: the cores table alone (below)
- *   --connections N  override every scenario's connection count
+ *   --connections N  override every scenario's connection count (gRPC: calls in flight)
+ *   --channels N     HTTP/2 connections of the gRPC scenarios' generator (default 2)
  *   --processes N    PROCESSES for the service (default: the service's own, one per usable core)
  *   --workers N      WORKERS for the service (default: the service's own, cores / processes)
  *   --cores R        the "cores" table: sample 1x50 on one process against the service's default
@@ -43,7 +45,13 @@
  *   --server FILE    run this built server.js instead of dist/server.js (no build check), e.g. a
  *                    patched copy of the service for an A/B comparison
  *
- * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds.
+ * gRPC scenarios (*-grpc): the service also listens on GRPC_PORT, and ModelInfer is loaded by
+ * load/grpc-load.ts (a bounded grpc-js generator) instead of autocannon, into the same table and
+ * columns (cannon ms/req is then the generator's CPU); their check compares the answer with their
+ * REST v2 binary twin's byte for byte. `npm run load:grpc` runs those and their twins.
+ *
+ * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds
+ * (a gRPC call still open 10 s after its window is cancelled and counted as a timeout).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
