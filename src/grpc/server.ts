@@ -12,7 +12,8 @@ import type { Reservation } from '../pool/budget.js';
 import { countRejected } from '../plugins/errors.js';
 import { EXTENSIONS, VERSION, metadataOf, modelOf } from '../routes/v2.js';
 import { ReceiveGate, receiveGateInterceptor, receiveSlots } from './receive-gate.js';
-import { fromRestAnswer, toRestBody, type ModelInferRequest } from './transcode.js';
+import type { Slabs } from '../pool/slabs.js';
+import { fromRestAnswer, toRestBody, type ModelInferRequest, type ModelInferResponse } from './transcode.js';
 
 /**
  * The Open Inference Protocol v2 over gRPC (inference.GRPCInferenceService, proto/grpc_service.proto)
@@ -103,23 +104,53 @@ async function collect(body: string | Buffer | Readable): Promise<Buffer[]> {
   return parts;
 }
 
+/** Raw outputs at least this big are written into a reused slab rather than a fresh buffer. */
+const SLAB_ANSWER_BYTES = 64 * 1024;
+
 /**
  * The service definition with ModelInfer's answers encoded by protobufjs straight from the
  * handler's plain object (Type.encode). proto-loader's serializer first rebuilds it as a message
  * (Type.fromObject), which cost ~20 us of the ~25 us it took a small answer (a CPU profile under
- * load); the object is already in the message's shape (fromRestAnswer), int64s as decimal text,
- * which encode reads as fromObject does.
+ * load), then copies the bytes once more; the object is already in the message's shape
+ * (fromRestAnswer), int64s as decimal text, which encode reads as fromObject does.
+ *
+ * Big answers (softmax 64x32000: 8 MB) are written into a reused slab (src/pool/slabs.ts) instead
+ * of a fresh buffer per call, whose pages and garbage cost more than the copy: protobufjs encodes
+ * everything but raw_output_contents, and each raw output follows as protobufjs's key and length
+ * (a Writer) and its bytes, which is the same encoding, since that field is the message's last.
+ * grpc-js copies the serialised message into its frame before callback() returns
+ * (server-interceptors.js serializeMessage), after which the slab goes back (afterEncode).
  */
-function withDirectAnswers(definition: grpc.ServiceDefinition, afterEncode: WeakMap<object, () => void>): grpc.ServiceDefinition {
+function withDirectAnswers(definition: grpc.ServiceDefinition, afterEncode: WeakMap<object, () => void>, slabs: Slabs): grpc.ServiceDefinition {
   const root = new protobuf.Root();
   root.loadSync(PROTO, { keepCase: true });
   const answer = root.lookupType('inference.ModelInferResponse');
+  const raw = answer.fields.raw_output_contents;
+  const rawLast = answer.fieldsArray.every((f) => f.id <= raw.id);
+  const asBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
   const responseSerialize = (value: object) => {
-    const bytes = answer.encode(value).finish();
-    // The answer's tensors are copied into its bytes: reused memory they were in can go back.
+    const raws = (value as ModelInferResponse).raw_output_contents ?? [];
+    let rawBytes = 0;
+    for (const r of raws) rawBytes += r.length;
+    if (!rawLast || rawBytes < SLAB_ANSWER_BYTES) {
+      const bytes = answer.encode(value).finish();
+      // The answer's tensors are copied into its bytes: reused memory they were in can go back.
+      runAfterEncode(afterEncode, value);
+      return asBuffer(bytes);
+    }
+    const head = answer.encode({ ...value, raw_output_contents: [] }).finish();
+    const keys = raws.map((r) => protobuf.Writer.create().uint32(((raw.id << 3) | 2) >>> 0).uint32(r.length).finish());
+    const out = slabs.take(head.length + keys.reduce((n, k) => n + k.length, 0) + rawBytes);
+    out.set(head, 0);
+    let at = head.length;
+    raws.forEach((r, k) => {
+      out.set(keys[k], at);
+      at += keys[k].length;
+      at += r.copy(out, at);
+    });
     runAfterEncode(afterEncode, value);
-    // On Node, protobufjs writes into a Buffer (proto-loader copies it once more: not needed).
-    return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    afterEncode.set(value, () => slabs.give(out));
+    return out;
   };
   return { ...definition, ModelInfer: { ...definition.ModelInfer, responseSerialize } };
 }
@@ -292,7 +323,7 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
       reservation?.release(RELEASED);
     }
   }
-  server.addService(withDirectAnswers(service.service, afterEncode), implementation);
+  server.addService(withDirectAnswers(service.service, afterEncode, app.jobs.slabs), implementation);
 
   let timer: NodeJS.Timeout | undefined;
   let started = false;

@@ -18,8 +18,8 @@ describe('gRPC answers from reused memory', () => {
       const [rows, cols] = [64, 2000]; // 512 KB of FP32 each way: a worker's job, its answer in a slab
       const inputs = Array.from({ length: 12 }, (_, k) => tensorBytes(Float32Array.from({ length: rows * cols }, (_, j) => Math.sin(j * (k + 1) * 0.001) * 4), 'FP32'));
       const call = (raw: Buffer) => client.call('ModelInfer', { model_name: 'softmax', inputs: [{ name: 'logits', datatype: 'FP32', shape: [rows, cols] }], raw_input_contents: [raw] }, 60_000);
-      // One call at a time: every slab a call takes (its body, its answer) goes back, the
-      // answer's once encoded.
+      // One call at a time: every slab a call takes (its body, the answer's outputs, the encoded
+      // message) goes back, the outputs' once encoded, the message's once grpc-js has framed it.
       const give = vi.spyOn(app.jobs.slabs, 'give');
       const take = vi.spyOn(app.jobs.slabs, 'take');
       for (let k = 0; k < 3; k++) await call(inputs[k]);
@@ -37,6 +37,8 @@ describe('gRPC answers from reused memory', () => {
         expect(rest.statusCode).toBe(200);
         const length = Number(rest.headers['inference-header-content-length']);
         expect(answers[k].raw_output_contents[0].equals(rest.rawPayload.subarray(length)), `call ${k}`).toBe(true);
+        // The rest of the message, encoded before the raw outputs (which are written after it).
+        expect(answers[k]).toMatchObject({ model_name: 'softmax', model_version: '1', outputs: [{ name: 'probs', datatype: 'FP32', shape: [String(rows), String(cols)] }] });
       }
     } finally {
       client.close();
