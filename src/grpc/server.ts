@@ -171,11 +171,12 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
   const health = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
   const service = (grpc.loadPackageDefinition(pkg).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
   const gate = new ReceiveGate(receiveSlots(opts.memoryBudgetBytes, opts.maxBodyBytes));
+  const receiving = receiveGateInterceptor(gate, opts.receiveTimeoutMs);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxBodyBytes,
     'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
     // Messages are read only as the memory they may hold allows (./receive-gate.ts).
-    interceptors: [receiveGateInterceptor(gate, opts.receiveTimeoutMs)],
+    interceptors: [receiving.interceptor],
     // Answers are bounded by MAX_ELEMENTS and the memory budget, as REST's are (not by
     // MAX_BODY_BYTES); the client sets its own receive limit (tritonclient: unlimited).
     'grpc.max_send_message_length': -1,
@@ -342,6 +343,7 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
     async close() {
       closing = true;
       if (timer) clearInterval(timer);
+      receiving.stop();
       showReadiness();
       if (!started) return;
       // tryShutdown stops taking calls and waits for every open call, which includes health
