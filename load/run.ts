@@ -20,11 +20,13 @@
  * Flags:
  *   --duration S     measured seconds per scenario (default 10)
  *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
- *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-8x32000,
- *                    sample-8x32000-v2, softmax-64x1000, softmax-64x32000, softmax-64x32000-v2,
+ *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-1x50-v2-fp32,
+ *                    sample-1x50-grpc, sample-8x32000, sample-8x32000-v2, softmax-64x1000,
+ *                    softmax-64x32000, softmax-64x32000-v2, softmax-64x32000-grpc,
  *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too);
  *                    cores: the cores table alone (below)
- *   --connections N  override every scenario's connection count
+ *   --connections N  override every scenario's connection count (gRPC: calls in flight)
+ *   --channels N     HTTP/2 connections of the gRPC scenarios' generator (default 2)
  *   --processes N    PROCESSES for the service (default: the service's own, one per usable core)
  *   --workers N      WORKERS for the service (default: the service's own, cores / processes)
  *   --cores R        the "cores" table: sample 1x50 on one process against the service's default
@@ -43,7 +45,13 @@
  *   --server FILE    run this built server.js instead of dist/server.js (no build check), e.g. a
  *                    patched copy of the service for an A/B comparison
  *
- * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds.
+ * gRPC scenarios (*-grpc): the service also listens on GRPC_PORT, and ModelInfer is loaded by
+ * load/grpc-load.ts (a bounded grpc-js generator) instead of autocannon, into the same table and
+ * columns (cannon ms/req is then the generator's CPU); their check compares the answer with their
+ * REST v2 binary twin's byte for byte. `npm run load:grpc` runs those and their twins.
+ *
+ * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds
+ * (a gRPC call still open 10 s after its window is cancelled and counted as a timeout).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -53,7 +61,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
+import * as grpc from '@grpc/grpc-js';
 import { ensureBuilt } from './build.js';
+import { decodeAnswer, GrpcLoad, type GrpcRunResult } from './grpc-load.js';
 import { scenarios, type Reply, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -64,6 +74,7 @@ interface Flags {
   warmup: number;
   only: string[] | undefined;
   connections: number | undefined;
+  channels: number | undefined;
   workers: number | undefined;
   processes: number | undefined;
   cores: number;
@@ -84,7 +95,7 @@ function usage(msg?: string): never {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined };
+  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) usage(`${name} needs a number >= ${min}`);
@@ -99,6 +110,7 @@ function parseFlags(argv: string[]): Flags {
       case '--warmup': f.warmup = num(name, value(), 0); break;
       case '--only': f.only = (value() ?? '').split(',').filter(Boolean); break;
       case '--connections': f.connections = Math.floor(num(name, value(), 1)); break;
+      case '--channels': f.channels = Math.floor(num(name, value(), 1)); break;
       case '--workers': f.workers = Math.floor(num(name, value(), 1)); break;
       case '--processes': f.processes = Math.floor(num(name, value(), 1)); break;
       case '--cores': f.cores = Math.floor(num(name, value(), 0)); break;
@@ -135,6 +147,8 @@ interface Child {
   name: string;
   proc: ChildProcess;
   port: number;
+  /** Its gRPC port, when started with one (GRPC_PORT). */
+  grpcPort?: number;
   /** Last lines of its stdout / stderr, printed if something fails. */
   tail: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -158,10 +172,11 @@ function freePort(): Promise<number> {
 
 async function startChild(name: string, args: string[], env: Record<string, string>): Promise<Child> {
   const port = await freePort();
+  const grpcPort = env.GRPC_PORT && env.GRPC_PORT !== '0' ? Number(env.GRPC_PORT) : undefined;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, GRPC_PORT: '0', ...env, PORT: String(port), HOST };
   delete childEnv.NODE_OPTIONS; // not tsx's loader or anything else the harness runs under
   const proc = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
-  const c: Child = { name, proc, port, tail: [], exited: undefined as never, exit: undefined, stopping: false };
+  const c: Child = { name, proc, port, grpcPort, tail: [], exited: undefined as never, exit: undefined, stopping: false };
   c.exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
       c.exit = { code, signal };
@@ -342,6 +357,8 @@ interface Row {
   path: string;
   bodyBytes: number;
   connections: number;
+  /** gRPC scenarios: the HTTP/2 connections the calls in flight share. */
+  channels?: number;
   durationS: number;
   requests: number;
   rps: number;
@@ -414,75 +431,176 @@ function median(xs: number[]): number {
 
 const round = (x: number, d = 2) => Number(x.toFixed(d));
 
-async function runScenario(s: Scenario, c: Child): Promise<Row> {
-  const connections = flags.connections ?? s.connections;
-  const bodyBytes = Buffer.byteLength(s.body);
-  say(`\n== ${s.name}: POST ${s.path}, body ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} connections`);
+/** The scenarios, made once (their bodies take ~2 s of this process's CPU to write). */
+let made: Scenario[] | undefined;
+const allScenarios = () => (made ??= scenarios());
 
-  // Correctness: one answer, checked; a second one must be byte-identical (seeded / pure).
-  const a = await request(c.port, 'POST', s.path, s.body, s.headers);
-  s.check(a);
-  const b = await request(c.port, 'POST', s.path, s.body, s.headers);
-  if (!b.body.equals(a.body)) throw new Error(`${s.name}: two identical requests got different answers`);
-  const answerBytes = a.body.length;
-  say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer)`);
+/** What one load window gave, from autocannon or the gRPC generator. */
+interface Window {
+  total: number;
+  rps: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  durationS: number;
+  errors: number;
+  timeouts: number;
+  non2xx: number;
+  statusCodes: Record<string, number>;
+  failures: number;
+}
 
-  let warm: Result | undefined;
-  if (flags.warmup > 0) {
-    say(`   warm-up ${flags.warmup} s`);
-    warm = await cannon(s, c.port, connections, flags.warmup);
-  }
-  if (c.exit) throw new Error(`${c.name} died during the warm-up of ${s.name}`);
-
-  say(`   measuring ${flags.duration} s`);
-  const loadBefore = os.loadavg();
-  const cpu0 = threadCpu(c.proc.pid!);
-  const m0 = machineCpuMs();
-  const w0 = performance.now();
-  const h0 = process.cpuUsage();
-  const times: number[] = [];
-  const r = await cannon(s, c.port, connections, flags.duration, times);
-  const h1 = process.cpuUsage(h0);
-  const cpu1 = threadCpu(c.proc.pid!);
-  const m1 = machineCpuMs();
-  const wallMs = performance.now() - w0;
-  const loadAfter = os.loadavg();
-  if (c.exit) throw new Error(`${c.name} died while ${s.name} was measured`);
-
-  const total = r.requests.total;
-  const split = cpu0.size ? cpuDelta(cpu0, cpu1) : undefined;
-  const per = (ms: number) => (total ? round(ms / total, 3) : NaN);
+function fromCannon(r: Result): Window {
   const statusCodes: Record<string, number> = {};
   for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statusCodes[k] = Number(v.count);
-  const warmupFailures = warm ? failures(warm) : 0;
   return {
-    scenario: s.name,
-    key: s.key,
-    path: s.path,
-    bodyBytes,
-    connections,
-    durationS: r.duration,
-    requests: total,
+    total: r.requests.total,
     rps: round(r.requests.mean, 1),
     p50Ms: r.latency.p50,
-    medianMs: round(median(times)),
     p99Ms: r.latency.p99,
     maxMs: r.latency.max,
+    durationS: r.duration,
     errors: r.errors,
     timeouts: r.timeouts,
     non2xx: r.non2xx,
     statusCodes,
-    warmupRequests: warm?.requests.total ?? 0,
-    warmupFailures,
-    ratioToHello: null,
-    target: targetText(s),
-    targetMet: null,
-    serverCpuMsPerReq: split ? { main: per(split.mainMs), mainSys: per(split.mainSysMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
-    harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
-    othersCores: split && Number.isFinite(m1 - m0) ? round(Math.max(0, m1 - m0 - split.mainMs - split.otherMs - (h1.user + h1.system) / 1000) / wallMs) : null,
-    loadavg: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
-    ok: total > 0 && failures(r) === 0 && warmupFailures === 0,
+    failures: failures(r),
   };
+}
+
+/** The gRPC generator's window: non-OK statuses count as non-2xx, by their names. */
+function fromGrpc(r: GrpcRunResult): Window {
+  const sorted = Float64Array.from(r.times).sort();
+  const q = (x: number) => (sorted.length ? round(sorted[Math.min(sorted.length - 1, Math.floor(x * sorted.length))]) : NaN);
+  return {
+    total: r.ok,
+    rps: round(r.ok / r.durationS, 1),
+    p50Ms: q(0.5),
+    p99Ms: q(0.99),
+    maxMs: sorted.length ? round(sorted[sorted.length - 1]) : NaN,
+    durationS: r.durationS,
+    errors: 0,
+    timeouts: r.timeouts,
+    non2xx: r.failed,
+    statusCodes: { OK: r.ok, ...r.statusCodes },
+    failures: r.failed + r.timeouts,
+  };
+}
+
+/**
+ * A gRPC scenario's check: its twin's REST v2 binary answer is checked as the twin checks it;
+ * two gRPC answers must be identical bytes, and the decoded one must carry the REST answer's
+ * outputs (names, datatypes, shapes) and its binary outputs byte for byte.
+ */
+async function checkGrpc(s: Scenario, c: Child, gen: GrpcLoad): Promise<number> {
+  const twin = allScenarios().find((x) => x.key === s.grpc!.twin);
+  if (!twin) throw new Error(`${s.name}: no twin scenario ${s.grpc!.twin}`);
+  const rest = await request(c.port, 'POST', twin.path, twin.body, twin.headers);
+  twin.check(rest);
+  const body = s.body as Buffer;
+  let a: Buffer | undefined;
+  // The gRPC listener may bind a moment after /health/ready answers: UNAVAILABLE is retried.
+  for (let i = 0; !a; i++) {
+    try {
+      a = await gen.call(body);
+    } catch (e) {
+      if ((e as grpc.ServiceError).code !== grpc.status.UNAVAILABLE || i >= 50) throw new Error(`${s.name}: ${(e as Error).message}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  const b = await gen.call(body);
+  if (!a.equals(b)) throw new Error(`${s.name}: two identical calls got different answers`);
+  const g = decodeAnswer(a);
+  const headerLength = Number(rest.headers['inference-header-content-length']);
+  const header = JSON.parse(rest.body.subarray(0, headerLength).toString('utf8')) as { outputs: { name: string; datatype: string; shape: number[] }[]; parameters?: { seed?: number } };
+  const outs = (o: { name: string; datatype: string; shape: (number | string)[] }[]) => JSON.stringify(o.map((x) => [x.name, x.datatype, x.shape.map(Number)]));
+  if (outs(g.outputs) !== outs(header.outputs)) throw new Error(`${s.name}: outputs ${outs(g.outputs)}, REST v2 ${outs(header.outputs)}`);
+  if (!Buffer.concat(g.raw_output_contents).equals(rest.body.subarray(headerLength))) throw new Error(`${s.name}: the raw outputs differ from REST v2's binary outputs`);
+  if (header.parameters?.seed !== undefined && g.parameters?.seed?.int64_param !== String(header.parameters.seed)) throw new Error(`${s.name}: seed ${JSON.stringify(g.parameters?.seed)}`);
+  return a.length;
+}
+
+async function runScenario(s: Scenario, c: Child): Promise<Row> {
+  const connections = flags.connections ?? s.connections;
+  const bodyBytes = Buffer.byteLength(s.body);
+  const channels = s.grpc ? (flags.channels ?? s.grpc.channels) : 0;
+  if (s.grpc && !c.grpcPort) throw new Error(`${s.name}: the service has no gRPC port`);
+  const gen = s.grpc ? new GrpcLoad(HOST, c.grpcPort!, channels) : undefined;
+  try {
+    say(`\n== ${s.name}: ${gen ? `gRPC ${s.path}, request ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} calls in flight on ${channels} channel(s)` : `POST ${s.path}, body ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} connections`}`);
+
+    // Correctness: one answer, checked; a second one must be byte-identical (seeded / pure).
+    let answerBytes: number;
+    if (gen) answerBytes = await checkGrpc(s, c, gen);
+    else {
+      const a = await request(c.port, 'POST', s.path, s.body, s.headers);
+      s.check(a);
+      const b = await request(c.port, 'POST', s.path, s.body, s.headers);
+      if (!b.body.equals(a.body)) throw new Error(`${s.name}: two identical requests got different answers`);
+      answerBytes = a.body.length;
+    }
+    say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer${gen ? ', the same outputs as REST v2 binary' : ''})`);
+
+    const load = async (seconds: number, times?: number[]): Promise<Window> =>
+      gen ? fromGrpc(await gen.run(s.body as Buffer, connections, seconds, times)) : fromCannon(await cannon(s, c.port, connections, seconds, times));
+    let warm: Window | undefined;
+    if (flags.warmup > 0) {
+      say(`   warm-up ${flags.warmup} s`);
+      warm = await load(flags.warmup);
+    }
+    if (c.exit) throw new Error(`${c.name} died during the warm-up of ${s.name}`);
+
+    say(`   measuring ${flags.duration} s`);
+    const loadBefore = os.loadavg();
+    const cpu0 = threadCpu(c.proc.pid!);
+    const m0 = machineCpuMs();
+    const w0 = performance.now();
+    const h0 = process.cpuUsage();
+    const times: number[] = [];
+    const r = await load(flags.duration, times);
+    const h1 = process.cpuUsage(h0);
+    const cpu1 = threadCpu(c.proc.pid!);
+    const m1 = machineCpuMs();
+    const wallMs = performance.now() - w0;
+    const loadAfter = os.loadavg();
+    if (c.exit) throw new Error(`${c.name} died while ${s.name} was measured`);
+
+    const total = r.total;
+    const split = cpu0.size ? cpuDelta(cpu0, cpu1) : undefined;
+    const per = (ms: number) => (total ? round(ms / total, 3) : NaN);
+    const warmupFailures = warm ? warm.failures : 0;
+    return {
+      scenario: s.name,
+      key: s.key,
+      path: s.path,
+      bodyBytes,
+      connections,
+      ...(gen ? { channels } : {}),
+      durationS: r.durationS,
+      requests: total,
+      rps: r.rps,
+      p50Ms: r.p50Ms,
+      medianMs: round(median(times)),
+      p99Ms: r.p99Ms,
+      maxMs: r.maxMs,
+      errors: r.errors,
+      timeouts: r.timeouts,
+      non2xx: r.non2xx,
+      statusCodes: r.statusCodes,
+      warmupRequests: warm?.total ?? 0,
+      warmupFailures,
+      ratioToHello: null,
+      target: targetText(s),
+      targetMet: null,
+      serverCpuMsPerReq: split ? { main: per(split.mainMs), mainSys: per(split.mainSysMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
+      harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
+      othersCores: split && Number.isFinite(m1 - m0) ? round(Math.max(0, m1 - m0 - split.mainMs - split.otherMs - (h1.user + h1.system) / 1000) / wallMs) : null,
+      loadavg: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
+      ok: total > 0 && r.failures === 0 && warmupFailures === 0,
+    };
+  } finally {
+    gen?.close();
+  }
 }
 
 function targetText(s: Scenario): string {
@@ -504,7 +622,7 @@ function printTable(rows: Row[]): void {
   const head = ['scenario', 'conns', 'req/s', 'p50 med', 'p99 ms', 'errors', 'non-2xx', 'vs hello', 'vs twin', 'target', '', 'cpu ms/req main+other', 'cannon ms/req', 'others', 'load1'];
   const cells = rows.map((r) => [
     r.scenario,
-    String(r.connections),
+    r.channels ? `${r.connections}/${r.channels}ch` : String(r.connections),
     r.rps.toFixed(1),
     r.medianMs.toFixed(2),
     String(r.p99Ms),
@@ -570,7 +688,7 @@ function layoutEnv(l: string): Record<string, string> {
 }
 
 async function coresTable(serverJs: string): Promise<CoreRow[]> {
-  const s = scenarios().find((x) => x.key === flags.coresScenario && x.server === 'service');
+  const s = allScenarios().find((x) => x.key === flags.coresScenario && x.server === 'service');
   if (!s) throw new Error(`--cores-scenario: no service scenario ${flags.coresScenario}`);
   const layouts = flags.coresLayouts;
   const out: CoreRow[] = [];
@@ -644,7 +762,7 @@ function printCores(rows: CoreRow[]): void {
 }
 
 async function main(): Promise<number> {
-  const all = scenarios();
+  const all = allScenarios();
   const chosen = flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
   const unknown = (flags.only ?? []).filter((k) => k !== 'cores' && !all.some((s) => s.key === k));
   if (unknown.length) usage(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.key).join(', ')}`);
@@ -673,6 +791,7 @@ async function main(): Promise<number> {
       const env: Record<string, string> = {};
       if (flags.processes) env.PROCESSES = String(flags.processes);
       if (flags.workers) env.WORKERS = String(flags.workers);
+      if (chosen.some((s) => s.grpc)) env.GRPC_PORT = String(await freePort());
       service = await startService(serverJs, env);
     }
     for (const s of chosen) {

@@ -23,6 +23,7 @@
  */
 
 import { rng } from '../test/helpers/stats.js';
+import { encodeRequest, MODEL_INFER } from './grpc-load.js';
 
 export type Target =
   /** req/s at least `min` times the hello ceiling's. */
@@ -56,9 +57,24 @@ export interface Scenario {
   target: Target;
   /** Checks one 200 response; throws an Error that says what is wrong. */
   check(reply: Reply): void;
+  /**
+   * A gRPC scenario (ModelInfer on GRPC_PORT, loaded by ./grpc-load.ts): `body` is the
+   * serialised ModelInferRequest, `connections` the calls in flight over `channels` HTTP/2
+   * connections. Its check is against `twin`, a REST v2 binary scenario of the same matrix: the
+   * twin's answer is checked as usual, and the gRPC answer's raw_output_contents must be its
+   * binary outputs byte for byte.
+   */
+  grpc?: { twin: string; channels: number };
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
+
+/**
+ * HTTP/2 connections of the gRPC scenarios' generator (--channels overrides). A connection lands
+ * on one serving process of the cluster (as a gRPC client's does), so one would leave the other
+ * process idle; chosen by measurement (load/README.md).
+ */
+const GRPC_CHANNELS = 2;
 
 /** mulberry32, the tests' seeded generator: the bodies are identical across runs. */
 const prng = rng;
@@ -197,6 +213,20 @@ function binaryBody(model: string, parameters: Record<string, unknown>, datatype
   return { path: `/v2/models/${model}/infer`, body: Buffer.concat([header, tensor]), headers: { 'inference-header-content-length': String(header.length) } };
 }
 
+/** The same request as gRPC: a ModelInferRequest with the tensor in raw_input_contents. */
+function grpcBody(model: string, parameters: Record<string, number>, datatype: string, shape: number[], tensor: Buffer) {
+  const body = encodeRequest({
+    model_name: model,
+    parameters: Object.fromEntries(Object.entries(parameters).map(([k, v]) => [k, { int64_param: String(v) }])),
+    inputs: [{ name: 'logits', datatype, shape: shape.map(String) }],
+    raw_input_contents: [tensor],
+  });
+  return { path: MODEL_INFER, body, headers: {} };
+}
+
+/** A gRPC scenario's check runs in load/run.ts (against its twin); this one is never called. */
+const grpcCheck = () => fail('gRPC', 'checked against its twin by load/run.ts');
+
 interface OipOutput {
   datatype: string;
   shape: number[];
@@ -312,6 +342,25 @@ export function scenarios(): Scenario[] {
       check: checkOipSample('sample 1x50 v2 JSON', 1, 50, 1, 1, false),
     },
     {
+      key: 'sample-1x50-v2-fp32',
+      name: 'sample 1x50 v2 FP32',
+      server: 'service',
+      ...binaryBody('sample', { n: 1, seed: 1 }, 'FP32', [1, 50], fp32Bytes(small)),
+      connections: 64,
+      target: { kind: 'none' },
+      check: checkOipSample('sample 1x50 v2 FP32', 1, 50, 1, 1, true),
+    },
+    {
+      key: 'sample-1x50-grpc',
+      name: 'sample 1x50 gRPC FP32',
+      server: 'service',
+      ...grpcBody('sample', { n: 1, seed: 1 }, 'FP32', [1, 50], fp32Bytes(small)),
+      connections: 64,
+      grpc: { twin: 'sample-1x50-v2-fp32', channels: GRPC_CHANNELS },
+      target: { kind: 'vs', key: 'sample-1x50-v2-fp32', min: 1 },
+      check: grpcCheck,
+    },
+    {
       key: 'sample-8x32000',
       name: 'sample 8x32000',
       server: 'service',
@@ -361,6 +410,16 @@ export function scenarios(): Scenario[] {
       connections: 4,
       target: { kind: 'vs', key: 'softmax-64x32000', min: 10 },
       check: checkOipSoftmaxFp32('softmax 64x32000 v2 FP32', wide),
+    },
+    {
+      key: 'softmax-64x32000-grpc',
+      name: 'softmax 64x32000 gRPC FP32',
+      server: 'service',
+      ...grpcBody('softmax', {}, 'FP32', [64, 32000], fp32Bytes(wide)),
+      connections: 4,
+      grpc: { twin: 'softmax-64x32000-v2', channels: GRPC_CHANNELS },
+      target: { kind: 'vs', key: 'softmax-64x32000-v2', min: 1 },
+      check: grpcCheck,
     },
     {
       key: 'sample-1x128256-bf16',

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
+import type { ReceiveGate } from './receive-gate.js';
 import type { GrpcOptions, GrpcService } from './server.js';
 
 /**
@@ -12,6 +13,8 @@ import type { GrpcOptions, GrpcService } from './server.js';
 export interface GrpcFront {
   /** Binds host:port (0: an ephemeral port) and starts serving; resolves to the bound port. */
   listen(host: string, port: number): Promise<number>;
+  /** The gate on messages being read (./receive-gate.ts), once listening. */
+  readonly gate: ReceiveGate | undefined;
 }
 
 declare module 'fastify' {
@@ -27,6 +30,9 @@ export default fp(
       async listen(host: string, port: number) {
         service ??= (await import('./server.js')).createGrpcService(app, opts);
         return service.listen(host, port);
+      },
+      get gate() {
+        return service?.gate;
       },
     });
     app.addHook('preClose', async () => {

@@ -4,13 +4,16 @@ import { ReflectionService } from '@grpc/reflection';
 import type { FastifyInstance } from 'fastify';
 import { HealthImplementation, protoPath as healthProtoPath, type ServingStatus } from 'grpc-health-check';
 import { fileURLToPath } from 'node:url';
+import protobuf from 'protobufjs';
 import type { Readable } from 'node:stream';
 import { ApiError } from '../errors.js';
 import { ClientGone } from '../pool/jobs.js';
 import type { Reservation } from '../pool/budget.js';
 import { countRejected } from '../plugins/errors.js';
 import { EXTENSIONS, VERSION, metadataOf, modelOf } from '../routes/v2.js';
-import { fromRestAnswer, toRestBody, type ModelInferRequest } from './transcode.js';
+import { ReceiveGate, receiveGateInterceptor, receiveSlots } from './receive-gate.js';
+import type { Slabs } from '../pool/slabs.js';
+import { fromRestAnswer, toRestBody, type ModelInferRequest, type ModelInferResponse } from './transcode.js';
 
 /**
  * The Open Inference Protocol v2 over gRPC (inference.GRPCInferenceService, proto/grpc_service.proto)
@@ -51,6 +54,8 @@ export interface GrpcOptions {
   maxElements: number;
   inlineMaxBytes: number;
   requestTimeoutMs: number;
+  memoryBudgetBytes: number;
+  receiveTimeoutMs: number;
 }
 
 /** The service once made: listen binds it, close stops it (new calls refused, calls in flight finished). */
@@ -58,7 +63,17 @@ export interface GrpcService {
   /** Binds host:port (0: an ephemeral port) and starts serving; resolves to the bound port. */
   listen(host: string, port: number): Promise<number>;
   close(): Promise<void>;
+  /** Calls reading their request message, bounded (./receive-gate.ts). */
+  readonly gate: ReceiveGate;
 }
+
+/**
+ * HTTP/2 streams a connection may have open (grpc.max_concurrent_streams; grpc-js and Node set
+ * none): with the receive gate, each waiting stream holds at most its 64 KiB window, so this
+ * bounds a connection's unread request data at ~6.4 MiB. Clients queue calls past it (grpc-js,
+ * tritonclient's C core).
+ */
+export const MAX_CONCURRENT_STREAMS = 100;
 
 /** A REST status as a gRPC status code (the issue-12 contract). */
 export function grpcStatusOf(e: ApiError): grpc.status {
@@ -80,12 +95,72 @@ export function grpcStatusOf(e: ApiError): grpc.status {
   }
 }
 
-async function collect(body: string | Buffer | Readable): Promise<Buffer> {
-  if (typeof body === 'string') return Buffer.from(body, 'utf8');
-  if (Buffer.isBuffer(body)) return body;
+/** An answer's bytes as the parts it was written in (not joined: fromRestAnswer reads them in place). */
+async function collect(body: string | Buffer | Readable): Promise<Buffer[]> {
+  if (typeof body === 'string') return [Buffer.from(body, 'utf8')];
+  if (Buffer.isBuffer(body)) return [body];
   const parts: Buffer[] = [];
   for await (const chunk of body) parts.push(chunk as Buffer);
-  return Buffer.concat(parts);
+  return parts;
+}
+
+/** Raw outputs at least this big are written into a reused slab rather than a fresh buffer. */
+const SLAB_ANSWER_BYTES = 64 * 1024;
+
+/**
+ * The service definition with ModelInfer's answers encoded by protobufjs straight from the
+ * handler's plain object (Type.encode). proto-loader's serializer first rebuilds it as a message
+ * (Type.fromObject), which cost ~20 us of the ~25 us it took a small answer (a CPU profile under
+ * load), then copies the bytes once more; the object is already in the message's shape
+ * (fromRestAnswer), int64s as decimal text, which encode reads as fromObject does.
+ *
+ * Big answers (softmax 64x32000: 8 MB) are written into a reused slab (src/pool/slabs.ts) instead
+ * of a fresh buffer per call, whose pages and garbage cost more than the copy: protobufjs encodes
+ * everything but raw_output_contents, and each raw output follows as protobufjs's key and length
+ * (a Writer) and its bytes, which is the same encoding, since that field is the message's last.
+ * grpc-js copies the serialised message into its frame before callback() returns
+ * (server-interceptors.js serializeMessage), after which the slab goes back (afterEncode).
+ */
+function withDirectAnswers(definition: grpc.ServiceDefinition, afterEncode: WeakMap<object, () => void>, slabs: Slabs): grpc.ServiceDefinition {
+  const root = new protobuf.Root();
+  root.loadSync(PROTO, { keepCase: true });
+  const answer = root.lookupType('inference.ModelInferResponse');
+  const raw = answer.fields.raw_output_contents;
+  const rawLast = answer.fieldsArray.every((f) => f.id <= raw.id);
+  const asBuffer = (bytes: Uint8Array) => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  const responseSerialize = (value: object) => {
+    const raws = (value as ModelInferResponse).raw_output_contents ?? [];
+    let rawBytes = 0;
+    for (const r of raws) rawBytes += r.length;
+    if (!rawLast || rawBytes < SLAB_ANSWER_BYTES) {
+      const bytes = answer.encode(value).finish();
+      // The answer's tensors are copied into its bytes: reused memory they were in can go back.
+      runAfterEncode(afterEncode, value);
+      return asBuffer(bytes);
+    }
+    const head = answer.encode({ ...value, raw_output_contents: [] }).finish();
+    const keys = raws.map((r) => protobuf.Writer.create().uint32(((raw.id << 3) | 2) >>> 0).uint32(r.length).finish());
+    const out = slabs.take(head.length + keys.reduce((n, k) => n + k.length, 0) + rawBytes);
+    out.set(head, 0);
+    let at = head.length;
+    raws.forEach((r, k) => {
+      out.set(keys[k], at);
+      at += keys[k].length;
+      at += r.copy(out, at);
+    });
+    runAfterEncode(afterEncode, value);
+    afterEncode.set(value, () => slabs.give(out));
+    return out;
+  };
+  return { ...definition, ModelInfer: { ...definition.ModelInfer, responseSerialize } };
+}
+
+function runAfterEncode(afterEncode: WeakMap<object, () => void>, value: unknown): void {
+  if (typeof value !== 'object' || value === null) return;
+  const release = afterEncode.get(value);
+  if (!release) return;
+  afterEncode.delete(value);
+  release();
 }
 
 type Handler = (call: grpc.ServerUnaryCall<unknown, unknown>) => Promise<unknown>;
@@ -95,8 +170,13 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
   const pkg = protoLoader.loadSync(PROTO, LOADER_OPTIONS);
   const health = protoLoader.loadSync(healthProtoPath, LOADER_OPTIONS);
   const service = (grpc.loadPackageDefinition(pkg).inference as grpc.GrpcObject).GRPCInferenceService as grpc.ServiceClientConstructor;
+  const gate = new ReceiveGate(receiveSlots(opts.memoryBudgetBytes, opts.maxBodyBytes));
+  const receiving = receiveGateInterceptor(gate, opts.receiveTimeoutMs);
   const server = new grpc.Server({
     'grpc.max_receive_message_length': opts.maxBodyBytes,
+    'grpc.max_concurrent_streams': MAX_CONCURRENT_STREAMS,
+    // Messages are read only as the memory they may hold allows (./receive-gate.ts).
+    interceptors: [receiving.interceptor],
     // Answers are bounded by MAX_ELEMENTS and the memory budget, as REST's are (not by
     // MAX_BODY_BYTES); the client sets its own receive limit (tritonclient: unlimited).
     'grpc.max_send_message_length': -1,
@@ -124,6 +204,13 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
   let idle: (() => void) | undefined;
   const route = (method: string) => `/${SERVICE}/${method}`;
 
+  /**
+   * Answers whose raw outputs are views of reused shared memory (a slab, src/pool/slabs.ts), and
+   * the release that gives it back: run by the serialiser once the bytes are encoded, else after
+   * the callback (grpc-js 1.14 serialises within callback(), or never when the call is gone).
+   */
+  const afterEncode = new WeakMap<object, () => void>();
+
   /** The batch shape of a ModelInfer call, for its access-log line (as REST's req.anymax). */
   const shapes = new WeakMap<object, { rows: number; cols: number }>();
 
@@ -146,6 +233,7 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
       handler(call).then(
         (value) => {
           callback(null, value);
+          runAfterEncode(afterEncode, value);
           done(grpc.status.OK);
         },
         (err: unknown) => {
@@ -210,23 +298,38 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
       reservation = await app.jobs.budget.acquire(big ? app.jobs.estimate(size + 4096) : 0, gone.signal);
       const { body, headerLength } = toRestBody(req, limits, (n) => (n > opts.inlineMaxBytes ? app.jobs.slabs.take(n) : Buffer.allocUnsafeSlow(n)));
       const out = await app.jobs.run('oip', op.name, body, { signal: gone.signal, reservation }, { headerLength });
-      const collected = await collect(out.body);
-      // Bytes in reused shared memory (out.release) are copied before it goes back: the reply is
-      // serialised after this returns. A stream's were copied by collect.
-      const answer = out.release && collected === out.body ? Buffer.from(collected) : collected;
-      out.release?.();
+      let answer: Buffer[];
+      try {
+        answer = await collect(out.body);
+      } catch (e) {
+        out.release?.();
+        throw e;
+      }
       shapes.set(call, { rows: out.rows, cols: out.cols });
-      return fromRestAnswer(answer, out.headers);
+      // The answer's parts (binary outputs written by the workers in reused shared memory, which
+      // out.release gives back) are read in place and given back once the reply is encoded
+      // (afterEncode), not copied first (8 MB for softmax 64x32000).
+      if (!out.release) return fromRestAnswer(answer, out.headers);
+      let res: ReturnType<typeof fromRestAnswer>;
+      try {
+        res = fromRestAnswer(answer, out.headers);
+      } catch (e) {
+        out.release();
+        throw e;
+      }
+      afterEncode.set(res, out.release);
+      return res;
     } finally {
       call.off('cancelled', onCancel);
       reservation?.release(RELEASED);
     }
   }
-  server.addService(service.service, implementation);
+  server.addService(withDirectAnswers(service.service, afterEncode, app.jobs.slabs), implementation);
 
   let timer: NodeJS.Timeout | undefined;
   let started = false;
   return {
+    gate,
     async listen(host, port) {
       const bound = await new Promise<number>((resolve, reject) =>
         server.bindAsync(`${host.includes(':') ? `[${host}]` : host}:${port}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
@@ -240,6 +343,7 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
     async close() {
       closing = true;
       if (timer) clearInterval(timer);
+      receiving.stop();
       showReadiness();
       if (!started) return;
       // tryShutdown stops taking calls and waits for every open call, which includes health

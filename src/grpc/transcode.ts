@@ -240,11 +240,40 @@ function rawBytesTensor(values: unknown[]): Buffer {
   return out;
 }
 
-/** The ModelInferResponse of a REST v2 answer (a JSON header and, after it, the binary outputs in order). */
-export function fromRestAnswer(answer: Buffer, headers: Record<string, string> | undefined): ModelInferResponse {
+/**
+ * The bytes [from, to) of an answer given as consecutive parts: a view when they lie in one part
+ * (a binary output is normally one part, written whole by the workers), else a copy.
+ */
+function span(parts: readonly Buffer[], from: number, to: number): Buffer {
+  let at = 0;
+  for (let k = 0; k < parts.length; k++) {
+    const p = parts[k];
+    if (from >= at && to <= at + p.length) return p.subarray(from - at, to - at);
+    if (from < at + p.length) {
+      const out = Buffer.allocUnsafe(to - from);
+      let w = 0;
+      for (let j = k; j < parts.length && w < out.length; j++) {
+        const start = j === k ? from - at : 0;
+        w += parts[j].copy(out, w, start, Math.min(parts[j].length, start + out.length - w));
+      }
+      return out;
+    }
+    at += p.length;
+  }
+  return Buffer.alloc(0);
+}
+
+/**
+ * The ModelInferResponse of a REST v2 answer (a JSON header and, after it, the binary outputs in
+ * order), given whole or as the parts it was written in; raw outputs are views of those parts
+ * where they lie in one.
+ */
+export function fromRestAnswer(answer: Buffer | readonly Buffer[], headers: Record<string, string> | undefined): ModelInferResponse {
+  const parts = Buffer.isBuffer(answer) ? [answer] : answer;
+  const total = parts.reduce((n, p) => n + p.length, 0);
   const given = headers?.[HEADER_LENGTH];
-  const headerLength = given === undefined ? answer.length : Number(given);
-  const h = JSON.parse(answer.toString('utf8', 0, headerLength)) as AnswerHeader;
+  const headerLength = given === undefined ? total : Number(given);
+  const h = JSON.parse(span(parts, 0, headerLength).toString('utf8')) as AnswerHeader;
   const res: ModelInferResponse = { model_name: h.model_name, model_version: h.model_version, outputs: [], raw_output_contents: [] };
   if (h.id !== undefined) res.id = h.id;
   if (h.parameters?.seed !== undefined) res.parameters = { seed: { parameter_choice: 'int64_param', int64_param: String(h.parameters.seed) } };
@@ -254,7 +283,7 @@ export function fromRestAnswer(answer: Buffer, headers: Record<string, string> |
     if (o.data !== undefined) res.raw_output_contents.push(rawBytesTensor(o.data));
     else {
       const size = o.parameters!.binary_data_size;
-      res.raw_output_contents.push(answer.subarray(at, at + size));
+      res.raw_output_contents.push(span(parts, at, at + size));
       at += size;
     }
   }

@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { buildApp } from '../../src/app.js';
 import { loadConfig } from '../../src/config.js';
+import { SERVICE } from '../../src/grpc/server.js';
+import { healthClient } from '../grpc/client.js';
 
 /** deploy/k8s: the manifests parse, and their probes, ports and env agree with the service. */
 
@@ -67,12 +69,25 @@ describe('deploy/k8s manifests', () => {
     expect(svc.spec.selector).toEqual(pod.metadata.labels);
   });
 
-  it('probes the health endpoints the service has: liveness /health/live, readiness /health/ready', async () => {
+  it('probes the health endpoints the service has: liveness /health/live, readiness the gRPC health service', async () => {
     expect(container.livenessProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
-    expect(container.readinessProbe.httpGet).toEqual({ path: '/health/ready', port: 'http' });
-    for (const probe of [container.livenessProbe, container.readinessProbe, container.startupProbe]) {
+    expect(container.startupProbe.httpGet).toEqual({ path: '/health/live', port: 'http' });
+    for (const probe of [container.livenessProbe, container.startupProbe]) {
       const res = await app.inject({ method: 'GET', url: probe.httpGet.path });
       expect(res.statusCode, probe.httpGet.path).toBe(200);
+    }
+    // A gRPC probe's port is a number (no named ports): the container's grpc port, GRPC_PORT.
+    const grpcProbe = container.readinessProbe.grpc;
+    expect(container.readinessProbe.httpGet).toBeUndefined();
+    expect(grpcProbe).toEqual({ port: container.ports.find((p: Doc) => p.name === 'grpc').containerPort, service: SERVICE });
+    expect(grpcProbe.port).toBe(loadConfig(env).grpcPort);
+    // What the kubelet asks: grpc.health.v1.Health/Check of that service name, answered SERVING.
+    const port = await app.grpc.listen('127.0.0.1', 0);
+    const health = healthClient(port);
+    try {
+      expect(await health.check(grpcProbe.service)).toBe('SERVING');
+    } finally {
+      health.client.close();
     }
   });
 
