@@ -1,0 +1,421 @@
+/**
+ * Shortest round-trip doubles as JSON text, a whole range at a time, in WebAssembly: the same
+ * bytes as ./number-text.ts writeNumber (JSON.stringify's: ECMAScript Number::toString, -0 -> 0,
+ * NaN and +-Infinity -> null), with the separators of ./json-text.ts formatRangeBytes.
+ *
+ * Digits: Schubfach (R. Giulietti, "The Schubfach way to render doubles", 2020), with the exact
+ * integer arithmetic JavaScript lacks. For x = c 2^q (c < 2^53) take k = floor(log10(2^q)), or
+ * floor(log10(3/4 2^q)) when x is a power of two whose lower neighbour is closer (c = 2^52, q >
+ * -1074); then the rounding interval of x, [c - 1/2 (1/4), c + 1/2] 2^q, scaled by 10^-k has
+ * width in [1, 10): it holds at most one multiple of 10, whose digits (trailing zeros dropped)
+ * are then the shortest, and otherwise the closest of s = floor(v) and s + 1 (ties to even s)
+ * that lies inside, v = c 2^q 10^-k. Inclusive ends when c is even (round-half-even reading).
+ * The scaled values are computed as in the paper: with g = floor(10^-k 2^-r) + 1 in [2^125,
+ * 2^126) (r = floor(log2 10^-k) - 125, a 617-entry table made with BigInt at load) and
+ * h = q + floor(log2 10^-k) + 3 in [1, 6], 4v, 4 v_left and 4 v_right are
+ * rop(g (4c) 2^h), rop(g (4c - 2 or 1) 2^h), rop(g (4c + 2) 2^h), where rop(y) is y 2^-128
+ * rounded to odd (floor, with the lowest bit set when anything was dropped); the paper shows the
+ * comparisons of these with the candidates times 4 decide as exact arithmetic would. The 126-bit
+ * by 61-bit products are two 64 x 64 -> 128 products, each from four 32 x 32 -> 64 ones (WASM has
+ * no 64-bit high multiply). Integers below 2^53 are their own digits, without the search.
+ *
+ * Layout (as ./number-text.ts layout): with d1..dm the digits and x = 0.d1..dm 10^n, positional
+ * for -6 < n <= 21 (zeros appended, a point inserted, or "0.000" prepended), d1.d2..dme±(n-1)
+ * otherwise.
+ *
+ * Batch: JS copies a tile of values into WASM memory (TypedArray.set, which also converts an
+ * Int32Array), one call formats the tile with its separators (',' and, for a matrix, '],[' before
+ * each row's first element but the very first), and the text is copied out. A value equal to the
+ * previous one (bit for bit) copies its bytes. Memory: digit pairs at 0, floor(log2 10^-k) at
+ * FTAB, g at GTAB, k per q at KS/KA, the values at IN, the text at OUT.
+ *
+ * Hand-written because the alternative, a JS writer, pays for double-double arithmetic and a
+ * BigInt fallback (no 64-bit integers), ~100 ns a number; no npm package writes into bytes.
+ */
+import {
+  BLOCK, ELSE, END, I32, I32_ADD, I32_AND, I32_DIV_U, I32_EQ, I32_EQZ, I32_GE_U, I32_GT_S, I32_GT_U,
+  I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_NE, I32_OR, I32_REM_U, I32_SHL, I32_SUB, I32_WRAP_I64, I64,
+  I64_ADD, I64_AND, I64_DIV_U, I64_EQ, I64_EQZ, I64_EXTEND_I32_U, I64_GE_U, I64_GT_S, I64_LE_U, I64_LT_S,
+  I64_LT_U, I64_MUL, I64_NE, I64_OR, I64_SHL, I64_SHR_U, I64_SUB, IF, IF_I32, LOOP, RETURN, SELECT, br, brIf,
+  call, get, i32Const, i32Load, i32Load16U, i32Load8U, i32Store, i32Store16, i32Store8, i64Const, i64Load,
+  instantiate, name, section, set, tee, uleb, type WasmMemory,
+} from '../core/wasm.js';
+import { FLOOR_LOG10_POW2, FLOOR_LOG10_POW2_34 } from './number-text.js';
+
+/** k = -e ranges over [K_MIN, K_MAX] for q in [-1074, 971]. */
+const K_MIN = -324;
+const K_MAX = 292;
+const PAIRS = 0;
+const FTAB = 256;
+const GTAB = 4096;
+const KS = 16384;
+const KA = KS + 2048 * 4;
+/** Values formatted per call. */
+const TILE = 8192;
+const IN = 32768;
+/** Bytes of one element's text at most, with its separator (json-text.ts ELEMENT_BYTES). */
+const ELEMENT_BYTES = 28;
+const OUT = IN + TILE * 8;
+const PAGES = Math.ceil((OUT + TILE * ELEMENT_BYTES + 64) / 65536);
+
+const M32 = 0xffffffffn;
+
+type Code = number[];
+const cat = (...parts: Code[]): Code => parts.flat();
+
+/**
+ * hi:lo = a * b (64 x 64 -> 128 bits, unsigned) from the 32-bit halves a1:a0 and b1:b0 (i64
+ * locals); t1, t2 scratch. The middle sum cannot overflow: 3 (2^32 - 1) + (2^32 - 1)^2 < 2^64.
+ */
+function mul128(a0: number, a1: number, b0: number, b1: number, hi: number, lo: number, t1: number, t2: number): Code {
+  return cat(
+    get(a0), get(b0), I64_MUL, set(t1), // a0 b0
+    get(a1), get(b0), I64_MUL, set(t2), // a1 b0
+    get(t1), i64Const(32n), I64_SHR_U, get(t2), i64Const(M32), I64_AND, I64_ADD, get(a0), get(b1), I64_MUL, I64_ADD, set(lo), // middle
+    get(t2), i64Const(32n), I64_SHR_U, get(lo), i64Const(32n), I64_SHR_U, I64_ADD, get(a1), get(b1), I64_MUL, I64_ADD, set(hi),
+    get(lo), i64Const(32n), I64_SHL, get(t1), i64Const(M32), I64_AND, I64_OR, set(lo),
+  );
+}
+
+/** Local index allocation: params first, then i32 locals, then i64 locals. */
+function locals(params: number, i32s: number, i64s: number) {
+  let next = params;
+  return { i32: () => next++, i64: () => next++, decl: [2, ...uleb(i32s), I32, ...uleb(i64s), I64] as Code };
+}
+
+/** digits(end, v, count): the count decimal digits of v (leading zeros included), ending before byte end. */
+function digitsFn(): Code {
+  const [END_, V, COUNT, T, P] = [0, 1, 2, 3, 4];
+  return cat(
+    [1, 2, I32],
+    BLOCK, LOOP,
+    get(COUNT), i32Const(2), I32_LT_U, brIf(1),
+    get(V), i32Const(100), I32_DIV_U, set(T),
+    get(END_), i32Const(2), I32_SUB, tee(END_),
+    get(V), get(T), i32Const(100), I32_MUL, I32_SUB, i32Const(1), I32_SHL, i32Load16U(PAIRS), i32Store16(),
+    get(T), set(V), get(COUNT), i32Const(2), I32_SUB, set(COUNT), br(0),
+    END, END,
+    get(COUNT), IF, get(END_), i32Const(1), I32_SUB, get(V), i32Const(48), I32_ADD, i32Store8(), END,
+    END,
+  );
+}
+
+/** digitCount(v): decimal digits of 0 < v < 10^9, branch-free. */
+function digitCountFn(): Code {
+  const b: Code = [0, ...i32Const(1)];
+  for (let p = 10; p <= 1e8; p *= 10) b.push(...get(0), ...i32Const(p), ...I32_GE_U, ...I32_ADD);
+  return cat(b, END);
+}
+
+/** layout(f: i64, k, at) -> end: the decimal f 10^k (0 < f < 10^17) in Number::toString's layout at byte at. */
+function layoutFn(): Code {
+  const [F, K, AT] = [0, 1, 2];
+  const [HI, LO, LEN, TZ, L, T, KD, N, FROM, E, I] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+  const fill = (from: Code, to: Code): Code => cat(
+    // bytes [from, to) = '0'
+    from, set(I),
+    BLOCK, LOOP,
+    get(I), to, I32_GE_U, brIf(1),
+    get(I), i32Const(48), i32Store8(), get(I), i32Const(1), I32_ADD, set(I), br(0),
+    END, END,
+  );
+  const small = cat(get(N), i32Const(5), I32_ADD, i32Const(6), I32_LT_U); // -6 < n <= 0
+  const positional = cat(get(N), i32Const(0), I32_GT_S, get(N), i32Const(21), I32_LE_S, I32_AND);
+  return cat(
+    [1, 11, I32],
+    // f = hi 10^8 + lo.
+    get(F), i64Const(100000000n), I64_DIV_U, I32_WRAP_I64, set(HI),
+    get(F), I32_WRAP_I64, get(HI), i32Const(100000000), I32_MUL, I32_SUB, set(LO), // exact modulo 2^32
+    get(HI), IF_I32, get(HI), call(4), i32Const(8), I32_ADD, ELSE, get(LO), call(4), END, set(LEN),
+    // Trailing zeros.
+    get(LO), set(L),
+    get(LO), I32_EQZ, IF, i32Const(8), set(TZ), get(HI), set(L), END,
+    BLOCK, LOOP,
+    get(L), i32Const(10), I32_DIV_U, set(T),
+    get(L), get(T), i32Const(10), I32_MUL, I32_NE, brIf(1),
+    get(TZ), i32Const(1), I32_ADD, set(TZ), get(T), set(L), br(0),
+    END, END,
+    get(LEN), get(TZ), I32_SUB, set(KD),
+    get(K), get(LEN), I32_ADD, set(N),
+    // Where the digits start: in place (an integer), after a byte kept for the point, or after "0.000".
+    positional, IF_I32,
+    get(AT), get(AT), i32Const(1), I32_ADD, get(KD), get(N), I32_LE_S, SELECT,
+    ELSE,
+    small, IF_I32, get(AT), i32Const(2), I32_ADD, get(N), I32_SUB,
+    ELSE, get(AT), i32Const(1), I32_ADD, END,
+    END, set(FROM),
+    // The digits, trailing zeros included (overwritten or left past the end).
+    get(HI), IF,
+    get(FROM), get(LEN), I32_ADD, get(LO), i32Const(8), call(3),
+    get(FROM), get(LEN), I32_ADD, i32Const(8), I32_SUB, get(HI), get(LEN), i32Const(8), I32_SUB, call(3),
+    ELSE,
+    get(FROM), get(LEN), I32_ADD, get(LO), get(LEN), call(3),
+    END,
+    // An integer: zeros up to 10^n.
+    get(FROM), get(AT), I32_EQ, IF,
+    fill(cat(get(AT), get(LEN), I32_ADD), cat(get(AT), get(N), I32_ADD)),
+    get(AT), get(N), I32_ADD, RETURN,
+    END,
+    // A point among the digits: the first n move down by one.
+    positional, IF,
+    get(AT), set(I),
+    BLOCK, LOOP,
+    get(I), get(AT), get(N), I32_ADD, I32_GE_U, brIf(1),
+    get(I), get(I), i32Load8U(1), i32Store8(), get(I), i32Const(1), I32_ADD, set(I), br(0),
+    END, END,
+    get(AT), get(N), I32_ADD, i32Const(46), i32Store8(),
+    get(AT), i32Const(1), I32_ADD, get(KD), I32_ADD, RETURN,
+    END,
+    // 0.000ddd
+    small, IF,
+    get(AT), i32Const(0x2e30), i32Store16(), // "0."
+    fill(cat(get(AT), i32Const(2), I32_ADD), get(FROM)),
+    get(FROM), get(KD), I32_ADD, RETURN,
+    END,
+    // d.ddde±n
+    get(AT), get(AT), i32Load8U(1), i32Store8(),
+    get(KD), i32Const(1), I32_GT_S, IF_I32,
+    get(AT), i32Const(46), i32Store8(1), get(AT), get(KD), I32_ADD, i32Const(1), I32_ADD,
+    ELSE, get(AT), i32Const(1), I32_ADD, END, set(AT),
+    get(N), i32Const(1), I32_SUB, set(E),
+    get(E), i32Const(0), I32_LT_S, IF,
+    get(AT), i32Const(0x2d65), i32Store16(), i32Const(0), get(E), I32_SUB, set(E), // "e-"
+    ELSE, get(AT), i32Const(0x2b65), i32Store16(), END, // "e+"
+    get(AT), i32Const(2), I32_ADD, set(AT),
+    get(E), i32Const(100), I32_GE_U, IF,
+    get(AT), get(E), i32Const(100), I32_DIV_U, i32Const(48), I32_ADD, i32Store8(),
+    get(E), i32Const(100), I32_REM_U, set(E),
+    get(AT), get(E), i32Const(10), I32_DIV_U, i32Const(48), I32_ADD, i32Store8(1),
+    get(AT), i32Const(2), I32_ADD, set(AT),
+    ELSE,
+    get(E), i32Const(10), I32_GE_U, IF,
+    get(AT), get(E), i32Const(10), I32_DIV_U, i32Const(48), I32_ADD, i32Store8(),
+    get(AT), i32Const(1), I32_ADD, set(AT),
+    END,
+    END,
+    get(AT), get(E), i32Const(10), I32_REM_U, i32Const(48), I32_ADD, i32Store8(),
+    get(AT), i32Const(1), I32_ADD,
+    END,
+  );
+}
+
+/** write1(bits: i64, at) -> end: the double with these bits as JSON text at byte at. */
+function write1Fn(): Code {
+  const BITS = 0;
+  const AT = 1;
+  const l = locals(2, 7, 22);
+  const [Q, K, ASYM, BE, IDX, UP, WP] = [l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32()];
+  const [C, CB, GH0, GH1, GL0, GL1, B0, B1, PH, PL, XH] = [l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64()];
+  const [XL, T1, T2, VB, VBL, VBR, S, SP, HS, OUTB, SUM] = [l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64()];
+  /** dst = rop(g cp 2^-128): the 128-bit-shifted product rounded to odd (cp < 2^61 on the stack). */
+  const rop = (cp: Code, dst: number): Code => cat(
+    cp, tee(T1), i64Const(M32), I64_AND, set(B0), get(T1), i64Const(32n), I64_SHR_U, set(B1),
+    mul128(GH0, GH1, B0, B1, PH, PL, T1, T2),
+    mul128(GL0, GL1, B0, B1, XH, XL, T1, T2),
+    // g cp = PH 2^128 + (PL + XH) 2^64 + XL. The sticky bit reads the 64 bits below the unit
+    // only: g's excess (g - 10^-k 2^-r <= 1) adds less than cp 2^-128 < 2^-67 of a unit, so an
+    // exact integer stays even and only a fraction of at least 2^-64 marks the result odd.
+    get(PL), get(XH), I64_ADD, set(SUM),
+    get(PH), get(SUM), get(XH), I64_LT_U, I64_EXTEND_I32_U, I64_ADD,
+    get(SUM), i64Const(0n), I64_NE, I64_EXTEND_I32_U, I64_OR, set(dst),
+  );
+  const done = (f: Code): Code => cat(f, get(K), get(AT), call(2), RETURN);
+  return cat(
+    l.decl,
+    get(BITS), i64Const(0x7fffffffffffffffn), I64_AND, set(C),
+    get(C), I64_EQZ, IF, get(AT), i32Const(48), i32Store8(), get(AT), i32Const(1), I32_ADD, RETURN, END, // 0 and -0
+    get(C), i64Const(0x7ff0000000000000n), I64_GE_U, IF, get(AT), i32Const(0x6c6c756e), i32Store(), get(AT), i32Const(4), I32_ADD, RETURN, END, // null
+    get(BITS), i64Const(0n), I64_LT_S, IF, get(AT), i32Const(45), i32Store8(), get(AT), i32Const(1), I32_ADD, set(AT), END,
+    get(C), i64Const(52n), I64_SHR_U, I32_WRAP_I64, set(BE),
+    get(C), i64Const((1n << 52n) - 1n), I64_AND, set(C),
+    get(BE), IF,
+    get(C), i64Const(1n << 52n), I64_OR, set(C), get(BE), i32Const(1075), I32_SUB, set(Q),
+    ELSE, i32Const(-1074), set(Q), END,
+    // An integer below 2^53 (q in [-52, 0], no fraction bits) is its own digits.
+    get(Q), i32Const(52), I32_ADD, i32Const(53), I32_LT_U, IF,
+    get(C), i64Const(1n), i32Const(0), get(Q), I32_SUB, I64_EXTEND_I32_U, tee(HS), I64_SHL, i64Const(1n), I64_SUB, I64_AND, I64_EQZ, IF,
+    get(C), get(HS), I64_SHR_U, i32Const(0), get(AT), call(2), RETURN,
+    END,
+    END,
+    // k, g and h.
+    get(C), i64Const(1n << 52n), I64_EQ, get(BE), i32Const(1), I32_GT_U, I32_AND, set(ASYM),
+    get(Q), i32Const(1074), I32_ADD, i32Const(2), I32_SHL, set(IDX),
+    get(IDX), i32Load(KA), get(IDX), i32Load(KS), get(ASYM), SELECT, set(K),
+    get(K), i32Const(-K_MIN), I32_ADD, set(IDX),
+    get(Q), get(IDX), i32Const(2), I32_SHL, i32Load(FTAB), I32_ADD, i32Const(3), I32_ADD, I64_EXTEND_I32_U, set(HS),
+    get(IDX), i32Const(4), I32_SHL, i64Load(GTAB), tee(T1), i64Const(M32), I64_AND, set(GH0), get(T1), i64Const(32n), I64_SHR_U, set(GH1),
+    get(IDX), i32Const(4), I32_SHL, i64Load(GTAB + 8), tee(T1), i64Const(M32), I64_AND, set(GL0), get(T1), i64Const(32n), I64_SHR_U, set(GL1),
+    get(C), i64Const(2n), I64_SHL, set(CB),
+    rop(cat(get(CB), get(HS), I64_SHL), VB),
+    rop(cat(get(CB), i64Const(2n), I64_SUB, get(ASYM), I64_EXTEND_I32_U, I64_ADD, get(HS), I64_SHL), VBL),
+    rop(cat(get(CB), i64Const(2n), I64_ADD, get(HS), I64_SHL), VBR),
+    get(VB), i64Const(2n), I64_SHR_U, set(S),
+    get(C), i64Const(1n), I64_AND, set(OUTB),
+    // The multiples of 10 around v: sp <= v < sp + 10; at most one is inside.
+    get(S), i64Const(10n), I64_DIV_U, i64Const(10n), I64_MUL, set(SP),
+    get(VBL), get(OUTB), I64_ADD, get(SP), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
+    get(SP), i64Const(10n), I64_ADD, i64Const(2n), I64_SHL, get(OUTB), I64_ADD, get(VBR), I64_LE_U, set(WP),
+    get(UP), get(WP), I32_NE, IF,
+    done(cat(get(SP), get(SP), i64Const(10n), I64_ADD, get(UP), SELECT)),
+    END,
+    // Else s and s + 1: at least one is inside; the closer if both (ties to even).
+    get(VBL), get(OUTB), I64_ADD, get(S), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
+    get(S), i64Const(1n), I64_ADD, i64Const(2n), I64_SHL, get(OUTB), I64_ADD, get(VBR), I64_LE_U, set(WP),
+    get(UP), get(WP), I32_NE, IF,
+    done(cat(get(S), get(S), i64Const(1n), I64_ADD, get(UP), SELECT)),
+    END,
+    // 4v - (4s + 2): > 0 means s + 1 is closer; 0 a tie.
+    get(S),
+    get(VB), get(S), i64Const(2n), I64_SHL, i64Const(2n), I64_ADD, I64_SUB, tee(T1), i64Const(0n), I64_GT_S,
+    get(T1), I64_EQZ, get(S), I32_WRAP_I64, i32Const(1), I32_AND, I32_AND, I32_OR, I64_EXTEND_I32_U, I64_ADD,
+    get(K), get(AT), call(2),
+    END,
+  );
+}
+
+/** fmt(n, i, width, matrix) -> bytes: the n values at IN, the first being element i, as text at OUT. */
+function fmtFn(): Code {
+  const [N, I, WIDTH, MATRIX] = [0, 1, 2, 3];
+  const l = locals(4, 6, 2);
+  const [J, AT, COL, FROM, TO, P] = [l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32()];
+  const [BITS, PREV] = [l.i64(), l.i64()];
+  return cat(
+    l.decl,
+    i32Const(OUT), set(AT),
+    get(MATRIX), IF, get(I), get(WIDTH), I32_REM_U, set(COL), END,
+    BLOCK, LOOP,
+    get(J), get(N), I32_GE_U, brIf(1),
+    get(I), get(J), I32_ADD, IF,
+    get(MATRIX), get(COL), I32_EQZ, I32_AND, IF,
+    get(AT), i32Const(0x2c5d), i32Store16(), get(AT), i32Const(0x5b), i32Store8(2), get(AT), i32Const(3), I32_ADD, set(AT), // "],["
+    ELSE,
+    get(AT), i32Const(44), i32Store8(), get(AT), i32Const(1), I32_ADD, set(AT),
+    END,
+    END,
+    get(J), i32Const(3), I32_SHL, i64Load(IN), set(BITS),
+    get(BITS), get(PREV), I64_EQ, get(J), i32Const(0), I32_NE, I32_AND, IF,
+    // The same bits as the value before: a copy of its text.
+    get(FROM), set(P),
+    BLOCK, LOOP,
+    get(P), get(TO), I32_GE_U, brIf(1),
+    get(AT), get(P), i32Load8U(), i32Store8(), get(AT), i32Const(1), I32_ADD, set(AT), get(P), i32Const(1), I32_ADD, set(P), br(0),
+    END, END,
+    ELSE,
+    get(AT), set(FROM), get(BITS), get(AT), call(1), tee(AT), set(TO), get(BITS), set(PREV),
+    END,
+    get(J), i32Const(1), I32_ADD, set(J),
+    get(MATRIX), IF, get(COL), i32Const(1), I32_ADD, tee(COL), get(WIDTH), I32_EQ, IF, i32Const(0), set(COL), END, END,
+    br(0),
+    END, END,
+    get(AT), i32Const(OUT), I32_SUB,
+    END,
+  );
+}
+
+function assemble(): Uint8Array {
+  const fn = (code: Code) => [...uleb(code.length), ...code];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32,
+    // 3 digits (i32 x3) -> (), 4 digitCount (i32) -> i32
+    ...section(1, [
+      5,
+      0x60, 4, I32, I32, I32, I32, 1, I32,
+      0x60, 2, I64, I32, 1, I32,
+      0x60, 3, I64, I32, I32, 1, I32,
+      0x60, 3, I32, I32, I32, 0,
+      0x60, 1, I32, 1, I32,
+    ]),
+    ...section(3, [5, 0, 1, 2, 3, 4]),
+    ...section(5, [1, 0x00, PAGES]),
+    ...section(7, [2, ...name('fmt'), 0x00, 0, ...name('memory'), 0x02, 0]),
+    ...section(10, [5, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn()), ...fn(digitsFn()), ...fn(digitCountFn())]),
+  ]);
+}
+
+const bitLength = (n: bigint) => n.toString(2).length;
+
+/** The tables: digit pairs, and per k floor(log2 10^-k) and g = floor(10^-k 2^-r) + 1 (see the top). */
+function fillTables(memory: WasmMemory): void {
+  const bytes = new Uint8Array(memory.buffer);
+  const i32 = new Int32Array(memory.buffer);
+  const u64 = new BigUint64Array(memory.buffer);
+  for (let i = 0; i < 100; i++) {
+    bytes[PAIRS + 2 * i] = 48 + Math.floor(i / 10);
+    bytes[PAIRS + 2 * i + 1] = 48 + (i % 10);
+  }
+  for (let k = K_MIN; k <= K_MAX; k++) {
+    const e = -k;
+    let f: number;
+    let g: bigint;
+    if (e >= 0) {
+      const n = 10n ** BigInt(e);
+      f = bitLength(n) - 1;
+      const r = f - 125;
+      g = (r >= 0 ? n >> BigInt(r) : n << BigInt(-r)) + 1n;
+    } else {
+      const d = 10n ** BigInt(-e);
+      f = -bitLength(d); // d is not a power of two
+      g = (1n << BigInt(125 - f)) / d + 1n;
+    }
+    if (g < 1n << 125n || g >= 1n << 126n) throw new Error(`number-text-wasm: g(${k}) out of range`);
+    const idx = k - K_MIN;
+    i32[(FTAB >> 2) + idx] = f;
+    u64[(GTAB >> 3) + 2 * idx] = g >> 64n;
+    u64[(GTAB >> 3) + 2 * idx + 1] = g & 0xffffffffffffffffn;
+  }
+  for (let q = -1074; q <= 971; q++) {
+    const ks = FLOOR_LOG10_POW2[q + 1074];
+    const ka = FLOOR_LOG10_POW2_34[q + 1074];
+    i32[(KS >> 2) + q + 1074] = ks;
+    i32[(KA >> 2) + q + 1074] = ka;
+    // h = q + floor(log2 10^-k) + 3 keeps (4c + 2) 2^h below 2^64.
+    for (const k of [ks, ka]) {
+      const h = q + i32[(FTAB >> 2) + k - K_MIN] + 3;
+      if (k < K_MIN || k > K_MAX || h < 1 || h > 6) throw new Error(`number-text-wasm: h(${q}) = ${h}`);
+    }
+  }
+}
+
+interface Writer {
+  fmt(n: number, i: number, width: number, matrix: number): number;
+  in: Float64Array;
+  out: Uint8Array;
+}
+
+function load(): Writer | null {
+  const exports = instantiate(assemble());
+  if (exports === null) return null;
+  const memory = exports.memory as WasmMemory;
+  fillTables(memory);
+  return {
+    fmt: exports.fmt as Writer['fmt'],
+    in: new Float64Array(memory.buffer, IN, TILE),
+    out: new Uint8Array(memory.buffer, OUT, TILE * ELEMENT_BYTES + 64),
+  };
+}
+
+const writer = load();
+
+/** Whether the WebAssembly writer is available here (else callers use ./number-text.ts). */
+export const numberTextWasmAvailable = writer !== null;
+
+/**
+ * Elements [i0, i1) of buf as JSON text with json-text.ts formatRange's separators (element i > 0
+ * is preceded by "],[" if matrix and i % width === 0, else by ","), written into out from `at`;
+ * returns the end. out needs 28 bytes an element of room. Returns -1, writing nothing, where
+ * WebAssembly is unavailable or a matrix's width is not positive.
+ */
+export function writeRangeWasm(buf: Float64Array | Int32Array, width: number, matrix: boolean, i0: number, i1: number, out: Uint8Array, at: number): number {
+  if (writer === null || (matrix && !(width >= 1))) return -1;
+  const src = writer.in;
+  const text = writer.out;
+  for (let i = i0; i < i1; i += TILE) {
+    const n = Math.min(TILE, i1 - i);
+    src.set(n === TILE ? buf.subarray(i, i + n) : buf.subarray(i, i + n), 0);
+    const len = writer.fmt(n, i, matrix ? width : 1, matrix ? 1 : 0);
+    out.set(text.subarray(0, len), at);
+    at += len;
+  }
+  return at;
+}
