@@ -34,29 +34,36 @@
  */
 import {
   BLOCK, ELSE, END, I32, I32_ADD, I32_AND, I32_DIV_U, I32_EQ, I32_EQZ, I32_GE_U, I32_GT_S, I32_GT_U,
-  I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_NE, I32_OR, I32_REM_U, I32_SHL, I32_SUB, I32_WRAP_I64, I64,
-  I64_ADD, I64_AND, I64_DIV_U, I64_EQ, I64_EQZ, I64_EXTEND_I32_U, I64_GE_U, I64_GT_S, I64_LE_U, I64_LT_S,
-  I64_LT_U, I64_MUL, I64_NE, I64_OR, I64_SHL, I64_SHR_U, I64_SUB, IF, IF_I32, LOOP, RETURN, SELECT, br, brIf,
-  call, get, i32Const, i32Load, i32Load16U, i32Load8U, i32Store, i32Store16, i32Store8, i64Const, i64Load,
-  instantiate, name, section, set, tee, uleb, type WasmMemory,
+  I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_NE, I32_OR, I32_REM_U, I32_SHL, I32_SHR_U, I32_SUB,
+  I32_WRAP_I64, I64, I64_ADD, I64_AND, I64_CLZ, I64_DIV_U, I64_EQ, I64_EQZ, I64_EXTEND_I32_U, I64_GE_U,
+  I64_GT_S, I64_LE_U, I64_LT_S, I64_LT_U, I64_MUL, I64_NE, I64_OR, I64_SHL, I64_SHR_U, I64_SUB, IF, IF_I32,
+  LOOP, RETURN, SELECT, br, brIf, call, get, i32Const, i32Load, i32Load8U, i32Store, i32Store16, i32Store8,
+  i64Const, i64Load, i64Store, instantiate, name, section, set, tee, uleb, type WasmMemory,
 } from '../core/wasm.js';
 import { FLOOR_LOG10_POW2, FLOOR_LOG10_POW2_34 } from './number-text.js';
 
 /** k = -e ranges over [K_MIN, K_MAX] for q in [-1074, 971]. */
 const K_MIN = -324;
 const K_MAX = 292;
-const PAIRS = 0;
-const FTAB = 256;
-const GTAB = 4096;
-const KS = 16384;
+/** "0000" to "9999", 4 bytes each. */
+const QUADS = 0;
+/** 10^t as i64, t in [0, 17]. */
+const P10 = 40960;
+const FTAB = 41216;
+const GTAB = 45056;
+const KS = 55296;
 const KA = KS + 2048 * 4;
+/** A number's 17 digits (leading zeros included), and room to read 24 bytes past any of them. */
+const SCR = KA + 2048 * 4;
 /** Values formatted per call. */
 const TILE = 8192;
-const IN = 32768;
+const IN = SCR + 64;
 /** Bytes of one element's text at most, with its separator (json-text.ts ELEMENT_BYTES). */
 const ELEMENT_BYTES = 28;
 const OUT = IN + TILE * 8;
-const PAGES = Math.ceil((OUT + TILE * ELEMENT_BYTES + 64) / 65536);
+/** The text of a tile, and what the last number may write past its end (24-byte copies: < 48). */
+const OUT_BYTES = TILE * ELEMENT_BYTES + 64;
+const PAGES = Math.ceil((OUT + OUT_BYTES) / 65536);
 
 const M32 = 0xffffffffn;
 
@@ -83,53 +90,46 @@ function locals(params: number, i32s: number, i64s: number) {
   return { i32: () => next++, i64: () => next++, decl: [2, ...uleb(i32s), I32, ...uleb(i64s), I64] as Code };
 }
 
-/** digits(end, v, count): the count decimal digits of v (leading zeros included), ending before byte end. */
-function digitsFn(): Code {
-  const [END_, V, COUNT, T, P] = [0, 1, 2, 3, 4];
-  return cat(
-    [1, 2, I32],
-    BLOCK, LOOP,
-    get(COUNT), i32Const(2), I32_LT_U, brIf(1),
-    get(V), i32Const(100), I32_DIV_U, set(T),
-    get(END_), i32Const(2), I32_SUB, tee(END_),
-    get(V), get(T), i32Const(100), I32_MUL, I32_SUB, i32Const(1), I32_SHL, i32Load16U(PAIRS), i32Store16(),
-    get(T), set(V), get(COUNT), i32Const(2), I32_SUB, set(COUNT), br(0),
-    END, END,
-    get(COUNT), IF, get(END_), i32Const(1), I32_SUB, get(V), i32Const(48), I32_ADD, i32Store8(), END,
-    END,
-  );
-}
-
-/** digitCount(v): decimal digits of 0 < v < 10^9, branch-free. */
-function digitCountFn(): Code {
-  const b: Code = [0, ...i32Const(1)];
-  for (let p = 10; p <= 1e8; p *= 10) b.push(...get(0), ...i32Const(p), ...I32_GE_U, ...I32_ADD);
-  return cat(b, END);
-}
-
-/** layout(f: i64, k, at) -> end: the decimal f 10^k (0 < f < 10^17) in Number::toString's layout at byte at. */
+/**
+ * layout(f: i64, k, at) -> end: the decimal f 10^k (0 < f < 10^17) in Number::toString's layout
+ * at byte at. f's 17 digits are written to SCR (4 at a time from QUADS), then moved into place
+ * 8 bytes at a time: the copies write up to 24 bytes past what they need, garbage that the
+ * following bytes of the text overwrite (or that lies past its end).
+ */
 function layoutFn(): Code {
   const [F, K, AT] = [0, 1, 2];
-  const [HI, LO, LEN, TZ, L, T, KD, N, FROM, E, I] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
-  const fill = (from: Code, to: Code): Code => cat(
-    // bytes [from, to) = '0'
-    from, set(I),
-    BLOCK, LOOP,
-    get(I), to, I32_GE_U, brIf(1),
-    get(I), i32Const(48), i32Store8(), get(I), i32Const(1), I32_ADD, set(I), br(0),
-    END, END,
+  const [HI, A, B, C, LEN, TZ, L, T, KD, N, SRC, E] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
+  const four = (at: number, v: Code): Code => cat(i32Const(at), v, i32Const(2), I32_SHL, i32Load(QUADS), i32Store());
+  /** The 8 digits of the i32 local v at SCR + at (T scratch). */
+  const eight = (at: number, v: number): Code => cat(
+    get(v), i32Const(10000), I32_DIV_U, set(T),
+    four(at, get(T)),
+    four(at + 4, cat(get(v), get(T), i32Const(10000), I32_MUL, I32_SUB)),
   );
-  const small = cat(get(N), i32Const(5), I32_ADD, i32Const(6), I32_LT_U); // -6 < n <= 0
+  /** 24 bytes from src to dst. */
+  const copy24 = (dst: Code, src: Code): Code => cat(
+    ...[0, 8, 16].map((o) => cat(dst, src, i64Load(o), i64Store(o))),
+  );
   const positional = cat(get(N), i32Const(0), I32_GT_S, get(N), i32Const(21), I32_LE_S, I32_AND);
   return cat(
-    [1, 11, I32],
-    // f = hi 10^8 + lo.
+    [1, 12, I32],
+    // f = a 10^16 + b 10^8 + c
     get(F), i64Const(100000000n), I64_DIV_U, I32_WRAP_I64, set(HI),
-    get(F), I32_WRAP_I64, get(HI), i32Const(100000000), I32_MUL, I32_SUB, set(LO), // exact modulo 2^32
-    get(HI), IF_I32, get(HI), call(4), i32Const(8), I32_ADD, ELSE, get(LO), call(4), END, set(LEN),
+    get(F), I32_WRAP_I64, get(HI), i32Const(100000000), I32_MUL, I32_SUB, set(C), // exact modulo 2^32
+    get(HI), i32Const(100000000), I32_DIV_U, set(A),
+    get(HI), get(A), i32Const(100000000), I32_MUL, I32_SUB, set(B),
+    i32Const(SCR), get(A), i32Const(48), I32_ADD, i32Store8(),
+    eight(SCR + 1, B),
+    eight(SCR + 9, C),
+    // Digits: t = floor(bits log10 2) is floor(log10 f) or one less.
+    i32Const(64), get(F), I64_CLZ, I32_WRAP_I64, I32_SUB, i32Const(1233), I32_MUL, i32Const(12), I32_SHR_U, tee(T),
+    get(F), get(T), i32Const(3), I32_SHL, i64Load(P10), I64_GE_U, I32_ADD, set(LEN),
     // Trailing zeros.
-    get(LO), set(L),
-    get(LO), I32_EQZ, IF, i32Const(8), set(TZ), get(HI), set(L), END,
+    get(C), IF,
+    get(C), set(L),
+    ELSE,
+    get(B), IF, get(B), set(L), i32Const(8), set(TZ), ELSE, get(A), set(L), i32Const(16), set(TZ), END,
+    END,
     BLOCK, LOOP,
     get(L), i32Const(10), I32_DIV_U, set(T),
     get(L), get(T), i32Const(10), I32_MUL, I32_NE, brIf(1),
@@ -137,45 +137,33 @@ function layoutFn(): Code {
     END, END,
     get(LEN), get(TZ), I32_SUB, set(KD),
     get(K), get(LEN), I32_ADD, set(N),
-    // Where the digits start: in place (an integer), after a byte kept for the point, or after "0.000".
-    positional, IF_I32,
-    get(AT), get(AT), i32Const(1), I32_ADD, get(KD), get(N), I32_LE_S, SELECT,
-    ELSE,
-    small, IF_I32, get(AT), i32Const(2), I32_ADD, get(N), I32_SUB,
-    ELSE, get(AT), i32Const(1), I32_ADD, END,
-    END, set(FROM),
-    // The digits, trailing zeros included (overwritten or left past the end).
-    get(HI), IF,
-    get(FROM), get(LEN), I32_ADD, get(LO), i32Const(8), call(3),
-    get(FROM), get(LEN), I32_ADD, i32Const(8), I32_SUB, get(HI), get(LEN), i32Const(8), I32_SUB, call(3),
-    ELSE,
-    get(FROM), get(LEN), I32_ADD, get(LO), get(LEN), call(3),
-    END,
-    // An integer: zeros up to 10^n.
-    get(FROM), get(AT), I32_EQ, IF,
-    fill(cat(get(AT), get(LEN), I32_ADD), cat(get(AT), get(N), I32_ADD)),
+    i32Const(SCR + 17), get(LEN), I32_SUB, set(SRC),
+    positional, IF,
+    get(KD), get(N), I32_LE_S, IF,
+    // An integer: its digits, then zeros up to 10^n (at most 20).
+    copy24(get(AT), get(SRC)),
+    ...[0, 8, 16].map((o) => cat(get(AT), get(LEN), I32_ADD, i64Const(0x3030303030303030n), i64Store(o))),
     get(AT), get(N), I32_ADD, RETURN,
     END,
-    // A point among the digits: the first n move down by one.
-    positional, IF,
-    get(AT), set(I),
-    BLOCK, LOOP,
-    get(I), get(AT), get(N), I32_ADD, I32_GE_U, brIf(1),
-    get(I), get(I), i32Load8U(1), i32Store8(), get(I), i32Const(1), I32_ADD, set(I), br(0),
-    END, END,
+    // A point among the digits.
+    copy24(get(AT), get(SRC)),
     get(AT), get(N), I32_ADD, i32Const(46), i32Store8(),
+    copy24(cat(get(AT), get(N), I32_ADD, i32Const(1), I32_ADD), cat(get(SRC), get(N), I32_ADD)),
     get(AT), i32Const(1), I32_ADD, get(KD), I32_ADD, RETURN,
     END,
-    // 0.000ddd
-    small, IF,
-    get(AT), i32Const(0x2e30), i32Store16(), // "0."
-    fill(cat(get(AT), i32Const(2), I32_ADD), get(FROM)),
-    get(FROM), get(KD), I32_ADD, RETURN,
+    // 0.000ddd (-6 < n <= 0)
+    get(N), i32Const(5), I32_ADD, i32Const(6), I32_LT_U, IF,
+    get(AT), i64Const(0x3030303030302e30n), i64Store(), // "0.000000"
+    get(AT), i32Const(2), I32_ADD, get(N), I32_SUB, set(AT),
+    copy24(get(AT), get(SRC)),
+    get(AT), get(KD), I32_ADD, RETURN,
     END,
     // d.ddde±n
-    get(AT), get(AT), i32Load8U(1), i32Store8(),
+    get(AT), get(SRC), i32Load8U(), i32Store8(),
     get(KD), i32Const(1), I32_GT_S, IF_I32,
-    get(AT), i32Const(46), i32Store8(1), get(AT), get(KD), I32_ADD, i32Const(1), I32_ADD,
+    get(AT), i32Const(46), i32Store8(1),
+    copy24(cat(get(AT), i32Const(2), I32_ADD), cat(get(SRC), i32Const(1), I32_ADD)),
+    get(AT), get(KD), I32_ADD, i32Const(1), I32_ADD,
     ELSE, get(AT), i32Const(1), I32_ADD, END, set(AT),
     get(N), i32Const(1), I32_SUB, set(E),
     get(E), i32Const(0), I32_LT_S, IF,
@@ -203,22 +191,19 @@ function layoutFn(): Code {
 function write1Fn(): Code {
   const BITS = 0;
   const AT = 1;
-  const l = locals(2, 7, 22);
+  const l = locals(2, 7, 26);
   const [Q, K, ASYM, BE, IDX, UP, WP] = [l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32()];
-  const [C, CB, GH0, GH1, GL0, GL1, B0, B1, PH, PL, XH] = [l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64()];
-  const [XL, T1, T2, VB, VBL, VBR, S, SP, HS, OUTB, SUM] = [l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64(), l.i64()];
-  /** dst = rop(g cp 2^-128): the 128-bit-shifted product rounded to odd (cp < 2^61 on the stack). */
-  const rop = (cp: Code, dst: number): Code => cat(
-    cp, tee(T1), i64Const(M32), I64_AND, set(B0), get(T1), i64Const(32n), I64_SHR_U, set(B1),
-    mul128(GH0, GH1, B0, B1, PH, PL, T1, T2),
-    mul128(GL0, GL1, B0, B1, XH, XL, T1, T2),
-    // g cp = PH 2^128 + (PL + XH) 2^64 + XL. The sticky bit reads the 64 bits below the unit
-    // only: g's excess (g - 10^-k 2^-r <= 1) adds less than cp 2^-128 < 2^-67 of a unit, so an
-    // exact integer stays even and only a fraction of at least 2^-64 marks the result odd.
-    get(PL), get(XH), I64_ADD, set(SUM),
-    get(PH), get(SUM), get(XH), I64_LT_U, I64_EXTEND_I32_U, I64_ADD,
-    get(SUM), i64Const(0n), I64_NE, I64_EXTEND_I32_U, I64_OR, set(dst),
+  const [C, GH, GL, GH0, GH1, GL0, GL1, B0, B1, PH, PL, XH, XL] = Array.from({ length: 13 }, l.i64);
+  const [T1, T2, W1, W2, D0, D1, D2, VB, VBL, VBR, S, SP, HS] = Array.from({ length: 13 }, l.i64);
+  /** D = g 2^s (s in [1, 7], an i64 on the stack) as three words. */
+  const shifted = (s: Code): Code => cat(
+    s, set(T1),
+    get(GL), get(T1), I64_SHL, set(D0),
+    get(GH), get(T1), I64_SHL, get(GL), i64Const(64n), get(T1), I64_SUB, tee(T2), I64_SHR_U, I64_OR, set(D1),
+    get(GH), get(T2), I64_SHR_U, set(D2),
   );
+  /** (w2 | (w1 != 0)) of a three-word value on the stack as w2, w1: rop (see the top). */
+  const rop = (w2: Code, w1: Code): Code => cat(w2, w1, i64Const(0n), I64_NE, I64_EXTEND_I32_U, I64_OR);
   const done = (f: Code): Code => cat(f, get(K), get(AT), call(2), RETURN);
   return cat(
     l.decl,
@@ -243,24 +228,42 @@ function write1Fn(): Code {
     get(IDX), i32Load(KA), get(IDX), i32Load(KS), get(ASYM), SELECT, set(K),
     get(K), i32Const(-K_MIN), I32_ADD, set(IDX),
     get(Q), get(IDX), i32Const(2), I32_SHL, i32Load(FTAB), I32_ADD, i32Const(3), I32_ADD, I64_EXTEND_I32_U, set(HS),
-    get(IDX), i32Const(4), I32_SHL, i64Load(GTAB), tee(T1), i64Const(M32), I64_AND, set(GH0), get(T1), i64Const(32n), I64_SHR_U, set(GH1),
-    get(IDX), i32Const(4), I32_SHL, i64Load(GTAB + 8), tee(T1), i64Const(M32), I64_AND, set(GL0), get(T1), i64Const(32n), I64_SHR_U, set(GL1),
-    get(C), i64Const(2n), I64_SHL, set(CB),
-    rop(cat(get(CB), get(HS), I64_SHL), VB),
-    rop(cat(get(CB), i64Const(2n), I64_SUB, get(ASYM), I64_EXTEND_I32_U, I64_ADD, get(HS), I64_SHL), VBL),
-    rop(cat(get(CB), i64Const(2n), I64_ADD, get(HS), I64_SHL), VBR),
+    get(IDX), i32Const(4), I32_SHL, i64Load(GTAB), tee(GH), i64Const(M32), I64_AND, set(GH0), get(GH), i64Const(32n), I64_SHR_U, set(GH1),
+    get(IDX), i32Const(4), I32_SHL, i64Load(GTAB + 8), tee(GL), i64Const(M32), I64_AND, set(GL0), get(GL), i64Const(32n), I64_SHR_U, set(GL1),
+    // P = g (4c 2^h) as three words: P = W2 2^128 + W1 2^64 + XL; 4v = rop(P).
+    get(C), i64Const(2n), I64_SHL, get(HS), I64_SHL, tee(T1), i64Const(M32), I64_AND, set(B0), get(T1), i64Const(32n), I64_SHR_U, set(B1),
+    mul128(GH0, GH1, B0, B1, PH, PL, T1, T2),
+    mul128(GL0, GL1, B0, B1, XH, XL, T1, T2),
+    get(PL), get(XH), I64_ADD, set(W1),
+    get(PH), get(W1), get(XH), I64_LT_U, I64_EXTEND_I32_U, I64_ADD, set(W2),
+    rop(get(W2), get(W1)), set(VB),
+    // 4 v_right = rop(P + g 2^(h+1)), exactly (carries included).
+    shifted(cat(get(HS), i64Const(1n), I64_ADD)),
+    get(XL), get(D0), I64_ADD, tee(T1), get(XL), I64_LT_U, I64_EXTEND_I32_U, set(T1), // carry out of word 0
+    get(W1), get(D1), I64_ADD, tee(T2), get(W1), I64_LT_U, I64_EXTEND_I32_U, // carry of w1 + d1
+    get(T2), get(T1), I64_ADD, tee(T2), get(T1), I64_LT_U, I64_EXTEND_I32_U, I64_OR, // or of (+ carry)
+    get(W2), I64_ADD, get(D2), I64_ADD, set(T1),
+    rop(get(T1), get(T2)), set(VBR),
+    // 4 v_left = rop(P - g 2^(h+1)), or P - g 2^h for the closer lower neighbour.
+    shifted(cat(get(HS), i64Const(1n), I64_ADD, get(ASYM), I64_EXTEND_I32_U, I64_SUB)),
+    get(XL), get(D0), I64_LT_U, I64_EXTEND_I32_U, set(T1), // borrow out of word 0
+    get(W1), get(D1), I64_LT_U, I64_EXTEND_I32_U, // borrow of w1 - d1
+    get(W1), get(D1), I64_SUB, tee(T2), get(T1), I64_LT_U, I64_EXTEND_I32_U, I64_OR, // or of (- borrow)
+    get(T2), get(T1), I64_SUB, set(T2),
+    set(T1), get(W2), get(D2), I64_SUB, get(T1), I64_SUB, set(T1),
+    rop(get(T1), get(T2)), set(VBL),
     get(VB), i64Const(2n), I64_SHR_U, set(S),
-    get(C), i64Const(1n), I64_AND, set(OUTB),
+    get(C), i64Const(1n), I64_AND, set(T1), // 1: an odd c excludes the interval's ends
     // The multiples of 10 around v: sp <= v < sp + 10; at most one is inside.
     get(S), i64Const(10n), I64_DIV_U, i64Const(10n), I64_MUL, set(SP),
-    get(VBL), get(OUTB), I64_ADD, get(SP), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
-    get(SP), i64Const(10n), I64_ADD, i64Const(2n), I64_SHL, get(OUTB), I64_ADD, get(VBR), I64_LE_U, set(WP),
+    get(VBL), get(T1), I64_ADD, get(SP), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
+    get(SP), i64Const(10n), I64_ADD, i64Const(2n), I64_SHL, get(T1), I64_ADD, get(VBR), I64_LE_U, set(WP),
     get(UP), get(WP), I32_NE, IF,
     done(cat(get(SP), get(SP), i64Const(10n), I64_ADD, get(UP), SELECT)),
     END,
     // Else s and s + 1: at least one is inside; the closer if both (ties to even).
-    get(VBL), get(OUTB), I64_ADD, get(S), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
-    get(S), i64Const(1n), I64_ADD, i64Const(2n), I64_SHL, get(OUTB), I64_ADD, get(VBR), I64_LE_U, set(WP),
+    get(VBL), get(T1), I64_ADD, get(S), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
+    get(S), i64Const(1n), I64_ADD, i64Const(2n), I64_SHL, get(T1), I64_ADD, get(VBR), I64_LE_U, set(WP),
     get(UP), get(WP), I32_NE, IF,
     done(cat(get(S), get(S), i64Const(1n), I64_ADD, get(UP), SELECT)),
     END,
@@ -316,20 +319,12 @@ function assemble(): Uint8Array {
   const fn = (code: Code) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32,
-    // 3 digits (i32 x3) -> (), 4 digitCount (i32) -> i32
-    ...section(1, [
-      5,
-      0x60, 4, I32, I32, I32, I32, 1, I32,
-      0x60, 2, I64, I32, 1, I32,
-      0x60, 3, I64, I32, I32, 1, I32,
-      0x60, 3, I32, I32, I32, 0,
-      0x60, 1, I32, 1, I32,
-    ]),
-    ...section(3, [5, 0, 1, 2, 3, 4]),
+    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32
+    ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32, 0x60, 3, I64, I32, I32, 1, I32]),
+    ...section(3, [3, 0, 1, 2]),
     ...section(5, [1, 0x00, PAGES]),
     ...section(7, [2, ...name('fmt'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [5, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn()), ...fn(digitsFn()), ...fn(digitCountFn())]),
+    ...section(10, [3, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn())]),
   ]);
 }
 
@@ -340,10 +335,11 @@ function fillTables(memory: WasmMemory): void {
   const bytes = new Uint8Array(memory.buffer);
   const i32 = new Int32Array(memory.buffer);
   const u64 = new BigUint64Array(memory.buffer);
-  for (let i = 0; i < 100; i++) {
-    bytes[PAIRS + 2 * i] = 48 + Math.floor(i / 10);
-    bytes[PAIRS + 2 * i + 1] = 48 + (i % 10);
+  for (let i = 0; i < 10000; i++) {
+    const d = String(i).padStart(4, '0');
+    for (let j = 0; j < 4; j++) bytes[QUADS + 4 * i + j] = d.charCodeAt(j);
   }
+  for (let t = 0; t <= 17; t++) u64[(P10 >> 3) + t] = 10n ** BigInt(t);
   for (let k = K_MIN; k <= K_MAX; k++) {
     const e = -k;
     let f: number;
@@ -391,7 +387,7 @@ function load(): Writer | null {
   return {
     fmt: exports.fmt as Writer['fmt'],
     in: new Float64Array(memory.buffer, IN, TILE),
-    out: new Uint8Array(memory.buffer, OUT, TILE * ELEMENT_BYTES + 64),
+    out: new Uint8Array(memory.buffer, OUT, OUT_BYTES),
   };
 }
 

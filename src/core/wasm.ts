@@ -181,6 +181,7 @@ export const I32_OR = [0x72];
 export const I32_XOR = [0x73];
 export const I32_SHR_U = [0x76];
 
+export const I64_CLZ = [0x79];
 export const I64_EQZ = [0x50];
 export const I64_EQ = [0x51];
 export const I64_NE = [0x52];
