@@ -13,6 +13,7 @@
  */
 
 import { NUMBER_MAX_BYTES, writeNumber } from './number-text.js';
+import { writeRangeWasm } from './number-text-wasm.js';
 
 export type OutArray = Float64Array | Int32Array;
 
@@ -52,9 +53,10 @@ const scratch = Buffer.allocUnsafeSlow(16 * 1024);
 const ELEMENT_BYTES = NUMBER_MAX_BYTES + 3;
 
 /**
- * formatRange's text as bytes, each number written straight into one buffer by writeNumber
- * (number-text.ts: the same shortest round-trip text, measured ~1.5-2x faster than JSON.stringify
- * of an array, bench/number-text.ts). A worker formats an answer chunk of tens of thousands of
+ * formatRange's text as bytes, written straight into one buffer by number-text-wasm.ts (the whole
+ * range in WebAssembly, ~2.5x faster than writeNumber per number, bench/number-text.ts) or, where
+ * WebAssembly is unavailable, number by number by number-text.ts writeNumber (the same shortest
+ * round-trip text, measured ~1.5-2x faster than JSON.stringify of an array). A worker formats an answer chunk of tens of thousands of
  * numbers: as one string (and the array of numbers behind it) that would be over V8's
  * large-object size, land in the old generation and stay resident until a full collection, tens
  * of MB of it per worker while streaming; here no string or array is made at all. `alloc` gives
@@ -69,6 +71,8 @@ export function formatRangeBytes(
   alloc: (bytes: number) => Buffer = Buffer.allocUnsafeSlow,
 ): Buffer {
   const out = alloc(Math.max(0, i1 - i0) * ELEMENT_BYTES + 1);
+  const end = writeRange(buf, width, matrix, i0, i1, out, 0);
+  if (end >= 0) return out.subarray(0, end);
   let at = 0;
   // A value equal to the one before is a copy of its bytes: tied and one-hot rows repeat values,
   // and String(v) (V8's number-string cache) made those ~2x cheaper than formatting each again.
@@ -99,6 +103,7 @@ export function formatRangeBytes(
 // Module-local names for the per-number calls: where modules are transformed (tsx, vitest) each
 // use of an imported binding is a property read through a getter, ~15 ns a number (measured).
 const write = writeNumber;
+const writeRange = writeRangeWasm;
 
 /**
  * A range's text written PIECE elements at a time into one buffer of `bound` bytes: each piece

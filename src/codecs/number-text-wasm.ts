@@ -40,7 +40,7 @@ import {
   LOOP, RETURN, SELECT, br, brIf, call, get, i32Const, i32Load, i32Load8U, i32Store, i32Store16, i32Store8,
   i64Const, i64Load, i64Store, instantiate, name, section, set, tee, uleb, type WasmMemory,
 } from '../core/wasm.js';
-import { FLOOR_LOG10_POW2, FLOOR_LOG10_POW2_34 } from './number-text.js';
+import { FLOOR_LOG10_POW2, FLOOR_LOG10_POW2_34, NUMBER_MAX_BYTES } from './number-text.js';
 
 /** k = -e ranges over [K_MIN, K_MAX] for q in [-1074, 971]. */
 const K_MIN = -324;
@@ -59,7 +59,7 @@ const SCR = KA + 2048 * 4;
 const TILE = 8192;
 const IN = SCR + 64;
 /** Bytes of one element's text at most, with its separator (json-text.ts ELEMENT_BYTES). */
-const ELEMENT_BYTES = 28;
+const ELEMENT_BYTES = NUMBER_MAX_BYTES + 3;
 const OUT = IN + TILE * 8;
 /** The text of a tile, and what the last number may write past its end (24-byte copies: < 48). */
 const OUT_BYTES = TILE * ELEMENT_BYTES + 64;
@@ -396,6 +396,18 @@ const writer = load();
 /** Whether the WebAssembly writer is available here (else callers use ./number-text.ts). */
 export const numberTextWasmAvailable = writer !== null;
 
+let enabled = true;
+
+/**
+ * Turns the WebAssembly writer off (writeRangeWasm then returns -1, so callers take the JS path)
+ * or back on, for tests of both paths; returns the previous setting.
+ */
+export function useNumberTextWasm(on: boolean): boolean {
+  const was = enabled;
+  enabled = on;
+  return was;
+}
+
 /**
  * Elements [i0, i1) of buf as JSON text with json-text.ts formatRange's separators (element i > 0
  * is preceded by "],[" if matrix and i % width === 0, else by ","), written into out from `at`;
@@ -403,12 +415,12 @@ export const numberTextWasmAvailable = writer !== null;
  * WebAssembly is unavailable or a matrix's width is not positive.
  */
 export function writeRangeWasm(buf: Float64Array | Int32Array, width: number, matrix: boolean, i0: number, i1: number, out: Uint8Array, at: number): number {
-  if (writer === null || (matrix && !(width >= 1))) return -1;
+  if (writer === null || !enabled || (matrix && !(width >= 1))) return -1;
   const src = writer.in;
   const text = writer.out;
   for (let i = i0; i < i1; i += TILE) {
     const n = Math.min(TILE, i1 - i);
-    src.set(n === TILE ? buf.subarray(i, i + n) : buf.subarray(i, i + n), 0);
+    src.set(buf.subarray(i, i + n), 0);
     const len = writer.fmt(n, i, matrix ? width : 1, matrix ? 1 : 0);
     out.set(text.subarray(0, len), at);
     at += len;
