@@ -204,7 +204,6 @@ function write1Fn(): Code {
   );
   /** (w2 | (w1 != 0)) of a three-word value on the stack as w2, w1: rop (see the top). */
   const rop = (w2: Code, w1: Code): Code => cat(w2, w1, i64Const(0n), I64_NE, I64_EXTEND_I32_U, I64_OR);
-  const done = (f: Code): Code => cat(f, get(K), get(AT), call(2), RETURN);
   return cat(
     l.decl,
     get(BITS), i64Const(0x7fffffffffffffffn), I64_AND, set(C),
@@ -254,23 +253,19 @@ function write1Fn(): Code {
     rop(get(T1), get(T2)), set(VBL),
     get(VB), i64Const(2n), I64_SHR_U, set(S),
     get(C), i64Const(1n), I64_AND, set(T1), // 1: an odd c excludes the interval's ends
-    // The multiples of 10 around v: sp <= v < sp + 10; at most one is inside.
+    // Branch-free (which case applies is data-dependent, so branches mispredict often).
+    // s or s + 1: at least one is inside; the closer if both (4v - (4s + 2) > 0, or 0 and s odd).
+    get(VBL), get(T1), I64_ADD, get(S), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
+    get(S), i64Const(1n), I64_ADD, i64Const(2n), I64_SHL, get(T1), I64_ADD, get(VBR), I64_LE_U, set(WP),
+    get(VB), get(S), i64Const(2n), I64_SHL, i64Const(2n), I64_ADD, I64_SUB, tee(T2), i64Const(0n), I64_GT_S,
+    get(T2), I64_EQZ, get(S), I32_WRAP_I64, I32_AND, I32_OR, // s + 1 closer (the low bit of s in bit 0)
+    i32Const(1), I32_AND, get(WP), I32_AND, i32Const(1), get(UP), SELECT, // s + 1 chosen
+    I64_EXTEND_I32_U, get(S), I64_ADD, set(T2),
+    // But a multiple of 10 inside (sp <= v < sp + 10, at most one of them is) is shorter.
     get(S), i64Const(10n), I64_DIV_U, i64Const(10n), I64_MUL, set(SP),
     get(VBL), get(T1), I64_ADD, get(SP), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
     get(SP), i64Const(10n), I64_ADD, i64Const(2n), I64_SHL, get(T1), I64_ADD, get(VBR), I64_LE_U, set(WP),
-    get(UP), get(WP), I32_NE, IF,
-    done(cat(get(SP), get(SP), i64Const(10n), I64_ADD, get(UP), SELECT)),
-    END,
-    // Else s and s + 1: at least one is inside; the closer if both (ties to even).
-    get(VBL), get(T1), I64_ADD, get(S), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
-    get(S), i64Const(1n), I64_ADD, i64Const(2n), I64_SHL, get(T1), I64_ADD, get(VBR), I64_LE_U, set(WP),
-    get(UP), get(WP), I32_NE, IF,
-    done(cat(get(S), get(S), i64Const(1n), I64_ADD, get(UP), SELECT)),
-    END,
-    // 4v - (4s + 2): > 0 means s + 1 is closer; 0 a tie.
-    get(S),
-    get(VB), get(S), i64Const(2n), I64_SHL, i64Const(2n), I64_ADD, I64_SUB, tee(T1), i64Const(0n), I64_GT_S,
-    get(T1), I64_EQZ, get(S), I32_WRAP_I64, i32Const(1), I32_AND, I32_AND, I32_OR, I64_EXTEND_I32_U, I64_ADD,
+    get(SP), get(SP), i64Const(10n), I64_ADD, get(UP), SELECT, get(T2), get(UP), get(WP), I32_NE, SELECT,
     get(K), get(AT), call(2),
     END,
   );
