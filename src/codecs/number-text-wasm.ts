@@ -90,46 +90,69 @@ function locals(params: number, i32s: number, i64s: number) {
   return { i32: () => next++, i64: () => next++, decl: [2, ...uleb(i32s), I32, ...uleb(i64s), I64] as Code };
 }
 
+/** The 8 ASCII digits of the i32 below 10^8 that `v` pushes, as an i64 (first digit in the low byte); q is a scratch i32 local. */
+function ascii8(v: Code, q: number): Code {
+  return cat(
+    v, i32Const(10000), I32_DIV_U, set(q),
+    get(q), i32Const(2), I32_SHL, i32Load(QUADS), I64_EXTEND_I32_U,
+    v, get(q), i32Const(10000), I32_MUL, I32_SUB, i32Const(2), I32_SHL, i32Load(QUADS), I64_EXTEND_I32_U, i64Const(32n), I64_SHL,
+    I64_OR,
+  );
+}
+
+/**
+ * digits(dst, hi, lo, m): the m digits (1 <= m <= 17, leading zeros included) of v = hi 10^8 + lo
+ * (v < 10^m) at byte dst, by whole 8-byte stores of digits made in registers (digits stored and
+ * read back narrower or wider stall the store-to-load forwarding). Writes up to byte
+ * dst + max(m, 8), garbage past the digits.
+ */
+function digitsFn(): Code {
+  const [DST, HI, LO, M] = [0, 1, 2, 3];
+  const [A, S, Q] = [4, 5, 6];
+  return cat(
+    [1, 3, I32],
+    get(M), i32Const(8), I32_GT_U, IF,
+    // v = a 10^16 + b 10^8 + lo: the digit a, then b's 8 digits less the first 17 - m - 1 ...
+    get(HI), i32Const(100000000), I32_DIV_U, set(A),
+    get(DST), get(A), i32Const(48), I32_ADD, i32Store8(),
+    i32Const(17), get(M), I32_SUB, set(S),
+    get(DST), get(S), I32_EQZ, I32_ADD,
+    ascii8(cat(get(HI), get(A), i32Const(100000000), I32_MUL, I32_SUB), Q),
+    get(S), i32Const(1), I32_SUB, i32Const(0), get(S), SELECT, i32Const(3), I32_SHL, I64_EXTEND_I32_U, I64_SHR_U,
+    i64Store(),
+    // ... then lo's 8.
+    get(DST), get(M), I32_ADD, i32Const(8), I32_SUB, ascii8(get(LO), Q), i64Store(),
+    ELSE,
+    get(DST), ascii8(get(LO), Q), i32Const(8), get(M), I32_SUB, i32Const(3), I32_SHL, I64_EXTEND_I32_U, I64_SHR_U, i64Store(),
+    END,
+    END,
+  );
+}
+
 /**
  * layout(f: i64, k, at) -> end: the decimal f 10^k (0 < f < 10^17) in Number::toString's layout
- * at byte at. f's 17 digits are written to SCR (4 at a time from QUADS), then moved into place
- * 8 bytes at a time: the copies write up to 24 bytes past what they need, garbage that the
- * following bytes of the text overwrite (or that lies past its end).
+ * at byte at (writing up to 41 bytes past at: garbage that the following text overwrites or that
+ * lies past its end).
  */
 function layoutFn(): Code {
   const [F, K, AT] = [0, 1, 2];
-  const [HI, A, B, C, LEN, TZ, L, T, KD, N, SRC, E] = [3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
-  const four = (at: number, v: Code): Code => cat(i32Const(at), v, i32Const(2), I32_SHL, i32Load(QUADS), i32Store());
-  /** The 8 digits of the i32 local v at SCR + at (T scratch). */
-  const eight = (at: number, v: number): Code => cat(
-    get(v), i32Const(10000), I32_DIV_U, set(T),
-    four(at, get(T)),
-    four(at + 4, cat(get(v), get(T), i32Const(10000), I32_MUL, I32_SUB)),
-  );
-  /** 24 bytes from src to dst. */
-  const copy24 = (dst: Code, src: Code): Code => cat(
-    ...[0, 8, 16].map((o) => cat(dst, src, i64Load(o), i64Store(o))),
+  const [HI, LO, LEN, TZ, L, T, KD, N, E] = [3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [H, R] = [12, 13];
+  /** HI, LO = the i64 local v split at 10^8. */
+  const split = (v: number): Code => cat(
+    get(v), i64Const(100000000n), I64_DIV_U, I32_WRAP_I64, set(HI),
+    get(v), I32_WRAP_I64, get(HI), i32Const(100000000), I32_MUL, I32_SUB, set(LO), // exact modulo 2^32
   );
   const positional = cat(get(N), i32Const(0), I32_GT_S, get(N), i32Const(21), I32_LE_S, I32_AND);
   return cat(
-    [1, 12, I32],
-    // f = a 10^16 + b 10^8 + c
-    get(F), i64Const(100000000n), I64_DIV_U, I32_WRAP_I64, set(HI),
-    get(F), I32_WRAP_I64, get(HI), i32Const(100000000), I32_MUL, I32_SUB, set(C), // exact modulo 2^32
-    get(HI), i32Const(100000000), I32_DIV_U, set(A),
-    get(HI), get(A), i32Const(100000000), I32_MUL, I32_SUB, set(B),
-    i32Const(SCR), get(A), i32Const(48), I32_ADD, i32Store8(),
-    eight(SCR + 1, B),
-    eight(SCR + 9, C),
+    [2, 9, I32, 2, I64],
+    split(F),
     // Digits: t = floor(bits log10 2) is floor(log10 f) or one less.
     i32Const(64), get(F), I64_CLZ, I32_WRAP_I64, I32_SUB, i32Const(1233), I32_MUL, i32Const(12), I32_SHR_U, tee(T),
     get(F), get(T), i32Const(3), I32_SHL, i64Load(P10), I64_GE_U, I32_ADD, set(LEN),
     // Trailing zeros.
-    get(C), IF,
-    get(C), set(L),
-    ELSE,
-    get(B), IF, get(B), set(L), i32Const(8), set(TZ), ELSE, get(A), set(L), i32Const(16), set(TZ), END,
-    END,
+    get(LO), set(L),
+    get(LO), I32_EQZ, IF, i32Const(8), set(TZ), get(HI), set(L), END,
     BLOCK, LOOP,
     get(L), i32Const(10), I32_DIV_U, set(T),
     get(L), get(T), i32Const(10), I32_MUL, I32_NE, brIf(1),
@@ -137,33 +160,33 @@ function layoutFn(): Code {
     END, END,
     get(LEN), get(TZ), I32_SUB, set(KD),
     get(K), get(LEN), I32_ADD, set(N),
-    i32Const(SCR + 17), get(LEN), I32_SUB, set(SRC),
     positional, IF,
     get(KD), get(N), I32_LE_S, IF,
     // An integer: its digits, then zeros up to 10^n (at most 20).
-    copy24(get(AT), get(SRC)),
+    get(AT), get(HI), get(LO), get(LEN), call(3),
     ...[0, 8, 16].map((o) => cat(get(AT), get(LEN), I32_ADD, i64Const(0x3030303030303030n), i64Store(o))),
     get(AT), get(N), I32_ADD, RETURN,
     END,
-    // A point among the digits.
-    copy24(get(AT), get(SRC)),
+    // A point among the digits: f = head 10^(len - n) + tail.
+    get(F), get(LEN), get(N), I32_SUB, i32Const(3), I32_SHL, i64Load(P10), tee(R), I64_DIV_U, set(H),
+    get(F), get(H), get(R), I64_MUL, I64_SUB, set(R),
+    split(H), get(AT), get(HI), get(LO), get(N), call(3),
     get(AT), get(N), I32_ADD, i32Const(46), i32Store8(),
-    copy24(cat(get(AT), get(N), I32_ADD, i32Const(1), I32_ADD), cat(get(SRC), get(N), I32_ADD)),
+    split(R), get(AT), get(N), I32_ADD, i32Const(1), I32_ADD, get(HI), get(LO), get(LEN), get(N), I32_SUB, call(3),
     get(AT), i32Const(1), I32_ADD, get(KD), I32_ADD, RETURN,
     END,
     // 0.000ddd (-6 < n <= 0)
     get(N), i32Const(5), I32_ADD, i32Const(6), I32_LT_U, IF,
     get(AT), i64Const(0x3030303030302e30n), i64Store(), // "0.000000"
     get(AT), i32Const(2), I32_ADD, get(N), I32_SUB, set(AT),
-    copy24(get(AT), get(SRC)),
+    get(AT), get(HI), get(LO), get(LEN), call(3),
     get(AT), get(KD), I32_ADD, RETURN,
     END,
-    // d.ddde±n
-    get(AT), get(SRC), i32Load8U(), i32Store8(),
+    // d.ddde±n: the digits one byte on, then the first moved back over it.
+    get(AT), i32Const(1), I32_ADD, get(HI), get(LO), get(LEN), call(3),
+    get(AT), get(AT), i32Load8U(1), i32Store8(),
     get(KD), i32Const(1), I32_GT_S, IF_I32,
-    get(AT), i32Const(46), i32Store8(1),
-    copy24(cat(get(AT), i32Const(2), I32_ADD), cat(get(SRC), i32Const(1), I32_ADD)),
-    get(AT), get(KD), I32_ADD, i32Const(1), I32_ADD,
+    get(AT), i32Const(46), i32Store8(1), get(AT), get(KD), I32_ADD, i32Const(1), I32_ADD,
     ELSE, get(AT), i32Const(1), I32_ADD, END, set(AT),
     get(N), i32Const(1), I32_SUB, set(E),
     get(E), i32Const(0), I32_LT_S, IF,
@@ -314,12 +337,12 @@ function assemble(): Uint8Array {
   const fn = (code: Code) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32
-    ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32, 0x60, 3, I64, I32, I32, 1, I32]),
-    ...section(3, [3, 0, 1, 2]),
+    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32, 3 digits (i32 x4)
+    ...section(1, [4, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32, 0x60, 3, I64, I32, I32, 1, I32, 0x60, 4, I32, I32, I32, I32, 0]),
+    ...section(3, [4, 0, 1, 2, 3]),
     ...section(5, [1, 0x00, PAGES]),
     ...section(7, [2, ...name('fmt'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [3, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn())]),
+    ...section(10, [4, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn()), ...fn(digitsFn())]),
   ]);
 }
 
