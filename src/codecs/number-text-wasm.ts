@@ -101,30 +101,27 @@ function ascii8(v: Code, q: number): Code {
 }
 
 /**
- * digits(dst, hi, lo, m): the m digits (1 <= m <= 17, leading zeros included) of v = hi 10^8 + lo
- * (v < 10^m) at byte dst, by whole 8-byte stores of digits made in registers (digits stored and
- * read back narrower or wider stall the store-to-load forwarding). Writes up to byte
- * dst + max(m, 8), garbage past the digits.
+ * The m digits (1 <= m <= 17, leading zeros included) of v = hi 10^8 + lo (v < 10^m; i32 locals)
+ * at byte dst (an i32 local), by whole 8-byte stores of digits made in registers (digits stored
+ * and read back narrower or wider stall the store-to-load forwarding). Writes up to byte
+ * dst + max(m, 8), garbage past the digits. a, s and q are scratch i32 locals. Inline: a call
+ * per use spilled the caller's locals.
  */
-function digitsFn(): Code {
-  const [DST, HI, LO, M] = [0, 1, 2, 3];
-  const [A, S, Q] = [4, 5, 6];
+function digits(dst: number, hi: number, lo: number, m: number, a: number, s: number, q: number): Code {
   return cat(
-    [1, 3, I32],
-    get(M), i32Const(8), I32_GT_U, IF,
+    get(m), i32Const(8), I32_GT_U, IF,
     // v = a 10^16 + b 10^8 + lo: the digit a, then b's 8 digits less the first 17 - m - 1 ...
-    get(HI), i32Const(100000000), I32_DIV_U, set(A),
-    get(DST), get(A), i32Const(48), I32_ADD, i32Store8(),
-    i32Const(17), get(M), I32_SUB, set(S),
-    get(DST), get(S), I32_EQZ, I32_ADD,
-    ascii8(cat(get(HI), get(A), i32Const(100000000), I32_MUL, I32_SUB), Q),
-    get(S), i32Const(1), I32_SUB, i32Const(0), get(S), SELECT, i32Const(3), I32_SHL, I64_EXTEND_I32_U, I64_SHR_U,
+    get(hi), i32Const(100000000), I32_DIV_U, set(a),
+    get(dst), get(a), i32Const(48), I32_ADD, i32Store8(),
+    i32Const(17), get(m), I32_SUB, set(s),
+    get(dst), get(s), I32_EQZ, I32_ADD,
+    ascii8(cat(get(hi), get(a), i32Const(100000000), I32_MUL, I32_SUB), q),
+    get(s), i32Const(1), I32_SUB, i32Const(0), get(s), SELECT, i32Const(3), I32_SHL, I64_EXTEND_I32_U, I64_SHR_U,
     i64Store(),
     // ... then lo's 8.
-    get(DST), get(M), I32_ADD, i32Const(8), I32_SUB, ascii8(get(LO), Q), i64Store(),
+    get(dst), get(m), I32_ADD, i32Const(8), I32_SUB, ascii8(get(lo), q), i64Store(),
     ELSE,
-    get(DST), ascii8(get(LO), Q), i32Const(8), get(M), I32_SUB, i32Const(3), I32_SHL, I64_EXTEND_I32_U, I64_SHR_U, i64Store(),
-    END,
+    get(dst), ascii8(get(lo), q), i32Const(8), get(m), I32_SUB, i32Const(3), I32_SHL, I64_EXTEND_I32_U, I64_SHR_U, i64Store(),
     END,
   );
 }
@@ -138,6 +135,9 @@ function layoutFn(): Code {
   const [F, K, AT] = [0, 1, 2];
   const [HI, LO, LEN, TZ, L, T, KD, N, E] = [3, 4, 5, 6, 7, 8, 9, 10, 11];
   const [H, R] = [12, 13];
+  const [DST, M, DA, DS, DQ] = [14, 15, 16, 17, 18];
+  /** digits(dst, HI, LO, m) with dst and m pushed by the given code. */
+  const digitsAt = (dst: Code, m: Code): Code => cat(dst, set(DST), m, set(M), digits(DST, HI, LO, M, DA, DS, DQ));
   /** HI, LO = the i64 local v split at 10^8. */
   const split = (v: number): Code => cat(
     get(v), i64Const(100000000n), I64_DIV_U, I32_WRAP_I64, set(HI),
@@ -145,7 +145,7 @@ function layoutFn(): Code {
   );
   const positional = cat(get(N), i32Const(0), I32_GT_S, get(N), i32Const(21), I32_LE_S, I32_AND);
   return cat(
-    [2, 9, I32, 2, I64],
+    [3, 9, I32, 2, I64, 5, I32],
     split(F),
     // Digits: t = floor(bits log10 2) is floor(log10 f) or one less.
     i32Const(64), get(F), I64_CLZ, I32_WRAP_I64, I32_SUB, i32Const(1233), I32_MUL, i32Const(12), I32_SHR_U, tee(T),
@@ -163,27 +163,27 @@ function layoutFn(): Code {
     positional, IF,
     get(KD), get(N), I32_LE_S, IF,
     // An integer: its digits, then zeros up to 10^n (at most 20).
-    get(AT), get(HI), get(LO), get(LEN), call(3),
+    digitsAt(get(AT), get(LEN)),
     ...[0, 8, 16].map((o) => cat(get(AT), get(LEN), I32_ADD, i64Const(0x3030303030303030n), i64Store(o))),
     get(AT), get(N), I32_ADD, RETURN,
     END,
     // A point among the digits: f = head 10^(len - n) + tail.
     get(F), get(LEN), get(N), I32_SUB, i32Const(3), I32_SHL, i64Load(P10), tee(R), I64_DIV_U, set(H),
     get(F), get(H), get(R), I64_MUL, I64_SUB, set(R),
-    split(H), get(AT), get(HI), get(LO), get(N), call(3),
+    split(H), digitsAt(get(AT), get(N)),
     get(AT), get(N), I32_ADD, i32Const(46), i32Store8(),
-    split(R), get(AT), get(N), I32_ADD, i32Const(1), I32_ADD, get(HI), get(LO), get(LEN), get(N), I32_SUB, call(3),
+    split(R), digitsAt(cat(get(AT), get(N), I32_ADD, i32Const(1), I32_ADD), cat(get(LEN), get(N), I32_SUB)),
     get(AT), i32Const(1), I32_ADD, get(KD), I32_ADD, RETURN,
     END,
     // 0.000ddd (-6 < n <= 0)
     get(N), i32Const(5), I32_ADD, i32Const(6), I32_LT_U, IF,
     get(AT), i64Const(0x3030303030302e30n), i64Store(), // "0.000000"
     get(AT), i32Const(2), I32_ADD, get(N), I32_SUB, set(AT),
-    get(AT), get(HI), get(LO), get(LEN), call(3),
+    digitsAt(get(AT), get(LEN)),
     get(AT), get(KD), I32_ADD, RETURN,
     END,
     // d.ddde±n: the digits one byte on, then the first moved back over it.
-    get(AT), i32Const(1), I32_ADD, get(HI), get(LO), get(LEN), call(3),
+    digitsAt(cat(get(AT), i32Const(1), I32_ADD), get(LEN)),
     get(AT), get(AT), i32Load8U(1), i32Store8(),
     get(KD), i32Const(1), I32_GT_S, IF_I32,
     get(AT), i32Const(46), i32Store8(1), get(AT), get(KD), I32_ADD, i32Const(1), I32_ADD,
@@ -337,12 +337,12 @@ function assemble(): Uint8Array {
   const fn = (code: Code) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32, 3 digits (i32 x4)
-    ...section(1, [4, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32, 0x60, 3, I64, I32, I32, 1, I32, 0x60, 4, I32, I32, I32, I32, 0]),
-    ...section(3, [4, 0, 1, 2, 3]),
+    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32
+    ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32, 0x60, 3, I64, I32, I32, 1, I32]),
+    ...section(3, [3, 0, 1, 2]),
     ...section(5, [1, 0x00, PAGES]),
     ...section(7, [2, ...name('fmt'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [4, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn()), ...fn(digitsFn())]),
+    ...section(10, [3, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn())]),
   ]);
 }
 
