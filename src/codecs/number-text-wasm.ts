@@ -127,15 +127,15 @@ function digits(dst: number, hi: number, lo: number, m: number, a: number, s: nu
 }
 
 /**
- * layout(f: i64, k, at) -> end: the decimal f 10^k (0 < f < 10^17) in Number::toString's layout
- * at byte at (writing up to 41 bytes past at: garbage that the following text overwrites or that
- * lies past its end).
+ * The layout of the decimal f 10^k (0 < f < 10^17; F an i64 local, K an i32 local) in
+ * Number::toString's layout at byte AT (an i32 local), leaving the end on the stack (or
+ * returning it), writing up to 41 bytes past AT: garbage that the following text overwrites or
+ * that lies past its end. Its 16 locals from `base` (decl: their declaration groups).
  */
-function layoutFn(): Code {
-  const [F, K, AT] = [0, 1, 2];
-  const [HI, LO, LEN, TZ, L, T, KD, N, E] = [3, 4, 5, 6, 7, 8, 9, 10, 11];
-  const [H, R] = [12, 13];
-  const [DST, M, DA, DS, DQ] = [14, 15, 16, 17, 18];
+function layoutCode(F: number, K: number, AT: number, base: number): { decl: Code; body: Code } {
+  const [HI, LO, LEN, TZ, L, T, KD, N, E] = Array.from({ length: 9 }, (_, i) => base + i);
+  const [H, R] = [base + 9, base + 10];
+  const [DST, M, DA, DS, DQ] = Array.from({ length: 5 }, (_, i) => base + 11 + i);
   /** digits(dst, HI, LO, m) with dst and m pushed by the given code. */
   const digitsAt = (dst: Code, m: Code): Code => cat(dst, set(DST), m, set(M), digits(DST, HI, LO, M, DA, DS, DQ));
   /** HI, LO = the i64 local v split at 10^8. */
@@ -144,8 +144,7 @@ function layoutFn(): Code {
     get(v), I32_WRAP_I64, get(HI), i32Const(100000000), I32_MUL, I32_SUB, set(LO), // exact modulo 2^32
   );
   const positional = cat(get(N), i32Const(0), I32_GT_S, get(N), i32Const(21), I32_LE_S, I32_AND);
-  return cat(
-    [3, 9, I32, 2, I64, 5, I32],
+  const body = cat(
     split(F),
     // Digits: t = floor(bits log10 2) is floor(log10 f) or one less.
     i32Const(64), get(F), I64_CLZ, I32_WRAP_I64, I32_SUB, i32Const(1233), I32_MUL, i32Const(12), I32_SHR_U, tee(T),
@@ -206,18 +205,20 @@ function layoutFn(): Code {
     END,
     get(AT), get(E), i32Const(10), I32_REM_U, i32Const(48), I32_ADD, i32Store8(),
     get(AT), i32Const(1), I32_ADD,
-    END,
   );
+  return { decl: [9, I32, 2, I64, 5, I32], body };
 }
 
 /** write1(bits: i64, at) -> end: the double with these bits as JSON text at byte at. */
 function write1Fn(): Code {
   const BITS = 0;
   const AT = 1;
-  const l = locals(2, 7, 26);
+  const l = locals(2, 7, 27);
   const [Q, K, ASYM, BE, IDX, UP, WP] = [l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32()];
   const [C, GH, GL, GH0, GH1, GL0, GL1, B0, B1, PH, PL, XH, XL] = Array.from({ length: 13 }, l.i64);
-  const [T1, T2, W1, W2, D0, D1, D2, VB, VBL, VBR, S, SP, HS] = Array.from({ length: 13 }, l.i64);
+  const [T1, T2, W1, W2, D0, D1, D2, VB, VBL, VBR, S, SP, HS, F] = Array.from({ length: 14 }, l.i64);
+  const layout = layoutCode(F, K, AT, 2 + 7 + 27);
+  const decl = [2 + 3, ...l.decl.slice(1), ...layout.decl];
   /** D = g 2^s (s in [1, 7], an i64 on the stack) as three words. */
   const shifted = (s: Code): Code => cat(
     s, set(T1),
@@ -228,7 +229,7 @@ function write1Fn(): Code {
   /** (w2 | (w1 != 0)) of a three-word value on the stack as w2, w1: rop (see the top). */
   const rop = (w2: Code, w1: Code): Code => cat(w2, w1, i64Const(0n), I64_NE, I64_EXTEND_I32_U, I64_OR);
   return cat(
-    l.decl,
+    decl,
     get(BITS), i64Const(0x7fffffffffffffffn), I64_AND, set(C),
     get(C), I64_EQZ, IF, get(AT), i32Const(48), i32Store8(), get(AT), i32Const(1), I32_ADD, RETURN, END, // 0 and -0
     get(C), i64Const(0x7ff0000000000000n), I64_GE_U, IF, get(AT), i32Const(0x6c6c756e), i32Store(), get(AT), i32Const(4), I32_ADD, RETURN, END, // null
@@ -238,10 +239,12 @@ function write1Fn(): Code {
     get(BE), IF,
     get(C), i64Const(1n << 52n), I64_OR, set(C), get(BE), i32Const(1075), I32_SUB, set(Q),
     ELSE, i32Const(-1074), set(Q), END,
+    // The decimal f 10^k: then its layout.
+    BLOCK,
     // An integer below 2^53 (q in [-52, 0], no fraction bits) is its own digits.
     get(Q), i32Const(52), I32_ADD, i32Const(53), I32_LT_U, IF,
     get(C), i64Const(1n), i32Const(0), get(Q), I32_SUB, I64_EXTEND_I32_U, tee(HS), I64_SHL, i64Const(1n), I64_SUB, I64_AND, I64_EQZ, IF,
-    get(C), get(HS), I64_SHR_U, i32Const(0), get(AT), call(2), RETURN,
+    get(C), get(HS), I64_SHR_U, set(F), i32Const(0), set(K), br(2),
     END,
     END,
     // k, g and h.
@@ -289,7 +292,9 @@ function write1Fn(): Code {
     get(VBL), get(T1), I64_ADD, get(SP), i64Const(2n), I64_SHL, I64_LE_U, set(UP),
     get(SP), i64Const(10n), I64_ADD, i64Const(2n), I64_SHL, get(T1), I64_ADD, get(VBR), I64_LE_U, set(WP),
     get(SP), get(SP), i64Const(10n), I64_ADD, get(UP), SELECT, get(T2), get(UP), get(WP), I32_NE, SELECT,
-    get(K), get(AT), call(2),
+    set(F),
+    END,
+    layout.body,
     END,
   );
 }
@@ -337,12 +342,12 @@ function assemble(): Uint8Array {
   const fn = (code: Code) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32, 2 layout (i64 i32 i32) -> i32
-    ...section(1, [3, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32, 0x60, 3, I64, I32, I32, 1, I32]),
-    ...section(3, [3, 0, 1, 2]),
+    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32
+    ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32]),
+    ...section(3, [2, 0, 1]),
     ...section(5, [1, 0x00, PAGES]),
     ...section(7, [2, ...name('fmt'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [3, ...fn(fmtFn()), ...fn(write1Fn()), ...fn(layoutFn())]),
+    ...section(10, [2, ...fn(fmtFn()), ...fn(write1Fn())]),
   ]);
 }
 
