@@ -37,8 +37,8 @@ import {
   I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_NE, I32_OR, I32_REM_U, I32_SHL, I32_SHR_U, I32_SUB,
   I32_WRAP_I64, I64, I64_ADD, I64_AND, I64_CLZ, I64_DIV_U, I64_EQ, I64_EQZ, I64_EXTEND_I32_U, I64_GE_U,
   I64_GT_S, I64_LE_U, I64_LT_S, I64_LT_U, I64_MUL, I64_NE, I64_OR, I64_SHL, I64_SHR_U, I64_SUB, IF, IF_I32,
-  LOOP, RETURN, SELECT, br, brIf, call, get, i32Const, i32Load, i32Load8U, i32Store, i32Store16, i32Store8,
-  i64Const, i64Load, i64Store, instantiate, name, section, set, tee, uleb, type WasmMemory,
+  LOOP, SELECT, br, brIf, call, get, i32Const, i32Load, i32Load8U, i32Store, i32Store16, i32Store8, i64Const,
+  i64Load, i64Store, instantiate, name, section, set, tee, uleb, type WasmMemory,
 } from '../core/wasm.js';
 import { FLOOR_LOG10_POW2, FLOOR_LOG10_POW2_34, NUMBER_MAX_BYTES } from './number-text.js';
 
@@ -66,6 +66,8 @@ const OUT_BYTES = TILE * ELEMENT_BYTES + 64;
 const PAGES = Math.ceil((OUT + OUT_BYTES) / 65536);
 
 const M32 = 0xffffffffn;
+/** block with an i32 result. */
+const BLOCK_I32 = [0x02, I32];
 
 type Code = number[];
 const cat = (...parts: Code[]): Code => parts.flat();
@@ -132,7 +134,7 @@ function digits(dst: number, hi: number, lo: number, m: number, a: number, s: nu
  * returning it), writing up to 41 bytes past AT: garbage that the following text overwrites or
  * that lies past its end. Its 16 locals from `base` (decl: their declaration groups).
  */
-function layoutCode(F: number, K: number, AT: number, base: number): { decl: Code; body: Code } {
+function layoutCode(F: number, K: number, AT: number, base: number, exit: (depth: number) => Code): { decl: Code; body: Code } {
   const [HI, LO, LEN, TZ, L, T, KD, N, E] = Array.from({ length: 9 }, (_, i) => base + i);
   const [H, R] = [base + 9, base + 10];
   const [DST, M, DA, DS, DQ] = Array.from({ length: 5 }, (_, i) => base + 11 + i);
@@ -150,7 +152,7 @@ function layoutCode(F: number, K: number, AT: number, base: number): { decl: Cod
     i32Const(64), get(F), I64_CLZ, I32_WRAP_I64, I32_SUB, i32Const(1233), I32_MUL, i32Const(12), I32_SHR_U, tee(T),
     get(F), get(T), i32Const(3), I32_SHL, i64Load(P10), I64_GE_U, I32_ADD, set(LEN),
     // Trailing zeros.
-    get(LO), set(L),
+    get(LO), set(L), i32Const(0), set(TZ),
     get(LO), I32_EQZ, IF, i32Const(8), set(TZ), get(HI), set(L), END,
     BLOCK, LOOP,
     get(L), i32Const(10), I32_DIV_U, set(T),
@@ -164,7 +166,7 @@ function layoutCode(F: number, K: number, AT: number, base: number): { decl: Cod
     // An integer: its digits, then zeros up to 10^n (at most 20).
     digitsAt(get(AT), get(LEN)),
     ...[0, 8, 16].map((o) => cat(get(AT), get(LEN), I32_ADD, i64Const(0x3030303030303030n), i64Store(o))),
-    get(AT), get(N), I32_ADD, RETURN,
+    get(AT), get(N), I32_ADD, exit(2),
     END,
     // A point among the digits: f = head 10^(len - n) + tail.
     get(F), get(LEN), get(N), I32_SUB, i32Const(3), I32_SHL, i64Load(P10), tee(R), I64_DIV_U, set(H),
@@ -172,14 +174,14 @@ function layoutCode(F: number, K: number, AT: number, base: number): { decl: Cod
     split(H), digitsAt(get(AT), get(N)),
     get(AT), get(N), I32_ADD, i32Const(46), i32Store8(),
     split(R), digitsAt(cat(get(AT), get(N), I32_ADD, i32Const(1), I32_ADD), cat(get(LEN), get(N), I32_SUB)),
-    get(AT), i32Const(1), I32_ADD, get(KD), I32_ADD, RETURN,
+    get(AT), i32Const(1), I32_ADD, get(KD), I32_ADD, exit(1),
     END,
     // 0.000ddd (-6 < n <= 0)
     get(N), i32Const(5), I32_ADD, i32Const(6), I32_LT_U, IF,
     get(AT), i64Const(0x3030303030302e30n), i64Store(), // "0.000000"
     get(AT), i32Const(2), I32_ADD, get(N), I32_SUB, set(AT),
     digitsAt(get(AT), get(LEN)),
-    get(AT), get(KD), I32_ADD, RETURN,
+    get(AT), get(KD), I32_ADD, exit(1),
     END,
     // d.ddde±n: the digits one byte on, then the first moved back over it.
     digitsAt(cat(get(AT), i32Const(1), I32_ADD), get(LEN)),
@@ -209,16 +211,17 @@ function layoutCode(F: number, K: number, AT: number, base: number): { decl: Cod
   return { decl: [9, I32, 2, I64, 5, I32], body };
 }
 
-/** write1(bits: i64, at) -> end: the double with these bits as JSON text at byte at. */
-function write1Fn(): Code {
-  const BITS = 0;
-  const AT = 1;
-  const l = locals(2, 7, 27);
+/**
+ * The double with the bits in the i64 local BITS as JSON text at byte AT (an i32 local, moved past
+ * a sign), the end left on the stack or given to exit(depth) (depth: the constructs it is nested
+ * in). Its locals from `base` (decl: their declaration groups).
+ */
+function writeCode(BITS: number, AT: number, base: number, exit: (depth: number) => Code): { decl: Code; body: Code } {
+  const l = locals(base, 7, 27);
   const [Q, K, ASYM, BE, IDX, UP, WP] = [l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32()];
   const [C, GH, GL, GH0, GH1, GL0, GL1, B0, B1, PH, PL, XH, XL] = Array.from({ length: 13 }, l.i64);
   const [T1, T2, W1, W2, D0, D1, D2, VB, VBL, VBR, S, SP, HS, F] = Array.from({ length: 14 }, l.i64);
-  const layout = layoutCode(F, K, AT, 2 + 7 + 27);
-  const decl = [2 + 3, ...l.decl.slice(1), ...layout.decl];
+  const layout = layoutCode(F, K, AT, base + 7 + 27, exit);
   /** D = g 2^s (s in [1, 7], an i64 on the stack) as three words. */
   const shifted = (s: Code): Code => cat(
     s, set(T1),
@@ -228,11 +231,10 @@ function write1Fn(): Code {
   );
   /** (w2 | (w1 != 0)) of a three-word value on the stack as w2, w1: rop (see the top). */
   const rop = (w2: Code, w1: Code): Code => cat(w2, w1, i64Const(0n), I64_NE, I64_EXTEND_I32_U, I64_OR);
-  return cat(
-    decl,
+  const body = cat(
     get(BITS), i64Const(0x7fffffffffffffffn), I64_AND, set(C),
-    get(C), I64_EQZ, IF, get(AT), i32Const(48), i32Store8(), get(AT), i32Const(1), I32_ADD, RETURN, END, // 0 and -0
-    get(C), i64Const(0x7ff0000000000000n), I64_GE_U, IF, get(AT), i32Const(0x6c6c756e), i32Store(), get(AT), i32Const(4), I32_ADD, RETURN, END, // null
+    get(C), I64_EQZ, IF, get(AT), i32Const(48), i32Store8(), get(AT), i32Const(1), I32_ADD, exit(1), END, // 0 and -0
+    get(C), i64Const(0x7ff0000000000000n), I64_GE_U, IF, get(AT), i32Const(0x6c6c756e), i32Store(), get(AT), i32Const(4), I32_ADD, exit(1), END, // null
     get(BITS), i64Const(0n), I64_LT_S, IF, get(AT), i32Const(45), i32Store8(), get(AT), i32Const(1), I32_ADD, set(AT), END,
     get(C), i64Const(52n), I64_SHR_U, I32_WRAP_I64, set(BE),
     get(C), i64Const((1n << 52n) - 1n), I64_AND, set(C),
@@ -295,8 +297,8 @@ function write1Fn(): Code {
     set(F),
     END,
     layout.body,
-    END,
   );
+  return { decl: [...l.decl.slice(1), ...layout.decl], body };
 }
 
 /** fmt(n, i, width, matrix) -> bytes: the n values at IN, the first being element i, as text at OUT. */
@@ -305,8 +307,10 @@ function fmtFn(): Code {
   const l = locals(4, 6, 2);
   const [J, AT, COL, FROM, TO, P] = [l.i32(), l.i32(), l.i32(), l.i32(), l.i32(), l.i32()];
   const [BITS, PREV] = [l.i64(), l.i64()];
+  // Inline (the call spilled the loop's locals): its exits are branches out of a block of type i32.
+  const write = writeCode(BITS, AT, 4 + 6 + 2, (depth) => br(depth));
   return cat(
-    l.decl,
+    [2 + 5, ...l.decl.slice(1), ...write.decl],
     i32Const(OUT), set(AT),
     get(MATRIX), IF, get(I), get(WIDTH), I32_REM_U, set(COL), END,
     BLOCK, LOOP,
@@ -327,7 +331,7 @@ function fmtFn(): Code {
     get(AT), get(P), i32Load8U(), i32Store8(), get(AT), i32Const(1), I32_ADD, set(AT), get(P), i32Const(1), I32_ADD, set(P), br(0),
     END, END,
     ELSE,
-    get(AT), set(FROM), get(BITS), get(AT), call(1), tee(AT), set(TO), get(BITS), set(PREV),
+    get(AT), set(FROM), BLOCK_I32, write.body, END, tee(AT), set(TO), get(BITS), set(PREV),
     END,
     get(J), i32Const(1), I32_ADD, set(J),
     get(MATRIX), IF, get(COL), i32Const(1), I32_ADD, tee(COL), get(WIDTH), I32_EQ, IF, i32Const(0), set(COL), END, END,
@@ -342,12 +346,12 @@ function assemble(): Uint8Array {
   const fn = (code: Code) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    // types: 0 fmt (i32 x4) -> i32, 1 write1 (i64 i32) -> i32
-    ...section(1, [2, 0x60, 4, I32, I32, I32, I32, 1, I32, 0x60, 2, I64, I32, 1, I32]),
-    ...section(3, [2, 0, 1]),
+    // type 0: fmt (i32 x4) -> i32
+    ...section(1, [1, 0x60, 4, I32, I32, I32, I32, 1, I32]),
+    ...section(3, [1, 0]),
     ...section(5, [1, 0x00, PAGES]),
     ...section(7, [2, ...name('fmt'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [2, ...fn(fmtFn()), ...fn(write1Fn())]),
+    ...section(10, [1, ...fn(fmtFn())]),
   ]);
 }
 
