@@ -1,15 +1,18 @@
 /**
- * Number text: ns per double written (src/codecs/number-text.ts writeNumber into a byte buffer)
- * and read (scanNumber over the text's bytes, as src/codecs/body-scan.ts reads), against what the
+ * Number text: ns per double written (src/codecs/number-text.ts writeNumber into a byte buffer, a
+ * call per number, and src/codecs/number-text-wasm.ts writeRangeWasm, the whole array in
+ * WebAssembly, as formatRangeBytes uses it) and read (scanNumber over the text's bytes, as src/codecs/body-scan.ts reads), against what the
  * codecs used before it: writing, JSON.stringify of a plain array copied to bytes; reading,
  * JSON.parse of the array's text. One thread, median and best of rounds after a warm-up.
  *   npm run bench:number-text [-- --n 100000 --rounds 15]
  *   npm run bench:number-text -- --check 10000000    also compares that many random bit patterns
- *                                                     with JSON.stringify / JSON.parse (no timing)
+ *                                                     with JSON.stringify / JSON.parse, for the JS
+ *                                                     and the WASM writer (time of each check)
  * Inputs: random doubles (uniform random bit patterns, finite), softmax-like probabilities
  * (softmax of standard normal logits, rows of 1000) and integers (uniform in [0, 2^31)).
  */
 import { NUMBER_MAX_BYTES, numberScan, readNumberText, scanNumber, writeNumber } from '../src/codecs/number-text.js';
+import { numberTextWasmAvailable, writeRangeWasm } from '../src/codecs/number-text-wasm.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -63,7 +66,8 @@ const write = writeNumber;
 const scan = scanNumber;
 const scanned = numberScan;
 
-const out = Buffer.allocUnsafe(N * (NUMBER_MAX_BYTES + 1) + 2);
+const out = Buffer.allocUnsafe(N * (NUMBER_MAX_BYTES + 3) + 64);
+const writeRange = writeRangeWasm;
 
 function ours(a: Float64Array): number {
   let at = 0;
@@ -74,6 +78,12 @@ function ours(a: Float64Array): number {
   }
   out[at++] = 93;
   return at;
+}
+function wasm(a: Float64Array): number {
+  out[0] = 91;
+  const at = writeRange(a, 1, false, 0, a.length, out, 1);
+  out[at] = 93;
+  return at + 1;
 }
 const today = (a: Float64Array) => out.write(JSON.stringify(Array.from(a)), 0, 'latin1');
 
@@ -103,24 +113,27 @@ function time(f: () => void): [number, number] {
 }
 
 console.log(`number text, ${N} doubles a round, ${ROUNDS} rounds: ns per double, median (best)`);
-console.log('inputs             write: ours      JSON.stringify  ratio    read: ours      JSON.parse      ratio');
+if (!numberTextWasmAvailable) throw new Error('WebAssembly unavailable: no WASM writer to measure');
+console.log('inputs           write: JS       write: WASM     JSON.stringify  JS/str  WASM/str   read: ours      JSON.parse      ratio');
 for (const kind of ['random doubles', 'probabilities', 'integers']) {
   const a = inputs(kind);
   const len = ours(a);
   const text = Buffer.from(out.subarray(0, len));
   if (text.toString('latin1') !== JSON.stringify(Array.from(a))) throw new Error(`${kind}: text differs from JSON.stringify`);
+  if (out.subarray(0, wasm(a)).toString('latin1') !== text.toString('latin1')) throw new Error(`${kind}: WASM text differs from JSON.stringify`);
   const back = new Float64Array(N);
   read(text, back);
   for (let i = 0; i < N; i++) if (!Object.is(back[i], a[i])) throw new Error(`${kind}: read ${back[i]} for ${a[i]}`);
   // Interleaved, so both sides see the same load.
   const w = time(() => ours(a));
+  const ww = time(() => wasm(a));
   const ws = time(() => today(a));
   const str = text.toString('latin1');
   const r = time(() => read(text, back));
   const rs = time(() => JSON.parse(str));
   const f = ([m, b]: [number, number]) => `${m.toFixed(1)} (${b.toFixed(1)})`.padStart(15);
   const x = (a: [number, number], b: [number, number]) => `${(b[0] / a[0]).toFixed(2)}x`.padStart(7);
-  console.log(`${kind.padEnd(16)} ${f(w)} ${f(ws)} ${x(w, ws)}   ${f(r)} ${f(rs)} ${x(r, rs)}`);
+  console.log(`${kind.padEnd(16)} ${f(w)} ${f(ww)} ${f(ws)} ${x(w, ws)} ${x(ww, ws)}    ${f(r)} ${f(rs)} ${x(r, rs)}`);
 }
 
 if (CHECK > 0) {
@@ -139,4 +152,22 @@ if (CHECK > 0) {
     else if (t !== 'null' && !Object.is(readNumberText(buf, 0, len), JSON.parse(t))) bad++;
   }
   console.log(`check: ${CHECK} random bit patterns written and read back, ${bad} differ from JSON.stringify / JSON.parse (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+
+  // The WASM writer: blocks of random bit patterns, each block's text against JSON.stringify of it.
+  const t1 = performance.now();
+  const BLOCK = 1 << 16;
+  const block = new Float64Array(BLOCK);
+  const words = new Uint32Array(block.buffer);
+  const text = Buffer.allocUnsafe(BLOCK * (NUMBER_MAX_BYTES + 3) + 64);
+  let wasmBad = 0;
+  for (let done = 0; done < CHECK; done += BLOCK) {
+    const n = Math.min(BLOCK, CHECK - done);
+    for (let i = 0; i < 2 * n; i++) words[i] = u32();
+    const values = block.subarray(0, n);
+    const len = writeRangeWasm(values, 1, false, 0, n, text, 0);
+    if (text.toString('latin1', 0, len) === JSON.stringify(Array.from(values)).slice(1, -1)) continue;
+    const got = text.toString('latin1', 0, len).split(',');
+    for (let i = 0; i < n; i++) if (got[i] !== JSON.stringify(values[i])) wasmBad++;
+  }
+  console.log(`check: ${CHECK} random bit patterns written by the WASM writer, ${wasmBad} differ from JSON.stringify (${((performance.now() - t1) / 1000).toFixed(1)} s)`);
 }

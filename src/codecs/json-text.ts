@@ -13,6 +13,7 @@
  */
 
 import { NUMBER_MAX_BYTES, writeNumber } from './number-text.js';
+import { writeRangeWasm } from './number-text-wasm.js';
 
 export type OutArray = Float64Array | Int32Array;
 
@@ -52,9 +53,10 @@ const scratch = Buffer.allocUnsafeSlow(16 * 1024);
 const ELEMENT_BYTES = NUMBER_MAX_BYTES + 3;
 
 /**
- * formatRange's text as bytes, each number written straight into one buffer by writeNumber
- * (number-text.ts: the same shortest round-trip text, measured ~1.5-2x faster than JSON.stringify
- * of an array, bench/number-text.ts). A worker formats an answer chunk of tens of thousands of
+ * formatRange's text as bytes, written straight into one buffer by number-text-wasm.ts (the whole
+ * range in WebAssembly, ~2.5x faster than writeNumber per number, bench/number-text.ts) or, where
+ * WebAssembly is unavailable, number by number by number-text.ts writeNumber (the same shortest
+ * round-trip text, measured ~1.5-2x faster than JSON.stringify of an array). A worker formats an answer chunk of tens of thousands of
  * numbers: as one string (and the array of numbers behind it) that would be over V8's
  * large-object size, land in the old generation and stay resident until a full collection, tens
  * of MB of it per worker while streaming; here no string or array is made at all. `alloc` gives
@@ -80,6 +82,9 @@ export const rangeBound = (i0: number, i1: number): number => Math.max(0, i1 - i
  * offset after it. A whole answer is written into one buffer this way, part after part.
  */
 export function formatRangeInto(out: Uint8Array, at: number, buf: OutArray, width: number, matrix: boolean, i0: number, i1: number): number {
+  // WebAssembly's writer (./number-text-wasm.ts) where it runs; else number-text.ts's, a number at a time.
+  const end = writeRange(buf, width, matrix, i0, i1, out, at);
+  if (end >= 0) return end;
   // A value equal to the one before is a copy of its bytes: tied and one-hot rows repeat values,
   // and String(v) (V8's number-string cache) made those ~2x cheaper than formatting each again.
   let prev = Number.NaN;
@@ -109,6 +114,7 @@ export function formatRangeInto(out: Uint8Array, at: number, buf: OutArray, widt
 // Module-local names for the per-number calls: where modules are transformed (tsx, vitest) each
 // use of an imported binding is a property read through a getter, ~15 ns a number (measured).
 const write = writeNumber;
+const writeRange = writeRangeWasm;
 
 /**
  * A range's text written PIECE elements at a time into one buffer of `bound` bytes: each piece

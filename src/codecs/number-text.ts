@@ -120,6 +120,9 @@ for (let q = -1074; q <= 971; q++) {
   }
 }
 
+/** The two tables for ./number-text-wasm.ts (the same exponent choice). */
+export { K as FLOOR_LOG10_POW2, K34 as FLOOR_LOG10_POW2_34 };
+
 /** Decision margin of the double-double path (its error is below 2^-45). */
 const EPS = 2 ** -30;
 

@@ -133,3 +133,72 @@ export function instantiate(bytes: Uint8Array, imports: object = {}): Record<str
     return null;
   }
 }
+
+// --- Scalar i64, more i32, byte-wide memory access (for ../codecs/number-text-wasm.ts). ---
+
+export const I64 = 0x7e;
+export const RETURN = [0x0f];
+/** if with an i32 result: if (result i32) ... else ... end. */
+export const IF_I32 = [0x04, 0x7f];
+/** if with an i64 result. */
+export const IF_I64 = [0x04, 0x7e];
+
+/** Signed LEB128 of a 64-bit integer (given as a bigint, two's complement for negatives). */
+export function sleb64(v: bigint): number[] {
+  const out: number[] = [];
+  let n = BigInt.asIntN(64, v);
+  for (;;) {
+    const b = Number(n & 0x7fn);
+    n >>= 7n;
+    if ((n === 0n && (b & 0x40) === 0) || (n === -1n && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+export const i64Const = (v: bigint) => [0x42, ...sleb64(v)];
+
+export const i32Load = (offset = 0) => [0x28, 2, ...uleb(offset)];
+export const i64Load = (offset = 0) => [0x29, 3, ...uleb(offset)];
+export const i32Load8U = (offset = 0) => [0x2d, 0, ...uleb(offset)];
+export const i32Load16U = (offset = 0) => [0x2f, 1, ...uleb(offset)];
+export const i32Store = (offset = 0) => [0x36, 2, ...uleb(offset)];
+export const i64Store = (offset = 0) => [0x37, 3, ...uleb(offset)];
+export const i32Store8 = (offset = 0) => [0x3a, 0, ...uleb(offset)];
+export const i32Store16 = (offset = 0) => [0x3b, 1, ...uleb(offset)];
+
+export const I32_EQ = [0x46];
+export const I32_LT_S = [0x48];
+export const I32_GT_S = [0x4a];
+export const I32_GT_U = [0x4b];
+export const I32_LE_S = [0x4c];
+export const I32_LE_U = [0x4d];
+export const I32_GE_S = [0x4e];
+export const I32_DIV_U = [0x6e];
+export const I32_REM_U = [0x70];
+export const I32_OR = [0x72];
+export const I32_XOR = [0x73];
+export const I32_SHR_U = [0x76];
+
+export const I64_CLZ = [0x79];
+export const I64_EQZ = [0x50];
+export const I64_EQ = [0x51];
+export const I64_NE = [0x52];
+export const I64_LT_S = [0x53];
+export const I64_LT_U = [0x54];
+export const I64_GT_S = [0x55];
+export const I64_GT_U = [0x56];
+export const I64_LE_U = [0x58];
+export const I64_GE_U = [0x5a];
+export const I64_ADD = [0x7c];
+export const I64_SUB = [0x7d];
+export const I64_MUL = [0x7e];
+export const I64_DIV_U = [0x80];
+export const I64_AND = [0x83];
+export const I64_OR = [0x84];
+export const I64_SHL = [0x86];
+export const I64_SHR_U = [0x88];
+export const I32_WRAP_I64 = [0xa7];
+export const I64_EXTEND_I32_S = [0xac];
+export const I64_EXTEND_I32_U = [0xad];
