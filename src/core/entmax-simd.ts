@@ -46,7 +46,7 @@ import {
   F64X2_ABS, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LE, F64X2_LT, F64X2_MUL, F64X2_NE, F64X2_NEG,
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_CONVERT_I32_S, F64_DIV, F64_EQ, F64_MUL,
   F64_REINTERPRET_I64, F64_SUB, get, I32, i32Const, i32x4ExtractLane, I32_ADD, I32_AND, I32_EQZ,
-  I32_GE_S, I32_GT_S, I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SUB,
+  I32_EQ, I32_GE_S, I32_GT_S, I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SUB,
   I32_WRAP_I64, i64Const, i64x2Const, I64X2_ADD, I64X2_GT_S, I64X2_LT_S, I64X2_SHL, I64X2_SHR_U,
   I64X2_SUB, I64_AND, I64_EXTEND_I32_U, I64_OR, I64_REINTERPRET_F64, I64_SHL, I64_SHR_U, IF,
   instantiate, LOOP, name, RETURN, section, SELECT, set, simd, tee, uleb, V128, V128_AND,
@@ -370,31 +370,35 @@ function assemble(consts: number[][]): Uint8Array {
         e(and1(ACTIVE), get(ITS), F64X2_ADD, set(ITS));
         e(KC.f(-1), set(F), ZERO, set(D1), ZERO, set(D2), ZERO, set(W));
       });
-      // In three loops, so that the long chain of log and exp has no loop-carried state and
-      // consecutive classes overlap (one loop doing everything ran ~3x slower). A: y = c - tau
-      // where c > tau, else 1 (k counts the classes above lo: the JavaScript path's compacted set)
-      forClasses(() =>
-        each(({ g, LO, TAU, W, VV, T, Y }) => {
+      // Per group, only while one of its lanes is active (or on the first pass, which also
+      // gives p at tau = lo for a row without passes): a finished lane's p stays from its last
+      // pass. In three loops, so that the long chain of log and exp has no loop-carried state
+      // and consecutive classes overlap (one loop doing everything ran ~3x slower).
+      each(({ g, LO, TAU, W, VV, T, Y, ACTIVE, F, D1, D2, P, RR }) => {
+        e(get(ACTIVE), V128_ANY_TRUE, get(IT), i32Const(1), I32_EQ, I32_OR, IF);
+        // A: y = c - tau where c > tau, else 0.75 (not 1: a mantissa of 0 takes the log's rare
+        // branch); k counts the classes above lo (the JavaScript path's compacted set)
+        forClasses(() => {
           e(get(XA), v128Load(XS(g)), set(VV), get(LO), get(VV), F64X2_LT, set(T), and1(T), get(W), F64X2_ADD, set(W));
-          e(get(XA), get(VV), get(TAU), F64X2_SUB, tee(Y), ONE, ZERO, get(Y), F64X2_LT, V128_BITSELECT, v128Store(YS(g)));
-        }),
-      );
-      // B: exp(q log y) and 1 / y (a function of its own: inside this one, with its many live
-      // vectors, the same loop ran ~1.5x slower)
-      each(({ g }) => e(i32Const(YS(g)), i32Const(PP(g)), i32Const(RS(g)), get(COLS), i32Const(16), I32_MUL, get(Q), call(POWERS)));
-      // C: p where y > 0, else +0 (kept for the output); f += p, d1 += p r, d2 += p r r
-      forClasses(() =>
-        each(({ g, TAU, F, D1, D2, T, P, RR }) => {
+          e(get(XA), get(VV), get(TAU), F64X2_SUB, tee(Y), KC.f(0.75), ZERO, get(Y), F64X2_LT, V128_BITSELECT, v128Store(YS(g)));
+        });
+        // B: exp(q log y) and 1 / y (a function of its own: inside this one, with its many live
+        // vectors, the same loop ran ~1.5x slower)
+        e(i32Const(YS(g)), i32Const(PP(g)), i32Const(RS(g)), get(COLS), i32Const(16), I32_MUL, get(Q), call(POWERS));
+        // C: p where y > 0, else +0 (kept for the output); f += p, d1 += p r, d2 += p r r
+        forClasses(() => {
           e(get(XA), get(XA), v128Load(PP(g)), ZERO, get(XA), v128Load(XS(g)), get(TAU), F64X2_SUB, F64X2_LT, V128_AND, tee(P), v128Store(PP(g)));
           e(get(XA), v128Load(RS(g)), set(RR), get(P), get(RR), F64X2_MUL, set(T));
           e(get(F), get(P), F64X2_ADD, set(F), get(D1), get(T), F64X2_ADD, set(D1));
           e(get(D2), get(T), get(RR), F64X2_MUL, F64X2_ADD, set(D2));
-        }),
-      );
+        });
+        e(END);
+      });
       e(i32Const(0), set(ANY));
       each(({ W, F, ACTIVE, T, OK, LO, HI, TAU, REDO, D1, D2, Y, X, P, RR, VAL, VV }) => {
         // |f| <= (k + 4) eps: converged. Else the bracket moves to tau, and a bracket of a few
         // ulps ends the row too.
+        e(get(ACTIVE), V128_ANY_TRUE, IF); // (nothing to do for a group whose lanes are done)
         e(get(F), F64X2_ABS, get(W), KC.f(4), F64X2_ADD, KC.f(EPS), F64X2_MUL, F64X2_LE, set(T));
         e(get(ACTIVE), get(T), V128_ANDNOT, set(ACTIVE));
         e(ZERO, get(F), F64X2_LT, set(OK)); // f > 0
@@ -426,7 +430,7 @@ function assemble(consts: number[][]): Uint8Array {
         e(get(VV), get(TAU), ZERO, F64X2_EQ, V128_AND, get(ACTIVE), V128_AND, tee(D1), get(REDO), V128_OR, set(REDO));
         e(get(ACTIVE), get(D1), V128_ANDNOT, set(ACTIVE));
         e(get(X), get(TAU), get(ACTIVE), V128_BITSELECT, set(TAU));
-        e(get(ACTIVE), V128_ANY_TRUE, get(ANY), I32_OR, set(ANY));
+        e(get(ACTIVE), V128_ANY_TRUE, get(ANY), I32_OR, set(ANY), END);
       });
       e(get(ANY), brIf(0));
     }
