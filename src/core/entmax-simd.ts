@@ -46,7 +46,7 @@ import {
   F64X2_ABS, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LE, F64X2_LT, F64X2_MUL, F64X2_NE, F64X2_NEG,
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_CONVERT_I32_S, F64_DIV, F64_EQ, F64_MUL,
   F64_REINTERPRET_I64, F64_SUB, get, I32, i32Const, i32x4ExtractLane, I32_ADD, I32_AND, I32_EQZ,
-  I32_EQ, I32_GE_S, I32_GT_S, I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SUB,
+  I32_EQ, I32_GE_S, I32_GT_S, I32_GT_U, i32Load, i32Store, f64Load, f64Store, F64_LT, I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SUB,
   I32_WRAP_I64, i64Const, i64x2Const, I64X2_ADD, I64X2_GT_S, I64X2_LT_S, I64X2_SHL, I64X2_SHR_U,
   I64X2_SUB, I64_AND, I64_EXTEND_I32_U, I64_OR, I64_REINTERPRET_F64, I64_SHL, I64_SHR_U, IF,
   instantiate, LOOP, name, RETURN, section, SELECT, set, simd, tee, uleb, V128, V128_AND,
@@ -68,7 +68,14 @@ const PP = (g: number) => XS(g) + 512;
 /** Per group: y (YS) and 1 / y (RS) of the current pass. */
 const YS = (g: number) => WORK + GROUPS * 3 * 512 + g * 2 * 512;
 const RS = (g: number) => YS(g) + 512;
-const FRAC_AT = WORK + GROUPS * 5 * 512;
+/**
+ * Per group: the classes above the power-mean bound, compacted lane by lane in index order (CS),
+ * their columns (MAP, 32-bit, -1 past the end), p by column for the output (PCOL).
+ */
+const CS = (g: number) => WORK + GROUPS * 5 * 512 + g * 1280;
+const MAP = (g: number) => CS(g) + 512;
+const PCOL = (g: number) => MAP(g) + 256;
+const FRAC_AT = WORK + GROUPS * (5 * 512 + 1280);
 const POWK_AT = FRAC_AT + 8 * 128;
 const CNT = POWK_AT + 8 * 64;
 const PASSES_AT = CNT + 4 * TILE;
@@ -230,8 +237,9 @@ function assemble(consts: number[][]): Uint8Array {
   const LOG1P = 0;
   const POWERS = 4;
   const QUADS = 0, COLS = 1, INVT = 2, TT = 3, MODE = 4, AM1 = 5, Q = 6, QQ1 = 7, BOUNDF = 8; // params
-  const P = 9, BASE = 10, I = 11, A = 12, STRIDE = 13, PASS = 14, XA = 15, IT = 16, ANY = 17; // i32
-  let nv = 18;
+  const P = 9, BASE = 10, I = 11, A = 12, STRIDE = 13, PASS = 14, XA = 15, IT = 16, ANY = 17, J = 18, KM = 19; // i32
+  const LV = 20, FV = 21; // f64
+  let nv = 22;
   const v = () => nv++;
   const VINVT = v(), VT = v(), VAM1 = v(), VQ = v(), VNEGQ = v(), VQQ1 = v();
   const group = () => ({
@@ -269,6 +277,12 @@ function assemble(consts: number[][]): Uint8Array {
     e(get(I), get(COLS), I32_LT_U, I32_EQZ, brIf(1));
     body();
     e(get(I), i32Const(1), I32_ADD, set(I), get(A), i32Const(8), I32_ADD, set(A));
+    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
+  };
+  /** for (xa = 0; xa < 16 km; xa += 16) body: the compacted places in use in some lane */
+  const forPlaces = (body: () => void) => {
+    e(i32Const(0), set(XA), BLOCK, LOOP, get(XA), get(KM), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
+    body();
     e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
   };
   const loadPair = (g: number) => {
@@ -362,6 +376,23 @@ function assemble(consts: number[][]): Uint8Array {
       e(get(LO), get(HI), F64X2_LT, get(TIED), V128_ANDNOT, get(DEAD), V128_ANDNOT, set(ACTIVE));
       e(ZERO, set(REDO), ZERO, set(ITS));
     });
+    // The classes above lo, lane by lane in index order, into the first places of CS (the
+    // JavaScript path's compacted working set: same values, same order, so the same sums);
+    // the passes then run over the km places some lane uses, not every class.
+    e(i32Const(0), set(KM));
+    each(({ g, LO }) => {
+      for (const lane of [0, 1]) {
+        e(get(LO), f64x2ExtractLane(lane), set(LV), i32Const(0), set(J));
+        e(i32Const(0), set(I), BLOCK, LOOP, get(I), get(COLS), I32_LT_U, I32_EQZ, brIf(1));
+        e(get(I), i32Const(4), I32_SHL, f64Load(XS(g) + 8 * lane), set(FV), get(LV), get(FV), F64_LT, IF);
+        e(get(J), i32Const(4), I32_SHL, get(FV), f64Store(CS(g) + 8 * lane), get(J), i32Const(3), I32_SHL, get(I), i32Store(MAP(g) + 4 * lane));
+        e(get(J), i32Const(1), I32_ADD, set(J), END, get(I), i32Const(1), I32_ADD, set(I), br(0), END, END);
+        e(get(J), get(KM), get(J), get(KM), I32_GT_U, SELECT, set(KM));
+        e(BLOCK, LOOP, get(J), get(COLS), I32_LT_U, I32_EQZ, brIf(1));
+        e(get(J), i32Const(4), I32_SHL, f64Const(-Infinity), f64Store(CS(g) + 8 * lane), get(J), i32Const(3), I32_SHL, i32Const(-1), i32Store(MAP(g) + 4 * lane));
+        e(get(J), i32Const(1), I32_ADD, set(J), br(0), END, END);
+      }
+    });
     // Newton / Halley passes while some lane is active (at least one: it gives p at tau = lo too)
     e(i32Const(0), set(IT), BLOCK, LOOP);
     {
@@ -378,16 +409,16 @@ function assemble(consts: number[][]): Uint8Array {
         e(get(ACTIVE), V128_ANY_TRUE, get(IT), i32Const(1), I32_EQ, I32_OR, IF);
         // A: y = c - tau where c > tau, else 0.75 (not 1: a mantissa of 0 takes the log's rare
         // branch); k counts the classes above lo (the JavaScript path's compacted set)
-        forClasses(() => {
-          e(get(XA), v128Load(XS(g)), set(VV), get(LO), get(VV), F64X2_LT, set(T), and1(T), get(W), F64X2_ADD, set(W));
+        forPlaces(() => {
+          e(get(XA), v128Load(CS(g)), set(VV), get(LO), get(VV), F64X2_LT, set(T), and1(T), get(W), F64X2_ADD, set(W));
           e(get(XA), get(VV), get(TAU), F64X2_SUB, tee(Y), KC.f(0.75), ZERO, get(Y), F64X2_LT, V128_BITSELECT, v128Store(YS(g)));
         });
         // B: exp(q log y) and 1 / y (a function of its own: inside this one, with its many live
         // vectors, the same loop ran ~1.5x slower)
-        e(i32Const(YS(g)), i32Const(PP(g)), i32Const(RS(g)), get(COLS), i32Const(16), I32_MUL, get(Q), call(POWERS));
+        e(i32Const(YS(g)), i32Const(PP(g)), i32Const(RS(g)), get(KM), i32Const(16), I32_MUL, get(Q), call(POWERS));
         // C: p where y > 0, else +0 (kept for the output); f += p, d1 += p r, d2 += p r r
-        forClasses(() => {
-          e(get(XA), get(XA), v128Load(PP(g)), ZERO, get(XA), v128Load(XS(g)), get(TAU), F64X2_SUB, F64X2_LT, V128_AND, tee(P), v128Store(PP(g)));
+        forPlaces(() => {
+          e(get(XA), get(XA), v128Load(PP(g)), ZERO, get(XA), v128Load(CS(g)), get(TAU), F64X2_SUB, F64X2_LT, V128_AND, tee(P), v128Store(PP(g)));
           e(get(XA), v128Load(RS(g)), set(RR), get(P), get(RR), F64X2_MUL, set(T));
           e(get(F), get(P), F64X2_ADD, set(F), get(D1), get(T), F64X2_ADD, set(D1));
           e(get(D2), get(T), get(RR), F64X2_MUL, F64X2_ADD, set(D2));
@@ -437,20 +468,30 @@ function assemble(consts: number[][]): Uint8Array {
     e(END, END);
     // p was left in PP by the last pass, at the final tau: sum, support, 1 / sum
     each((G) => e(ZERO, set(G.SUM), ZERO, set(G.SUP)));
-    forClasses(() =>
+    forPlaces(() =>
       each(({ g, P, SUM, OK, SUP }) => {
         e(get(XA), v128Load(PP(g)), tee(P), get(SUM), F64X2_ADD, set(SUM));
         e(ZERO, get(P), F64X2_LT, set(OK), and1(OK), get(SUP), F64X2_ADD, set(SUP));
       }),
     );
     each(({ SUM, INV, KT, PTIED }) => e(ONE, get(SUM), F64X2_DIV, set(INV), ONE, get(KT), F64X2_DIV, set(PTIED)));
+    // p back to the columns (0 for the rest)
+    forClasses(() => each(({ g }) => e(get(XA), ZERO, v128Store(PCOL(g)))));
+    each(({ g }) => {
+      for (const lane of [0, 1]) {
+        e(i32Const(0), set(J), BLOCK, LOOP, get(J), get(KM), I32_LT_U, I32_EQZ, brIf(1));
+        e(get(J), i32Const(3), I32_SHL, i32Load(MAP(g) + 4 * lane), tee(I), i32Const(0), I32_GE_S, IF);
+        e(get(I), i32Const(4), I32_SHL, get(J), i32Const(4), I32_SHL, f64Load(PP(g) + 8 * lane), f64Store(PCOL(g) + 8 * lane), END);
+        e(get(J), i32Const(1), I32_ADD, set(J), br(0), END, END);
+      }
+    });
     // out: the tied closed form (1 / kt at x = 0), or p / sum over the candidates; zeros for a
     // dead lane; the input, unchanged, for a lane handed back
     forClasses(() =>
       each(({ g, PTIED, INV, TIED, DEAD, REDO, T, VV }) => {
         e(get(XA), v128Load(XO(g)), set(VV));
         e(get(PTIED), get(VV), ZERO, F64X2_EQ, V128_AND);
-        e(get(XA), v128Load(PP(g)), get(INV), F64X2_MUL, get(VV), NEG_INF, F64X2_NE, V128_AND, get(TIED), V128_BITSELECT);
+        e(get(XA), v128Load(PCOL(g)), get(INV), F64X2_MUL, get(VV), NEG_INF, F64X2_NE, V128_AND, get(TIED), V128_BITSELECT);
         e(get(DEAD), V128_ANDNOT, set(T));
         loadPair(g);
         e(get(T), get(REDO), V128_BITSELECT, set(T));
@@ -465,8 +506,8 @@ function assemble(consts: number[][]): Uint8Array {
   }
   e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), i32Const(ROWS_PER), I32_MUL, I32_ADD, set(BASE));
   e(br(0), END, END, END);
-  const nV128 = nv - 18;
-  const run = [2, 9, I32, ...uleb(nV128), V128, ...code];
+  const nV128 = nv - 22;
+  const run = [3, 11, I32, 2, F64, ...uleb(nV128), V128, ...code];
 
   // powers(ys, pp, rs, bytes, q): pp[i] = exp(q log ys[i]), rs[i] = 1 / ys[i] (byte offsets)
   const pw: number[] = [];
