@@ -1,23 +1,34 @@
 /**
  * alpha-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) at a general alpha (the path
  * of ./entmax.ts that runs Newton / Halley on powers: alpha - 1 >= NEAR_ONE, alpha not 1.5 or 2)
- * on WebAssembly SIMD, four rows at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1)
- * interleaved in every loop, as ./entmax15-simd.ts. Per row it performs the JavaScript path's
- * operations, in the same order on the same doubles, so the results are the same bits
- * (test/core/entmax-simd.test.ts); only the control flow differs (every loop runs over all the
- * classes with masks, and a lane that has finished repeats its last pass unchanged).
+ * on WebAssembly SIMD, four rows at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1),
+ * as ./entmax15-simd.ts. Per row it performs the JavaScript path's operations, in the same order
+ * on the same doubles, so the results are the same bits, supports and pass counts
+ * (test/core/entmax-simd.test.ts); only the control flow differs: loops run over every class
+ * (or every compacted place) with masks, and a lane that has finished keeps its state while the
+ * others of its quad go on (a group whose two lanes are done skips its passes).
+ *  - m, x = ((z - m) * invT or / T) * (alpha - 1), the candidates x > -1, tiedSupport's closed
+ *    form, powerMeanBound (up to 16 passes of sums), as ./entmax15-simd.ts does them;
+ *  - the classes above the bound are compacted lane by lane in index order (scalar code): the
+ *    JavaScript path's working set, so every sum adds the same terms in the same order, and the
+ *    passes run over the most places a lane of the quad uses, not over every class;
+ *  - entmaxThreshold's safeguarded Halley passes, each in three loops: y = c - tau; the powers
+ *    and 1 / y (a function of its own, with no loop-carried state); the sums f, d1, d2. Its step,
+ *    bracket, next-double and midpoint rules per lane with masks;
+ *  - p is the last pass's (evaluated at the tau returned), normalised by 1 / sum.
  *
  * The powers y^q = expNonPositive(q Math.log(y)) (84% of the JavaScript path's time on 4096 x 10)
- * are evaluated here two at a time by:
+ * are evaluated two at a time by:
  *  - log: V8's Math.log is fdlibm's __ieee754_log (FreeBSD msun e_log.c; checked bit for bit on
  *    2.1e7 arguments), which is pure IEEE double arithmetic on the exponent and mantissa fields:
  *      x = 2^k (1 + f),  1 + f in [sqrt(2)/2, sqrt(2)),  s = f / (2 + f),
  *      log x = k ln2_hi - ((hfsq - (s (hfsq + R(s^2)) + k ln2_lo)) - f)   (and two variants)
  *    with R a degree-7 polynomial in s^2 split in odd and even halves (t1, t2). vlog below
- *    computes all three of fdlibm's final formulas and selects per lane with fdlibm's own
- *    integer tests, so its result is Math.log's double for every positive finite argument
- *    (subnormals by fdlibm's scaling by 2^54). fdlibm's separate k = 0 formulas are the k != 0
- *    ones with k ln2 = +0: (0 - (a - f)) and (f - a) are the same double in round-to-nearest.
+ *    computes fdlibm's final formulas and selects per lane with fdlibm's own integer tests (the
+ *    rare ones, |f| < 2^-20 and subnormal x, only when some lane needs them), so its result is
+ *    Math.log's double for every positive finite argument. fdlibm's separate k = 0 formulas are
+ *    the k != 0 ones with k ln2 = +0: (0 - (a - f)) and (f - a) are the same double in
+ *    round-to-nearest.
  *  - exp: ./exp.ts's table scheme, as ./softmax-simd.ts evaluates it (the same constants and
  *    operations, the table read lane by lane), plus one step ./softmax-simd.ts leaves out: where
  *    ./exp.ts's 2^(k >> 7) table holds 0 (k >> 7 <= -1075, x in [-745.2, -744.4]) the result
@@ -26,6 +37,12 @@
  * s_log1p.c as well; it is ported below as a scalar function with its branches, called per lane.
  * Math.pow(k, -(alpha - 1)) for the counts k = 0..32 is taken from a table the driver fills with
  * Math.pow itself.
+ *
+ * Cost (4096 x 10 at alpha = 1.3, 4 passes a quad): ~2.4 ms against the JavaScript path's ~6, of
+ * which the powers take ~1.7 (log ~10 ns, exp ~4.5 ns, a pair of lanes at 3.7 GHz, measured);
+ * fdlibm's log, with its division, is the floor of a design that keeps Math.log's bits. The
+ * 0.995 ms target needs a cheaper power shared with the JavaScript path (a table log without
+ * division, changing that path's last bits) or fewer passes (a stopping rule on the Halley step).
  *
  * Rows that leave the common path (Newton's NEWTON_PASSES passes used up, so the JavaScript path
  * would bisect on the integer order of doubles; or a next-double step from tau = 0) are marked
@@ -36,8 +53,9 @@
  * Memory (1 MiB, fixed): rows from byte 0 (TILE doubles, tiles of a multiple of 4 rows; spare
  * lanes of the last tile read stale rows and are not copied out), then per group the candidates
  * x (XO; -Infinity for the others), the working set (XS; classes shed by the power-mean bound
- * become -Infinity), the last pass's p (PP); the exp table, the power table, the supports and
- * the pass counts (32-bit integers). Exports run(quads, cols, invT, T, mode, am1, q, q(q - 1),
+ * become -Infinity), the last pass's p (PP), y and 1 / y (YS, RS), the compacted set (CS, MAP),
+ * p by column (PCOL); the exp table, the power table, the supports and pass counts (32-bit
+ * integers), the vector constants. Exports run(quads, cols, invT, T, mode, am1, q, q(q - 1),
  * bound) (mode 1 = divide by T; bound 1 = alpha < 2, run powerMeanBound), and for tests
  * log1p(x), vlog(x) and vexp(x) (lane 0 of the vector log and exp of (x, x)).
  */

@@ -53,6 +53,11 @@ import { exactReciprocal } from './temperature.js';
  * and underflows there, so no power is taken); a tied maximum used to run all 400 passes of the
  * old iteration cap (~85 ms for 16000 classes).
  *
+ * Short rows (cols <= SHORT_ROW, at least SIMD_MIN_ROWS rows): alpha = 1.5 in ./entmax15-simd.ts,
+ * any other alpha of the x form in ./entmax-simd.ts, four rows at a time with this path's
+ * arithmetic (Math.log and Math.log1p reproduced from fdlibm), so the same doubles; the rare rows
+ * that would bisect are handed back to this path.
+ *
  * Near alpha = 1 (1 < alpha < 1 + NEAR_ONE, NEAR_ONE = 1/64). With eps = alpha - 1 the x form
  * is ill-conditioned: tau is within eps log k of -1, so its rounding (an ulp of 1) is raised to
  * the power q = 1/eps, and p was off by up to 6e-2 at eps = 2^-52. Writing
@@ -143,6 +148,7 @@ export function entmax(
   return { probs: out, support };
 }
 
+/** A handed-back row, copied out of `out` (which holds its input) before the path rewrites it. */
 const ROW = new Float64Array(SHORT_ROW);
 
 /** The general path over rows of data (x form: alpha - 1 >= NEAR_ONE, alpha not 2). */
