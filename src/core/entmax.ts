@@ -1,4 +1,5 @@
 import { entmax15ShortSimd } from './entmax15-simd.js';
+import { entmaxShortSimd } from './entmax-simd.js';
 import { expNonPositive } from './exp.js';
 import { softmax } from './softmax.js';
 import { newScratch, rowCandidates, scratchFor, SHORT_ROW, SIMD_MIN_ROWS, sparsemax, zeroRow, type SparseMapResult } from './sparsemax.js';
@@ -51,6 +52,11 @@ import { exactReciprocal } from './temperature.js';
  * That covers a single live class, all-equal rows and huge alpha (tau_t -> 0 as alpha grows,
  * and underflows there, so no power is taken); a tied maximum used to run all 400 passes of the
  * old iteration cap (~85 ms for 16000 classes).
+ *
+ * Short rows (cols <= SHORT_ROW, at least SIMD_MIN_ROWS rows): alpha = 1.5 in ./entmax15-simd.ts,
+ * any other alpha of the x form in ./entmax-simd.ts, four rows at a time with this path's
+ * arithmetic (Math.log and Math.log1p reproduced from fdlibm), so the same doubles; the rare rows
+ * that would bisect are handed back to this path.
  *
  * Near alpha = 1 (1 < alpha < 1 + NEAR_ONE, NEAR_ONE = 1/64). With eps = alpha - 1 the x form
  * is ill-conditioned: tau is within eps log k of -1, so its rounding (an ulp of 1) is raised to
@@ -123,6 +129,41 @@ export function entmax(
   if (quadratic && cols <= SHORT_ROW && rows >= SIMD_MIN_ROWS && entmax15ShortSimd(data, rows, cols, temperature, invT, out, support)) {
     return { probs: out, support };
   }
+  // Short rows at another alpha: the same arithmetic four rows at a time (./entmax-simd.ts);
+  // the few rows it hands back (support -1, input left in out) take the path below.
+  if (!quadratic && cols <= SHORT_ROW && rows >= SIMD_MIN_ROWS) {
+    const most = entmaxShortSimd(data, rows, cols, temperature, invT, am1, q, out, support);
+    if (most >= 0) {
+      for (let r = 0, base = 0; r < rows; r++, base += cols) {
+        if (support[r] !== -1) continue;
+        const row = ROW.subarray(0, cols);
+        row.set(out.subarray(base, base + cols));
+        entmaxRows(row, 1, cols, am1, q, quadratic, temperature, invT, out.subarray(base, base + cols), support.subarray(r, r + 1));
+      }
+      if (most > entmaxStats.passes) entmaxStats.passes = most;
+      return { probs: out, support };
+    }
+  }
+  entmaxRows(data, rows, cols, am1, q, quadratic, temperature, invT, out, support);
+  return { probs: out, support };
+}
+
+/** A handed-back row, copied out of `out` (which holds its input) before the path rewrites it. */
+const ROW = new Float64Array(SHORT_ROW);
+
+/** The general path over rows of data (x form: alpha - 1 >= NEAR_ONE, alpha not 2). */
+function entmaxRows(
+  data: Float64Array,
+  rows: number,
+  cols: number,
+  am1: number,
+  q: number,
+  quadratic: boolean,
+  temperature: number,
+  invT: number,
+  out: Float64Array,
+  support: Int32Array,
+): void {
   // Entries with z < m - span map to x <= -1 (see rowCandidates); the factor covers the rounding
   // of T / am1 and of the products that form x.
   const span = (temperature / am1) * (1 + 2 ** -40);
@@ -185,7 +226,6 @@ export function entmax(
     for (let j = 0; j < k; j++) out[ids[j]] = work[j] * inv;
     support[r] = s;
   }
-  return { probs: out, support };
 }
 
 let scratch = newScratch(1024);

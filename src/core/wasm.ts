@@ -110,6 +110,51 @@ export const F64X2_DIV = simd(0xf3);
 /** Pseudo-maximum: b > a ? b : a per lane (so a NaN b is skipped, like `if (x > m) m = x`). */
 export const F64X2_PMAX = simd(0xf7);
 
+/** Added for the general-alpha entmax kernel (./entmax-simd.ts): fdlibm's log and log1p. */
+export const RETURN = [0x0f];
+export const I32_EQ = [0x46];
+export const I32_LT_S = [0x48];
+export const I32_GT_S = [0x4a];
+export const I32_LE_S = [0x4c];
+export const I32_GE_S = [0x4e];
+export const I32_GT_U = [0x4b];
+export const i32Load = (offset = 0) => [0x28, 2, ...uleb(offset)];
+export const i32Store = (offset = 0) => [0x36, 2, ...uleb(offset)];
+export const I32_OR = [0x72];
+export const I32_SHR_S = [0x75];
+export const I32_WRAP_I64 = [0xa7];
+export const I64_SHL = [0x86];
+export const I64_SHR_U = [0x88];
+export const I64_OR = [0x84];
+export const I64_AND = [0x83];
+export const I64_EXTEND_I32_U = [0xad];
+export const I64_REINTERPRET_F64 = [0xbd];
+export const F64_REINTERPRET_I64 = [0xbf];
+export const F64_CONVERT_I32_S = [0xb7];
+export const F64_NE = [0x62];
+export const F64_GT = [0x64];
+export const i64Const = (v: bigint) => {
+  const out = [0x42];
+  for (;;) {
+    const b = Number(v & 0x7fn);
+    v >>= 7n;
+    if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) return [...out, b];
+    out.push(b | 0x80);
+  }
+};
+export const F64X2_NE = simd(0x48);
+export const F64X2_LE = simd(0x4b);
+export const F64X2_ABS = simd(0xec);
+export const F64X2_NEG = simd(0xed);
+export const V128_OR = simd(0x50);
+export const V128_ANY_TRUE = simd(0x53);
+export const i32x4ExtractLane = (l: number) => [...simd(0x1b), l];
+export const f64x2ReplaceLane = (l: number) => [...simd(0x22), l];
+export const I64X2_SHR_U = simd(0xcd);
+export const I64X2_SUB = simd(0xd1);
+export const I64X2_LT_S = simd(0xd8);
+export const I64X2_GT_S = simd(0xd9);
+
 /** The slice of the WebAssembly JS API used here (the project's TypeScript libs omit it). */
 export interface WasmMemory {
   buffer: ArrayBuffer;
