@@ -118,8 +118,6 @@ export const I32_GT_S = [0x4a];
 export const I32_LE_S = [0x4c];
 export const I32_GE_S = [0x4e];
 export const I32_GT_U = [0x4b];
-export const i32Load = (offset = 0) => [0x28, 2, ...uleb(offset)];
-export const i32Store = (offset = 0) => [0x36, 2, ...uleb(offset)];
 export const I32_OR = [0x72];
 export const I32_SHR_S = [0x75];
 export const I32_WRAP_I64 = [0xa7];
@@ -133,15 +131,6 @@ export const F64_REINTERPRET_I64 = [0xbf];
 export const F64_CONVERT_I32_S = [0xb7];
 export const F64_NE = [0x62];
 export const F64_GT = [0x64];
-export const i64Const = (v: bigint) => {
-  const out = [0x42];
-  for (;;) {
-    const b = Number(v & 0x7fn);
-    v >>= 7n;
-    if ((v === 0n && (b & 0x40) === 0) || (v === -1n && (b & 0x40) !== 0)) return [...out, b];
-    out.push(b | 0x80);
-  }
-};
 export const F64X2_NE = simd(0x48);
 export const F64X2_LE = simd(0x4b);
 export const F64X2_ABS = simd(0xec);
@@ -182,7 +171,6 @@ export function instantiate(bytes: Uint8Array, imports: object = {}): Record<str
 // --- Scalar i64, more i32, byte-wide memory access (for ../codecs/number-text-wasm.ts). ---
 
 export const I64 = 0x7e;
-export const RETURN = [0x0f];
 /** if with an i32 result: if (result i32) ... else ... end. */
 export const IF_I32 = [0x04, 0x7f];
 /** if with an i64 result. */
@@ -213,16 +201,9 @@ export const i64Store = (offset = 0) => [0x37, 3, ...uleb(offset)];
 export const i32Store8 = (offset = 0) => [0x3a, 0, ...uleb(offset)];
 export const i32Store16 = (offset = 0) => [0x3b, 1, ...uleb(offset)];
 
-export const I32_EQ = [0x46];
-export const I32_LT_S = [0x48];
-export const I32_GT_S = [0x4a];
-export const I32_GT_U = [0x4b];
-export const I32_LE_S = [0x4c];
 export const I32_LE_U = [0x4d];
-export const I32_GE_S = [0x4e];
 export const I32_DIV_U = [0x6e];
 export const I32_REM_U = [0x70];
-export const I32_OR = [0x72];
 export const I32_XOR = [0x73];
 export const I32_SHR_U = [0x76];
 
@@ -240,10 +221,4 @@ export const I64_ADD = [0x7c];
 export const I64_SUB = [0x7d];
 export const I64_MUL = [0x7e];
 export const I64_DIV_U = [0x80];
-export const I64_AND = [0x83];
-export const I64_OR = [0x84];
-export const I64_SHL = [0x86];
-export const I64_SHR_U = [0x88];
-export const I32_WRAP_I64 = [0xa7];
 export const I64_EXTEND_I32_S = [0xac];
-export const I64_EXTEND_I32_U = [0xad];
