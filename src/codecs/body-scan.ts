@@ -1,4 +1,5 @@
 import { ApiError, MAX_ECHOED, badRequest, echoList, invalidRequest } from '../errors.js';
+import { laneRead, laneReset, laneStop, laneValues, numberLaneOn } from './number-scan-wasm.js';
 import { numberScan, scanNumber } from './number-text.js';
 
 /**
@@ -486,6 +487,9 @@ function readMatrix(
   if (b[i] === C.BracketClose) return shapeOnly(i + 1, `${field} must have at least one row`, [field], 'must have at least one row');
 
   const data = alloc();
+  const fast = numberLaneOn();
+  if (fast) laneReset();
+  const end = b.length;
   let k = 0;
   let rows = 0;
   let cols = -1;
@@ -516,8 +520,44 @@ function readMatrix(
       let rowHadSlow = false;
       if (b[i] !== C.BracketClose) {
         for (;;) {
+          let c = b[i];
+          if (fast && (c === C.Minus || (c >= C.Zero && c <= C.Nine))) {
+            // The WebAssembly lane reads the run of plain numbers from here (no JS per number);
+            // this loop goes on where it stops, so everything else is decided below as before.
+            let ended = false;
+            for (;;) {
+              // While the segment has long numbers, it stays within SEGMENT bytes (see below).
+              const got = laneRead(b, i, slow > 0 ? segStart + SEGMENT : end);
+              const m = got >> 2;
+              if (m === 0) break;
+              const values = laneValues;
+              if (k < capacity) data.set(m <= capacity - k ? values.subarray(0, m) : values.subarray(0, capacity - k), k);
+              if (probs) {
+                for (let t = 0; t < m; t++) {
+                  const v = values[t];
+                  if (!(v >= 0)) setBad(r, k - rowStart + t, elementBad);
+                  sum += v;
+                  if (v > max) max = v;
+                }
+              } else live += m;
+              k += m;
+              i = laneStop.at;
+              if ((got & 3) === 1) {
+                ended = true;
+                break;
+              }
+              // i is an element after a comma: a segment without long numbers may start there.
+              if (slow === 0) {
+                segStart = i;
+                segK = k;
+                impure = false;
+              }
+              c = b[i];
+              if ((got & 3) === 0 || !(c === C.Minus || (c >= C.Zero && c <= C.Nine))) break;
+            }
+            if (ended) break;
+          }
           const j = k - rowStart;
-          const c = b[i];
           if (c === C.LowerN) {
             i = skipLiteral(b, i, 'null');
             if (probs) setBad(r, j, elementBad);
@@ -667,6 +707,9 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
   let i = ws(b, start + 1);
   if (b[i] === C.BracketClose) return { end: i + 1, data: empty, count: 0, depth: 1, rows: 0, cols: 0, badAt: -1 };
   const data = alloc();
+  const fast = numberLaneOn();
+  if (fast) laneReset();
+  const end = b.length;
   let k = 0;
   let shapeError: string | undefined;
   let badAt = -1;
@@ -691,7 +734,31 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
     let segStart = i;
     let segK = k;
     for (;;) {
-      const c = b[i];
+      let c = b[i];
+      if (fast && (c === C.Minus || (c >= C.Zero && c <= C.Nine))) {
+        // The WebAssembly lane, as in readMatrix.
+        let ended = false;
+        for (;;) {
+          const got = laneRead(b, i, slow > 0 ? segStart + SEGMENT : end);
+          const m = got >> 2;
+          if (m === 0) break;
+          if (k < capacity) data.set(m <= capacity - k ? laneValues.subarray(0, m) : laneValues.subarray(0, capacity - k), k);
+          k += m;
+          i = laneStop.at;
+          if ((got & 3) === 1) {
+            ended = true;
+            break;
+          }
+          if (slow === 0) {
+            segStart = i;
+            segK = k;
+            impure = false;
+          }
+          c = b[i];
+          if ((got & 3) === 0 || !(c === C.Minus || (c >= C.Zero && c <= C.Nine))) break;
+        }
+        if (ended) break;
+      }
       if (c === C.LowerN) {
         i = skipLiteral(b, i, 'null');
         if (k < capacity) data[k] = -Infinity;

@@ -133,3 +133,43 @@ export function instantiate(bytes: Uint8Array, imports: object = {}): Record<str
     return null;
   }
 }
+
+/**
+ * Scalar i64, byte and i32 memory access, and the rest of the scalar ops of the number scanner
+ * (../codecs/number-scan-wasm.ts).
+ */
+export const I64 = 0x7e;
+/** i64.const of a BigInt (signed LEB128 over 64 bits). */
+export function i64Const(v: bigint): number[] {
+  const out: number[] = [0x42];
+  let n = BigInt.asIntN(64, v);
+  for (;;) {
+    const b = Number(n & 0x7fn);
+    n >>= 7n;
+    if ((n === 0n && (b & 0x40) === 0) || (n === -1n && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+export const RETURN = [0x0f];
+export const i32Load = (offset = 0) => [0x28, 2, ...uleb(offset)];
+export const i32Load8U = (offset = 0) => [0x2d, 0, ...uleb(offset)];
+export const i32Store = (offset = 0) => [0x36, 2, ...uleb(offset)];
+export const I32_EQ = [0x46];
+export const I32_LT_S = [0x48];
+export const I32_GT_S = [0x4a];
+export const I32_GT_U = [0x4b];
+export const I32_LE_S = [0x4c];
+export const I32_LE_U = [0x4d];
+export const I32_GE_S = [0x4e];
+export const I32_OR = [0x72];
+export const I32_SHR_U = [0x76];
+export const I64_EQZ = [0x50];
+export const I64_GT_U = [0x56];
+export const I64_ADD = [0x7c];
+export const I64_MUL = [0x7e];
+export const I64_EXTEND_I32_U = [0xad];
+export const F64_NEG = [0x9a];
+export const F64_CONVERT_I64_U = [0xba];

@@ -1,0 +1,236 @@
+/**
+ * A WebAssembly fast lane for runs of JSON numbers: from a byte inside an array, it reads numbers
+ * separated by commas (JSON whitespace allowed around them) and writes their doubles to an output
+ * area, with no JS call per number. It stops at the array's `]`, or at the first element it does
+ * not handle (null, a number outside its exact case below, anything malformed), and reports where
+ * and how many it wrote; its caller (./body-scan.ts) reads on from there with its own JS code, so
+ * every message, position and rule stays that code's, and enters the lane again after.
+ *
+ * Exact case (Clinger, "How to read floating point numbers accurately", PLDI 1990): the number is
+ * W 10^s with W the integer of its significant digits (read into an i64, at most 19 digits, so
+ * exact) and s its decimal exponent. If W <= 2^53 it is an exact double, and if |s| <= 22 so is
+ * 10^|s| (5^22 < 2^53); then W * 10^s or W / 10^-s is one correctly rounded IEEE operation on exact
+ * operands: the double nearest the true value, which is what JSON.parse gives (ECMAScript
+ * StringToNumber, round to nearest, ties to even). W = 0 is +-0 whatever s. Every other number
+ * (more digits, W past 2^53, |s| > 22) is left to the JS reader (./number-text.ts: a double-double
+ * product, then Number()). A number's grammar is JSON's; a byte that cannot follow a number (`01`,
+ * `1.`, `1x`) makes the lane stop at that number, unread, so the JS reader reports it.
+ *
+ * Data movement: the text is copied into WebAssembly memory in tiles of TILE bytes (a body is
+ * usually one or a few tiles), followed by a 0 byte that no number or separator accepts; the lane
+ * does not start a number within AHEAD bytes of a tile's end, so a number cut by the tile end is
+ * re-read from the next tile. The doubles are copied out by the caller with TypedArray.set.
+ *
+ * Memory: byte 0 the stop position (i32), POW10 (10^0..10^22) at 64, the output area at OUT (MAX
+ * doubles), the text tile at TEXT. Export run(p, limit, max) -> count * 4 + reason, reason 0: an
+ * element the lane does not handle starts at the stop position; 1: the array's `]` is at the stop
+ * position (after the last number written); 2: the output is full, or the next element starts at
+ * or past `limit` (the caller may call again).
+ *
+ * Hand-assembled (../core/wasm.ts) like the project's other kernels: no toolchain in the install.
+ */
+import {
+  BLOCK, br, brIf, END, F64, F64_CONVERT_I64_U, F64_DIV, F64_MUL, F64_NEG, f64Const, f64Load, f64Store, get, I32,
+  i32Const, i32Load8U, i32Store, I32_ADD, I32_EQ, I32_EQZ, I32_GE_S, I32_GE_U, I32_MUL, I32_GT_U, I32_LT_U, I32_OR, I32_SHL, I32_SUB, I64, i64Const,
+  I64_ADD, I64_EQZ, I64_EXTEND_I32_U, I64_GT_U, I64_MUL, IF, ELSE, instantiate, LOOP, name, RETURN, section, SELECT, set,
+  tee, uleb, type WasmMemory,
+} from '../core/wasm.js';
+
+/** Byte addresses in the module memory. */
+const POW10_AT = 64;
+const OUT = 256;
+/** Doubles written per call at most (64 KiB). */
+export const LANE_MAX = 8192;
+const TEXT = OUT + 8 * LANE_MAX;
+/** Bytes of text per tile. */
+const TILE = 1 << 20;
+/** The lane starts no number this close to a tile's end (unless the text ends there). */
+const AHEAD = 64;
+const PAGES = Math.ceil((TEXT + TILE + 16) / 65536);
+
+const UNREACHABLE = [0x00];
+
+function assemble(): Uint8Array {
+  // run(p, limit, max): params 0-2; locals i32 3-10, i64 11, f64 12.
+  const P = 0, LIMIT = 1, MAX = 2;
+  const START = 3, C = 4, NEG = 5, ND = 6, S = 7, E = 8, ES = 9, COUNT = 10;
+  const W = 11;
+  const V = 12;
+  const Q = 13; // i32, after the others in the locals list below
+  const body: number[] = [];
+  const emit = (...parts: number[][]) => {
+    for (const p of parts) body.push(...p);
+  };
+  const load = () => emit(get(P), i32Load8U(), set(C)); // C = text[P] (P is a byte address)
+  const next = () => emit(get(P), i32Const(1), I32_ADD, tee(P), i32Load8U(), set(C)); // C = text[++P]
+  const isDigit = () => [get(C), i32Const(48), I32_SUB, i32Const(10), I32_LT_U].flat();
+  const isWs = () =>
+    [get(C), i32Const(32), I32_EQ, get(C), i32Const(10), I32_EQ, I32_OR, get(C), i32Const(13), I32_EQ, I32_OR, get(C), i32Const(9), I32_EQ, I32_OR].flat();
+  /** Stops at `at` with the reason: count * 4 + reason. */
+  const stop = (at: number, reason: number) =>
+    emit(i32Const(0), get(at), i32Store(), get(COUNT), i32Const(2), I32_SHL, i32Const(reason), I32_OR, RETURN);
+  /** if (cond) stop at START, unread. */
+  const failIf = (cond: number[]) => {
+    emit(cond, IF);
+    stop(START, 0);
+    emit(END);
+  };
+
+  emit(i32Const(OUT), set(Q));
+  emit(LOOP); // each element
+  {
+    emit(get(P), get(LIMIT), I32_GE_U, get(COUNT), get(MAX), I32_GE_U, I32_OR, IF);
+    stop(P, 2);
+    emit(END);
+    emit(get(P), set(START));
+    load();
+    // Sign.
+    emit(get(C), i32Const(45), I32_EQ, tee(NEG), IF);
+    next();
+    emit(END);
+    emit(i64Const(0n), set(W), i32Const(0), set(ND), i32Const(0), set(S));
+    // Integer part: 0, or 1-9 then digits.
+    emit(get(C), i32Const(48), I32_EQ, IF);
+    next();
+    emit(ELSE);
+    failIf([get(C), i32Const(49), I32_SUB, i32Const(9), I32_GE_U].flat());
+    emit(LOOP);
+    emit(get(W), i64Const(10n), I64_MUL, get(C), i32Const(48), I32_SUB, I64_EXTEND_I32_U, I64_ADD, set(W));
+    emit(get(ND), i32Const(1), I32_ADD, set(ND));
+    next();
+    emit(isDigit(), brIf(0), END);
+    emit(END);
+    // Fraction: digits after the point; zeros before the first nonzero digit are not significant.
+    emit(get(C), i32Const(46), I32_EQ, IF);
+    next();
+    failIf([...isDigit(), ...I32_EQZ]);
+    emit(LOOP);
+    emit(get(W), i64Const(10n), I64_MUL, get(C), i32Const(48), I32_SUB, I64_EXTEND_I32_U, I64_ADD, tee(W));
+    emit(I64_EQZ, I32_EQZ, get(ND), I32_ADD, set(ND)); // ND += W != 0
+    emit(get(S), i32Const(1), I32_SUB, set(S));
+    next();
+    emit(isDigit(), brIf(0), END);
+    emit(END);
+    // Exponent: e or E, an optional sign, digits (clamped at 99999: far past any exact case).
+    emit(get(C), i32Const(32), I32_OR, i32Const(101), I32_EQ, IF);
+    next();
+    emit(i32Const(0), set(ES), i32Const(0), set(E));
+    emit(get(C), i32Const(45), I32_EQ, IF, i32Const(1), set(ES));
+    next();
+    emit(ELSE, get(C), i32Const(43), I32_EQ, IF);
+    next();
+    emit(END, END);
+    failIf([...isDigit(), ...I32_EQZ]);
+    emit(LOOP);
+    emit(get(E), i32Const(10), I32_MUL, get(C), i32Const(48), I32_SUB, I32_ADD, set(E));
+    emit(i32Const(99999), get(E), get(E), i32Const(99999), I32_GT_U, SELECT, set(E));
+    next();
+    emit(isDigit(), brIf(0), END);
+    emit(get(S), get(E), I32_SUB, get(S), get(E), I32_ADD, get(ES), SELECT, set(S));
+    emit(END);
+    // The value: 0, or W 10^S by one correctly rounded operation (Clinger's exact case).
+    emit(get(W), I64_EQZ, IF, f64Const(0), set(V), ELSE);
+    failIf([get(ND), i32Const(19), I32_GT_U].flat());
+    failIf([get(W), i64Const(1n << 53n), I64_GT_U].flat());
+    failIf([get(S), i32Const(22), I32_ADD, i32Const(44), I32_GT_U].flat());
+    emit(get(W), F64_CONVERT_I64_U, set(V));
+    emit(get(S), i32Const(0), I32_GE_S, IF);
+    emit(get(V), get(S), i32Const(3), I32_SHL, f64Load(POW10_AT), F64_MUL, set(V));
+    emit(ELSE, get(V), i32Const(0), get(S), I32_SUB, i32Const(3), I32_SHL, f64Load(POW10_AT), F64_DIV, set(V), END);
+    emit(END);
+    emit(get(V), F64_NEG, get(V), get(NEG), SELECT, set(V));
+    // What follows: `,` (store, next element), `]` (store, done), whitespace, or anything else (stop, unread).
+    emit(BLOCK, BLOCK, LOOP);
+    emit(get(C), i32Const(44), I32_EQ, brIf(1));
+    emit(get(C), i32Const(93), I32_EQ, brIf(2));
+    emit(isWs(), IF);
+    next();
+    emit(br(1), END);
+    stop(START, 0);
+    emit(END, END);
+    // `,`
+    emit(get(Q), get(V), f64Store(), get(Q), i32Const(8), I32_ADD, set(Q), get(COUNT), i32Const(1), I32_ADD, set(COUNT));
+    next();
+    emit(LOOP, isWs(), IF);
+    next();
+    emit(br(1), END, END);
+    emit(br(1), END); // the next element
+    // `]`
+    emit(get(Q), get(V), f64Store(), get(COUNT), i32Const(1), I32_ADD, set(COUNT));
+    stop(P, 1);
+  }
+  emit(END, UNREACHABLE);
+  const run = [4, 8, I32, 1, I64, 1, F64, 1, I32, ...body, ...END];
+  const fn = (code: number[]) => [...uleb(code.length), ...code];
+  return new Uint8Array([
+    0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
+    ...section(1, [1, 0x60, 3, I32, I32, I32, 1, I32]), // type 0: (i32 i32 i32) -> i32
+    ...section(3, [1, 0]),
+    ...section(5, [1, 0x00, ...uleb(PAGES)]), // memory: fixed size
+    ...section(7, [2, ...name('run'), 0x00, 0, ...name('memory'), 0x02, 0]),
+    ...section(10, [1, ...fn(run)]),
+  ]);
+}
+
+interface Lane {
+  run(p: number, limit: number, max: number): number;
+  memory: WasmMemory;
+}
+
+function load(): Lane | null {
+  const exports = instantiate(assemble());
+  if (exports === null) return null;
+  return { run: exports.run as Lane['run'], memory: exports.memory as WasmMemory };
+}
+
+const lane = load();
+const bytes = lane ? new Uint8Array(lane.memory.buffer) : new Uint8Array(0);
+const words = lane ? new Int32Array(lane.memory.buffer, 0, 1) : new Int32Array(1);
+if (lane) new Float64Array(lane.memory.buffer, POW10_AT, 23).set(Array.from({ length: 23 }, (_, i) => 10 ** i));
+
+/** The doubles of the last laneRead (valid until the next call). */
+export const laneValues = lane ? new Float64Array(lane.memory.buffer, OUT, LANE_MAX) : new Float64Array(0);
+/** Where the last laneRead stopped (a byte index of its text). */
+export const laneStop = { at: 0 };
+
+let enabled = lane !== null;
+/** Whether the lane is used (WebAssembly is available and it is not switched off). */
+export const numberLaneOn = (): boolean => enabled;
+/** Switches the lane off (true: on where available), e.g. to test the JavaScript path alone. */
+export function setNumberLane(on: boolean): void {
+  enabled = on && lane !== null;
+}
+
+/** The text held in WebAssembly memory: b[winStart, winEnd) at TEXT. */
+let winBody: Uint8Array | null = null;
+let winStart = 0;
+let winEnd = 0;
+
+/** Forgets the copied text (a new body may reuse the same bytes' buffer). */
+export function laneReset(): void {
+  winBody = null;
+}
+
+/**
+ * Reads the run of numbers starting at b[i] (a number's first byte, inside an array): returns
+ * count * 4 + reason (see the top of this file), with the doubles in laneValues[0, count) and
+ * the stop in laneStop.at. No element starting at or past b[limit] is read. Only call it while
+ * numberLaneOn(); call laneReset() before each new body.
+ */
+export function laneRead(b: Uint8Array, i: number, limit: number): number {
+  const run = (lane as Lane).run;
+  const bodyEnd = b.length;
+  if (b !== winBody || i < winStart || (i + AHEAD > winEnd && winEnd < bodyEnd)) {
+    winBody = b;
+    winStart = i;
+    winEnd = Math.min(bodyEnd, i + TILE);
+    bytes.set(b.subarray(winStart, winEnd), TEXT);
+    bytes[TEXT + winEnd - winStart] = 0; // no number or separator accepts it
+  }
+  const edge = winEnd < bodyEnd ? winEnd - AHEAD : winEnd;
+  const to = Math.min(limit, edge);
+  const base = TEXT - winStart;
+  const r = run(i + base, to + base, LANE_MAX);
+  laneStop.at = words[0] - base;
+  return r;
+}
