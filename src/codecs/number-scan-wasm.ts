@@ -33,12 +33,14 @@ import {
   BLOCK, br, brIf, END, F64, F64_CONVERT_I64_U, F64_DIV, F64_MUL, F64_NEG, f64Const, f64Load, f64Store, get, I32,
   i32Const, i32Load8U, i32Store, I32_ADD, I32_EQ, I32_EQZ, I32_GE_S, I32_GE_U, I32_MUL, I32_GT_U, I32_LT_U, I32_OR, I32_SHL, I32_SUB, I64, i64Const,
   I64_ADD, I64_EQZ, I64_EXTEND_I32_U, I64_GT_U, I64_MUL, IF, ELSE, instantiate, LOOP, name, RETURN, section, SELECT, set,
-  tee, uleb, type WasmMemory,
+  tee, uleb, type WasmMemory, i64Load, I64_CTZ, I64_SUB, I64_AND, I64_OR, I64_SHL, I64_SHR_U, I32_WRAP_I64, I32_SHR_U, I32_AND, I32_NE,
 } from '../core/wasm.js';
 
 /** Byte addresses in the module memory. */
 const POW10_AT = 64;
-const OUT = 256;
+/** 10^0..10^8 as i64. */
+const POW10I_AT = 256;
+const OUT = 512;
 /** Doubles written per call at most (64 KiB). */
 export const LANE_MAX = 8192;
 const TEXT = OUT + 8 * LANE_MAX;
@@ -56,7 +58,9 @@ function assemble(): Uint8Array {
   const START = 3, C = 4, NEG = 5, ND = 6, S = 7, E = 8, ES = 9, COUNT = 10;
   const W = 11;
   const V = 12;
-  const Q = 13; // i32, after the others in the locals list below
+  const Q = 13, TOTAL = 14, LEN = 15, LZ = 16; // i32, after the others in the locals list below
+  const T = 17; // i64
+  const RS = 18, RS0 = 19; // i32
   const body: number[] = [];
   const emit = (...parts: number[][]) => {
     for (const p of parts) body.push(...p);
@@ -76,6 +80,41 @@ function assemble(): Uint8Array {
     emit(END);
   };
 
+  /** T = the eight digit values at text[at] (bytes - '0'), its first `len` (1-8) moved to the top bytes, zeros below. */
+  const eight = (at: number[], len: number[]) =>
+    emit(at, i64Load(), i64Const(0x3030303030303030n), I64_SUB, i32Const(64), len, i32Const(3), I32_SHL, I32_SUB, I64_EXTEND_I32_U, I64_SHL, set(T));
+  /**
+   * W = W 10^len + the value of T's digits (SWAR: pairs, quads, then the octet, each by one
+   * multiply-add of the lanes, e.g. 10 a + b in every 16-bit lane; a lane never carries into the next).
+   */
+  const combine = (len: number[]) => {
+    emit(get(T), i64Const(10n), I64_MUL, get(T), i64Const(8n), I64_SHR_U, I64_ADD, i64Const(0x00ff00ff00ff00ffn), I64_AND, set(T));
+    emit(get(T), i64Const(100n), I64_MUL, get(T), i64Const(16n), I64_SHR_U, I64_ADD, i64Const(0x0000ffff0000ffffn), I64_AND, set(T));
+    emit(get(T), i64Const(10000n), I64_MUL, get(T), i64Const(32n), I64_SHR_U, I64_ADD, i64Const(0xffffffffn), I64_AND, set(T));
+    emit(get(W), len, i32Const(3), I32_SHL, i64Load(POW10I_AT), I64_MUL, get(T), I64_ADD, set(W));
+  };
+  /**
+   * A run of digits at P into W (W = W 10^TOTAL + its value). Its end is found byte by byte: the
+   * branch is predicted for the usual fixed-width text, so the position chain from one number to
+   * the next carries no load; the value is then combined eight digits at a time, off that chain.
+   * Sets TOTAL (digits read), P (after them) and C (the byte there).
+   */
+  const digits = () => {
+    emit(get(P), set(RS), LOOP);
+    load();
+    emit(isDigit(), IF, get(P), i32Const(1), I32_ADD, set(P), br(1), END, END);
+    emit(get(P), get(RS), I32_SUB, set(TOTAL));
+    // Whole octets first (only runs of more than eight digits have them).
+    emit(BLOCK, LOOP, get(P), get(RS), I32_SUB, tee(LEN), i32Const(8), I32_LT_U, brIf(1));
+    eight(get(RS), i32Const(8));
+    combine(i32Const(8));
+    emit(get(RS), i32Const(8), I32_ADD, set(RS), br(0), END, END);
+    emit(get(LEN), IF);
+    eight(get(RS), get(LEN));
+    combine(get(LEN));
+    emit(END);
+  };
+
   emit(i32Const(OUT), set(Q));
   emit(LOOP); // each element
   {
@@ -84,32 +123,25 @@ function assemble(): Uint8Array {
     emit(END);
     emit(get(P), set(START));
     load();
-    // Sign.
-    emit(get(C), i32Const(45), I32_EQ, tee(NEG), IF);
-    next();
-    emit(END);
+    // Sign (branch-free: one of two signs is common in logits).
+    emit(get(C), i32Const(45), I32_EQ, tee(NEG), get(P), I32_ADD, set(P));
     emit(i64Const(0n), set(W), i32Const(0), set(ND), i32Const(0), set(S));
-    // Integer part: 0, or 1-9 then digits.
-    emit(get(C), i32Const(48), I32_EQ, IF);
-    next();
-    emit(ELSE);
-    failIf([get(C), i32Const(49), I32_SUB, i32Const(9), I32_GE_U].flat());
-    emit(LOOP);
-    emit(get(W), i64Const(10n), I64_MUL, get(C), i32Const(48), I32_SUB, I64_EXTEND_I32_U, I64_ADD, set(W));
-    emit(get(ND), i32Const(1), I32_ADD, set(ND));
-    next();
-    emit(isDigit(), brIf(0), END);
-    emit(END);
-    // Fraction: digits after the point; zeros before the first nonzero digit are not significant.
+    emit(get(P), set(RS0));
+    // Integer part: 0, or 1-9 then digits. ND: significant digits (W stays below 10^19 while <= 19).
+    digits();
+    failIf([get(TOTAL), I32_EQZ].flat());
+    failIf([get(TOTAL), i32Const(1), I32_GT_U, get(RS0), i32Load8U(), i32Const(48), I32_EQ, I32_AND].flat());
+    emit(get(TOTAL), i32Const(0), get(W), I64_EQZ, I32_EQZ, SELECT, set(ND));
+    // Fraction: digits after the point (S counts them down); while W is 0, its zeros are not significant.
     emit(get(C), i32Const(46), I32_EQ, IF);
     next();
     failIf([...isDigit(), ...I32_EQZ]);
-    emit(LOOP);
-    emit(get(W), i64Const(10n), I64_MUL, get(C), i32Const(48), I32_SUB, I64_EXTEND_I32_U, I64_ADD, tee(W));
-    emit(I64_EQZ, I32_EQZ, get(ND), I32_ADD, set(ND)); // ND += W != 0
+    emit(get(W), I64_EQZ, IF, BLOCK, LOOP, get(C), i32Const(48), I32_NE, brIf(1));
     emit(get(S), i32Const(1), I32_SUB, set(S));
     next();
-    emit(isDigit(), brIf(0), END);
+    emit(br(0), END, END, END);
+    digits();
+    emit(get(S), get(TOTAL), I32_SUB, set(S), get(ND), get(TOTAL), I32_ADD, set(ND));
     emit(END);
     // Exponent: e or E, an optional sign, digits (clamped at 99999: far past any exact case).
     emit(get(C), i32Const(32), I32_OR, i32Const(101), I32_EQ, IF);
@@ -128,16 +160,13 @@ function assemble(): Uint8Array {
     emit(isDigit(), brIf(0), END);
     emit(get(S), get(E), I32_SUB, get(S), get(E), I32_ADD, get(ES), SELECT, set(S));
     emit(END);
-    // The value: 0, or W 10^S by one correctly rounded operation (Clinger's exact case).
-    emit(get(W), I64_EQZ, IF, f64Const(0), set(V), ELSE);
-    failIf([get(ND), i32Const(19), I32_GT_U].flat());
-    failIf([get(W), i64Const(1n << 53n), I64_GT_U].flat());
-    failIf([get(S), i32Const(22), I32_ADD, i32Const(44), I32_GT_U].flat());
+    // The value: W 10^S by one correctly rounded operation (Clinger's exact case; W = 0 gives 0),
+    // else the JS reader's (one test: the three conditions are rarely false).
+    failIf([get(ND), i32Const(19), I32_GT_U, get(W), i64Const(1n << 53n), I64_GT_U, I32_OR, get(S), i32Const(22), I32_ADD, i32Const(44), I32_GT_U, I32_OR].flat());
     emit(get(W), F64_CONVERT_I64_U, set(V));
     emit(get(S), i32Const(0), I32_GE_S, IF);
     emit(get(V), get(S), i32Const(3), I32_SHL, f64Load(POW10_AT), F64_MUL, set(V));
     emit(ELSE, get(V), i32Const(0), get(S), I32_SUB, i32Const(3), I32_SHL, f64Load(POW10_AT), F64_DIV, set(V), END);
-    emit(END);
     emit(get(V), F64_NEG, get(V), get(NEG), SELECT, set(V));
     // What follows: `,` (store, next element), `]` (store, done), whitespace, or anything else (stop, unread).
     emit(BLOCK, BLOCK, LOOP);
@@ -151,16 +180,16 @@ function assemble(): Uint8Array {
     // `,`
     emit(get(Q), get(V), f64Store(), get(Q), i32Const(8), I32_ADD, set(Q), get(COUNT), i32Const(1), I32_ADD, set(COUNT));
     next();
-    emit(LOOP, isWs(), IF);
+    emit(get(C), i32Const(33), I32_LT_U, IF, LOOP, isWs(), IF);
     next();
-    emit(br(1), END, END);
+    emit(br(1), END, END, END);
     emit(br(1), END); // the next element
     // `]`
     emit(get(Q), get(V), f64Store(), get(COUNT), i32Const(1), I32_ADD, set(COUNT));
     stop(P, 1);
   }
   emit(END, UNREACHABLE);
-  const run = [4, 8, I32, 1, I64, 1, F64, 1, I32, ...body, ...END];
+  const run = [6, 8, I32, 1, I64, 1, F64, 4, I32, 1, I64, 2, I32, ...body, ...END];
   const fn = (code: number[]) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -186,7 +215,10 @@ function load(): Lane | null {
 const lane = load();
 const bytes = lane ? new Uint8Array(lane.memory.buffer) : new Uint8Array(0);
 const words = lane ? new Int32Array(lane.memory.buffer, 0, 1) : new Int32Array(1);
-if (lane) new Float64Array(lane.memory.buffer, POW10_AT, 23).set(Array.from({ length: 23 }, (_, i) => 10 ** i));
+if (lane) {
+  new Float64Array(lane.memory.buffer, POW10_AT, 23).set(Array.from({ length: 23 }, (_, i) => 10 ** i));
+  new BigInt64Array(lane.memory.buffer, POW10I_AT, 9).set(Array.from({ length: 9 }, (_, i) => 10n ** BigInt(i)));
+}
 
 /** The doubles of the last laneRead (valid until the next call). */
 export const laneValues = lane ? new Float64Array(lane.memory.buffer, OUT, LANE_MAX) : new Float64Array(0);
@@ -220,7 +252,7 @@ export function laneReset(): void {
 export function laneRead(b: Uint8Array, i: number, limit: number): number {
   const run = (lane as Lane).run;
   const bodyEnd = b.length;
-  if (b !== winBody || i < winStart || (i + AHEAD > winEnd && winEnd < bodyEnd)) {
+  if (b !== winBody || i < winStart || (i + AHEAD >= winEnd && winEnd < bodyEnd)) {
     winBody = b;
     winStart = i;
     winEnd = Math.min(bodyEnd, i + TILE);
