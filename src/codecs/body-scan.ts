@@ -22,9 +22,12 @@ import { numberScan, scanNumber } from './number-text.js';
  * were validated (the caller does that with `rest`). Only the wording of a syntax error differs
  * from JSON.parse's ("unexpected `x` at byte N").
  *
- * Numbers: JSON's grammar exactly, read and converted by number-text.ts's scanNumber (exact: a
+ * Numbers: JSON's grammar exactly. Runs of numbers are read by the WebAssembly lane of
+ * number-scan-wasm.ts (exact: Clinger's case and a 128-bit Eisel-Lemire product, no JS call per
+ * number; it stops at anything else, unread, and the loops below go on from there, so every rule
+ * and message is theirs); the numbers it leaves by number-text.ts's scanNumber (exact: a
  * correctly rounded operation on exact doubles up to 15 digits, a double-double product up to 19).
- * The few it leaves (more than 19 significant digits, near-halfway values, subnormals, overflow)
+ * The few that leaves (more than 19 significant digits, near-halfway values, subnormals, overflow)
  * are collected and converted by JSON.parse on slices of at most SEGMENT bytes of the row's text,
  * which is correctly rounded too and ~2x faster than Number() on each number's text (measured
  * 102 vs 191 ns a number); the slice is bounded, so memory stays bounded.

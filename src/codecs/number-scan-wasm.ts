@@ -6,23 +6,38 @@
  * and how many it wrote; its caller (./body-scan.ts) reads on from there with its own JS code, so
  * every message, position and rule stays that code's, and enters the lane again after.
  *
- * Exact case (Clinger, "How to read floating point numbers accurately", PLDI 1990): the number is
- * W 10^s with W the integer of its significant digits (read into an i64, at most 19 digits, so
- * exact) and s its decimal exponent. If W <= 2^53 it is an exact double, and if |s| <= 22 so is
- * 10^|s| (5^22 < 2^53); then W * 10^s or W / 10^-s is one correctly rounded IEEE operation on exact
- * operands: the double nearest the true value, which is what JSON.parse gives (ECMAScript
- * StringToNumber, round to nearest, ties to even). W = 0 is +-0 whatever s. Every other number
- * (more digits, W past 2^53, |s| > 22) is left to the JS reader (./number-text.ts: a double-double
- * product, then Number()). A number's grammar is JSON's; a byte that cannot follow a number (`01`,
- * `1.`, `1x`) makes the lane stop at that number, unread, so the JS reader reports it.
+ * Values, exactly JSON.parse's (ECMAScript StringToNumber: the nearest double, ties to even). The
+ * number is W 10^q, W the integer of its significant digits (an i64: at most 19 of them, so W is
+ * exact; zeros before the first nonzero digit do not count), q its decimal exponent.
+ * 1. Clinger's exact case ("How to read floating point numbers accurately", PLDI 1990): if
+ *    W <= 2^53 (an exact double) and |q| <= 22 (10^|q| is exact: 5^22 < 2^53), W * 10^q or
+ *    W / 10^-q is one correctly rounded IEEE operation on exact operands. W = 0 gives +-0.
+ * 2. Otherwise, for q in [-342, 308], the idea of Eisel-Lemire (D. Lemire, "Number parsing at a
+ *    gigabyte per second", Software: Practice and Experience 51(8), 2021), exact and conservative:
+ *    W 10^q = W 5^q 2^q, and 5^q = (T + d) 2^e5 with T in [2^63, 2^64) an integer and 0 <= d < 1
+ *    (T truncated; d = 0 when 5^q fits in 64 bits; a table built with BigInt at load). With A = W
+ *    shifted left to its top bit, the exact 128-bit product HI:LO = A T (four 32 x 32-bit products)
+ *    is below the true A (T + d) by less than A < 2^64, so the true product's high word is HI or
+ *    HI + 1. Its top 54 bits (53 and the rounding bit) are HI's bits above bit 9 (or 10, if the
+ *    top bit is bit 127), and they are decided unless the bits of HI below them may carry (HI's low
+ *    9 bits all ones) or the rest may be an exact tie (HI's low 9 bits and LO all zero): in those
+ *    cases (~1 in 500) and for results that are subnormal or overflow, JS decides. Else rounding
+ *    half up is right (a rounding bit of 1 has nonzero bits below it), and the biased exponent is
+ *    e5 + q + 1149 + (top bit 127) - (W's shift), 1149 = 1075 + 74 (the 53-bit result sits 74 bits
+ *    above the product's bit 0 when its top bit is bit 126).
+ * 3. Everything else (more than 19 digits, q outside [-342, 308], the undecided cases) is left to
+ *    the JS reader (./number-text.ts: a double-double product, then Number()).
+ * A number's grammar is JSON's; a byte that cannot follow a number (`01`, `1.`, `1x`) makes the
+ * lane stop at that number, unread, so the JS reader reports it at the same byte as before.
  *
  * Data movement: the text is copied into WebAssembly memory in tiles of TILE bytes (a body is
  * usually one or a few tiles), followed by a 0 byte that no number or separator accepts; the lane
  * does not start a number within AHEAD bytes of a tile's end, so a number cut by the tile end is
  * re-read from the next tile. The doubles are copied out by the caller with TypedArray.set.
  *
- * Memory: byte 0 the stop position (i32), POW10 (10^0..10^22) at 64, the output area at OUT (MAX
- * doubles), the text tile at TEXT. Export run(p, limit, max) -> count * 4 + reason, reason 0: an
+ * Memory: byte 0 the stop position (i32), 10^0..10^22 (f64) at POW10_AT, 10^0..10^8 (i64) at
+ * POW10I_AT, the Eisel-Lemire tables at T5_AT and EQ_AT, the output area at OUT (LANE_MAX doubles),
+ * the text tile at TEXT. Export run(p, limit, max) -> count * 4 + reason, reason 0: an
  * element the lane does not handle starts at the stop position; 1: the array's `]` is at the stop
  * position (after the last number written); 2: the output is full, or the next element starts at
  * or past `limit` (the caller may call again).
@@ -33,14 +48,19 @@ import {
   BLOCK, br, brIf, END, F64, F64_CONVERT_I64_U, F64_DIV, F64_MUL, F64_NEG, f64Const, f64Load, f64Store, get, I32,
   i32Const, i32Load8U, i32Store, I32_ADD, I32_EQ, I32_EQZ, I32_GE_S, I32_GE_U, I32_MUL, I32_GT_U, I32_LT_U, I32_OR, I32_SHL, I32_SUB, I64, i64Const,
   I64_ADD, I64_EQZ, I64_EXTEND_I32_U, I64_GT_U, I64_MUL, IF, ELSE, instantiate, LOOP, name, RETURN, section, SELECT, set,
-  tee, uleb, type WasmMemory, i64Load, I64_CTZ, I64_SUB, I64_AND, I64_OR, I64_SHL, I64_SHR_U, I32_WRAP_I64, I32_SHR_U, I32_AND, I32_NE,
+  tee, uleb, type WasmMemory, i64Load, I64_CTZ, I64_SUB, I64_AND, I64_OR, I64_SHL, I64_SHR_U, I32_WRAP_I64, I32_SHR_U, I32_AND, I32_NE, I64_EQ, I64_CLZ, F64_REINTERPRET_I64, i32Load,
 } from '../core/wasm.js';
 
 /** Byte addresses in the module memory. */
 const POW10_AT = 64;
 /** 10^0..10^8 as i64. */
 const POW10I_AT = 256;
-const OUT = 512;
+/** Eisel-Lemire's tables for decimal exponents Q_MIN..Q_MAX: 5^q's 64-bit significand, and an exponent. */
+const Q_MIN = -342;
+const Q_MAX = 308;
+const T5_AT = 512;
+const EQ_AT = T5_AT + 8 * (Q_MAX - Q_MIN + 1);
+const OUT = (EQ_AT + 4 * (Q_MAX - Q_MIN + 1) + 7) & ~7;
 /** Doubles written per call at most (64 KiB). */
 export const LANE_MAX = 8192;
 const TEXT = OUT + 8 * LANE_MAX;
@@ -60,7 +80,8 @@ function assemble(): Uint8Array {
   const V = 12;
   const Q = 13, TOTAL = 14, LEN = 15, LZ = 16; // i32, after the others in the locals list below
   const T = 17; // i64
-  const RS = 18, RS0 = 19; // i32
+  const RS = 18, RS0 = 19, UB = 20; // i32
+  const A = 21, B = 22, P00 = 23, P01 = 24, P10 = 25, MID = 26, LO = 27, HI = 28; // i64
   const body: number[] = [];
   const emit = (...parts: number[][]) => {
     for (const p of parts) body.push(...p);
@@ -161,12 +182,37 @@ function assemble(): Uint8Array {
     emit(get(S), get(E), I32_SUB, get(S), get(E), I32_ADD, get(ES), SELECT, set(S));
     emit(END);
     // The value: W 10^S by one correctly rounded operation (Clinger's exact case; W = 0 gives 0),
-    // else the JS reader's (one test: the three conditions are rarely false).
-    failIf([get(ND), i32Const(19), I32_GT_U, get(W), i64Const(1n << 53n), I64_GT_U, I32_OR, get(S), i32Const(22), I32_ADD, i32Const(44), I32_GT_U, I32_OR].flat());
+    // else by the 128-bit product (Eisel-Lemire, see the top of this file), else the JS reader's.
+    emit(get(ND), i32Const(19), I32_GT_U, get(W), i64Const(1n << 53n), I64_GT_U, I32_OR, get(S), i32Const(22), I32_ADD, i32Const(44), I32_GT_U, I32_OR, IF);
+    {
+      failIf([get(ND), i32Const(19), I32_GT_U, get(W), I64_EQZ, I32_OR, get(S), i32Const(-Q_MIN), I32_ADD, i32Const(Q_MAX - Q_MIN), I32_GT_U, I32_OR].flat());
+      // A = W normalised (top bit set), B = 5^S's truncated 64-bit significand; HI:LO = A B exactly.
+      emit(get(W), I64_CLZ, tee(A), get(W), get(A), I64_SHL, set(A), I32_WRAP_I64, set(LZ));
+      emit(get(S), i32Const(-Q_MIN), I32_ADD, tee(UB), i32Const(3), I32_SHL, i64Load(T5_AT), set(B));
+      const lo32 = (x: number) => [get(x), i64Const(0xffffffffn), I64_AND].flat();
+      const hi32 = (x: number) => [get(x), i64Const(32n), I64_SHR_U].flat();
+      emit(lo32(A), lo32(B), I64_MUL, set(P00));
+      emit(lo32(A), hi32(B), I64_MUL, set(P01));
+      emit(hi32(A), lo32(B), I64_MUL, set(P10));
+      emit(hi32(P00), lo32(P01), I64_ADD, lo32(P10), I64_ADD, set(MID));
+      emit(get(MID), i64Const(32n), I64_SHL, lo32(P00), I64_OR, set(LO));
+      emit(hi32(A), hi32(B), I64_MUL, hi32(P01), I64_ADD, hi32(P10), I64_ADD, hi32(MID), I64_ADD, set(HI));
+      // Undecided (the unknown rest of the product may carry into the kept bits, or be an exact tie): JS.
+      failIf([get(HI), i64Const(0x1ffn), I64_AND, i64Const(0x1ffn), I64_EQ, get(HI), i64Const(0x1ffn), I64_AND, get(LO), I64_OR, I64_EQZ, I32_OR].flat());
+      // 54 bits (53 and the rounding bit) from the top, rounded half up; E the biased exponent.
+      emit(get(UB), i32Const(2), I32_SHL, i32Load(EQ_AT), get(HI), i64Const(63n), I64_SHR_U, I32_WRAP_I64, tee(UB), I32_ADD, get(LZ), I32_SUB, set(E));
+      emit(get(HI), get(UB), i32Const(9), I32_ADD, I64_EXTEND_I32_U, I64_SHR_U, tee(B), get(B), i64Const(1n), I64_AND, I64_ADD, i64Const(1n), I64_SHR_U, tee(B));
+      emit(i64Const(53n), I64_SHR_U, I64_EQZ, I32_EQZ, IF, i64Const(1n << 52n), set(B), get(E), i32Const(1), I32_ADD, set(E), END);
+      // A subnormal or infinite result: JS.
+      failIf([get(E), i32Const(1), I32_SUB, i32Const(2045), I32_GT_U].flat());
+      emit(get(E), I64_EXTEND_I32_U, i64Const(52n), I64_SHL, get(B), i64Const((1n << 52n) - 1n), I64_AND, I64_OR, F64_REINTERPRET_I64, set(V));
+    }
+    emit(ELSE);
     emit(get(W), F64_CONVERT_I64_U, set(V));
     emit(get(S), i32Const(0), I32_GE_S, IF);
     emit(get(V), get(S), i32Const(3), I32_SHL, f64Load(POW10_AT), F64_MUL, set(V));
     emit(ELSE, get(V), i32Const(0), get(S), I32_SUB, i32Const(3), I32_SHL, f64Load(POW10_AT), F64_DIV, set(V), END);
+    emit(END);
     emit(get(V), F64_NEG, get(V), get(NEG), SELECT, set(V));
     // What follows: `,` (store, next element), `]` (store, done), whitespace, or anything else (stop, unread).
     emit(BLOCK, BLOCK, LOOP);
@@ -189,7 +235,7 @@ function assemble(): Uint8Array {
     stop(P, 1);
   }
   emit(END, UNREACHABLE);
-  const run = [6, 8, I32, 1, I64, 1, F64, 4, I32, 1, I64, 2, I32, ...body, ...END];
+  const run = [7, 8, I32, 1, I64, 1, F64, 4, I32, 1, I64, 3, I32, 8, I64, ...body, ...END];
   const fn = (code: number[]) => [...uleb(code.length), ...code];
   return new Uint8Array([
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
@@ -218,6 +264,25 @@ const words = lane ? new Int32Array(lane.memory.buffer, 0, 1) : new Int32Array(1
 if (lane) {
   new Float64Array(lane.memory.buffer, POW10_AT, 23).set(Array.from({ length: 23 }, (_, i) => 10 ** i));
   new BigInt64Array(lane.memory.buffer, POW10I_AT, 9).set(Array.from({ length: 9 }, (_, i) => 10n ** BigInt(i)));
+  // 5^q = (T + d) 2^e5 with T in [2^63, 2^64) and 0 <= d < 1 (T truncated); EQ = e5 + q + 1149
+  // (the biased exponent of W 10^q for W normalised, before the product's top bit and W's shift).
+  const t5 = new BigUint64Array(lane.memory.buffer, T5_AT, Q_MAX - Q_MIN + 1);
+  const eq = new Int32Array(lane.memory.buffer, EQ_AT, Q_MAX - Q_MIN + 1);
+  for (let q = Q_MIN; q <= Q_MAX; q++) {
+    const d = 5n ** BigInt(Math.abs(q));
+    const len = d.toString(2).length;
+    let t: bigint;
+    let e5: number;
+    if (q >= 0) {
+      t = len >= 64 ? d >> BigInt(len - 64) : d << BigInt(64 - len);
+      e5 = len - 64;
+    } else {
+      t = (1n << BigInt(63 + len)) / d;
+      e5 = -(63 + len);
+    }
+    t5[q - Q_MIN] = t;
+    eq[q - Q_MIN] = e5 + q + 1149;
+  }
 }
 
 /** The doubles of the last laneRead (valid until the next call). */

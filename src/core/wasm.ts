@@ -181,3 +181,7 @@ export const I64_OR = [0x84];
 export const I64_SHL = [0x86];
 export const I64_SHR_U = [0x88];
 export const I32_WRAP_I64 = [0xa7];
+export const I64_EQ = [0x51];
+export const I64_NE = [0x52];
+export const I64_CLZ = [0x79];
+export const F64_REINTERPRET_I64 = [0xbf];
