@@ -149,10 +149,16 @@ function assemble(): Uint8Array {
     emit(i64Const(0n), set(W), i32Const(0), set(ND), i32Const(0), set(S));
     emit(get(P), set(RS0));
     // Integer part: 0, or 1-9 then digits. ND: significant digits (W stays below 10^19 while <= 19).
+    // One digit (logits' usual case) without the run machinery.
+    emit(get(P), i32Load8U(), i32Const(48), I32_SUB, tee(LEN), i32Const(10), I32_GE_U);
+    failIf([]);
+    next();
+    emit(isDigit(), IF);
+    failIf([get(LEN), I32_EQZ].flat()); // a leading 0
+    emit(get(RS0), set(P));
     digits();
-    failIf([get(TOTAL), I32_EQZ].flat());
-    failIf([get(TOTAL), i32Const(1), I32_GT_U, get(RS0), i32Load8U(), i32Const(48), I32_EQ, I32_AND].flat());
-    emit(get(TOTAL), i32Const(0), get(W), I64_EQZ, I32_EQZ, SELECT, set(ND));
+    emit(get(TOTAL), set(ND), ELSE);
+    emit(get(LEN), I64_EXTEND_I32_U, set(W), get(LEN), i32Const(0), I32_NE, set(ND), END);
     // Fraction: digits after the point (S counts them down); while W is 0, its zeros are not significant.
     emit(get(C), i32Const(46), I32_EQ, IF);
     next();
