@@ -544,7 +544,7 @@ function readMatrix(
                 }
               } else live += m;
               k += m;
-              i = laneStop.at;
+              i = ws(b, laneStop.at); // past whitespace the lane stopped in at its tile's end
               if ((got & 3) === 1) {
                 ended = true;
                 break;
@@ -747,7 +747,7 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
           if (m === 0) break;
           if (k < capacity) data.set(m <= capacity - k ? laneValues.subarray(0, m) : laneValues.subarray(0, capacity - k), k);
           k += m;
-          i = laneStop.at;
+          i = ws(b, laneStop.at); // past whitespace the lane stopped in at its tile's end
           if ((got & 3) === 1) {
             ended = true;
             break;

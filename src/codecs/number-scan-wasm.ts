@@ -40,7 +40,8 @@
  * the text tile at TEXT. Export run(p, limit, max) -> count * 4 + reason, reason 0: an
  * element the lane does not handle starts at the stop position; 1: the array's `]` is at the stop
  * position (after the last number written); 2: the output is full, or the next element starts at
- * or past `limit` (the caller may call again).
+ * or past `limit` (the caller may call again), or whitespace after a comma runs past the tile's
+ * end (then the stop is inside it: the caller skips whitespace from the stop).
  *
  * Hand-assembled (../core/wasm.ts) like the project's other kernels: no toolchain in the install.
  */
@@ -314,7 +315,7 @@ export function laneReset(): void {
 /**
  * Reads the run of numbers starting at b[i] (a number's first byte, inside an array): returns
  * count * 4 + reason (see the top of this file), with the doubles in laneValues[0, count) and
- * the stop in laneStop.at. No element starting at or past b[limit] is read. Only call it while
+ * the stop in laneStop.at (with reason 2, possibly inside whitespace: skip it). No element starting at or past b[limit] is read. Only call it while
  * numberLaneOn(); call laneReset() before each new body.
  */
 export function laneRead(b: Uint8Array, i: number, limit: number): number {

@@ -102,7 +102,9 @@ function readWithLane(texts: string[]): (number | undefined)[] {
       expect(laneStop.at).toBe(text.length - 1);
       return got;
     }
-    if (laneStop.at !== starts[e]) expect(laneStop.at, `stop of element ${e}: ${texts[e]}`).toBe(starts[e]);
+    let at = laneStop.at;
+    if ((r & 3) === 2) while (b[at] === 32 || b[at] === 10 || b[at] === 9 || b[at] === 13) at++; // see laneRead
+    if (at !== starts[e]) expect(at, `stop of element ${e}: ${texts[e]}`).toBe(starts[e]);
     if ((r & 3) !== 2) e++; // JavaScript's element
     else if (n === 0) expect.fail('the lane refused an element for room (its tile is refilled)');
     if (e === texts.length) return got;
@@ -245,6 +247,23 @@ describe('body-scan with the lane = body-scan without it', () => {
       ['{"logits":[[1e22,1e23,1e-22,1e-23,-0.0,0e999]]}', undefined],
     ];
     for (const [text, message] of cases) expect(messageOf(expectSameScan(text)), text).toBe(message);
+  });
+
+  it('reads across the lane\'s tiles when whitespace after a comma runs past a tile\'s end', () => {
+    // The lane's first tile starts at the first number (p0) and ends 1 MiB later: whitespace from
+    // just before that end to past it, after a comma, for each offset of the comma before it.
+    for (const before of [70, 66, 64, 40, 10, 1]) {
+      const head = '{"logits":[[';
+      const tileEnd = head.length + (1 << 20);
+      let text = head;
+      let t = 0;
+      while (text.length < tileEnd - before - 14) text += `${(t++ / 7).toFixed(4)},${t % 5 === 0 ? ' ' : ''}`;
+      text += '1'.repeat(tileEnd - before - 1 - text.length); // a number the lane reads, its comma at tileEnd - before - 1
+      text += ',' + ' '.repeat(before + 50) + '2.5,3]]}';
+      const on = expectSameScan(text) as { body: ScannedBody };
+      expect(on.body.matrix!.elementError).toBeUndefined();
+      expect(Array.from(on.body.matrix!.data.slice(-2))).toEqual([2.5, 3]);
+    }
   });
 
   it('converts long numbers in segments of bounded size between lane runs (rows of 60000, mixed)', () => {
