@@ -429,6 +429,13 @@ function growSlow(): void {
   slowTo = grow(slowTo);
 }
 
+/** Copies the lane's first `m` doubles to data[k..]: a short run element by element (a subarray and set cost ~100 ns, measured on rows of one number). */
+function copyLane(data: Float64Array, k: number, m: number): void {
+  const values = laneValues;
+  if (m <= 16) for (let t = 0; t < m; t++) data[k + t] = values[t];
+  else data.set(values.subarray(0, m), k);
+}
+
 /** The first bad element or row seen so far, in row-major order (j = Infinity: the row as a whole). */
 interface Bad {
   r: number;
@@ -534,7 +541,7 @@ function readMatrix(
               const m = got >> 2;
               if (m === 0) break;
               const values = laneValues;
-              if (k < capacity) data.set(m <= capacity - k ? values.subarray(0, m) : values.subarray(0, capacity - k), k);
+              if (k < capacity) copyLane(data, k, Math.min(m, capacity - k));
               if (probs) {
                 for (let t = 0; t < m; t++) {
                   const v = values[t];
@@ -745,7 +752,7 @@ export function readNumberArray(b: Uint8Array, start: number, capacity: number, 
           const got = laneRead(b, i, slow > 0 ? segStart + SEGMENT : end);
           const m = got >> 2;
           if (m === 0) break;
-          if (k < capacity) data.set(m <= capacity - k ? laneValues.subarray(0, m) : laneValues.subarray(0, capacity - k), k);
+          if (k < capacity) copyLane(data, k, Math.min(m, capacity - k));
           k += m;
           i = ws(b, laneStop.at); // past whitespace the lane stopped in at its tile's end
           if ((got & 3) === 1) {
