@@ -135,13 +135,13 @@ function assemble(): Uint8Array {
   };
 
   emit(i32Const(OUT), set(Q));
-  emit(LOOP); // each element
+  load();
+  emit(LOOP); // each element; C = text[P] here
   {
     emit(get(P), get(LIMIT), I32_GE_U, get(COUNT), get(MAX), I32_GE_U, I32_OR, IF);
     stop(P, 2);
     emit(END);
     emit(get(P), set(START));
-    load();
     // Sign (branch-free: one of two signs is common in logits).
     emit(get(C), i32Const(45), I32_EQ, tee(NEG), get(P), I32_ADD, set(P));
     emit(i64Const(0n), set(W), i32Const(0), set(ND), i32Const(0), set(S));
