@@ -46,10 +46,10 @@
  * Hand-assembled (../core/wasm.ts) like the project's other kernels: no toolchain in the install.
  */
 import {
-  BLOCK, br, brIf, END, F64, F64_CONVERT_I64_U, F64_DIV, F64_MUL, F64_NEG, f64Const, f64Load, f64Store, get, I32,
+  BLOCK, br, brIf, END, F64, F64_CONVERT_I64_U, F64_DIV, F64_MUL, F64_NEG, f64Load, f64Store, get, I32,
   i32Const, i32Load8U, i32Store, I32_ADD, I32_EQ, I32_EQZ, I32_GE_S, I32_GE_U, I32_MUL, I32_GT_U, I32_LT_U, I32_OR, I32_SHL, I32_SUB, I64, i64Const,
   I64_ADD, I64_EQZ, I64_EXTEND_I32_U, I64_GT_U, I64_MUL, IF, ELSE, instantiate, LOOP, name, RETURN, section, SELECT, set,
-  tee, uleb, type WasmMemory, i64Load, I64_CTZ, I64_SUB, I64_AND, I64_OR, I64_SHL, I64_SHR_U, I32_WRAP_I64, I32_SHR_U, I32_AND, I32_NE, I64_EQ, I64_CLZ, F64_REINTERPRET_I64, i32Load,
+  tee, uleb, type WasmMemory, i64Load, I64_CTZ, I64_SUB, I64_AND, I64_OR, I64_SHL, I64_SHR_U, I32_WRAP_I64, I32_SHR_U, I32_NE, I64_EQ, I64_CLZ, F64_REINTERPRET_I64, i32Load,
 } from '../core/wasm.js';
 
 /** Byte addresses in the module memory. */
@@ -74,15 +74,16 @@ const PAGES = Math.ceil((TEXT + TILE + 16) / 65536);
 const UNREACHABLE = [0x00];
 
 function assemble(): Uint8Array {
-  // run(p, limit, max): params 0-2; locals i32 3-10, i64 11, f64 12.
+  // run(p, limit, max): params 0-2; locals in the order of their declaration groups (`run` below):
+  // i32 3-10, i64 11, f64 12, i32 13-16, i64 17, i32 18-20, i64 21-28.
   const P = 0, LIMIT = 1, MAX = 2;
   const START = 3, C = 4, NEG = 5, ND = 6, S = 7, E = 8, ES = 9, COUNT = 10;
   const W = 11;
   const V = 12;
-  const Q = 13, TOTAL = 14, LEN = 15, LZ = 16; // i32, after the others in the locals list below
-  const T = 17; // i64
-  const RS = 18, RS0 = 19, UB = 20; // i32
-  const A = 21, B = 22, P00 = 23, P01 = 24, P10 = 25, MID = 26, LO = 27, HI = 28; // i64
+  const Q = 13, TOTAL = 14, LEN = 15, LZ = 16;
+  const T = 17;
+  const RS = 18, RS0 = 19, UB = 20;
+  const A = 21, B = 22, P00 = 23, P01 = 24, P10 = 25, MID = 26, LO = 27, HI = 28;
   const body: number[] = [];
   const emit = (...parts: number[][]) => {
     for (const p of parts) body.push(...p);
@@ -148,8 +149,7 @@ function assemble(): Uint8Array {
     emit(get(P), set(RS0));
     // Integer part: 0, or 1-9 then digits. ND: significant digits (W stays below 10^19 while <= 19).
     // One digit (logits' usual case) without the run machinery.
-    emit(get(P), i32Load8U(), i32Const(48), I32_SUB, tee(LEN), i32Const(10), I32_GE_U);
-    failIf([]);
+    failIf([get(P), i32Load8U(), i32Const(48), I32_SUB, tee(LEN), i32Const(10), I32_GE_U].flat()); // LEN: the first digit
     next();
     emit(isDigit(), IF);
     failIf([get(LEN), I32_EQZ].flat()); // a leading 0
