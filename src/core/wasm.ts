@@ -222,3 +222,11 @@ export const I64_SUB = [0x7d];
 export const I64_MUL = [0x7e];
 export const I64_DIV_U = [0x80];
 export const I64_EXTEND_I32_S = [0xac];
+
+/**
+ * More scalar ops of the number scanner (../codecs/number-scan-wasm.ts); the i64, byte and i32
+ * memory ops it uses are above.
+ */
+export const F64_NEG = [0x9a];
+export const F64_CONVERT_I64_U = [0xba];
+export const I64_CTZ = [0x7a];
