@@ -286,6 +286,11 @@ function threadCpu(root: number): Map<number, number> {
     let tids: string[];
     try {
       tids = readdirSync(`/proc/${pid}/task`);
+      // The process as a whole, exited threads included: a pool worker ended at a window's end
+      // (its client gone, piscina stops it) is no longer listed, and its CPU would be lost.
+      const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const pf = st.slice(st.lastIndexOf(')') + 2).split(' ');
+      out.set(PROCESS_KEY + pid, ((Number(pf[11]) + Number(pf[12])) * 1000) / CLK_TCK);
     } catch {
       continue;
     }
@@ -308,6 +313,8 @@ function threadCpu(root: number): Map<number, number> {
 }
 /** Every pid seen as a process of a service (its tid is that process's main thread). */
 const mainThreads = new Set<number>();
+/** threadCpu's key of a whole process's CPU: PROCESS_KEY + pid (above any tid). */
+const PROCESS_KEY = 1e9;
 
 /** CPU ms used by the whole machine so far (all CPUs: user, nice, system, irq, softirq, steal). */
 function machineCpuMs(): number {
@@ -333,19 +340,18 @@ interface CpuSplit {
 function cpuDelta(before: Map<number, number>, after: Map<number, number>): CpuSplit {
   let mainMs = 0;
   let mainSysMs = 0;
-  let otherMs = 0;
+  let processMs = 0;
   const others: number[] = [];
   for (const [tid, ms] of after) {
     const d = ms - (before.get(tid) ?? 0);
-    if (tid < 0) mainSysMs += d;
+    if (tid >= PROCESS_KEY) processMs += d;
+    else if (tid < 0) mainSysMs += d;
     else if (mainThreads.has(tid)) mainMs += d;
-    else {
-      otherMs += d;
-      others.push(d);
-    }
+    else others.push(d);
   }
   others.sort((a, b) => b - a);
-  return { mainMs, mainSysMs, otherMs, topOtherMs: others.slice(0, 4) };
+  // Other threads: the processes' whole CPU but their main threads' (threads that ended count).
+  return { mainMs, mainSysMs, otherMs: Math.max(0, processMs - mainMs), topOtherMs: others.slice(0, 4) };
 }
 
 // ---------------------------------------------------------------------------------------------
