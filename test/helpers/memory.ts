@@ -244,7 +244,7 @@ const zerosMax = () => (zeros ??= constantMatrixBody(ZEROS.rows, ZEROS.cols));
 const single = (b: Buffer) => ({ bytes: 3 * b.length + 200 * MiB, rule: '3 x body + 200 MiB' });
 /**
  * The design rule for the biggest matrices: what the request adds to the idle process, its body,
- * its matrix (8 bytes an element) and 80 MiB. It was "body + 8 x elements + 200 MiB" of absolute
+ * its matrix (8 bytes an element) and 96 MiB. It was "body + 8 x elements + 200 MiB" of absolute
  * peak when the idle service was ~120 MiB; the idle base has since grown (128-137 MiB measured on
  * 2026-11-29: the newer kernels, number tables and WebAssembly memories in every thread), and the
  * rule now counts from the base the case measures. It allowed then the same 240 MiB over the
