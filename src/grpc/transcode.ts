@@ -1,3 +1,4 @@
+import { copyBytes } from '../codecs/copy.js';
 import { badRequest, quote } from '../errors.js';
 import { HEADER_LENGTH } from '../codecs/oip-answer.js';
 import { isReservedParameter } from '../codecs/oip-request.js';
@@ -216,7 +217,10 @@ export function toRestBody(req: ModelInferRequest, limits: Limits, alloc: (bytes
   const total = headerLength + tensors.reduce((s, t) => s + t.length, 0);
   const body = alloc(total);
   let at = body.write(header, 0, 'utf8');
-  for (const t of tensors) at += t.copy(body, at);
+  for (const t of tensors) {
+    copyBytes(body, t, at); // a big body is a slab, shared memory: see ../codecs/copy.ts
+    at += t.length;
+  }
   return { body, headerLength };
 }
 
