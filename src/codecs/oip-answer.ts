@@ -2,6 +2,7 @@ import { layoutOf, operation, type Job, type OutArray } from '../ops/index.js';
 import type { OipWire } from './oip-request.js';
 import { JSON_NS_PER_NUMBER } from './json-text.js';
 import { NUMBER_MAX_BYTES, writeNumber } from './number-text.js';
+import { writeRangeWasm } from './number-text-wasm.js';
 import { LITTLE_ENDIAN, OUTPUT_BYTES, writeBinary, writeBinaryInto, type OutputDatatype } from './oip-tensor.js';
 import type { AnswerPlan, Encoded, InRoom } from './types.js';
 
@@ -162,12 +163,8 @@ export function encodeInto(job: Job, outs: OutArray[], room: Uint8Array): InRoom
       at += size;
       binary = true;
     } else {
-      // chunk()'s text: writeNumber's bytes are String(v)'s for its few-value ranges too.
-      const fp32 = f.datatype === 'FP32';
-      for (let i = 0; i < values.length; i++) {
-        if (i > 0) view[at++] = 44;
-        at = write(view, at, fp32 ? Math.fround(values[i]) : values[i]);
-      }
+      // chunk()'s text: the writers' bytes are String(v)'s for its few-value ranges too.
+      at = jsonValuesInto(view, at, values, f.datatype === 'FP32', 0, values.length);
     }
     at += view.write(close, at, 'latin1');
     if (p.headerLength && k === p.headerLength.parts - 1) headerBytes = at;
@@ -257,22 +254,41 @@ export function chunk(buf: OutArray, width: number, form: string, i0: number, i1
       }
       return text;
     }
-    // Written as bytes by number-text.ts, ~1.5x faster than JSON.stringify and with no array per range.
+    // Written as bytes (jsonValuesInto), with no array per range.
     const bytes = (i1 - i0) * (NUMBER_MAX_BYTES + 1);
     const out = bytes <= scratch.length ? scratch : Buffer.allocUnsafe(bytes);
-    let at = 0;
-    for (let i = i0; i < i1; i++) {
-      if (i > 0) out[at++] = 44;
-      at = write(out, at, fp32 ? Math.fround(buf[i]) : buf[i]);
-    }
-    return out.toString('latin1', 0, at);
+    return out.toString('latin1', 0, jsonValuesInto(out, 0, buf, fp32, i0, i1));
   }
   return classify(buf, width, f.datatype, (f as { n: number }).n, i0, i1);
+}
+
+/**
+ * Values [i0, i1) of a JSON data part as text into out from `at` (a comma before each but the
+ * output's first; NUMBER_MAX_BYTES + 1 bytes of room a value), FP32 values as the doubles they
+ * read back as; the end. By the WebAssembly writer (./number-text-wasm.ts) where it runs, else
+ * number-text.ts's a value at a time: the same bytes (JSON.stringify's).
+ */
+function jsonValuesInto(out: Uint8Array, at: number, buf: OutArray, fp32: boolean, i0: number, i1: number): number {
+  if (i1 > i0) {
+    // Float32Array rounds as Math.fround does; widening back to doubles is exact.
+    const src = fp32 ? new Float64Array(new Float32Array(buf.subarray(i0, i1))) : buf;
+    const from = fp32 ? 0 : i0;
+    let start = at;
+    if (fp32 && i0 > 0) out[start++] = 44; // the range's own comma (src starts at 0)
+    const end = writeRange(src, 1, false, from, from + (i1 - i0), out, start);
+    if (end >= 0) return end;
+  }
+  for (let i = i0; i < i1; i++) {
+    if (i > 0) out[at++] = 44;
+    at = write(out, at, fp32 ? Math.fround(buf[i]) : buf[i]);
+  }
+  return at;
 }
 
 // Module-local names for the per-number calls: where modules are transformed (tsx, vitest) each
 // use of an imported binding is a property read through a getter, ~15 ns a number (measured).
 const write = writeNumber;
+const writeRange = writeRangeWasm;
 /** Ranges shorter than this are written a value at a time by String(v). */
 const FEW = 8;
 /** JSON text of up to 16 KiB is written here and decoded from here: no buffer per call. */

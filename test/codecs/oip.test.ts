@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { chunk, encode, encodeInto, plan } from '../../src/codecs/oip-answer.js';
 import { decodeOip, type OipWire } from '../../src/codecs/oip-request.js';
+import { useNumberTextWasm } from '../../src/codecs/number-text-wasm.js';
 import { readBinary, writeBinary } from '../../src/codecs/oip-tensor.js';
 import { ApiError } from '../../src/errors.js';
 import { layoutOf, run, type Job, type OpName } from '../../src/ops/index.js';
@@ -481,6 +482,26 @@ describe('answers', () => {
     const small = new Uint8Array(new SharedArrayBuffer(wantBytes.length - 1)).fill(0xee);
     expect(encodeInto(job, outs, small)).toBeUndefined();
     expect(small.every((b) => b === 0xee)).toBe(true);
+  });
+
+  it.each([
+    ['FP64', true],
+    ['FP32', false],
+  ] as const)('JSON data in %s: the WebAssembly and JavaScript writers give the same text, JSON.stringify\'s', (_label, fp64) => {
+    const values = Float64Array.from({ length: 3000 }, (_, k) => (k % 97 === 5 ? -Infinity : k % 89 === 3 ? -0 : Math.sin(k * 0.37) * 10 ** ((k % 41) - 20)));
+    const want = (i0: number, i1: number) =>
+      Array.from(values.subarray(i0, i1), (v) => JSON.stringify(fp64 ? v : Math.fround(v))).join(',');
+    const form = `j:${fp64 ? 'FP64' : 'FP32'}`;
+    for (const on of [true, false]) {
+      const was = useNumberTextWasm(on);
+      try {
+        for (const [i0, i1] of [[0, 3000], [0, 20], [1, 2999], [1000, 1007], [2990, 3000]]) {
+          expect(chunk(values, 1, form, i0, i1), `${on} ${i0}-${i1}`).toBe((i0 > 0 ? ',' : '') + want(i0, i1));
+        }
+      } finally {
+        useNumberTextWasm(was);
+      }
+    }
   });
 
   it('encodeInto leaves a classification answer (strings of unknown length) to encode', () => {
