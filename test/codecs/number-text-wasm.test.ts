@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatRangeBytes } from '../../src/codecs/json-text.js';
 import { numberTextWasmAvailable, useNumberTextWasm, writeRangeWasm } from '../../src/codecs/number-text-wasm.js';
+import { fromBits, fromWords, nextDown, nextUp, words } from '../helpers/doubles.js';
 
 /**
  * The oracle is the engine's own JSON.stringify (ECMAScript Number::toString). Inputs: the special
@@ -10,35 +11,6 @@ import { numberTextWasmAvailable, useNumberTextWasm, writeRangeWasm } from '../.
  * 10^6 random bit patterns; then the separators of formatRange (rows, cuts, tiles, repeats) on
  * both paths of formatRangeBytes. bench/number-text.ts --check N runs more random patterns.
  */
-
-const F = new Float64Array(1);
-const W = new BigUint64Array(F.buffer);
-const U = new Uint32Array(F.buffer);
-const fromBits = (bits: bigint) => {
-  W[0] = bits;
-  return F[0];
-};
-const bitsOf = (x: number) => {
-  F[0] = x;
-  return W[0];
-};
-const nextUp = (x: number) => fromBits(bitsOf(x) + 1n);
-const nextDown = (x: number) => fromBits(bitsOf(x) - 1n);
-
-/** A fixed-seed stream of 32-bit words (xorshift style, enough for inputs). */
-function words(seed: number) {
-  let s0 = seed >>> 0 || 1;
-  let s1 = 0x243f6a88;
-  return () => {
-    let x = s0;
-    const y = s1;
-    s0 = y;
-    x ^= x << 11;
-    x ^= x >>> 8;
-    s1 = (x ^ y ^ (y >>> 19)) >>> 0;
-    return s1;
-  };
-}
 
 const latin1 = new TextDecoder('latin1');
 
@@ -144,9 +116,7 @@ describe('number-text-wasm', () => {
     const xs: number[] = [];
     for (let i = 1; i <= 20000; i++) xs.push(i * Number.MIN_VALUE);
     for (let i = 0; i < 20000; i++) {
-      U[0] = next();
-      U[1] = next() & 0x800fffff; // exponent field 0
-      xs.push(F[0]);
+      xs.push(fromWords(next(), next() & 0x800fffff)); // exponent field 0
     }
     expectAllSame(xs);
   });

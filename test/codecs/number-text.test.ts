@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NUMBER_MAX_BYTES, numberScan, readNumberFast, readNumberText, scanNumber, writeNumber } from '../../src/codecs/number-text.js';
+import { bitsOf, fromWords, nextDown, nextUp, randomDouble, words } from '../helpers/doubles.js';
 
 /**
  * The oracles are the engine's own: JSON.stringify (ECMAScript Number::toString) for the writer,
@@ -17,41 +18,6 @@ const read = (s: string) => {
   const b = Buffer.from(s, 'latin1');
   return readNumberText(b, 0, b.length);
 };
-
-const F = new Float64Array(1);
-const W = new BigUint64Array(F.buffer);
-const fromBits = (bits: bigint) => {
-  W[0] = bits;
-  return F[0];
-};
-const bitsOf = (x: number) => {
-  F[0] = x;
-  return W[0];
-};
-/** The next double up and down (x > 0 finite). */
-const nextUp = (x: number) => fromBits(bitsOf(x) + 1n);
-const nextDown = (x: number) => fromBits(bitsOf(x) - 1n);
-
-/** A fixed-seed stream of 32-bit words (xorshift128+ style, enough for inputs). */
-function words(seed: number) {
-  let s0 = seed >>> 0 || 1;
-  let s1 = 0x243f6a88;
-  return () => {
-    let x = s0;
-    const y = s1;
-    s0 = y;
-    x ^= x << 11;
-    x ^= x >>> 8;
-    s1 = (x ^ y ^ (y >>> 19)) >>> 0;
-    return s1;
-  };
-}
-const U = new Uint32Array(F.buffer);
-function randomDouble(next: () => number): number {
-  U[0] = next();
-  U[1] = next();
-  return F[0];
-}
 
 /** The exact decimal text of c 2^q (q < 0), e.g. for halfway points between doubles. */
 function exactDecimal(c: bigint, q: number): string {
@@ -123,9 +89,8 @@ describe('writeNumber', () => {
     for (let i = 1; i <= 20000; i++) expect(write(i * Number.MIN_VALUE)).toBe(JSON.stringify(i * Number.MIN_VALUE));
     const next = words(7);
     for (let i = 0; i < 20000; i++) {
-      U[0] = next();
-      U[1] = next() & 0x800fffff; // exponent field 0
-      expect(write(F[0])).toBe(JSON.stringify(F[0]));
+      const x = fromWords(next(), next() & 0x800fffff); // exponent field 0
+      expect(write(x)).toBe(JSON.stringify(x));
     }
   });
 
