@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Config } from '../../src/config.js';
 import { Slabs } from '../../src/pool/slabs.js';
 import { listenLocal, untilCalm, type Listening } from '../helpers/http.js';
 import { binaryInput, binaryRequest, tensorBytes } from '../helpers/oip.js';
@@ -67,21 +68,29 @@ function send(
   });
 }
 
+/**
+ * Two services started for a describe block with the same options: `reused` as it runs, and
+ * `fresh`, whose slabs are never given back (every buffer new), the reference for the bytes.
+ */
+function servicePair(options: Partial<Config>): { reused: Listening; fresh: Listening } {
+  const pair = {} as { reused: Listening; fresh: Listening };
+  beforeAll(async () => {
+    pair.reused = await listenLocal(options);
+    pair.fresh = await listenLocal(options);
+    pair.fresh.app.jobs.slabs.give = () => {};
+  });
+  afterAll(async () => {
+    await pair.reused?.app.close();
+    await pair.fresh?.app.close();
+  });
+  return pair;
+}
+
 describe('requests through reused slabs', () => {
   // Bodies over inlineMaxBytes are read into slabs; with these thresholds every request is split
   // across the workers and its FP32 answer written into a slab by them.
   const options = { workers: 2, inlineMaxBytes: 1024, splitMinWork: 4096, streamMinElements: 1024 };
-  let reused: Listening;
-  let fresh: Listening;
-  beforeAll(async () => {
-    reused = await listenLocal(options);
-    fresh = await listenLocal(options);
-    fresh.app.jobs.slabs.give = () => {}; // the reference: every buffer new
-  });
-  afterAll(async () => {
-    await reused?.app.close();
-    await fresh?.app.close();
-  });
+  const services = servicePair(options);
 
   it('every answer is the bytes a fresh service gives the same request', async () => {
     const rows = 16;
@@ -91,19 +100,19 @@ describe('requests through reused slabs', () => {
       const bytes = tensorBytes(Array.from({ length: rows * cols }, () => (next() * 2 - 1) * 6), 'FP32');
       return binaryRequest({ parameters: { binary_data_output: true }, inputs: [binaryInput('logits', 'FP32', [rows, cols], bytes)] }, [bytes]);
     });
-    await untilCalm(reused.app, fresh.app);
+    await untilCalm(services.reused.app, services.fresh.app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const freshAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     try {
       const want: Awaited<ReturnType<typeof send>>[] = [];
-      for (const r of requests) want.push(await send(fresh.port, freshAgent, r.body, r.headers));
+      for (const r of requests) want.push(await send(services.fresh.port, freshAgent, r.body, r.headers));
       for (const w of want) {
         expect(w.status, w.body.subarray(0, 300).toString()).toBe(200);
         expect(w.headers['content-length']).toBe(String(w.body.length)); // written whole, not chunked
       }
       for (let round = 0; round < 3; round++) {
         for (let k = 0; k < requests.length; k++) {
-          const got = await send(reused.port, agent, requests[k].body, requests[k].headers);
+          const got = await send(services.reused.port, agent, requests[k].body, requests[k].headers);
           expect(got.status).toBe(200);
           expect(got.body.equals(want[k].body), `round ${round}, request ${k}`).toBe(true);
           expect(got.headers['inference-header-content-length']).toBe(want[k].headers['inference-header-content-length']);
@@ -113,15 +122,15 @@ describe('requests through reused slabs', () => {
       const many = new http.Agent({ keepAlive: true, maxSockets: 3 });
       try {
         for (let round = 0; round < 4; round++) {
-          const got = await Promise.all(requests.map((r) => send(reused.port, many, r.body, r.headers)));
+          const got = await Promise.all(requests.map((r) => send(services.reused.port, many, r.body, r.headers)));
           got.forEach((g, k) => expect(g.body.equals(want[k].body), `at once, round ${round}, request ${k}`).toBe(true));
         }
       } finally {
         many.destroy();
       }
       // Bodies and answers alike came from slabs that earlier requests had used.
-      expect(reused.app.jobs.slabs.reused).toBeGreaterThanOrEqual(2 * (3 * requests.length - 2));
-      expect(fresh.app.jobs.slabs.reused).toBe(0);
+      expect(services.reused.app.jobs.slabs.reused).toBeGreaterThanOrEqual(2 * (3 * requests.length - 2));
+      expect(services.fresh.app.jobs.slabs.reused).toBe(0);
     } finally {
       agent.destroy();
       freshAgent.destroy();
@@ -140,11 +149,11 @@ describe('requests through reused slabs', () => {
       const bytes = tensorBytes(Array.from({ length: rows * cols }, () => (next() * 2 - 1) * 6), datatype);
       return binaryRequest({ parameters: { binary_data_output: true }, inputs: [binaryInput('logits', datatype, [rows, cols], bytes)] }, [bytes]);
     });
-    await untilCalm(reused.app, fresh.app);
+    await untilCalm(services.reused.app, services.fresh.app);
     const freshAgent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     try {
-      const want = await send(fresh.port, freshAgent, a.body, a.headers);
+      const want = await send(services.fresh.port, freshAgent, a.body, a.headers);
       expect(want.status, want.body.subarray(0, 300).toString()).toBe(200);
       // The first request's answer: its headers come (its slab is written), then it is not read
       // until the second request has been answered.
@@ -153,7 +162,7 @@ describe('requests through reused slabs', () => {
       let answered!: () => void;
       const second = new Promise<void>((resolve) => (answered = resolve));
       const first = new Promise<Buffer>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: reused.port, method: 'POST', path: '/v2/models/softmax/infer', agent, headers: a.headers }, (res) => {
+        const req = http.request({ host: '127.0.0.1', port: services.reused.port, method: 'POST', path: '/v2/models/softmax/infer', agent, headers: a.headers }, (res) => {
           res.pause();
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -166,7 +175,7 @@ describe('requests through reused slabs', () => {
         req.end(a.body);
       });
       await headers;
-      const gotB = await send(reused.port, agent, b.body, b.headers);
+      const gotB = await send(services.reused.port, agent, b.body, b.headers);
       expect(gotB.status, gotB.body.subarray(0, 300).toString()).toBe(200);
       answered();
       expect((await first).equals(want.body)).toBe(true);
@@ -181,17 +190,7 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
   // Every body goes to a worker (inlineMaxBytes), which answers it whole (no split, no stream)
   // into a slab the main thread gives it and takes back once the response has finished.
   const options = { workers: 2, inlineMaxBytes: 1024, splitMinWork: 2 ** 50, streamMinElements: 1 << 20, maxElements: 1 << 21 };
-  let reused: Listening;
-  let fresh: Listening;
-  beforeAll(async () => {
-    reused = await listenLocal(options);
-    fresh = await listenLocal(options);
-    fresh.app.jobs.slabs.give = () => {}; // the reference: every buffer new
-  });
-  afterAll(async () => {
-    await reused?.app.close();
-    await fresh?.app.close();
-  });
+  const services = servicePair(options);
   const JSON_HEADERS = { 'content-type': 'application/json' };
   const softmaxBody = (seed: number, rows: number, cols: number) => {
     const next = rng(seed);
@@ -200,30 +199,30 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
 
   it('every answer is the bytes a fresh service gives, with its length, one after another and at once', async () => {
     const bodies = [1, 2, 3].map((seed) => softmaxBody(seed, 16, 300));
-    await untilCalm(reused.app, fresh.app);
+    await untilCalm(services.reused.app, services.fresh.app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 3 });
     try {
       const want: Awaited<ReturnType<typeof send>>[] = [];
-      for (const b of bodies) want.push(await send(fresh.port, agent, b, JSON_HEADERS, '/v1/softmax'));
+      for (const b of bodies) want.push(await send(services.fresh.port, agent, b, JSON_HEADERS, '/v1/softmax'));
       for (const w of want) {
         expect(w.status, w.body.subarray(0, 300).toString()).toBe(200);
         expect(w.headers['content-length']).toBe(String(w.body.length)); // written whole, not chunked
         expect((JSON.parse(w.body.toString()) as { probs: number[][] }).probs).toHaveLength(16);
       }
-      const before = reused.app.jobs.slabs.reused;
+      const before = services.reused.app.jobs.slabs.reused;
       for (let round = 0; round < 3; round++) {
         for (let k = 0; k < bodies.length; k++) {
-          const got = await send(reused.port, agent, bodies[k], JSON_HEADERS, '/v1/softmax');
+          const got = await send(services.reused.port, agent, bodies[k], JSON_HEADERS, '/v1/softmax');
           expect(got.body.equals(want[k].body), `round ${round}, request ${k}`).toBe(true);
           expect(got.headers['content-length']).toBe(String(want[k].body.length));
         }
       }
       for (let round = 0; round < 3; round++) {
-        const got = await Promise.all(bodies.map((b) => send(reused.port, agent, b, JSON_HEADERS, '/v1/softmax')));
+        const got = await Promise.all(bodies.map((b) => send(services.reused.port, agent, b, JSON_HEADERS, '/v1/softmax')));
         got.forEach((g, k) => expect(g.body.equals(want[k].body), `at once, round ${round}, request ${k}`).toBe(true));
       }
       // Bodies, matrices and answers came from slabs earlier requests had used (3 a request).
-      expect(reused.app.jobs.slabs.reused - before).toBeGreaterThanOrEqual(3 * (18 - 3));
+      expect(services.reused.app.jobs.slabs.reused - before).toBeGreaterThanOrEqual(3 * (18 - 3));
     } finally {
       agent.destroy();
     }
@@ -233,10 +232,10 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
     // A ~12 MB answer: more than the loopback's socket buffers hold, so while its client does not
     // read, the rest of it waits in the server, in its room.
     const [a, b] = [7, 8].map((seed) => softmaxBody(seed, 60, 10_000));
-    await untilCalm(reused.app, fresh.app);
+    await untilCalm(services.reused.app, services.fresh.app);
     const agent = new http.Agent({ keepAlive: true, maxSockets: 2 });
     try {
-      const want = await send(fresh.port, agent, a, JSON_HEADERS, '/v1/softmax');
+      const want = await send(services.fresh.port, agent, a, JSON_HEADERS, '/v1/softmax');
       expect(want.status).toBe(200);
       expect(want.body.length).toBeGreaterThan(8 << 20);
       let begun!: () => void;
@@ -244,7 +243,7 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
       let answered!: () => void;
       const second = new Promise<void>((resolve) => (answered = resolve));
       const first = new Promise<Buffer>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: reused.port, method: 'POST', path: '/v1/softmax', agent, headers: JSON_HEADERS }, (res) => {
+        const req = http.request({ host: '127.0.0.1', port: services.reused.port, method: 'POST', path: '/v1/softmax', agent, headers: JSON_HEADERS }, (res) => {
           res.pause();
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
@@ -258,9 +257,9 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
       });
       await headers;
       // The same request again (the same room size): it must not get the first one's room.
-      const gotB = await send(reused.port, agent, b, JSON_HEADERS, '/v1/softmax');
+      const gotB = await send(services.reused.port, agent, b, JSON_HEADERS, '/v1/softmax');
       expect(gotB.status).toBe(200);
-      const wantB = await send(fresh.port, agent, b, JSON_HEADERS, '/v1/softmax');
+      const wantB = await send(services.fresh.port, agent, b, JSON_HEADERS, '/v1/softmax');
       expect(gotB.body.equals(wantB.body)).toBe(true);
       answered();
       expect((await first).equals(want.body)).toBe(true);
