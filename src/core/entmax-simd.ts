@@ -72,7 +72,7 @@ import {
   type WasmMemory,
 } from './wasm.js';
 import {
-  GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, load64Lane, load64Zero, ROWS_PER, store64Lane, TILE,
+  GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, load64Lane, load64Zero, ROWS_PER, rowLoops, store64Lane, TILE, type Emit,
 } from './short-rows-simd.js';
 
 const EPS = 2 ** -52;
@@ -115,8 +115,6 @@ const T_LN2_HI = 6.93147180369123816490e-1 / T_N;
 const T_LN2_LO = 1.90821492927058770002e-10 / T_N;
 /** k below this has k >> 7 <= -1075, where ./exp.ts's power-of-two table holds 0. */
 const K_ZERO = -1074 * T_N;
-
-type Emit = (...parts: number[][]) => void;
 
 /**
  * Where the vector constants come from. V8 builds each v128.const in place with three
@@ -290,27 +288,10 @@ function assemble(consts: number[][]): Uint8Array {
   const ZERO = KC.f(0);
   const NEG_INF = KC.f(-Infinity);
   const and1 = (mask: number) => [...ONE, ...get(mask), ...V128_AND];
-  const forClasses = (body: () => void) => {
-    e(i32Const(0), set(I), get(BASE), set(A), i32Const(0), set(XA), BLOCK, LOOP);
-    e(get(I), get(COLS), I32_LT_U, I32_EQZ, brIf(1));
-    body();
-    e(get(I), i32Const(1), I32_ADD, set(I), get(A), i32Const(8), I32_ADD, set(A));
-    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
-  };
-  /** for (xa = 0; xa < 16 km; xa += 16) body: the compacted places in use in some lane */
-  const forPlaces = (body: () => void) => {
-    e(i32Const(0), set(XA), BLOCK, LOOP, get(XA), get(KM), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
-    body();
-    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
-  };
-  const loadPair = (g: number) => {
-    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD);
-    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, load64Zero(), load64Lane(1));
-  };
-  const storePair = (g: number, vec: number) => {
-    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, get(vec), store64Lane(0));
-    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD, get(vec), store64Lane(1));
-  };
+  const loops = rowLoops(e, { I, A, XA, BASE, COLS, STRIDE });
+  const { forClasses, loadPair, storePair } = loops;
+  /** The compacted places in use in some lane (xa = 16 place). */
+  const forPlaces = (body: () => void) => loops.forPlaces(XA, KM, body);
   /** The table entries for the counts in local k onto the stack (tmp: scratch v128 local). */
   const pow = (k: number, tmp: number) => {
     e(get(k), I32X4_TRUNC_SAT_F64X2_S_ZERO, set(tmp));

@@ -31,8 +31,8 @@ import {
   LOOP, set, simd, tee, V128, V128_AND, V128_ANDNOT, V128_BITSELECT, v128Load, v128Store,
 } from './wasm.js';
 import {
-  GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, load64Lane, load64Zero, ROWS_PER, shortRowKernel,
-  shortRowModule, store64Lane, TILE, V128_ANY_TRUE, type ShortRowKernel,
+  GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, ROWS_PER, shortRowKernel,
+  rowLoops, shortRowModule, store64Lane, TILE, V128_ANY_TRUE, type ShortRowKernel,
 } from './short-rows-simd.js';
 
 const F64X2_LE = simd(0x4b);
@@ -74,29 +74,9 @@ function assemble(): Uint8Array {
   const ZERO = f64x2Const(0);
   const NEG_INF = f64x2Const(-Infinity);
   const and1 = (mask: number) => [...ONE, ...get(mask), ...V128_AND];
-  /** for (i = 0, a = base, xa = 0; i < cols; i++, a += 8, xa += 16) body */
-  const forClasses = (body: () => void) => {
-    e(i32Const(0), set(I), get(BASE), set(A), i32Const(0), set(XA), BLOCK, LOOP);
-    e(get(I), get(COLS), I32_LT_U, I32_EQZ, brIf(1));
-    body();
-    e(get(I), i32Const(1), I32_ADD, set(I), get(A), i32Const(8), I32_ADD, set(A));
-    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
-  };
-  /** for (xa = 0; xa < 16 kmax; xa += 16) body: the first kmax sorted places */
-  const forSorted = (body: () => void) => {
-    e(i32Const(0), set(XA), BLOCK, LOOP, get(XA), get(KMAX), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
-    body();
-    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
-  };
-  /** Class i of group g's two rows (rows 2g and 2g + 1 of the iteration) onto the stack. */
-  const loadPair = (g: number) => {
-    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD);
-    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, load64Zero(), load64Lane(1));
-  };
-  const storePair = (g: number, vec: number) => {
-    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, get(vec), store64Lane(0));
-    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD, get(vec), store64Lane(1));
-  };
+  const { forClasses, forPlaces, loadPair, storePair } = rowLoops(e, { I, A, XA, BASE, COLS, STRIDE });
+  /** The first kmax sorted places (xa = 16 place). */
+  const forSorted = (body: () => void) => forPlaces(XA, KMAX, body);
   const sqrtClamped = (delta: number) => [...get(delta), ...ZERO, ...ZERO, ...get(delta), ...F64X2_LT, ...V128_BITSELECT, ...F64X2_SQRT];
   /** The larger of a v128 local's two lanes over every group, as an i32, into KMAX. */
   const maxLanes = (pick: (G: (typeof Gs)[number]) => number) => {
@@ -174,15 +154,10 @@ function assemble(): Uint8Array {
     // there): each class is inserted by a pass of compare-exchanges (pmax / pmin, exact; ties
     // are equal values, so their order does not matter), cols x k steps, not a cols^2 sort.
     maxLanes((G) => G.K);
-    const forPlaces = (body: () => void) => {
-      e(i32Const(0), set(J), BLOCK, LOOP, get(J), get(KMAX), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
-      body();
-      e(get(J), i32Const(16), I32_ADD, set(J), br(0), END, END);
-    };
-    forPlaces(() => each(({ g }) => e(get(J), NEG_INF, v128Store(SORTED(g)))));
+    forPlaces(J, KMAX, () => each(({ g }) => e(get(J), NEG_INF, v128Store(SORTED(g)))));
     forClasses(() => {
       each(({ g, T }) => e(get(XA), v128Load(XS(g)), set(T)));
-      forPlaces(() =>
+      forPlaces(J, KMAX, () =>
         each(({ g, T, VV }) => {
           e(get(J), v128Load(SORTED(g)), set(VV));
           e(get(J), get(VV), get(T), F64X2_PMAX, v128Store(SORTED(g)));

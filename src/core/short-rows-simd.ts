@@ -1,7 +1,11 @@
-import { I32, instantiate, name, section, simd, uleb, V128, type WasmMemory } from './wasm.js';
+import {
+  BLOCK, br, brIf, END, get, I32, i32Const, I32_ADD, I32_EQZ, I32_LT_U, I32_MUL, instantiate, LOOP, name, section, set, simd, uleb, V128,
+  type WasmMemory,
+} from './wasm.js';
 
 /**
- * What the short-row WebAssembly kernels (./sparsemax-simd.ts, ./entmax15-simd.ts) share: four
+ * What the short-row WebAssembly kernels (./sparsemax-simd.ts, ./entmax15-simd.ts; ./entmax-simd.ts
+ * the layout and the loops, with a module and driver of its own) share: four
  * rows of at most 32 classes an iteration (two f64x2 groups, lane 0 row r, lane 1 row r + 1),
  * a fixed 1 MiB memory with the rows from byte 0 (TILE doubles, tiles of a multiple of four
  * rows) and each row's support count as a 32-bit integer at the kernel's own offset, one export
@@ -24,6 +28,53 @@ export const F64X2_NE = simd(0x48);
 /** The two lanes to 32-bit integers in lanes 0 and 1 (exact: they are counts). */
 export const I32X4_TRUNC_SAT_F64X2_S_ZERO = simd(0xfc);
 export const V128_ANY_TRUE = simd(0x53);
+
+/** Appends instructions to a kernel's code. */
+export type Emit = (...parts: number[][]) => void;
+
+/** The i32 locals (indices in run) the loops below use. */
+export interface RowLoopLocals {
+  /** The class, 0..cols. */
+  I: number;
+  /** Its byte address in row 0 of the iteration (BASE + 8 I). */
+  A: number;
+  /** 16 I: its place in a group's per-class v128 scratch. */
+  XA: number;
+  /** The iteration's first row's address; COLS, classes a row; STRIDE, 8 COLS. */
+  BASE: number;
+  COLS: number;
+  STRIDE: number;
+}
+
+/** The loops and row accesses every short-row kernel emits, over its own locals. */
+export function rowLoops(e: Emit, L: RowLoopLocals) {
+  return {
+    /** for (i = 0, a = base, xa = 0; i < cols; i++, a += 8, xa += 16) body */
+    forClasses(body: () => void): void {
+      e(i32Const(0), set(L.I), get(L.BASE), set(L.A), i32Const(0), set(L.XA), BLOCK, LOOP);
+      e(get(L.I), get(L.COLS), I32_LT_U, I32_EQZ, brIf(1));
+      body();
+      e(get(L.I), i32Const(1), I32_ADD, set(L.I), get(L.A), i32Const(8), I32_ADD, set(L.A));
+      e(get(L.XA), i32Const(16), I32_ADD, set(L.XA), br(0), END, END);
+    },
+    /** for (at = 0; at < 16 count; at += 16) body: the first `count` (a local) places of a scratch. */
+    forPlaces(at: number, count: number, body: () => void): void {
+      e(i32Const(0), set(at), BLOCK, LOOP, get(at), get(count), i32Const(16), I32_MUL, I32_LT_U, I32_EQZ, brIf(1));
+      body();
+      e(get(at), i32Const(16), I32_ADD, set(at), br(0), END, END);
+    },
+    /** Class i of group g's two rows (rows 2g and 2g + 1 of the iteration) onto the stack. */
+    loadPair(g: number): void {
+      e(get(L.A), get(L.STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD);
+      e(get(L.A), get(L.STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, load64Zero(), load64Lane(1));
+    },
+    /** Local vec's two lanes into class i of group g's two rows. */
+    storePair(g: number, vec: number): void {
+      e(get(L.A), get(L.STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, get(vec), store64Lane(0));
+      e(get(L.A), get(L.STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD, get(vec), store64Lane(1));
+    },
+  };
+}
 
 /** The module of a kernel: run's locals (i32 then v128 counts) and its code. */
 export function shortRowModule(i32Locals: number, v128Locals: number, code: number[]): Uint8Array {

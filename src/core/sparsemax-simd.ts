@@ -28,8 +28,8 @@ import {
   V128_ANDNOT, V128_BITSELECT, v128Load, v128Store, I32_LT_U,
 } from './wasm.js';
 import {
-  F64X2_NE, GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, load64Lane, load64Zero, ROWS_PER, shortRowKernel,
-  shortRowModule, store64Lane, TILE, V128_ANY_TRUE, type ShortRowKernel,
+  F64X2_NE, GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, ROWS_PER, shortRowKernel,
+  rowLoops, shortRowModule, store64Lane, TILE, V128_ANY_TRUE, type ShortRowKernel,
 } from './short-rows-simd.js';
 
 /** Group g's v vectors. */
@@ -52,19 +52,7 @@ function assemble(): Uint8Array {
   const each = (f: (G: (typeof Gs)[number]) => void) => Gs.forEach(f);
   const ONE = f64x2Const(1);
   const NEG1 = f64x2Const(-1);
-  // Loop over the classes: i = 0..cols, a = base + 8 i (row 0 of the iteration), xa = 16 i.
-  const forClasses = (body: () => void) => {
-    e(i32Const(0), set(I), get(BASE), set(A), i32Const(0), set(XA), BLOCK, LOOP);
-    e(get(I), get(COLS), I32_LT_U, [0x45], brIf(1)); // i32.eqz: exit when i >= cols
-    body();
-    e(get(I), i32Const(1), I32_ADD, set(I), get(A), i32Const(8), I32_ADD, set(A));
-    e(get(XA), i32Const(16), I32_ADD, set(XA), br(0), END, END);
-  };
-  /** Class i of group g's two rows (rows 2g and 2g + 1 of the iteration) onto the stack. */
-  const loadPair = (g: number) => {
-    e(get(A), get(STRIDE), i32Const(2 * g + 1), I32_MUL, I32_ADD);
-    e(get(A), get(STRIDE), i32Const(2 * g), I32_MUL, I32_ADD, load64Zero(), load64Lane(1));
-  };
+  const { forClasses, loadPair } = rowLoops(e, { I, A, XA, BASE, COLS, STRIDE });
 
   e(get(COLS), i32Const(8), I32_MUL, set(STRIDE));
   e(get(INVT), F64X2_SPLAT, set(VINVT), get(TT), F64X2_SPLAT, set(VT));
