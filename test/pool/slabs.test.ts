@@ -69,6 +69,31 @@ function send(
 }
 
 /**
+ * A request whose answer is not read until resume(): `headers` settles once its headers have
+ * come (the answer is being written), `body` with the whole answer once read.
+ */
+function pausedAnswer(port: number, agent: http.Agent, path: string, headers: Record<string, string>, body: Buffer) {
+  let begun!: () => void;
+  const started = new Promise<void>((resolve) => (begun = resolve));
+  let resume!: () => void;
+  const resumed = new Promise<void>((resolve) => (resume = resolve));
+  const answer = new Promise<Buffer>((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method: 'POST', path, agent, headers }, (res) => {
+      res.pause();
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+      res.on('error', reject);
+      resumed.then(() => res.resume());
+      begun();
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  return { headers: started, resume, body: answer };
+}
+
+/**
  * Two services started for a describe block with the same options: `reused` as it runs, and
  * `fresh`, whose slabs are never given back (every buffer new), the reference for the bytes.
  */
@@ -157,28 +182,12 @@ describe('requests through reused slabs', () => {
       expect(want.status, want.body.subarray(0, 300).toString()).toBe(200);
       // The first request's answer: its headers come (its slab is written), then it is not read
       // until the second request has been answered.
-      let begun!: () => void;
-      const headers = new Promise<void>((resolve) => (begun = resolve));
-      let answered!: () => void;
-      const second = new Promise<void>((resolve) => (answered = resolve));
-      const first = new Promise<Buffer>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: services.reused.port, method: 'POST', path: '/v2/models/softmax/infer', agent, headers: a.headers }, (res) => {
-          res.pause();
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve(Buffer.concat(chunks)));
-          res.on('error', reject);
-          second.then(() => res.resume());
-          begun();
-        });
-        req.on('error', reject);
-        req.end(a.body);
-      });
-      await headers;
+      const first = pausedAnswer(services.reused.port, agent, '/v2/models/softmax/infer', a.headers, a.body);
+      await first.headers;
       const gotB = await send(services.reused.port, agent, b.body, b.headers);
       expect(gotB.status, gotB.body.subarray(0, 300).toString()).toBe(200);
-      answered();
-      expect((await first).equals(want.body)).toBe(true);
+      first.resume();
+      expect((await first.body).equals(want.body)).toBe(true);
     } finally {
       agent.destroy();
       freshAgent.destroy();
@@ -238,31 +247,15 @@ describe('/v1 answers written whole by a worker into reused answer rooms', () =>
       const want = await send(services.fresh.port, agent, a, JSON_HEADERS, '/v1/softmax');
       expect(want.status).toBe(200);
       expect(want.body.length).toBeGreaterThan(8 << 20);
-      let begun!: () => void;
-      const headers = new Promise<void>((resolve) => (begun = resolve));
-      let answered!: () => void;
-      const second = new Promise<void>((resolve) => (answered = resolve));
-      const first = new Promise<Buffer>((resolve, reject) => {
-        const req = http.request({ host: '127.0.0.1', port: services.reused.port, method: 'POST', path: '/v1/softmax', agent, headers: JSON_HEADERS }, (res) => {
-          res.pause();
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => resolve(Buffer.concat(chunks)));
-          res.on('error', reject);
-          second.then(() => res.resume());
-          begun();
-        });
-        req.on('error', reject);
-        req.end(a);
-      });
-      await headers;
+      const first = pausedAnswer(services.reused.port, agent, '/v1/softmax', JSON_HEADERS, a);
+      await first.headers;
       // The same request again (the same room size): it must not get the first one's room.
       const gotB = await send(services.reused.port, agent, b, JSON_HEADERS, '/v1/softmax');
       expect(gotB.status).toBe(200);
       const wantB = await send(services.fresh.port, agent, b, JSON_HEADERS, '/v1/softmax');
       expect(gotB.body.equals(wantB.body)).toBe(true);
-      answered();
-      expect((await first).equals(want.body)).toBe(true);
+      first.resume();
+      expect((await first.body).equals(want.body)).toBe(true);
     } finally {
       agent.destroy();
     }
