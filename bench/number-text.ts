@@ -18,6 +18,7 @@
 import { laneRead, laneReset, laneStop, laneValues, numberLaneOn } from '../src/codecs/number-scan-wasm.js';
 import { NUMBER_MAX_BYTES, numberScan, readNumberText, scanNumber, writeNumber } from '../src/codecs/number-text.js';
 import { numberTextWasmAvailable, writeRangeWasm } from '../src/codecs/number-text-wasm.js';
+import { randomDouble, words } from '../test/helpers/doubles.js';
 
 const arg = (name: string, dflt: number) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -28,25 +29,12 @@ const ROUNDS = arg('rounds', 15);
 const CHECK = arg('check', 0);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 
-// A fixed-seed generator (xorshift128+ on two 32-bit halves is enough for inputs).
-let s0 = 0x9e3779b9;
-let s1 = 0x243f6a88;
-const u32 = () => {
-  let x = s0;
-  const y = s1;
-  s0 = y;
-  x ^= x << 11;
-  x ^= x >>> 8;
-  s1 = (x ^ y ^ (y >>> 19)) >>> 0;
-  return s1;
-};
-const F = new Float64Array(1);
-const W = new Uint32Array(F.buffer);
+// A fixed-seed word stream (the number-text tests' own), and finite doubles of random bits.
+const u32 = words(0x9e3779b9);
 const randomBits = () => {
   for (;;) {
-    W[0] = u32();
-    W[1] = u32();
-    if (Number.isFinite(F[0])) return F[0];
+    const x = randomDouble(u32);
+    if (Number.isFinite(x)) return x;
   }
 };
 const normal = () => Math.sqrt(-2 * Math.log((u32() + 1) / 4294967297)) * Math.cos((2 * Math.PI * u32()) / 4294967296);
@@ -176,9 +164,7 @@ if (CHECK > 0) {
   const dec = new TextDecoder('latin1');
   let bad = 0;
   for (let i = 0; i < CHECK; i++) {
-    W[0] = u32();
-    W[1] = u32();
-    const x = F[0];
+    const x = randomDouble(u32);
     const len = writeNumber(buf, 0, x);
     const t = JSON.stringify(x);
     if (dec.decode(buf.subarray(0, len)) !== t) bad++;
@@ -190,12 +176,12 @@ if (CHECK > 0) {
   const t1 = performance.now();
   const BLOCK = 1 << 16;
   const block = new Float64Array(BLOCK);
-  const words = new Uint32Array(block.buffer);
+  const blockWords = new Uint32Array(block.buffer);
   const text = Buffer.allocUnsafe(BLOCK * (NUMBER_MAX_BYTES + 3) + 64);
   let wasmBad = 0;
   for (let done = 0; done < CHECK; done += BLOCK) {
     const n = Math.min(BLOCK, CHECK - done);
-    for (let i = 0; i < 2 * n; i++) words[i] = u32();
+    for (let i = 0; i < 2 * n; i++) blockWords[i] = u32();
     const values = block.subarray(0, n);
     const len = writeRangeWasm(values, 1, false, 0, n, text, 0);
     if (text.toString('latin1', 0, len) === JSON.stringify(Array.from(values)).slice(1, -1)) continue;
