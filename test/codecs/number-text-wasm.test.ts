@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { formatRangeBytes } from '../../src/codecs/json-text.js';
 import { numberTextWasmAvailable, useNumberTextWasm, writeRangeWasm } from '../../src/codecs/number-text-wasm.js';
-import { fromBits, fromWords, nextDown, nextUp, words } from '../helpers/doubles.js';
+import { fromBits, fromWords, nextDown, nextUp, specials, words } from '../helpers/doubles.js';
 
 /**
  * The oracle is the engine's own JSON.stringify (ECMAScript Number::toString). Inputs: the special
@@ -30,20 +30,6 @@ function expectAllSame(xs: ArrayLike<number>): void {
   expect(got.length).toBe(want.length);
   const bad = want.findIndex((t, i) => got[i] !== t);
   if (bad >= 0) expect(`${got[bad]} for ${xs[bad]}`).toBe(`${want[bad]} for ${xs[bad]}`);
-}
-
-/** Powers of two and ten with their neighbours, and the edges of the double range, both signs. */
-function specials(): number[] {
-  const xs = [0, -0, Number.MIN_VALUE, 2 * Number.MIN_VALUE, 3 * Number.MIN_VALUE, Number.MAX_VALUE, 2 ** -1022, 2 ** -1022 - 2 ** -1074];
-  for (let e = -1074; e <= 1023; e++) xs.push(2 ** e);
-  for (let j = -323; j <= 308; j++) xs.push(Number(`1e${j}`));
-  for (let j = -323; j <= 308; j++) for (const d of [2, 3, 5, 9]) xs.push(Number(`${d}e${j}`));
-  const out: number[] = [];
-  for (const x of xs) {
-    out.push(x, -x);
-    if (x > 0 && x < Number.MAX_VALUE) out.push(nextUp(x), nextDown(x) || x);
-  }
-  return out.filter((x) => Number.isFinite(x));
 }
 
 describe('number-text-wasm', () => {

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NUMBER_MAX_BYTES, numberScan, readNumberFast, readNumberText, scanNumber, writeNumber } from '../../src/codecs/number-text.js';
-import { bitsOf, fromWords, nextDown, nextUp, randomDouble, words } from '../helpers/doubles.js';
+import { bitsOf, fromWords, nextDown, nextUp, randomDouble, specials, words } from '../helpers/doubles.js';
 
 /**
  * The oracles are the engine's own: JSON.stringify (ECMAScript Number::toString) for the writer,
@@ -31,20 +31,6 @@ function parts(x: number): [bigint, number] {
   const be = Number(bits >> 52n);
   const frac = bits & ((1n << 52n) - 1n);
   return be === 0 ? [frac, -1074] : [frac | (1n << 52n), be - 1075];
-}
-
-/** Special doubles: powers of two and ten, their neighbours, and the edges of the double range. */
-function specials(): number[] {
-  const xs = [0, -0, Number.MIN_VALUE, 2 * Number.MIN_VALUE, 3 * Number.MIN_VALUE, Number.MAX_VALUE, 2 ** -1022, 2 ** -1022 - 2 ** -1074];
-  for (let e = -1074; e <= 1023; e++) xs.push(2 ** e);
-  for (let j = -323; j <= 308; j++) xs.push(Number(`1e${j}`));
-  for (let j = -323; j <= 308; j++) for (const d of [2, 3, 5, 9]) xs.push(Number(`${d}e${j}`));
-  const withNeighbours: number[] = [];
-  for (const x of xs) {
-    withNeighbours.push(x, -x);
-    if (x > 0 && x < Number.MAX_VALUE) withNeighbours.push(nextUp(x), nextDown(x) || x);
-  }
-  return withNeighbours.filter((x) => Number.isFinite(x));
 }
 
 describe('writeNumber', () => {

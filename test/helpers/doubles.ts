@@ -42,3 +42,20 @@ export function words(seed: number): () => number {
 
 /** A double of uniformly random bits (NaN and the infinities included). */
 export const randomDouble = (next: () => number): number => fromWords(next(), next());
+
+/**
+ * The special doubles of the number-text algorithms: powers of two and ten (and 2, 3, 5, 9 times
+ * ten's) with their neighbours, and the edges of the double range, both signs; finite only.
+ */
+export function specials(): number[] {
+  const xs = [0, -0, Number.MIN_VALUE, 2 * Number.MIN_VALUE, 3 * Number.MIN_VALUE, Number.MAX_VALUE, 2 ** -1022, 2 ** -1022 - 2 ** -1074];
+  for (let e = -1074; e <= 1023; e++) xs.push(2 ** e);
+  for (let j = -323; j <= 308; j++) xs.push(Number(`1e${j}`));
+  for (let j = -323; j <= 308; j++) for (const d of [2, 3, 5, 9]) xs.push(Number(`${d}e${j}`));
+  const out: number[] = [];
+  for (const x of xs) {
+    out.push(x, -x);
+    if (x > 0 && x < Number.MAX_VALUE) out.push(nextUp(x), nextDown(x) || x);
+  }
+  return out.filter((x) => Number.isFinite(x));
+}
