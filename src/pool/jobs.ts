@@ -413,6 +413,22 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     return { body, headers, rows: job.rows, cols: job.cols, release };
   }
 
+  /** An answer a worker wrote at the start of a room: sent from there, the room reused after. */
+  function roomAnswer(room: Buffer, length: number, headers?: Record<string, string>): Pick<JobOutcome, 'body' | 'headers' | 'release'> {
+    if (length <= SMALL_ANSWER_BYTES) {
+      // A small answer is copied out (cheaper than a stream) and its room reused at once.
+      const copy = Buffer.allocUnsafe(length);
+      copyBytes(copy, room.subarray(0, length));
+      slabs.give(room);
+      return { body: copy, headers };
+    }
+    // Reused once the response has finished; until then the socket may still read it. A stream
+    // of one chunk: Fastify sends a Buffer as bytes only over an ArrayBuffer (over shared memory
+    // it would serialise it as an object).
+    const sent = Buffer.from(room.buffer, room.byteOffset, length);
+    return { body: Readable.from([sent], { objectMode: false }), headers: { ...headers, 'content-length': String(length) }, release: () => slabs.give(room) };
+  }
+
   /** A body too big to parse inline: a worker parses, validates and (unless it is big) answers it. */
   async function runBody(c: Codec, op: OpName, raw: Buffer, ctx: RunContext, timeout: AbortSignal, meta?: DecodeMeta): Promise<JobOutcome> {
     // A slab (shared) is read in place, and reused once the task has returned; else the body's
@@ -452,21 +468,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         throw fromPlain(r.error);
       case 'done':
         record(op, 'pool', r.kernelMs, r.rows, r.work);
-        if (r.inRoom !== undefined && r.inRoom <= SMALL_ANSWER_BYTES) {
-          // A small answer is copied out (cheaper than a stream) and its room reused at once.
-          const copy = Buffer.allocUnsafe(r.inRoom);
-          copyBytes(copy, answerRoom!.subarray(0, r.inRoom));
-          slabs.give(answerRoom!);
-          return { body: copy, headers: r.headers, rows: r.rows, cols: r.cols };
-        }
-        if (r.inRoom !== undefined) {
-          // Reused once the response has finished; until then the socket may still read it. A
-          // stream of one chunk: Fastify sends a Buffer as bytes only over an ArrayBuffer (over
-          // shared memory it would serialise it as an object).
-          const sent = Buffer.from(answerRoom!.buffer, answerRoom!.byteOffset, r.inRoom);
-          const headers = { ...r.headers, 'content-length': String(r.inRoom) };
-          return { body: Readable.from([sent], { objectMode: false }), headers, rows: r.rows, cols: r.cols, release: () => slabs.give(answerRoom!) };
-        }
+        if (r.inRoom !== undefined) return { ...roomAnswer(answerRoom!, r.inRoom, r.headers), rows: r.rows, cols: r.cols };
         if (answerRoom) slabs.give(answerRoom);
         return { body: Buffer.from(r.body!.buffer, r.body!.byteOffset, r.body!.byteLength), headers: r.headers, rows: r.rows, cols: r.cols };
       case 'job':
