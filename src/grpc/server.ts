@@ -9,6 +9,7 @@ import type { Readable } from 'node:stream';
 import { copyBytes } from '../codecs/copy.js';
 import { ApiError } from '../errors.js';
 import { ClientGone } from '../pool/jobs.js';
+import { Cancel } from '../pool/cancel.js';
 import type { Reservation } from '../pool/budget.js';
 import { countRejected } from '../plugins/errors.js';
 import { EXTENSIONS, VERSION, metadataOf, modelOf } from '../routes/v2.js';
@@ -295,7 +296,7 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
     // The client leaving (or its deadline passing: grpc-js cancels the call) drops its job.
     // grpc-js also reports 'cancelled' once a finished call's stream closes: the listener
     // goes when the handler is done (an abort then cost a ClientGone, ~10 us a call).
-    const gone = new AbortController();
+    const gone = new Cancel();
     const onCancel = () => gone.abort(new ClientGone());
     call.once('cancelled', onCancel);
     if (call.cancelled) onCancel();
@@ -304,9 +305,10 @@ export function createGrpcService(app: FastifyInstance, opts: GrpcOptions): Grpc
     const big = size > opts.inlineMaxBytes;
     let reservation: Reservation | undefined;
     try {
-      reservation = await app.jobs.budget.acquire(big ? app.jobs.estimate(size + 4096) : 0, gone.signal);
+      reservation = await app.jobs.budget.acquire(big ? app.jobs.estimate(size + 4096) : 0, big ? gone.signal : undefined);
+      gone.throwIfAborted();
       const { body, headerLength } = toRestBody(req, limits, (n) => (n > opts.inlineMaxBytes ? app.jobs.slabs.take(n) : Buffer.allocUnsafeSlow(n)));
-      const out = await app.jobs.run('oip', op.name, body, { signal: gone.signal, reservation }, { headerLength });
+      const out = await app.jobs.run('oip', op.name, body, { cancel: gone, reservation }, { headerLength });
       let answer: Buffer[];
       try {
         answer = await collect(out.body);

@@ -1,6 +1,7 @@
 import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { Reservation } from '../pool/budget.js';
+import { Cancel } from '../pool/cancel.js';
 import { ClientGone } from '../pool/jobs.js';
 import { readBody } from './read-body.js';
 
@@ -14,7 +15,7 @@ declare module 'fastify' {
     /** This request's share of the memory budget (src/pool/budget.ts), returned when its answer is done. */
     reservation?: Reservation;
     /** Aborted if the client goes before its answer is written. */
-    clientGone?: AbortController;
+    clientGone?: Cancel;
   }
 }
 
@@ -34,7 +35,7 @@ export function reserveBeforeBody(app: FastifyInstance, opts: BodyLimits): void 
   app.addHook('preParsing', async (req, reply) => {
     const length = declaredLength(req) ?? 0;
     const reserve = length > opts.inlineMaxBytes && length <= opts.maxBodyBytes ? app.jobs.estimate(length) : 0;
-    const gone = new AbortController();
+    const gone = new Cancel();
     req.clientGone = gone;
     reply.raw.once('close', () => {
       req.reservation?.release();
@@ -43,11 +44,12 @@ export function reserveBeforeBody(app: FastifyInstance, opts: BodyLimits): void 
     });
     // Closed before this hook ran (its 'close' has been emitted already).
     if (reply.raw.destroyed) gone.abort(new ClientGone());
-    gone.signal.throwIfAborted();
-    const reservation = await app.jobs.budget.acquire(reserve, gone.signal);
-    if (gone.signal.aborted) {
+    gone.throwIfAborted();
+    // Nothing to reserve never waits, so its signal is not made (./pool/cancel.ts).
+    const reservation = await app.jobs.budget.acquire(reserve, reserve > 0 ? gone.signal : undefined);
+    if (gone.aborted) {
       reservation.release();
-      throw gone.signal.reason;
+      throw gone.reason;
     }
     req.reservation = reservation;
   });

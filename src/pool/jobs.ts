@@ -12,6 +12,7 @@ import type { Metrics } from '../plugins/metrics.js';
 import { now, type Result, type Task } from '../worker.js';
 import { MemoryBudget, type Reservation } from './budget.js';
 import { passedThrough } from './collect.js';
+import type { Cancel } from './cancel.js';
 import { fewStrings, jobCostNs, jobScratchBytes } from './cost.js';
 import { Slabs } from './slabs.js';
 
@@ -59,8 +60,8 @@ export interface JobOutcome {
 }
 
 export interface RunContext {
-  /** Aborted when the client has gone: its work is dropped. */
-  signal: AbortSignal;
+  /** Aborted when the client has gone: its work is dropped. Its signal is asked for only by a wait (./cancel.ts). */
+  cancel: Cancel;
   /** The request's share of the memory budget; resized here once the job is known. */
   reservation: Reservation;
 }
@@ -260,7 +261,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   async function runShared(c: Codec, jobIn: Job, bodyBytes: number, ctx: RunContext, timeout: AbortSignal, held: Uint8Array[] = []): Promise<JobOutcome> {
     // Only small, inline-parsed jobs arrive off shared memory; they are copied.
     const job = onSharedMemory(jobIn);
-    const both = AbortSignal.any([timeout, ctx.signal]);
+    const both = AbortSignal.any([timeout, ctx.cancel.signal]);
     const layout = layoutOf(job);
     const plan = c.plan(job);
     const widths = plan.parts.map(({ form }) => c.binaryWidth?.(form));
@@ -456,7 +457,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       splitMinWork: config.splitMinWork,
       enqueuedAt: now(),
     };
-    const r = await submit(task, slab ? [] : [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.signal]));
+    const r = await submit(task, slab ? [] : [body.buffer as ArrayBuffer], AbortSignal.any([timeout, ctx.cancel.signal]));
     if (slab) slabs.give(raw);
     // The matrix's room lives on with a job handed back (until its answer is written).
     const kept = r.kind === 'job' && r.inGiven;

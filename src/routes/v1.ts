@@ -44,7 +44,7 @@ export default async function v1Routes(app: FastifyInstance, opts: { testCrashRo
       },
       async (req, reply) => {
         const out = await app.jobs.run('v1-json', name, req.body as unknown as Buffer, {
-          signal: req.clientGone!.signal,
+          cancel: req.clientGone!,
           reservation: req.reservation!,
         });
         req.anymax = { rows: out.rows, cols: out.cols };

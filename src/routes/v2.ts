@@ -173,7 +173,7 @@ export default async function v2Routes(app: FastifyInstance, opts: BodyLimits) {
           if (!Buffer.isBuffer(body) || body.length === 0) {
             throw badRequest('the request body is empty: an inference request (JSON, or a JSON header and binary tensors) is required');
           }
-          const out = await app.jobs.run('oip', op.name, body, { signal: req.clientGone!.signal, reservation: req.reservation! }, { headerLength: headerLengthOf(req) });
+          const out = await app.jobs.run('oip', op.name, body, { cancel: req.clientGone!, reservation: req.reservation! }, { headerLength: headerLengthOf(req) });
           req.anymax = { rows: out.rows, cols: out.cols };
           if (out.headers) reply.headers(out.headers);
           // Its shared buffers are reused once every byte has gone to the socket.
