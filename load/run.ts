@@ -34,6 +34,15 @@
  *   --cores-layouts L,L   the layouts it compares, each P or PxW (processes x workers) or
  *                    "default" (default: 1,default); the ratio is the last one's over the first's
  *   --cores-scenario K    the scenario it runs (default sample-1x50, the one with the 1.8x target)
+ *   --peer R         the "peer" table (issue 11): sample 1x50, softmax 64x1000 and sample 8x32000 (v1
+ *                    JSON, the same bodies and checks) on the service (its default layout, or
+ *                    --processes / --workers) and on a FastAPI + uvicorn + PyTorch service of the
+ *                    same contract (load/peer/app.py, PEER_PROCESSES=2 processes), R rounds each,
+ *                    alternating; ours the median, the peer's best round (its processes share one
+ *                    accept queue, so its rounds vary most). Needs a python3 with torch, fastapi
+ *                    and uvicorn (Debian: apt-get install python3-torch python3-fastapi
+ *                    python3-uvicorn): --peer-python CMD, else the first of python3,
+ *                    /usr/bin/python3 that has them. Off unless asked for.
  *   --json           one JSON object per scenario on stdout (progress goes to stderr)
  *   --build          always run `npm run build` first;  --no-build  never (dist must exist)
  *   --cpu-prof DIR   run both servers with `node --cpu-prof --cpu-prof-dir DIR`: a .cpuprofile of
@@ -53,7 +62,7 @@
  * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds
  * (a gRPC call still open 10 s after its window is cancelled and counted as a timeout).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -85,6 +94,8 @@ interface Flags {
   cpuProf: string | undefined;
   strict: boolean;
   server: string | undefined;
+  peer: number;
+  peerPython: string | undefined;
 }
 
 function usage(msg?: string): never {
@@ -95,7 +106,7 @@ function usage(msg?: string): never {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined };
+  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined, peer: 0, peerPython: undefined };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) usage(`${name} needs a number >= ${min}`);
@@ -120,6 +131,8 @@ function parseFlags(argv: string[]): Flags {
         if (!f.coresLayouts.length || f.coresLayouts.some((l) => !/^(default|\d+(x\d+)?)$/.test(l))) usage('--cores-layouts needs P, PxW or default, comma-separated');
         break;
       }
+      case '--peer': f.peer = Math.floor(num(name, value(), 0)); break;
+      case '--peer-python': f.peerPython = value() ?? usage('--peer-python needs a command'); break;
       case '--json': f.json = true; break;
       case '--build': f.build = 'always'; break;
       case '--no-build': f.build = 'never'; break;
@@ -170,12 +183,13 @@ function freePort(): Promise<number> {
   });
 }
 
-async function startChild(name: string, args: string[], env: Record<string, string>): Promise<Child> {
+/** Starts `command args` (node by default) on a free PORT, HOST 127.0.0.1. */
+async function startChild(name: string, args: string[], env: Record<string, string>, command = process.execPath): Promise<Child> {
   const port = await freePort();
   const grpcPort = env.GRPC_PORT && env.GRPC_PORT !== '0' ? Number(env.GRPC_PORT) : undefined;
   const childEnv: NodeJS.ProcessEnv = { ...process.env, GRPC_PORT: '0', ...env, PORT: String(port), HOST };
   delete childEnv.NODE_OPTIONS; // not tsx's loader or anything else the harness runs under
-  const proc = spawn(process.execPath, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
+  const proc = spawn(command, args, { cwd: ROOT, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] });
   const c: Child = { name, proc, port, grpcPort, tail: [], exited: undefined as never, exit: undefined, stopping: false };
   c.exited = new Promise((resolve) => {
     proc.on('exit', (code, signal) => {
@@ -767,24 +781,134 @@ function printCores(rows: CoreRow[]): void {
   say(`(the CPU it got); others: cores used by other processes during the window; the load generator (cannon) runs on the same cores.`);
 }
 
+// ---------------------------------------------------------------------------------------------
+// The peer table (issue 11): the service against a FastAPI + uvicorn + PyTorch service of the
+// same /v1 contract (load/peer/app.py), same bodies, checks, generator and connections, R rounds
+// alternating which goes first.
+
+/** The issue's targets: our req/s over the peer's, per scenario. */
+const PEER_TARGETS: Record<string, number> = { 'sample-1x50': 4, 'softmax-64x1000': 4, 'sample-8x32000': 3 };
+
+interface PeerRow {
+  table: 'peer';
+  side: 'service' | 'peer';
+  round: number;
+  row: Row;
+}
+
+/** The python to run the peer with: the given one, else the first that has torch, fastapi and uvicorn. */
+function peerPython(): string {
+  const candidates = flags.peerPython ? [flags.peerPython] : ['python3', '/usr/bin/python3'];
+  for (const py of candidates) {
+    const r = spawnSync(py, ['-c', 'import torch, fastapi, uvicorn'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  throw new Error(`--peer: no python with torch, fastapi and uvicorn among ${candidates.join(', ')} (Debian: apt-get install python3-torch python3-fastapi python3-uvicorn; or --peer-python CMD)`);
+}
+
+const peerChildren: Child[] = [];
+
+async function peerTable(serverJs: string): Promise<PeerRow[]> {
+  const keys = Object.keys(PEER_TARGETS).filter((k) => !flags.only || flags.only.includes(k) || flags.only.includes('peer'));
+  const chosen = keys.map((k) => allScenarios().find((x) => x.key === k)!);
+  const py = peerPython();
+  const env: Record<string, string> = {};
+  if (flags.processes) env.PROCESSES = String(flags.processes);
+  if (flags.workers) env.WORKERS = String(flags.workers);
+  const ours = await startService(serverJs, env, 'service (vs peer)');
+  peerChildren.push(ours);
+  const peer = await startChild('peer', [path.join('load', 'peer', 'app.py')], { PEER_PROCESSES: '2' }, py);
+  peerChildren.push(peer);
+  await waitReady(peer, '/health', 60_000);
+  const runsOn = JSON.parse((await request(peer.port, 'GET', '/health')).body.toString('utf8')) as { loop: string; http: string };
+  say(`peer: pid ${peer.proc.pid}, http://${HOST}:${peer.port}, ${py} load/peer/app.py (FastAPI + uvicorn, 2 processes, PyTorch; loop ${runsOn.loop}, http ${runsOn.http})`);
+  const out: PeerRow[] = [];
+  say(`\n== peer: ${chosen.map((s) => s.name).join(', ')}; ${flags.peer} rounds`);
+  for (let round = 0; round < flags.peer; round++) {
+    for (const s of chosen) {
+      const sides: ['service' | 'peer', Child][] = [['service', ours], ['peer', peer]];
+      for (const [side, c] of round % 2 ? sides.reverse() : sides) {
+        say(`-- ${side}, round ${round + 1}`);
+        const row = await runScenario(s, c);
+        sayRow(row);
+        out.push({ table: 'peer', side, round: round + 1, row });
+      }
+    }
+  }
+  await stopService(ours);
+  peerChildren.splice(peerChildren.indexOf(ours), 1);
+  await stopChild(peer);
+  peerChildren.splice(peerChildren.indexOf(peer), 1);
+  return out;
+}
+
+/** Per scenario: our median req/s over the peer's best round, and whether it meets the issue's target. */
+function peerRatios(rows: PeerRow[]): { key: string; name: string; ratio: number; target: number; met: boolean }[] {
+  const keys = [...new Set(rows.map((r) => r.row.key))];
+  return keys.map((key) => {
+    const ours = median(rows.filter((r) => r.row.key === key && r.side === 'service').map((r) => r.row.rps));
+    const best = Math.max(...rows.filter((r) => r.row.key === key && r.side === 'peer').map((r) => r.row.rps));
+    const ratio = round(ours / best);
+    return { key, name: rows.find((r) => r.row.key === key)!.row.scenario, ratio, target: PEER_TARGETS[key], met: ratio >= PEER_TARGETS[key] };
+  });
+}
+
+function printPeer(rows: PeerRow[]): void {
+  const head = ['peer table', 'side', 'runs', 'req/s median', 'best', 'min-max', 'p50 med', 'cpu ms/req', 'cannon ms/req', 'others', 'load1 min-max'];
+  const cells: string[][] = [];
+  for (const key of [...new Set(rows.map((r) => r.row.key))]) {
+    for (const side of ['service', 'peer'] as const) {
+      const rs = rows.filter((r) => r.row.key === key && r.side === side).map((r) => r.row);
+      const rps = rs.map((r) => r.rps);
+      const cpu = rs.filter((r) => r.serverCpuMsPerReq).map((r) => r.serverCpuMsPerReq!.main + r.serverCpuMsPerReq!.other);
+      const load = rs.map((r) => r.loadavg.before[0]);
+      cells.push([
+        side === 'service' ? rs[0].scenario : '',
+        side === 'service' ? 'anymax' : 'FastAPI+PyTorch',
+        String(rs.length),
+        median(rps).toFixed(1),
+        Math.max(...rps).toFixed(1),
+        `${Math.min(...rps).toFixed(1)}-${Math.max(...rps).toFixed(1)}`,
+        median(rs.map((r) => r.medianMs)).toFixed(2),
+        cpu.length ? median(cpu).toFixed(3) : '-',
+        median(rs.map((r) => r.harnessCpuMsPerReq)).toFixed(3),
+        median(rs.map((r) => r.othersCores ?? NaN)).toFixed(2),
+        `${Math.min(...load).toFixed(2)}-${Math.max(...load).toFixed(2)}`,
+      ]);
+    }
+  }
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i].length)));
+  const line = (c: string[]) => c.map((x, i) => (i < 2 ? x.padEnd(widths[i]) : x.padStart(widths[i]))).join('  ');
+  say('');
+  say(line(head));
+  say(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const c of cells) say(line(c));
+  for (const r of peerRatios(rows)) say(`peer: ${r.name}: ${r.ratio.toFixed(2)}x the peer (our median over its best round; target >= ${r.target}x: ${r.met ? 'met' : 'MISSED'})`);
+  say(`cpu ms/req: CPU of each side's processes (and their threads) per request, from /proc; both sides and the load generator share the cores.`);
+}
+
 async function main(): Promise<number> {
   const all = allScenarios();
-  const chosen = flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
-  const unknown = (flags.only ?? []).filter((k) => k !== 'cores' && !all.some((s) => s.key === k));
+  // --peer alone (or with --only peer) runs only the peer table.
+  const peerOnly = flags.peer > 0 && (!flags.only || flags.only.every((k) => k === 'peer' || k in PEER_TARGETS));
+  const chosen = peerOnly ? [] : flags.only ? all.filter((s) => flags.only!.includes(s.key)) : all;
+  const unknown = (flags.only ?? []).filter((k) => k !== 'cores' && k !== 'peer' && !all.some((s) => s.key === k));
   if (unknown.length) usage(`unknown scenario(s) ${unknown.join(', ')}; known: ${all.map((s) => s.key).join(', ')}`);
 
   say(`load: ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const needService = chosen.some((s) => s.server === 'service');
   const needHello = chosen.some((s) => s.server === 'hello');
   // The cores table runs with the whole list, or when --cores is given with --only.
-  const runCores = flags.cores > 0 && (!flags.only || flags.only.includes('cores') || process.argv.some((a) => a.startsWith('--cores')));
-  if ((needService || runCores) && !flags.server) ensureBuilt(flags.build, say);
+  const runCores = !peerOnly && flags.cores > 0 && (!flags.only || flags.only.includes('cores') || process.argv.some((a) => a.startsWith('--cores')));
+  const runPeer = flags.peer > 0;
+  if ((needService || runCores || runPeer) && !flags.server) ensureBuilt(flags.build, say);
   const serverJs = flags.server ?? path.join('dist', 'server.js');
 
   let service: Child | undefined;
   let hello: Child | undefined;
   const rows: Row[] = [];
   const coreRows: CoreRow[] = [];
+  const peerRows: PeerRow[] = [];
   let failed = false;
   try {
     if (needHello) {
@@ -810,15 +934,16 @@ async function main(): Promise<number> {
       service = undefined;
     }
     if (runCores) coreRows.push(...(await coresTable(serverJs)));
+    if (runPeer) peerRows.push(...(await peerTable(serverJs)));
   } catch (e) {
     failed = true;
     say(`\nload: FAILED: ${(e as Error).message}`);
   } finally {
-    for (const c of [hello, service, ...coresChildren.splice(0)]) {
+    for (const c of [hello, service, ...coresChildren.splice(0), ...peerChildren.splice(0)]) {
       if (!c || c.stopping) continue;
       const wasDead = c.exit !== undefined && !c.stopping;
       const e = await stopChild(c);
-      const clean = e.code === 0 || (c.name === 'hello' && e.signal === 'SIGTERM');
+      const clean = e.code === 0 || ((c.name === 'hello' || c.name === 'peer') && e.signal === 'SIGTERM');
       if (wasDead || !clean) {
         failed = true;
         say(`${c.name} ended with code ${e.code} signal ${e.signal}; its last output:\n  ${c.tail.join('\n  ') || '(none)'}`);
@@ -844,7 +969,7 @@ async function main(): Promise<number> {
     }
     if (!r.ok) failed = true;
   }
-  if (flags.json) for (const r of [...rows, ...coreRows]) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (flags.json) for (const r of [...rows, ...coreRows, ...peerRows]) process.stdout.write(`${JSON.stringify(r)}\n`);
   else if (rows.length) {
     printTable(rows);
     say(`\nreq/s: autocannon's mean of per-second counts; p50 med: the median of every measured response's time; p99 from`);
@@ -854,15 +979,18 @@ async function main(): Promise<number> {
     say(`other processes during the window (a shared machine; above ~0.2 the numbers are contended). load1: before the window.`);
   }
   if (!flags.json && coreRows.length) printCores(coreRows);
-  if (!flags.json && (rows.length || coreRows.length)) say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
-  for (const r of coreRows) if (!r.row.ok) failed = true;
+  if (!flags.json && peerRows.length) printPeer(peerRows);
+  if (!flags.json && (rows.length || coreRows.length || peerRows.length)) say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  for (const r of [...coreRows, ...peerRows]) if (!r.row.ok) failed = true;
+  const peerMissed = peerRatios(peerRows).filter((r) => !r.met);
+  if (peerMissed.length && flags.strict) failed = true;
   const missed = rows.filter((r) => r.targetMet === false);
   const coresRatio = coreRatio(coreRows);
   if (coresRatio && !coresRatio.met && flags.strict) failed = true;
   if (missed.length && flags.strict) failed = true;
   const bad = rows.filter((r) => !r.ok);
   if (bad.length) say(`load: errors, timeouts or non-2xx answers in: ${bad.map((r) => r.scenario).join(', ')}`);
-  const missedNames = [...missed.map((r) => r.scenario), ...(coresRatio && !coresRatio.met ? ['cores'] : [])];
+  const missedNames = [...missed.map((r) => r.scenario), ...(coresRatio && !coresRatio.met ? ['cores'] : []), ...peerMissed.map((r) => `${r.name} vs peer`)];
   say(failed ? 'load: FAILED' : `load: ok${missedNames.length ? ` (targets MISSED: ${missedNames.join(', ')})` : ''}`);
   return failed ? 1 : 0;
 }
