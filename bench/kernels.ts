@@ -3,9 +3,16 @@
  *   npm run bench               a table
  *   npm run bench -- --json     one JSON object per line: {"kernel","rows","cols","medianMs"}
  *   npm run bench -- --only=softmax,sparsemax   a subset of kernels
+ *   npm run bench -- --torch    softmax also timed in PyTorch on this machine, shape by shape
+ *                               beside ours (bench/torch_softmax.py; a python3 with torch:
+ *                               --python=CMD, else python3 or /usr/bin/python3)
  * Logits are standard normal (as torch.randn), from a fixed seed. The PyTorch 1.13 + entmax
- * figures quoted in the kernels issue are printed beside ours for the ratio.
+ * figures quoted in the kernels issue are printed beside ours for the ratio; with --torch,
+ * softmax's ratio is to PyTorch measured here instead (the quoted figures are from another
+ * machine: this one's PyTorch 1.13.1 (Debian, AVX2) measured 1.3-2x slower than they are).
  */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { entmax } from '../src/core/entmax.js';
 import { gumbelSoftmax } from '../src/core/gumbel-softmax.js';
 import { sample, sampleInto, type SampleOptions } from '../src/core/sample.js';
@@ -118,6 +125,18 @@ function measure(fn: () => unknown): number {
 const args = process.argv.slice(2);
 const json = args.includes('--json');
 const only = args.find((a) => a.startsWith('--only='))?.slice('--only='.length).split(',');
+const withTorch = args.includes('--torch');
+const torchPython = args.find((a) => a.startsWith('--python='))?.slice('--python='.length);
+
+/** PyTorch's softmax on one shape, timed now by bench/torch_softmax.py (ms per call). */
+function torchSoftmaxMs(rows: number, cols: number): number {
+  const script = fileURLToPath(new URL('./torch_softmax.py', import.meta.url));
+  for (const py of torchPython ? [torchPython] : ['python3', '/usr/bin/python3']) {
+    const r = spawnSync(py, [script, `${rows}x${cols}`], { encoding: 'utf8' });
+    if (r.status === 0) return (JSON.parse(r.stdout.trim()) as { medianMs: number }).medianMs;
+  }
+  throw new Error(`--torch: no python with torch ran bench/torch_softmax.py (Debian: apt-get install python3-torch; or --python=CMD)`);
+}
 
 const rowsOut: string[][] = [];
 const results = new Map<string, number>();
@@ -134,13 +153,14 @@ for (const [name, kernel] of Object.entries(KERNELS)) {
       return;
     }
     const t = TARGETS[name];
-    const torch = t?.torch[si];
+    // Ours then PyTorch's, shape by shape, so that both see the machine alike.
+    const torch = withTorch && name === 'softmax' ? torchSoftmaxMs(rows, cols) : t?.torch[si];
     const goal = torch !== undefined ? torch / t.speedup : undefined;
     rowsOut.push([
       name,
       `${rows}x${cols}`,
       medianMs.toFixed(3),
-      torch !== undefined ? torch.toString() : '-',
+      torch !== undefined ? `${torch.toPrecision(3)}${withTorch && name === 'softmax' ? ' (here)' : ''}` : '-',
       torch !== undefined ? `${(torch / medianMs).toFixed(2)}x` : '-',
       goal !== undefined ? `${goal.toPrecision(3)} ${medianMs <= goal ? 'met' : 'MISSED'}` : '-',
     ]);
