@@ -43,6 +43,8 @@
  *                    and uvicorn (Debian: apt-get install python3-torch python3-fastapi
  *                    python3-uvicorn): --peer-python CMD, else the first of python3,
  *                    /usr/bin/python3 that has them. Off unless asked for.
+ *   --generator G    autocannon (default) or wrk, for the HTTP scenarios (./wrk.ts: its CPU a
+ *                    request is a fraction of autocannon's, which shares the service's cores)
  *   --json           one JSON object per scenario on stdout (progress goes to stderr)
  *   --build          always run `npm run build` first;  --no-build  never (dist must exist)
  *   --cpu-prof DIR   run both servers with `node --cpu-prof --cpu-prof-dir DIR`: a .cpuprofile of
@@ -73,6 +75,7 @@ import autocannon, { type Result } from 'autocannon';
 import * as grpc from '@grpc/grpc-js';
 import { ensureBuilt } from './build.js';
 import { decodeAnswer, GrpcLoad, type GrpcRunResult } from './grpc-load.js';
+import { haveWrk, runWrk, type WrkResult } from './wrk.js';
 import { scenarios, type Reply, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -96,6 +99,7 @@ interface Flags {
   server: string | undefined;
   peer: number;
   peerPython: string | undefined;
+  generator: 'autocannon' | 'wrk';
 }
 
 function usage(msg?: string): never {
@@ -106,7 +110,7 @@ function usage(msg?: string): never {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined, peer: 0, peerPython: undefined };
+  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined, peer: 0, peerPython: undefined, generator: 'autocannon' };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) usage(`${name} needs a number >= ${min}`);
@@ -133,6 +137,13 @@ function parseFlags(argv: string[]): Flags {
       }
       case '--peer': f.peer = Math.floor(num(name, value(), 0)); break;
       case '--peer-python': f.peerPython = value() ?? usage('--peer-python needs a command'); break;
+      case '--generator': {
+        const g = value();
+        if (g !== 'autocannon' && g !== 'wrk') usage('--generator needs autocannon or wrk');
+        if (g === 'wrk' && !haveWrk()) usage('--generator wrk: wrk is not on the PATH (Debian: apt-get install wrk)');
+        f.generator = g;
+        break;
+      }
       case '--json': f.json = true; break;
       case '--build': f.build = 'always'; break;
       case '--no-build': f.build = 'never'; break;
@@ -468,6 +479,8 @@ interface Window {
   non2xx: number;
   statusCodes: Record<string, number>;
   failures: number;
+  /** A generator in a process of its own (wrk): its CPU over the window, ms. */
+  generatorCpuMs?: number;
 }
 
 function fromCannon(r: Result): Window {
@@ -485,6 +498,23 @@ function fromCannon(r: Result): Window {
     non2xx: r.non2xx,
     statusCodes,
     failures: failures(r),
+  };
+}
+
+function fromWrk(r: WrkResult): Window {
+  return {
+    total: r.requests,
+    rps: round(r.rps, 1),
+    p50Ms: round(r.p50Ms),
+    p99Ms: round(r.p99Ms),
+    maxMs: round(r.maxMs),
+    durationS: r.durationS,
+    errors: r.errors,
+    timeouts: r.timeouts,
+    non2xx: r.non2xx,
+    statusCodes: {},
+    failures: r.errors + r.timeouts + r.non2xx,
+    generatorCpuMs: r.cpuMs,
   };
 }
 
@@ -547,7 +577,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   if (s.grpc && !c.grpcPort) throw new Error(`${s.name}: the service has no gRPC port`);
   const gen = s.grpc ? new GrpcLoad(HOST, c.grpcPort!, channels) : undefined;
   try {
-    say(`\n== ${s.name}: ${gen ? `gRPC ${s.path}, request ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} calls in flight on ${channels} channel(s)` : `POST ${s.path}, body ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} connections`}`);
+    say(`\n== ${s.name}: ${gen ? `gRPC ${s.path}, request ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} calls in flight on ${channels} channel(s)` : `POST ${s.path}, body ${(bodyBytes / 1024).toFixed(1)} KiB, ${connections} connections, ${flags.generator}`}`);
 
     // Correctness: one answer, checked; a second one must be byte-identical (seeded / pure).
     let answerBytes: number;
@@ -562,7 +592,11 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
     say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer${gen ? ', the same outputs as REST v2 binary' : ''})`);
 
     const load = async (seconds: number, times?: number[]): Promise<Window> =>
-      gen ? fromGrpc(await gen.run(s.body as Buffer, connections, seconds, times)) : fromCannon(await cannon(s, c.port, connections, seconds, times));
+      gen
+        ? fromGrpc(await gen.run(s.body as Buffer, connections, seconds, times))
+        : flags.generator === 'wrk'
+          ? fromWrk(await runWrk({ url: `http://${HOST}:${c.port}${s.path}`, headers: s.headers, body: s.body, connections, seconds }))
+          : fromCannon(await cannon(s, c.port, connections, seconds, times));
     let warm: Window | undefined;
     if (flags.warmup > 0) {
       say(`   warm-up ${flags.warmup} s`);
@@ -600,7 +634,8 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
       requests: total,
       rps: r.rps,
       p50Ms: r.p50Ms,
-      medianMs: round(median(times)),
+      // wrk gives no per-response times: its 50th percentile instead.
+      medianMs: times.length ? round(median(times)) : r.p50Ms,
       p99Ms: r.p99Ms,
       maxMs: r.maxMs,
       errors: r.errors,
@@ -613,8 +648,8 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
       target: targetText(s),
       targetMet: null,
       serverCpuMsPerReq: split ? { main: per(split.mainMs), mainSys: per(split.mainSysMs), other: per(split.otherMs), topOtherThreads: split.topOtherMs.map(per) } : null,
-      harnessCpuMsPerReq: per((h1.user + h1.system) / 1000),
-      othersCores: split && Number.isFinite(m1 - m0) ? round(Math.max(0, m1 - m0 - split.mainMs - split.otherMs - (h1.user + h1.system) / 1000) / wallMs) : null,
+      harnessCpuMsPerReq: per((h1.user + h1.system) / 1000 + (r.generatorCpuMs ?? 0)),
+      othersCores: split && Number.isFinite(m1 - m0) ? round(Math.max(0, m1 - m0 - split.mainMs - split.otherMs - (h1.user + h1.system) / 1000 - (r.generatorCpuMs ?? 0)) / wallMs) : null,
       loadavg: { before: loadBefore.map((x) => round(x)), after: loadAfter.map((x) => round(x)) },
       ok: total > 0 && r.failures === 0 && warmupFailures === 0,
     };
@@ -972,10 +1007,11 @@ async function main(): Promise<number> {
   if (flags.json) for (const r of [...rows, ...coreRows, ...peerRows]) process.stdout.write(`${JSON.stringify(r)}\n`);
   else if (rows.length) {
     printTable(rows);
-    say(`\nreq/s: autocannon's mean of per-second counts; p50 med: the median of every measured response's time; p99 from`);
-    say(`autocannon's histogram (whole ms). vs twin: req/s over the req/s of the scenario its target names. cpu ms/req: CPU time of the`);
+    if (flags.generator === 'wrk') say(`\nreq/s: wrk's requests over its duration; p50 med and p99: its latency distribution (HTTP scenarios; gRPC ones as below).`);
+    else say(`\nreq/s: autocannon's mean of per-second counts; p50 med: the median of every measured response's time; p99 from`);
+    say(`${flags.generator === 'wrk' ? '' : "autocannon's histogram (whole ms). "}vs twin: req/s over the req/s of the scenario its target names. cpu ms/req: CPU time of the`);
     say(`service's main thread + its other threads (pool workers, GC/compiler helpers) from /proc, over the measured window;`);
-    say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores). others: cores used by`);
+    say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores; with wrk, plus wrk's). others: cores used by`);
     say(`other processes during the window (a shared machine; above ~0.2 the numbers are contended). load1: before the window.`);
   }
   if (!flags.json && coreRows.length) printCores(coreRows);
