@@ -1,70 +1,96 @@
 /**
- * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD, four rows
- * at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1), interleaved in every loop so
- * that one group's chains of divisions and square roots overlap the other's; branch-free within
- * a row. Per row it does what ./entmax.ts does for such rows, operation for operation, so the
- * results are the same doubles
- * (test/core/entmax15-simd.test.ts); only the control flow differs:
- *  - x = ((z - m) * invT or / T) * 0.5; candidates x > -1 (the rest, NaN too, become -Infinity,
- *    which adds +0 to every masked sum, as the JavaScript path leaves them out);
- *  - the tied closed form (tiedSupport): with kt classes at x = 0, c2 the largest other
- *    candidate and k candidates, if (kt > 1 or k = 1) and c2 <= -1 / sqrt(kt), each tied class
- *    gets 1 / kt (blended in at the end);
- *  - powerMeanBound: up to 16 passes t = sum / k - 1 / sqrt(k) - 2 (k + 4) eps, shedding classes
- *    at or below t while t rises; a lane whose JavaScript loop has stopped recomputes the same t,
- *    which does not rise, so it is left unchanged;
- *  - sortedThreshold15: the largest survivors are put in descending order (insertion by
- *    compare-exchange into as many places as the largest k of the four rows: the only places
- *    read), the support size n is the largest j with
- *    tau_j = mean_j - sqrt((1 - j (sumsq_j / j - mean_j^2)) / j) <= c_(j), and tau is
- *    closedForm15 over the top n, summed in that order;
- *  - p = [x - tau]_+^2 over the candidates in index order, normalised by 1 / sum.
- * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of
- * a multiple of 4 rows: the last tile's spare lanes read stale rows inside the tile area and
- * their results are not copied out), then per group the sanitised x (XO), the working copy
- * (XS), the sorted places (SORTED), and the supports (as 32-bit integers) at CNT.
- * Export run(quads, cols, invT, T, mode): mode 1 = divide by T.
+ * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD: one module
+ * per row length (built on first use), its code unrolled over the classes, so a row's values
+ * live in locals (registers, or V8's spill slots) and every load and store has a constant
+ * offset. Two f64x2 groups (lane 0 row r, lane 1 row r + 1) per iteration, four rows, their
+ * code interleaved so that one group's chains overlap the other's. Per row it does what
+ * ./entmax.ts does for such rows (at most SORT_MAX candidates: sortedThreshold15), operation for
+ * operation, so the results are the same doubles (test/core/entmax15-simd.test.ts):
+ *  - m = max z (pmax from -Infinity: a NaN is skipped); x = ((z - m) * invT or / T) * 0.5; the
+ *    candidates x > -1 (the rest, NaN too, become -Infinity); a lane with m = -Infinity or
+ *    +Infinity (no candidate) is masked to zeros and support 0, as that path leaves such rows;
+ *  - the tied closed form (tiedSupport): with kt classes at x = 0 and c2 the largest other
+ *    candidate, if (kt > 1 or a single candidate) and c2 <= -1 / sqrt(kt), each tied class gets
+ *    1 / kt (blended in at the end);
+ *  - the candidates in descending order by a sorting network (Batcher's odd-even merge sort,
+ *    its comparators pmax / pmin, exact; the -Infinity non-candidates sink to the end, and equal
+ *    values make the same sorted doubles whatever their order; ~4 n log^2 n / 4 comparators,
+ *    29 for 10 classes, where insertion through memory took cols x k steps);
+ *  - the support size n: the largest j with F_j = s2 + c_(j) ((j - 1) c_(j) - 2 s1) <= 1 (s1, s2
+ *    the running sums of the top j - 1; no division or square root; a -Infinity place gives
+ *    +Infinity or NaN, never <= 1); tau = the closed form over the top n (the sum is s1 at n,
+ *    then the two-pass variance), as sortedThreshold15 and closedForm15;
+ *  - p = [x - tau]_+^2 in index order, normalised by 1 / sum; support = the count of p > 0.
+ * Masked sums add +0 where the JavaScript path adds nothing (from a +0 start, the same doubles);
+ * counts are kept as 64-bit integers (subtracting all-ones masks). Memory (1 MiB, fixed), as
+ * ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of a multiple of 4 rows; the
+ * last tile's spare lanes read stale rows inside the tile area and are not copied out), the
+ * supports (as 32-bit integers) at CNT. Export run(quads, cols, invT, T, mode): mode 1 = divide
+ * by T; cols is the module's own.
  */
 import {
-  BLOCK, br, brIf, ELSE, END, f64Const, f64x2Const, f64x2ExtractLane, F64X2_ADD, F64X2_DIV, F64X2_EQ,
-  F64X2_LT, F64X2_MUL, F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL,
-  LOOP, set, simd, tee, V128, V128_AND, V128_ANDNOT, V128_BITSELECT, v128Load, v128Store,
+  BLOCK, br, brIf, ELSE, END, f64x2Const, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LT, F64X2_MUL,
+  F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set, simd,
+  V128_AND, V128_ANDNOT, V128_BITSELECT,
 } from './wasm.js';
-import {
-  GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, ROWS_PER, shortRowKernel,
-  rowLoops, shortRowModule, store64Lane, TILE, V128_ANY_TRUE, type ShortRowKernel,
-} from './short-rows-simd.js';
+import { load64Lane, load64Zero, ROWS_PER, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
+import { SHORT_ROW } from './sparsemax.js';
 
 const F64X2_LE = simd(0x4b);
 const F64X2_SQRT = simd(0xef);
-const V128_OR = simd(0x50);
-const I32_EQZ = [0x45];
-const I32_TRUNC_F64_U = [0xab];
-const F64_MAX = [0xa5];
+const F64X2_ABS = simd(0xec);
 const F64X2_PMIN = simd(0xf6);
-const V128_OR_I32 = [0x72]; // i32.or
+const V128_OR = simd(0x50);
+const I64X2_SUB = simd(0xd1);
+const I32_EQZ = [0x45];
+/** f64x2.convert_low_i32x4_s: i32 lanes 0 and 1 to doubles. */
+const F64X2_CONVERT_LOW_I32X4_S = simd(0xfe);
+/** i8x16.shuffle of one vector with itself: the low 32 bits of each i64 lane into i32 lanes 0, 1. */
+const LOW_WORDS = [...simd(0x0d), 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11];
 
-const EPS = 2 ** -52;
-const WORK = 8 * TILE;
-/** Per group g: the sanitised x at XO(g), the working copy at XS(g), the sorted places at SORTED(g). */
-const XO = (g: number) => WORK + g * 3 * 512;
-const XS = (g: number) => XO(g) + 512;
-const SORTED = (g: number) => XS(g) + 512;
-const CNT = WORK + GROUPS * 3 * 512;
+const CNT = 8 * TILE;
+const GROUPS = ROWS_PER / 2;
 
-function assemble(): Uint8Array {
-  const QUADS = 0, COLS = 1, INVT = 2, TT = 3, MODE = 4; // params
-  const P = 5, BASE = 6, I = 7, A = 8, STRIDE = 9, PASS = 10, XA = 11, J = 12, KMAX = 13; // i32
-  let nv = 14;
+/**
+ * The comparators (i < j: the larger value to place i) of Batcher's odd-even merge sort for n
+ * places: the network for the next power of two, without the comparators that touch a place
+ * >= n. Those are no-ops when the missing places hold the smallest value (-Infinity here): a
+ * comparator (i, j) keeps the minimum at j, so the padding never leaves its places.
+ */
+export function sortingNetwork(n: number): [number, number][] {
+  let size = 1;
+  while (size < n) size *= 2;
+  const out: [number, number][] = [];
+  for (let p = 1; p < size; p *= 2) {
+    for (let k = p; k >= 1; k = k / 2) {
+      for (let j = k % p; j + k < size; j += 2 * k) {
+        for (let i = 0; i < k && i + j + k < size; i++) {
+          const a = i + j;
+          const b = a + k;
+          if (Math.floor(a / (2 * p)) === Math.floor(b / (2 * p)) && b < n) out.push([a, b]);
+        }
+      }
+    }
+  }
+  return out;
+}
+
+function assemble(cols: number): Uint8Array {
+  const QUADS = 0, INVT = 2, TT = 3, MODE = 4; // params (1: cols, fixed here)
+  const P = 5, BASE = 6; // i32
+  let nv = 7;
   const v = () => nv++;
-  const VINVT = v(), VT = v(), TMP = v();
-  const group = () => ({
-    M: v(), Z: v(), X: v(), KEEP: v(), VV: v(), DEAD: v(), KT: v(), K: v(), C2: v(), TIED: v(), SUM: v(), LO: v(),
-    T: v(), W: v(), S: v(), N: v(), SUMSQ: v(), MEAN: v(), DELTA: v(), TAU: v(), INV: v(), SUP: v(), PTIED: v(), OK: v(),
+  const VINVT = v(), VT = v();
+  const group = (g: number) => ({
+    g,
+    V: Array.from({ length: cols }, v), // x, or -Infinity for a non-candidate
+    S: Array.from({ length: cols }, v), // the sorted places
+    Pv: Array.from({ length: cols }, v), // p before normalisation
+    M: v(), DEAD: v(), EQ: v(), KT: v(), C2: v(), TIED: v(), S1: v(), S2: v(), F: v(), OK: v(), N: v(),
+    TOP: v(), MEAN: v(), SS: v(), DELTA: v(), TAU: v(), Y: v(), SUM: v(), SUP: v(), KTF: v(), PT: v(), INV: v(),
   });
-  const Gs = Array.from({ length: GROUPS }, (_, g) => ({ g, ...group() }));
-  const JV = v();
-  const nV128 = nv - 14;
+  const Gs = Array.from({ length: GROUPS }, (_, g) => group(g));
+  const nV128 = nv - 7;
   const c: number[] = [];
   const e = (...parts: number[][]) => {
     for (const p of parts) c.push(...p);
@@ -73,171 +99,141 @@ function assemble(): Uint8Array {
   const ONE = f64x2Const(1);
   const ZERO = f64x2Const(0);
   const NEG_INF = f64x2Const(-Infinity);
-  const and1 = (mask: number) => [...ONE, ...get(mask), ...V128_AND];
-  const { forClasses, forPlaces, loadPair, storePair } = rowLoops(e, { I, A, XA, BASE, COLS, STRIDE });
-  /** The first kmax sorted places (xa = 16 place). */
-  const forSorted = (body: () => void) => forPlaces(XA, KMAX, body);
-  const sqrtClamped = (delta: number) => [...get(delta), ...ZERO, ...ZERO, ...get(delta), ...F64X2_LT, ...V128_BITSELECT, ...F64X2_SQRT];
-  /** The larger of a v128 local's two lanes over every group, as an i32, into KMAX. */
-  const maxLanes = (pick: (G: (typeof Gs)[number]) => number) => {
-    e(f64Const(0));
-    each((G) => e(get(pick(G)), f64x2ExtractLane(0), F64_MAX, get(pick(G)), f64x2ExtractLane(1), F64_MAX));
-    e(I32_TRUNC_F64_U, set(KMAX));
+  /** Byte offsets of class i in group g's two rows, from BASE. */
+  const at = (g: number, lane: number, i: number) => 8 * ((2 * g + lane) * cols + i);
+  const net = sortingNetwork(cols);
+
+  /** One iteration (four rows), with x formed by dividing by T (divide) or multiplying by invT. */
+  const body = (divide: boolean) => {
+    // m = max z, the row values kept in V
+    each((G) => e(NEG_INF, set(G.M)));
+    for (let i = 0; i < cols; i++) {
+      each(({ g, V, M }) => {
+        e(get(BASE), get(BASE), load64Zero(at(g, 0, i)), load64Lane(1, at(g, 1, i)), set(V[i]));
+        e(get(M), get(V[i]), F64X2_PMAX, set(M));
+      });
+    }
+    // No candidate: m = -Infinity (every class masked or NaN) or +Infinity (x is NaN or -Infinity).
+    each(({ M, DEAD }) => e(get(M), F64X2_ABS, f64x2Const(Infinity), F64X2_EQ, set(DEAD)));
+    // x, the candidates, kt (the classes at x = 0) and c2 (the largest other candidate)
+    each((G) => e(f64x2Const(0), set(G.KT), NEG_INF, set(G.C2)));
+    for (let i = 0; i < cols; i++) {
+      each(({ V, M, EQ, KT, C2 }) => {
+        e(get(V[i]), get(M), F64X2_SUB, get(divide ? VT : VINVT), divide ? F64X2_DIV : F64X2_MUL, f64x2Const(0.5), F64X2_MUL, set(V[i]));
+        e(get(V[i]), NEG_INF, f64x2Const(-1), get(V[i]), F64X2_LT, V128_BITSELECT, set(V[i])); // -1 < x: false for NaN
+        e(get(V[i]), ZERO, F64X2_EQ, set(EQ));
+        e(get(KT), get(EQ), I64X2_SUB, set(KT));
+        e(get(C2), NEG_INF, get(V[i]), get(EQ), V128_BITSELECT, F64X2_PMAX, set(C2));
+      });
+    }
+    // the candidates in descending order
+    const cur = Gs.map((G) => [...G.V]);
+    for (const [a, b] of net) {
+      each(({ g, S }) => {
+        e(get(cur[g][a]), get(cur[g][b]), F64X2_PMAX, get(cur[g][a]), get(cur[g][b]), F64X2_PMIN, set(S[b]), set(S[a]));
+        cur[g][a] = S[a];
+        cur[g][b] = S[b];
+      });
+    }
+    // tied: (kt > 1 or a single candidate, i.e. the second place is -Infinity) and c2 <= -1 / sqrt(kt)
+    each(({ g, KT, KTF, C2, TIED }) => {
+      e(get(KT), get(KT), LOW_WORDS, F64X2_CONVERT_LOW_I32X4_S, set(KTF));
+      if (cols === 1) e(ZERO, ZERO, F64X2_EQ); // a live row's one class is its one candidate
+      else e(ONE, get(KTF), F64X2_LT, get(cur[g][1]), NEG_INF, F64X2_EQ, V128_OR);
+      e(get(C2), f64x2Const(-1), get(KTF), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
+    });
+    // the support size n: the largest j with F_j <= 1, and the sum of the top n
+    each(({ g, S1, S2, N, TOP }) => {
+      const s = cur[g][0];
+      e(get(s), set(S1), get(s), get(s), F64X2_MUL, set(S2), ONE, set(N), get(s), set(TOP));
+    });
+    for (let j = 2; j <= cols; j++) {
+      each(({ g, S1, S2, F, OK, N, TOP }) => {
+        const s = cur[g][j - 1];
+        e(get(S2), get(s), f64x2Const(j - 1), get(s), F64X2_MUL, f64x2Const(2), get(S1), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_ADD, set(F));
+        e(get(S1), get(s), F64X2_ADD, set(S1));
+        if (j < cols) e(get(S2), get(s), get(s), F64X2_MUL, F64X2_ADD, set(S2));
+        e(get(F), ONE, F64X2_LE, set(OK));
+        e(f64x2Const(j), get(N), get(OK), V128_BITSELECT, set(N));
+        e(get(S1), get(TOP), get(OK), V128_BITSELECT, set(TOP));
+      });
+    }
+    // closedForm15 over the top n
+    each(({ TOP, N, MEAN }) => e(get(TOP), get(N), F64X2_DIV, set(MEAN)));
+    for (let j = 1; j <= cols; j++) {
+      each(({ g, MEAN, Y, SS, N }) => {
+        e(get(cur[g][j - 1]), get(MEAN), F64X2_SUB, set(Y), get(Y), get(Y), F64X2_MUL);
+        if (j === 1) e(set(SS));
+        else e(f64x2Const(j), get(N), F64X2_LE, V128_AND, get(SS), F64X2_ADD, set(SS));
+      });
+    }
+    each(({ SS, N, DELTA, MEAN, TAU }) => {
+      e(ONE, get(SS), F64X2_SUB, get(N), F64X2_DIV, set(DELTA));
+      e(get(MEAN), get(DELTA), ZERO, ZERO, get(DELTA), F64X2_LT, V128_BITSELECT, F64X2_SQRT, F64X2_SUB, set(TAU)); // delta > 0 ? delta : 0
+    });
+    // p = [x - tau]_+^2, its sum and support
+    each((G) => e(ZERO, set(G.SUM), f64x2Const(0), set(G.SUP)));
+    for (let i = 0; i < cols; i++) {
+      each(({ V, Pv, TAU, Y, SUM, OK, SUP }) => {
+        e(get(V[i]), get(TAU), F64X2_SUB, set(Y), get(Y), ZERO, get(Y), F64X2_LT, V128_AND, set(Y));
+        e(get(Y), get(Y), F64X2_MUL, set(Pv[i]), get(SUM), get(Pv[i]), F64X2_ADD, set(SUM));
+        e(ZERO, get(Pv[i]), F64X2_LT, set(OK), get(SUP), get(OK), I64X2_SUB, set(SUP));
+      });
+    }
+    each(({ SUM, INV, KTF, PT }) => e(ONE, get(SUM), F64X2_DIV, set(INV), ONE, get(KTF), F64X2_DIV, set(PT)));
+    // out: the tied closed form (1 / kt at x = 0), or p / sum; zeros for a dead lane
+    for (let i = 0; i < cols; i++) {
+      each(({ g, V, Pv, PT, INV, TIED, DEAD, Y }) => {
+        e(get(PT), get(V[i]), ZERO, F64X2_EQ, V128_AND, get(Pv[i]), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
+        e(get(DEAD), V128_ANDNOT, set(Y));
+        e(get(BASE), get(Y), store64Lane(0, at(g, 0, i)), get(BASE), get(Y), store64Lane(1, at(g, 1, i)));
+      });
+    }
+    // supports: kt where tied, else the count of p > 0; 0 for a dead lane
+    each(({ g, KT, SUP, TIED, DEAD }) => {
+      e(get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, set(SUP));
+      e(get(P), i32Const(8 * GROUPS), I32_MUL, get(SUP), get(SUP), LOW_WORDS, store64Lane(0, CNT + 8 * g));
+    });
   };
 
-  e(get(COLS), i32Const(8), I32_MUL, set(STRIDE));
+  const loop = (divide: boolean) => {
+    e(i32Const(0), set(P), i32Const(0), set(BASE));
+    e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
+    body(divide);
+    e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), i32Const(8 * ROWS_PER * cols), I32_ADD, set(BASE));
+    e(br(0), END, END);
+  };
   e(get(INVT), F64X2_SPLAT, set(VINVT), get(TT), F64X2_SPLAT, set(VT));
-  e(i32Const(0), set(P), i32Const(0), set(BASE));
-  e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
-  {
-    // m = max z
-    each((G) => e(NEG_INF, set(G.M)));
-    forClasses(() =>
-      each((G) => {
-        e(get(G.M));
-        loadPair(G.g);
-        e(F64X2_PMAX, set(G.M));
-      }),
-    );
-    each((G) => e(get(G.M), NEG_INF, F64X2_EQ, set(G.DEAD)));
-    // x, the candidates (k, their sum), the tied classes (kt) and the largest other one (c2)
-    each((G) => e(ZERO, set(G.SUM), ZERO, set(G.K), ZERO, set(G.KT), NEG_INF, set(G.C2)));
-    forClasses(() =>
-      each(({ g, M, Z, X, KEEP, VV, SUM, K, KT, C2 }) => {
-        loadPair(g);
-        e(get(M), F64X2_SUB, set(Z));
-        e(get(MODE), [0x04, V128], get(Z), get(VT), F64X2_DIV, ELSE, get(Z), get(VINVT), F64X2_MUL, END);
-        e(f64x2Const(0.5), F64X2_MUL, set(X));
-        e(f64x2Const(-1), get(X), F64X2_LT, set(KEEP)); // -1 < x: false for NaN
-        e(get(X), NEG_INF, get(KEEP), V128_BITSELECT, set(VV));
-        e(get(XA), get(VV), v128Store(XO(g)), get(XA), get(VV), v128Store(XS(g)));
-        e(get(VV), get(KEEP), V128_AND, get(SUM), F64X2_ADD, set(SUM));
-        e(and1(KEEP), get(K), F64X2_ADD, set(K));
-        e(get(VV), ZERO, F64X2_EQ, set(Z));
-        e(and1(Z), get(KT), F64X2_ADD, set(KT));
-        e(get(C2), NEG_INF, get(VV), get(Z), V128_BITSELECT, F64X2_PMAX, set(C2));
-      }),
-    );
-    // tied: (kt > 1 or k = 1) and c2 <= -1 / sqrt(kt)
-    each(({ KT, K, C2, TIED }) => {
-      e(ONE, get(KT), F64X2_LT, get(K), ONE, F64X2_EQ, V128_OR);
-      e(get(C2), f64x2Const(-1), get(KT), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
-    });
-    // powerMeanBound, while t rises in some lane of some group
-    each((G) => e(f64x2Const(-1), set(G.LO)));
-    e(i32Const(0), set(PASS), BLOCK, LOOP);
-    {
-      e(i32Const(0));
-      each(({ SUM, K, T, LO, OK }) => {
-        e(get(SUM), get(K), F64X2_DIV, ONE, get(K), F64X2_SQRT, F64X2_DIV, F64X2_SUB);
-        e(f64x2Const(2), get(K), f64x2Const(4), F64X2_ADD, F64X2_MUL, f64x2Const(EPS), F64X2_MUL, F64X2_SUB, set(T));
-        e(get(LO), get(T), F64X2_LT, tee(OK), V128_ANY_TRUE, V128_OR_I32);
-        e(get(T), get(LO), get(OK), V128_BITSELECT, set(LO));
-      });
-      e(I32_EQZ, brIf(1));
-      each((G) => e(ZERO, set(G.S), ZERO, set(G.W)));
-      forClasses(() =>
-        each(({ g, VV, LO, KEEP, S, W }) => {
-          e(get(XA), v128Load(XS(g)), set(VV));
-          e(get(LO), get(VV), F64X2_LT, set(KEEP));
-          e(get(XA), get(VV), NEG_INF, get(KEEP), V128_BITSELECT, v128Store(XS(g)));
-          e(get(VV), get(KEEP), V128_AND, get(S), F64X2_ADD, set(S));
-          e(and1(KEEP), get(W), F64X2_ADD, set(W));
-        }),
-      );
-      each((G) => e(get(G.W), set(G.K), get(G.S), set(G.SUM)));
-      e(get(PASS), i32Const(1), I32_ADD, tee(PASS), i32Const(16), I32_LT_U, brIf(0));
-    }
-    e(END, END);
-    // The survivors in descending order into SORTED, the first max k (over every lane) places
-    // only, which is all the later loops read (a lane's places past its own k are masked
-    // there): each class is inserted by a pass of compare-exchanges (pmax / pmin, exact; ties
-    // are equal values, so their order does not matter), cols x k steps, not a cols^2 sort.
-    maxLanes((G) => G.K);
-    forPlaces(J, KMAX, () => each(({ g }) => e(get(J), NEG_INF, v128Store(SORTED(g)))));
-    forClasses(() => {
-      each(({ g, T }) => e(get(XA), v128Load(XS(g)), set(T)));
-      forPlaces(J, KMAX, () =>
-        each(({ g, T, VV }) => {
-          e(get(J), v128Load(SORTED(g)), set(VV));
-          e(get(J), get(VV), get(T), F64X2_PMAX, v128Store(SORTED(g)));
-          e(get(VV), get(T), F64X2_PMIN, set(T));
-        }),
-      );
-    });
-    // the support size n: the largest j <= k with tau_j <= c_(j)
-    each((G) => e(ONE, set(G.N), ZERO, set(G.SUM), ZERO, set(G.SUMSQ)));
-    e(ZERO, set(JV));
-    forSorted(() => {
-      e(get(JV), ONE, F64X2_ADD, set(JV));
-      each(({ g, VV, SUM, SUMSQ, MEAN, DELTA, K, OK, N }) => {
-        e(get(XA), v128Load(SORTED(g)), set(VV));
-        e(get(SUM), get(VV), F64X2_ADD, set(SUM), get(SUMSQ), get(VV), get(VV), F64X2_MUL, F64X2_ADD, set(SUMSQ));
-        e(get(SUM), get(JV), F64X2_DIV, set(MEAN));
-        e(ONE, get(JV), get(SUMSQ), get(JV), F64X2_DIV, get(MEAN), get(MEAN), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_SUB, get(JV), F64X2_DIV, set(DELTA));
-        e(get(MEAN), sqrtClamped(DELTA), F64X2_SUB, get(VV), F64X2_LE, get(JV), get(K), F64X2_LE, V128_AND, set(OK));
-        e(get(JV), get(N), get(OK), V128_BITSELECT, set(N));
-      });
-    });
-    // closedForm15 over the top n
-    maxLanes((G) => G.N);
-    each((G) => e(ZERO, set(G.SUM)));
-    e(ZERO, set(JV));
-    forSorted(() => {
-      e(get(JV), ONE, F64X2_ADD, set(JV));
-      each(({ g, N, SUM }) => e(get(XA), v128Load(SORTED(g)), get(JV), get(N), F64X2_LE, V128_AND, get(SUM), F64X2_ADD, set(SUM)));
-    });
-    each((G) => e(get(G.SUM), get(G.N), F64X2_DIV, set(G.MEAN), ZERO, set(G.SUMSQ)));
-    e(ZERO, set(JV));
-    forSorted(() => {
-      e(get(JV), ONE, F64X2_ADD, set(JV));
-      each(({ g, MEAN, VV, N, SUMSQ }) => {
-        e(get(XA), v128Load(SORTED(g)), get(MEAN), F64X2_SUB, tee(VV), get(VV), F64X2_MUL);
-        e(get(JV), get(N), F64X2_LE, V128_AND, get(SUMSQ), F64X2_ADD, set(SUMSQ));
-      });
-    });
-    each(({ SUMSQ, N, DELTA, MEAN, TAU }) => {
-      e(ONE, get(SUMSQ), F64X2_SUB, get(N), F64X2_DIV, set(DELTA));
-      e(get(MEAN), sqrtClamped(DELTA), F64X2_SUB, set(TAU));
-    });
-    // p = [x - tau]_+^2 into XS, its sum and support
-    each((G) => e(ZERO, set(G.SUM), ZERO, set(G.SUP)));
-    forClasses(() =>
-      each(({ g, TAU, VV, SUM, OK, SUP }) => {
-        e(get(XA), v128Load(XO(g)), get(TAU), F64X2_SUB, tee(VV), ZERO, get(VV), F64X2_LT, V128_AND, tee(VV), get(VV), F64X2_MUL, set(VV));
-        e(get(XA), get(VV), v128Store(XS(g)));
-        e(get(SUM), get(VV), F64X2_ADD, set(SUM));
-        e(ZERO, get(VV), F64X2_LT, set(OK), and1(OK), get(SUP), F64X2_ADD, set(SUP));
-      }),
-    );
-    each(({ SUM, INV, KT, PTIED }) => e(ONE, get(SUM), F64X2_DIV, set(INV), ONE, get(KT), F64X2_DIV, set(PTIED)));
-    // out: the tied closed form, or p / sum; zeros for a dead lane
-    forClasses(() =>
-      each(({ g, PTIED, INV, TIED, DEAD }) => {
-        e(get(PTIED), get(XA), v128Load(XO(g)), ZERO, F64X2_EQ, V128_AND); // tied: 1 / kt at x = 0
-        e(get(XA), v128Load(XS(g)), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
-        e(get(DEAD), V128_ANDNOT, set(TMP));
-        storePair(g, TMP);
-      }),
-    );
-    each(({ g, KT, SUP, TIED, DEAD }) =>
-      e(get(P), i32Const(8 * GROUPS), I32_MUL, get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, I32X4_TRUNC_SAT_F64X2_S_ZERO, store64Lane(0, CNT + 8 * g)),
-    );
-  }
-  e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), get(STRIDE), i32Const(ROWS_PER), I32_MUL, I32_ADD, set(BASE));
-  e(br(0), END, END, END);
-  return shortRowModule(9, nV128, c);
+  e(get(MODE), IF);
+  loop(true);
+  e(ELSE);
+  loop(false);
+  e(END, END);
+  return shortRowModule(2, nV128, c);
 }
 
-const kernel = shortRowKernel(assemble(), CNT);
+/** The kernel for each row length, built on first use (null: no WebAssembly SIMD here). */
+const kernels = new Map<number, ShortRowKernel | null>();
+
+function kernelFor(cols: number): ShortRowKernel | null {
+  let k = kernels.get(cols);
+  if (k === undefined) {
+    k = shortRowKernel(assemble(cols), CNT);
+    kernels.set(cols, k);
+  }
+  return k;
+}
 
 /** Whether the WebAssembly SIMD path is available here. */
-export const entmax15SimdAvailable = kernel !== null;
+export const entmax15SimdAvailable = kernelFor(1) !== null;
 
 /**
- * entmax15 of rows of at most 32 classes into out and support, with invT =
+ * entmax15 of rows of at most SHORT_ROW classes into out and support, with invT =
  * exactReciprocal(T) (0: divide by T). Returns false, doing nothing, where WebAssembly SIMD is
- * unavailable.
+ * unavailable or the rows are longer.
  */
-export const entmax15ShortSimd: ShortRowKernel = (data, rows, cols, temperature, invT, out, support) =>
-  kernel !== null && kernel(data, rows, cols, temperature, invT, out, support);
+export const entmax15ShortSimd: ShortRowKernel = (data, rows, cols, temperature, invT, out, support) => {
+  if (cols < 1 || cols > SHORT_ROW) return false;
+  const kernel = kernelFor(cols);
+  return kernel !== null && kernel(data, rows, cols, temperature, invT, out, support);
+};
