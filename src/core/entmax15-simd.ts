@@ -33,7 +33,8 @@ import {
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set, simd,
   V128_AND, V128_ANDNOT, V128_BITSELECT,
 } from './wasm.js';
-import { load64Lane, load64Zero, ROWS_PER, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
+const I32_OR = [0x72];
+import { load64Lane, load64Zero, ROWS_PER, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
 import { SHORT_ROW } from './sparsemax.js';
 
 const F64X2_LE = simd(0x4b);
@@ -86,7 +87,7 @@ function assemble(cols: number): Uint8Array {
     V: Array.from({ length: cols }, v), // x, or -Infinity for a non-candidate
     S: Array.from({ length: cols }, v), // the sorted places
     Pv: Array.from({ length: cols }, v), // p before normalisation
-    M: v(), DEAD: v(), EQ: v(), KT: v(), C2: v(), TIED: v(), S1: v(), S2: v(), F: v(), OK: v(), N: v(),
+    M: v(), M2: v(), RARE: v(), DEAD: v(), EQ: v(), KT: v(), C2: v(), TIED: v(), S1: v(), S2: v(), F: v(), OK: v(), N: v(),
     TOP: v(), MEAN: v(), SS: v(), DELTA: v(), TAU: v(), Y: v(), SUM: v(), SUP: v(), KTF: v(), PT: v(), INV: v(),
   });
   const Gs = Array.from({ length: GROUPS }, (_, g) => group(g));
@@ -95,7 +96,7 @@ function assemble(cols: number): Uint8Array {
   const e = (...parts: number[][]) => {
     for (const p of parts) c.push(...p);
   };
-  const each = (f: (G: (typeof Gs)[number]) => void) => Gs.forEach(f);
+  type Group = (typeof Gs)[number];
   const ONE = f64x2Const(1);
   const ZERO = f64x2Const(0);
   const NEG_INF = f64x2Const(-Infinity);
@@ -103,31 +104,33 @@ function assemble(cols: number): Uint8Array {
   const at = (g: number, lane: number, i: number) => 8 * ((2 * g + lane) * cols + i);
   const net = sortingNetwork(cols);
 
-  /** One iteration (four rows), with x formed by dividing by T (divide) or multiplying by invT. */
-  const body = (divide: boolean) => {
-    // m = max z, the row values kept in V
-    each((G) => e(NEG_INF, set(G.M)));
+  /**
+   * One iteration over groups Gs, with x formed by dividing by T (divide) or multiplying by
+   * invT. Rows with a tied maximum, a single candidate or none (their second place is 0 or
+   * -Infinity) take a branch of their own at the end; elsewhere it is never taken.
+   */
+  const body = (divide: boolean, Gs: Group[]) => {
+    const each = (f: (G: Group) => void) => Gs.forEach(f);
+    // m = max z (two chains from -Infinity, then their maximum), the row values kept in V
+    each((G) => e(NEG_INF, set(G.M), NEG_INF, set(G.M2)));
     for (let i = 0; i < cols; i++) {
-      each(({ g, V, M }) => {
+      each(({ g, V, M, M2 }) => {
+        const chain = i % 2 ? M2 : M;
         e(get(BASE), get(BASE), load64Zero(at(g, 0, i)), load64Lane(1, at(g, 1, i)), set(V[i]));
-        e(get(M), get(V[i]), F64X2_PMAX, set(M));
+        e(get(chain), get(V[i]), F64X2_PMAX, set(chain));
       });
     }
-    // No candidate: m = -Infinity (every class masked or NaN) or +Infinity (x is NaN or -Infinity).
-    each(({ M, DEAD }) => e(get(M), F64X2_ABS, f64x2Const(Infinity), F64X2_EQ, set(DEAD)));
-    // x, the candidates, kt (the classes at x = 0) and c2 (the largest other candidate)
-    each((G) => e(f64x2Const(0), set(G.KT), NEG_INF, set(G.C2)));
+    each(({ M, M2 }) => e(get(M), get(M2), F64X2_PMAX, set(M)));
+    // x, or -Infinity for a non-candidate
     for (let i = 0; i < cols; i++) {
-      each(({ V, M, EQ, KT, C2 }) => {
+      each(({ V, M }) => {
         e(get(V[i]), get(M), F64X2_SUB, get(divide ? VT : VINVT), divide ? F64X2_DIV : F64X2_MUL, f64x2Const(0.5), F64X2_MUL, set(V[i]));
         e(get(V[i]), NEG_INF, f64x2Const(-1), get(V[i]), F64X2_LT, V128_BITSELECT, set(V[i])); // -1 < x: false for NaN
-        e(get(V[i]), ZERO, F64X2_EQ, set(EQ));
-        e(get(KT), get(EQ), I64X2_SUB, set(KT));
-        e(get(C2), NEG_INF, get(V[i]), get(EQ), V128_BITSELECT, F64X2_PMAX, set(C2));
       });
     }
     // the candidates in descending order
-    const cur = Gs.map((G) => [...G.V]);
+    const cur: number[][] = [];
+    each((G) => (cur[G.g] = [...G.V]));
     for (const [a, b] of net) {
       each(({ g, S }) => {
         e(get(cur[g][a]), get(cur[g][b]), F64X2_PMAX, get(cur[g][a]), get(cur[g][b]), F64X2_PMIN, set(S[b]), set(S[a]));
@@ -135,12 +138,10 @@ function assemble(cols: number): Uint8Array {
         cur[g][b] = S[b];
       });
     }
-    // tied: (kt > 1 or a single candidate, i.e. the second place is -Infinity) and c2 <= -1 / sqrt(kt)
-    each(({ g, KT, KTF, C2, TIED }) => {
-      e(get(KT), get(KT), LOW_WORDS, F64X2_CONVERT_LOW_I32X4_S, set(KTF));
-      if (cols === 1) e(ZERO, ZERO, F64X2_EQ); // a live row's one class is its one candidate
-      else e(ONE, get(KTF), F64X2_LT, get(cur[g][1]), NEG_INF, F64X2_EQ, V128_OR);
-      e(get(C2), f64x2Const(-1), get(KTF), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
+    // rare: the second place is 0 (kt > 1) or -Infinity (one candidate, or none)
+    each(({ g, RARE }) => {
+      if (cols === 1) e(ZERO, ZERO, F64X2_EQ, set(RARE));
+      else e(get(cur[g][1]), ZERO, F64X2_EQ, get(cur[g][1]), NEG_INF, F64X2_EQ, V128_OR, set(RARE));
     });
     // the support size n: the largest j with F_j <= 1, and the sum of the top n
     each(({ g, S1, S2, N, TOP }) => {
@@ -171,35 +172,71 @@ function assemble(cols: number): Uint8Array {
       e(ONE, get(SS), F64X2_SUB, get(N), F64X2_DIV, set(DELTA));
       e(get(MEAN), get(DELTA), ZERO, ZERO, get(DELTA), F64X2_LT, V128_BITSELECT, F64X2_SQRT, F64X2_SUB, set(TAU)); // delta > 0 ? delta : 0
     });
-    // p = [x - tau]_+^2, its sum and support
-    each((G) => e(ZERO, set(G.SUM), f64x2Const(0), set(G.SUP)));
+    // p = [x - tau]_+^2, its sum and support (p > 0 iff y > 0 in a live row: tau <= -1 / sqrt(n),
+    // so a positive y = x - tau is at least ~1e-17 and its square does not underflow)
+    each((G) => e(ZERO, set(G.SUM), ZERO, set(G.SUP)));
     for (let i = 0; i < cols; i++) {
       each(({ V, Pv, TAU, Y, SUM, OK, SUP }) => {
-        e(get(V[i]), get(TAU), F64X2_SUB, set(Y), get(Y), ZERO, get(Y), F64X2_LT, V128_AND, set(Y));
+        e(get(V[i]), get(TAU), F64X2_SUB, set(Y), ZERO, get(Y), F64X2_LT, set(OK), get(Y), get(OK), V128_AND, set(Y));
         e(get(Y), get(Y), F64X2_MUL, set(Pv[i]), get(SUM), get(Pv[i]), F64X2_ADD, set(SUM));
-        e(ZERO, get(Pv[i]), F64X2_LT, set(OK), get(SUP), get(OK), I64X2_SUB, set(SUP));
+        e(get(SUP), get(OK), I64X2_SUB, set(SUP));
       });
     }
-    each(({ SUM, INV, KTF, PT }) => e(ONE, get(SUM), F64X2_DIV, set(INV), ONE, get(KTF), F64X2_DIV, set(PT)));
-    // out: the tied closed form (1 / kt at x = 0), or p / sum; zeros for a dead lane
+    each(({ SUM, INV }) => e(ONE, get(SUM), F64X2_DIV, set(INV)));
+    const store = (g: number, i: number, vec: number) => e(get(BASE), get(vec), store64Lane(0, at(g, 0, i)), get(BASE), get(vec), store64Lane(1, at(g, 1, i)));
+    const storeCounts = (g: number, vec: number) => e(get(P), i32Const(8 * GROUPS), I32_MUL, get(vec), get(vec), LOW_WORDS, store64Lane(0, CNT + 8 * g));
+    e(i32Const(0));
+    each(({ RARE }) => e(get(RARE), V128_ANY_TRUE, I32_OR));
+    e(IF);
+    {
+      // No candidate: m = -Infinity (every class masked or NaN) or +Infinity (x is NaN or -Infinity).
+      each(({ M, DEAD }) => e(get(M), F64X2_ABS, f64x2Const(Infinity), F64X2_EQ, set(DEAD)));
+      // kt (the classes at x = 0) and c2 (the largest other candidate)
+      each((G) => e(ZERO, set(G.KT), NEG_INF, set(G.C2)));
+      for (let i = 0; i < cols; i++) {
+        each(({ V, EQ, KT, C2 }) => {
+          e(get(V[i]), ZERO, F64X2_EQ, set(EQ), get(KT), get(EQ), I64X2_SUB, set(KT));
+          e(get(C2), NEG_INF, get(V[i]), get(EQ), V128_BITSELECT, F64X2_PMAX, set(C2));
+        });
+      }
+      // tied: (kt > 1 or a single candidate) and c2 <= -1 / sqrt(kt)
+      each(({ g, KT, KTF, C2, TIED, PT }) => {
+        e(get(KT), get(KT), LOW_WORDS, F64X2_CONVERT_LOW_I32X4_S, set(KTF));
+        if (cols === 1) e(ZERO, ZERO, F64X2_EQ); // a live row's one class is its one candidate
+        else e(ONE, get(KTF), F64X2_LT, get(cur[g][1]), NEG_INF, F64X2_EQ, V128_OR);
+        e(get(C2), f64x2Const(-1), get(KTF), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
+        e(ONE, get(KTF), F64X2_DIV, set(PT));
+      });
+      // out: 1 / kt at x = 0 where tied, else p / sum; zeros for a dead lane
+      for (let i = 0; i < cols; i++) {
+        each(({ g, V, Pv, PT, INV, TIED, DEAD, Y }) => {
+          e(get(PT), get(V[i]), ZERO, F64X2_EQ, V128_AND, get(Pv[i]), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
+          e(get(DEAD), V128_ANDNOT, set(Y));
+          store(g, i, Y);
+        });
+      }
+      // supports: kt where tied, else the count of p > 0; 0 for a dead lane
+      each(({ g, KT, SUP, TIED, DEAD }) => {
+        e(get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, set(SUP));
+        storeCounts(g, SUP);
+      });
+    }
+    e(ELSE);
     for (let i = 0; i < cols; i++) {
-      each(({ g, V, Pv, PT, INV, TIED, DEAD, Y }) => {
-        e(get(PT), get(V[i]), ZERO, F64X2_EQ, V128_AND, get(Pv[i]), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
-        e(get(DEAD), V128_ANDNOT, set(Y));
-        e(get(BASE), get(Y), store64Lane(0, at(g, 0, i)), get(BASE), get(Y), store64Lane(1, at(g, 1, i)));
+      each(({ g, Pv, INV, Y }) => {
+        e(get(Pv[i]), get(INV), F64X2_MUL, set(Y));
+        store(g, i, Y);
       });
     }
-    // supports: kt where tied, else the count of p > 0; 0 for a dead lane
-    each(({ g, KT, SUP, TIED, DEAD }) => {
-      e(get(KT), get(SUP), get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, set(SUP));
-      e(get(P), i32Const(8 * GROUPS), I32_MUL, get(SUP), get(SUP), LOW_WORDS, store64Lane(0, CNT + 8 * g));
-    });
+    each(({ g, SUP }) => storeCounts(g, SUP));
+    e(END);
   };
 
   const loop = (divide: boolean) => {
     e(i32Const(0), set(P), i32Const(0), set(BASE));
     e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
-    body(divide);
+    if (process.env.E15_SEQ) for (const G of Gs) body(divide, [G]);
+    else body(divide, Gs);
     e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), i32Const(8 * ROWS_PER * cols), I32_ADD, set(BASE));
     e(br(0), END, END);
   };
