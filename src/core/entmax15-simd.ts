@@ -29,11 +29,14 @@
  * by T; cols is the module's own.
  */
 import {
-  BLOCK, br, brIf, ELSE, END, f64x2Const, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LT, F64X2_MUL,
+  BLOCK, br, brIf, ELSE, END, f64Const, f64x2Const, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LT, F64X2_MUL,
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set, simd,
   V128_AND, V128_ANDNOT, V128_BITSELECT,
 } from './wasm.js';
 const I32_OR = [0x72];
+const F64_EQ = [0x61];
+/** How x is formed from z - m: divided by T, multiplied by invT, or as is (invT = 1). */
+type Scale = 'divide' | 'multiply' | 'none';
 import { load64Lane, load64Zero, ROWS_PER, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
 import { SHORT_ROW } from './sparsemax.js';
 
@@ -109,7 +112,7 @@ function assemble(cols: number): Uint8Array {
    * invT. Rows with a tied maximum, a single candidate or none (their second place is 0 or
    * -Infinity) take a branch of their own at the end; elsewhere it is never taken.
    */
-  const body = (divide: boolean, Gs: Group[]) => {
+  const body = (scale: Scale, Gs: Group[]) => {
     const each = (f: (G: Group) => void) => Gs.forEach(f);
     // m = max z (two chains from -Infinity, then their maximum), the row values kept in V
     each((G) => e(NEG_INF, set(G.M), NEG_INF, set(G.M2)));
@@ -124,7 +127,10 @@ function assemble(cols: number): Uint8Array {
     // x, or -Infinity for a non-candidate
     for (let i = 0; i < cols; i++) {
       each(({ V, M }) => {
-        e(get(V[i]), get(M), F64X2_SUB, get(divide ? VT : VINVT), divide ? F64X2_DIV : F64X2_MUL, f64x2Const(0.5), F64X2_MUL, set(V[i]));
+        e(get(V[i]), get(M), F64X2_SUB);
+        if (scale === 'divide') e(get(VT), F64X2_DIV);
+        else if (scale === 'multiply') e(get(VINVT), F64X2_MUL);
+        e(f64x2Const(0.5), F64X2_MUL, set(V[i]));
         e(get(V[i]), NEG_INF, f64x2Const(-1), get(V[i]), F64X2_LT, V128_BITSELECT, set(V[i])); // -1 < x: false for NaN
       });
     }
@@ -232,20 +238,23 @@ function assemble(cols: number): Uint8Array {
     e(END);
   };
 
-  const loop = (divide: boolean) => {
+  const loop = (scale: Scale) => {
     e(i32Const(0), set(P), i32Const(0), set(BASE));
     e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
-    if (process.env.E15_SEQ) for (const G of Gs) body(divide, [G]);
-    else body(divide, Gs);
+    if (process.env.E15_SEQ) for (const G of Gs) body(scale, [G]);
+    else body(scale, Gs);
     e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), i32Const(8 * ROWS_PER * cols), I32_ADD, set(BASE));
     e(br(0), END, END);
   };
   e(get(INVT), F64X2_SPLAT, set(VINVT), get(TT), F64X2_SPLAT, set(VT));
+  // mode 1: divide by T; else multiply by invT, or nothing when invT = 1 (d * 1 = d, the default T)
   e(get(MODE), IF);
-  loop(true);
+  loop('divide');
+  e(ELSE, get(INVT), f64Const(1), F64_EQ, IF);
+  loop('none');
   e(ELSE);
-  loop(false);
-  e(END, END);
+  loop('multiply');
+  e(END, END, END);
   return shortRowModule(2, nV128, c);
 }
 
