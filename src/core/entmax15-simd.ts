@@ -31,13 +31,13 @@
 import {
   BLOCK, br, brIf, ELSE, END, f64Const, f64x2Const, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LT, F64X2_MUL,
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set, simd,
-  V128_AND, V128_ANDNOT, V128_BITSELECT,
+  V128_AND, V128_ANDNOT, V128_BITSELECT, v128Load, v128Store,
 } from './wasm.js';
 const I32_OR = [0x72];
 const F64_EQ = [0x61];
 /** How x is formed from z - m: divided by T, multiplied by invT, or as is (invT = 1). */
 type Scale = 'divide' | 'multiply' | 'none';
-import { load64Lane, load64Zero, ROWS_PER, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
+import { load64Lane, load64Zero, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
 import { SHORT_ROW } from './sparsemax.js';
 
 const F64X2_LE = simd(0x4b);
@@ -53,7 +53,10 @@ const F64X2_CONVERT_LOW_I32X4_S = simd(0xfe);
 const LOW_WORDS = [...simd(0x0d), 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11];
 
 const CNT = 8 * TILE;
-const GROUPS = ROWS_PER / 2;
+/** Rows an iteration: GROUPS pairs. */
+const GROUPS = Number(process.env.E15_GROUPS ?? 2);
+const ROWS_PER = 2 * GROUPS;
+const WORK = CNT + 4 * TILE;
 
 /**
  * The comparators (i < j: the larger value to place i) of Batcher's odd-even merge sort for n
@@ -85,13 +88,13 @@ function assemble(cols: number): Uint8Array {
   let nv = 7;
   const v = () => nv++;
   const VINVT = v(), VT = v();
+  // Stage 1 runs group by group, so its row values share one set of locals.
+  const V = Array.from({ length: cols }, v);
+  const S = Array.from({ length: cols }, v);
   const group = (g: number) => ({
     g,
-    V: Array.from({ length: cols }, v), // x, or -Infinity for a non-candidate
-    S: Array.from({ length: cols }, v), // the sorted places
-    Pv: Array.from({ length: cols }, v), // p before normalisation
     M: v(), M2: v(), RARE: v(), DEAD: v(), EQ: v(), KT: v(), C2: v(), TIED: v(), S1: v(), S2: v(), F: v(), OK: v(), N: v(),
-    TOP: v(), MEAN: v(), SS: v(), DELTA: v(), TAU: v(), Y: v(), SUM: v(), SUP: v(), KTF: v(), PT: v(), INV: v(),
+    TOP: v(), MEAN: v(), SS: v(), DELTA: v(), TAU: v(), Y: v(), SUM: v(), SUP: v(), KTF: v(), PT: v(), INV: v(), SEC: v(),
   });
   const Gs = Array.from({ length: GROUPS }, (_, g) => group(g));
   const nV128 = nv - 7;
@@ -100,66 +103,68 @@ function assemble(cols: number): Uint8Array {
     for (const p of parts) c.push(...p);
   };
   type Group = (typeof Gs)[number];
+  const each = (f: (G: Group) => void) => Gs.forEach(f);
   const ONE = f64x2Const(1);
   const ZERO = f64x2Const(0);
   const NEG_INF = f64x2Const(-Infinity);
   /** Byte offsets of class i in group g's two rows, from BASE. */
   const at = (g: number, lane: number, i: number) => 8 * ((2 * g + lane) * cols + i);
+  /** Group g's scratch vectors (from address 0): x (XV), the sorted places (SV), p (PV). */
+  const XV = (g: number, i: number) => WORK + 16 * (3 * g * cols + i);
+  const SV = (g: number, j: number) => XV(g, cols + j);
+  const PV = (g: number, i: number) => XV(g, 2 * cols + i);
+  const load = (offset: number) => e(i32Const(0), v128Load(offset));
   const net = sortingNetwork(cols);
 
   /**
-   * One iteration over groups Gs, with x formed by dividing by T (divide) or multiplying by
-   * invT. Rows with a tied maximum, a single candidate or none (their second place is 0 or
-   * -Infinity) take a branch of their own at the end; elsewhere it is never taken.
+   * One iteration (ROWS_PER rows), with x formed by dividing by T, multiplying by invT or as
+   * is. Stage 1 (max, x, sort) runs group by group, on locals; the stages whose sums are
+   * sequential chains (the support, the closed form, p) run the groups interleaved, on the
+   * scratch vectors, so that the chains overlap. Rows with a tied maximum, a single candidate
+   * or none (their second place is 0 or -Infinity) take a branch of their own at the end.
    */
-  const body = (scale: Scale, Gs: Group[]) => {
-    const each = (f: (G: Group) => void) => Gs.forEach(f);
-    // m = max z (two chains from -Infinity, then their maximum), the row values kept in V
-    each((G) => e(NEG_INF, set(G.M), NEG_INF, set(G.M2)));
-    for (let i = 0; i < cols; i++) {
-      each(({ g, V, M, M2 }) => {
+  const body = (scale: Scale) => {
+    for (const { g, M, M2, RARE, SEC } of Gs) {
+      // m = max z (two chains from -Infinity, then their maximum)
+      e(NEG_INF, set(M), NEG_INF, set(M2));
+      for (let i = 0; i < cols; i++) {
         const chain = i % 2 ? M2 : M;
         e(get(BASE), get(BASE), load64Zero(at(g, 0, i)), load64Lane(1, at(g, 1, i)), set(V[i]));
         e(get(chain), get(V[i]), F64X2_PMAX, set(chain));
-      });
-    }
-    each(({ M, M2 }) => e(get(M), get(M2), F64X2_PMAX, set(M)));
-    // x, or -Infinity for a non-candidate
-    for (let i = 0; i < cols; i++) {
-      each(({ V, M }) => {
+      }
+      e(get(M), get(M2), F64X2_PMAX, set(M));
+      // x, or -Infinity for a non-candidate
+      for (let i = 0; i < cols; i++) {
         e(get(V[i]), get(M), F64X2_SUB);
         if (scale === 'divide') e(get(VT), F64X2_DIV);
         else if (scale === 'multiply') e(get(VINVT), F64X2_MUL);
         e(f64x2Const(0.5), F64X2_MUL, set(V[i]));
         e(get(V[i]), NEG_INF, f64x2Const(-1), get(V[i]), F64X2_LT, V128_BITSELECT, set(V[i])); // -1 < x: false for NaN
-      });
+        e(i32Const(0), get(V[i]), v128Store(XV(g, i)));
+      }
+      // the candidates in descending order
+      const cur = [...V];
+      for (const [a, b] of net) {
+        e(get(cur[a]), get(cur[b]), F64X2_PMAX, get(cur[a]), get(cur[b]), F64X2_PMIN, set(S[b]), set(S[a]));
+        cur[a] = S[a];
+        cur[b] = S[b];
+      }
+      for (let j = 0; j < cols; j++) e(i32Const(0), get(cur[j]), v128Store(SV(g, j)));
+      // rare: the second place is 0 (kt > 1) or -Infinity (one candidate, or none)
+      if (cols === 1) e(ZERO, ZERO, F64X2_EQ, set(RARE), NEG_INF, set(SEC));
+      else e(get(cur[1]), set(SEC), get(SEC), ZERO, F64X2_EQ, get(SEC), NEG_INF, F64X2_EQ, V128_OR, set(RARE));
     }
-    // the candidates in descending order
-    const cur: number[][] = [];
-    each((G) => (cur[G.g] = [...G.V]));
-    for (const [a, b] of net) {
-      each(({ g, S }) => {
-        e(get(cur[g][a]), get(cur[g][b]), F64X2_PMAX, get(cur[g][a]), get(cur[g][b]), F64X2_PMIN, set(S[b]), set(S[a]));
-        cur[g][a] = S[a];
-        cur[g][b] = S[b];
-      });
-    }
-    // rare: the second place is 0 (kt > 1) or -Infinity (one candidate, or none)
-    each(({ g, RARE }) => {
-      if (cols === 1) e(ZERO, ZERO, F64X2_EQ, set(RARE));
-      else e(get(cur[g][1]), ZERO, F64X2_EQ, get(cur[g][1]), NEG_INF, F64X2_EQ, V128_OR, set(RARE));
-    });
     // the support size n: the largest j with F_j <= 1, and the sum of the top n
     each(({ g, S1, S2, N, TOP }) => {
-      const s = cur[g][0];
-      e(get(s), set(S1), get(s), get(s), F64X2_MUL, set(S2), ONE, set(N), get(s), set(TOP));
+      load(SV(g, 0));
+      e(set(S1), get(S1), get(S1), F64X2_MUL, set(S2), ONE, set(N), get(S1), set(TOP));
     });
     for (let j = 2; j <= cols; j++) {
-      each(({ g, S1, S2, F, OK, N, TOP }) => {
-        const s = cur[g][j - 1];
-        e(get(S2), get(s), f64x2Const(j - 1), get(s), F64X2_MUL, f64x2Const(2), get(S1), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_ADD, set(F));
-        e(get(S1), get(s), F64X2_ADD, set(S1));
-        if (j < cols) e(get(S2), get(s), get(s), F64X2_MUL, F64X2_ADD, set(S2));
+      each(({ g, S1, S2, F, OK, N, TOP, Y }) => {
+        load(SV(g, j - 1));
+        e(set(Y), get(S2), get(Y), f64x2Const(j - 1), get(Y), F64X2_MUL, f64x2Const(2), get(S1), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_ADD, set(F));
+        e(get(S1), get(Y), F64X2_ADD, set(S1));
+        if (j < cols) e(get(S2), get(Y), get(Y), F64X2_MUL, F64X2_ADD, set(S2));
         e(get(F), ONE, F64X2_LE, set(OK));
         e(f64x2Const(j), get(N), get(OK), V128_BITSELECT, set(N));
         e(get(S1), get(TOP), get(OK), V128_BITSELECT, set(TOP));
@@ -169,7 +174,8 @@ function assemble(cols: number): Uint8Array {
     each(({ TOP, N, MEAN }) => e(get(TOP), get(N), F64X2_DIV, set(MEAN)));
     for (let j = 1; j <= cols; j++) {
       each(({ g, MEAN, Y, SS, N }) => {
-        e(get(cur[g][j - 1]), get(MEAN), F64X2_SUB, set(Y), get(Y), get(Y), F64X2_MUL);
+        load(SV(g, j - 1));
+        e(get(MEAN), F64X2_SUB, set(Y), get(Y), get(Y), F64X2_MUL);
         if (j === 1) e(set(SS));
         else e(f64x2Const(j), get(N), F64X2_LE, V128_AND, get(SS), F64X2_ADD, set(SS));
       });
@@ -182,15 +188,16 @@ function assemble(cols: number): Uint8Array {
     // so a positive y = x - tau is at least ~1e-17 and its square does not underflow)
     each((G) => e(ZERO, set(G.SUM), ZERO, set(G.SUP)));
     for (let i = 0; i < cols; i++) {
-      each(({ V, Pv, TAU, Y, SUM, OK, SUP }) => {
-        e(get(V[i]), get(TAU), F64X2_SUB, set(Y), ZERO, get(Y), F64X2_LT, set(OK), get(Y), get(OK), V128_AND, set(Y));
-        e(get(Y), get(Y), F64X2_MUL, set(Pv[i]), get(SUM), get(Pv[i]), F64X2_ADD, set(SUM));
+      each(({ g, TAU, Y, SUM, OK, SUP }) => {
+        load(XV(g, i));
+        e(get(TAU), F64X2_SUB, set(Y), ZERO, get(Y), F64X2_LT, set(OK), get(Y), get(OK), V128_AND, set(Y));
+        e(get(Y), get(Y), F64X2_MUL, set(Y), i32Const(0), get(Y), v128Store(PV(g, i)), get(SUM), get(Y), F64X2_ADD, set(SUM));
         e(get(SUP), get(OK), I64X2_SUB, set(SUP));
       });
     }
     each(({ SUM, INV }) => e(ONE, get(SUM), F64X2_DIV, set(INV)));
     const store = (g: number, i: number, vec: number) => e(get(BASE), get(vec), store64Lane(0, at(g, 0, i)), get(BASE), get(vec), store64Lane(1, at(g, 1, i)));
-    const storeCounts = (g: number, vec: number) => e(get(P), i32Const(8 * GROUPS), I32_MUL, get(vec), get(vec), LOW_WORDS, store64Lane(0, CNT + 8 * g));
+    const storeCounts = (g: number, vec: number) => e(get(P), i32Const(4 * ROWS_PER), I32_MUL, get(vec), get(vec), LOW_WORDS, store64Lane(0, CNT + 8 * g));
     e(i32Const(0));
     each(({ RARE }) => e(get(RARE), V128_ANY_TRUE, I32_OR));
     e(IF);
@@ -200,24 +207,28 @@ function assemble(cols: number): Uint8Array {
       // kt (the classes at x = 0) and c2 (the largest other candidate)
       each((G) => e(ZERO, set(G.KT), NEG_INF, set(G.C2)));
       for (let i = 0; i < cols; i++) {
-        each(({ V, EQ, KT, C2 }) => {
-          e(get(V[i]), ZERO, F64X2_EQ, set(EQ), get(KT), get(EQ), I64X2_SUB, set(KT));
-          e(get(C2), NEG_INF, get(V[i]), get(EQ), V128_BITSELECT, F64X2_PMAX, set(C2));
+        each(({ g, Y, EQ, KT, C2 }) => {
+          load(XV(g, i));
+          e(set(Y), get(Y), ZERO, F64X2_EQ, set(EQ), get(KT), get(EQ), I64X2_SUB, set(KT));
+          e(get(C2), NEG_INF, get(Y), get(EQ), V128_BITSELECT, F64X2_PMAX, set(C2));
         });
       }
       // tied: (kt > 1 or a single candidate) and c2 <= -1 / sqrt(kt)
-      each(({ g, KT, KTF, C2, TIED, PT }) => {
+      each(({ KT, KTF, C2, TIED, PT, SEC }) => {
         e(get(KT), get(KT), LOW_WORDS, F64X2_CONVERT_LOW_I32X4_S, set(KTF));
         if (cols === 1) e(ZERO, ZERO, F64X2_EQ); // a live row's one class is its one candidate
-        else e(ONE, get(KTF), F64X2_LT, get(cur[g][1]), NEG_INF, F64X2_EQ, V128_OR);
+        else e(ONE, get(KTF), F64X2_LT, get(SEC), NEG_INF, F64X2_EQ, V128_OR);
         e(get(C2), f64x2Const(-1), get(KTF), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
         e(ONE, get(KTF), F64X2_DIV, set(PT));
       });
       // out: 1 / kt at x = 0 where tied, else p / sum; zeros for a dead lane
       for (let i = 0; i < cols; i++) {
-        each(({ g, V, Pv, PT, INV, TIED, DEAD, Y }) => {
-          e(get(PT), get(V[i]), ZERO, F64X2_EQ, V128_AND, get(Pv[i]), get(INV), F64X2_MUL, get(TIED), V128_BITSELECT);
-          e(get(DEAD), V128_ANDNOT, set(Y));
+        each(({ g, PT, INV, TIED, DEAD, Y }) => {
+          e(get(PT));
+          load(XV(g, i));
+          e(ZERO, F64X2_EQ, V128_AND);
+          load(PV(g, i));
+          e(get(INV), F64X2_MUL, get(TIED), V128_BITSELECT, get(DEAD), V128_ANDNOT, set(Y));
           store(g, i, Y);
         });
       }
@@ -229,8 +240,9 @@ function assemble(cols: number): Uint8Array {
     }
     e(ELSE);
     for (let i = 0; i < cols; i++) {
-      each(({ g, Pv, INV, Y }) => {
-        e(get(Pv[i]), get(INV), F64X2_MUL, set(Y));
+      each(({ g, INV, Y }) => {
+        load(PV(g, i));
+        e(get(INV), F64X2_MUL, set(Y));
         store(g, i, Y);
       });
     }
@@ -241,8 +253,7 @@ function assemble(cols: number): Uint8Array {
   const loop = (scale: Scale) => {
     e(i32Const(0), set(P), i32Const(0), set(BASE));
     e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
-    if (process.env.E15_SEQ) for (const G of Gs) body(scale, [G]);
-    else body(scale, Gs);
+    body(scale);
     e(get(P), i32Const(1), I32_ADD, set(P), get(BASE), i32Const(8 * ROWS_PER * cols), I32_ADD, set(BASE));
     e(br(0), END, END);
   };
@@ -264,7 +275,7 @@ const kernels = new Map<number, ShortRowKernel | null>();
 function kernelFor(cols: number): ShortRowKernel | null {
   let k = kernels.get(cols);
   if (k === undefined) {
-    k = shortRowKernel(assemble(cols), CNT);
+    k = shortRowKernel(assemble(cols), CNT, ROWS_PER);
     kernels.set(cols, k);
   }
   return k;
