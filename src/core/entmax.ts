@@ -649,17 +649,17 @@ function sortedThreshold15(c: Float64Array, k: number): number {
   }
   let n = 1;
   let sum = c[0];
-  let sumsq = c[0] * c[0];
+  let rest = 1 - c[0] * c[0];
   let top = sum;
   for (let j = 2; j <= k; j++) {
     const v = c[j - 1];
-    const F = sumsq + v * ((j - 1) * v - 2 * sum);
+    const g = v * ((j - 1) * v - (sum + sum));
     sum += v;
-    sumsq += v * v;
-    if (F <= 1) {
+    if (g <= rest) {
       n = j;
       top = sum;
     }
+    rest -= v * v;
   }
   return closedForm15(c, n, top);
 }

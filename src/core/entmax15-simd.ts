@@ -87,7 +87,7 @@ function assemble(cols: number): Uint8Array {
   const P = 5, BASE = 6; // i32
   let nv = 7;
   const v = () => nv++;
-  const VINVT = v(), VT = v();
+  const VINVT = v(), VT = v(), JV = v();
   // Stage 1 runs group by group, so its row values share one set of locals.
   const V = Array.from({ length: cols }, v);
   const S = Array.from({ length: cols }, v);
@@ -154,30 +154,37 @@ function assemble(cols: number): Uint8Array {
       if (cols === 1) e(ZERO, ZERO, F64X2_EQ, set(RARE), NEG_INF, set(SEC));
       else e(get(cur[1]), set(SEC), get(SEC), ZERO, F64X2_EQ, get(SEC), NEG_INF, F64X2_EQ, V128_OR, set(RARE));
     }
-    // the support size n: the largest j with F_j <= 1, and the sum of the top n
+    // the support size n: the largest j with (F_j <= 1, as) G_j <= R, and the sum of the top n
     each(({ g, S1, S2, N, TOP }) => {
       load(SV(g, 0));
-      e(set(S1), get(S1), get(S1), F64X2_MUL, set(S2), ONE, set(N), get(S1), set(TOP));
+      e(set(S1), ONE, get(S1), get(S1), F64X2_MUL, F64X2_SUB, set(S2), ONE, set(N), get(S1), set(TOP));
     });
+    e(ONE, set(JV));
     for (let j = 2; j <= cols; j++) {
-      each(({ g, S1, S2, F, OK, N, TOP, Y }) => {
+      // JV = j - 1 here
+      each(({ g, S1, S2, F, OK, Y }) => {
         load(SV(g, j - 1));
-        e(set(Y), get(S2), get(Y), f64x2Const(j - 1), get(Y), F64X2_MUL, f64x2Const(2), get(S1), F64X2_MUL, F64X2_SUB, F64X2_MUL, F64X2_ADD, set(F));
+        e(set(Y), get(Y), get(JV), get(Y), F64X2_MUL, get(S1), get(S1), F64X2_ADD, F64X2_SUB, F64X2_MUL, set(F));
         e(get(S1), get(Y), F64X2_ADD, set(S1));
-        if (j < cols) e(get(S2), get(Y), get(Y), F64X2_MUL, F64X2_ADD, set(S2));
-        e(get(F), ONE, F64X2_LE, set(OK));
-        e(f64x2Const(j), get(N), get(OK), V128_BITSELECT, set(N));
-        e(get(S1), get(TOP), get(OK), V128_BITSELECT, set(TOP));
+        e(get(F), get(S2), F64X2_LE, set(OK));
+        if (j < cols) e(get(S2), get(Y), get(Y), F64X2_MUL, F64X2_SUB, set(S2));
+      });
+      e(get(JV), ONE, F64X2_ADD, set(JV));
+      each(({ S1, OK, N, TOP }) => {
+        e(get(N), get(JV), get(OK), V128_AND, F64X2_PMAX, set(N));
+        e(get(TOP), get(S1), get(OK), V128_AND, F64X2_PMIN, set(TOP));
       });
     }
     // closedForm15 over the top n
     each(({ TOP, N, MEAN }) => e(get(TOP), get(N), F64X2_DIV, set(MEAN)));
     for (let j = 1; j <= cols; j++) {
+      if (j === 2) e(ONE, ONE, F64X2_ADD, set(JV));
+      else if (j > 2) e(get(JV), ONE, F64X2_ADD, set(JV));
       each(({ g, MEAN, Y, SS, N }) => {
         load(SV(g, j - 1));
         e(get(MEAN), F64X2_SUB, set(Y), get(Y), get(Y), F64X2_MUL);
         if (j === 1) e(set(SS));
-        else e(f64x2Const(j), get(N), F64X2_LE, V128_AND, get(SS), F64X2_ADD, set(SS));
+        else e(get(JV), get(N), F64X2_LE, V128_AND, get(SS), F64X2_ADD, set(SS));
       });
     }
     each(({ SS, N, DELTA, MEAN, TAU }) => {
