@@ -631,10 +631,12 @@ const SORT_MAX = 32;
  * tau_j <= c_(j), tau_j = mean_j - sqrt((1 - ss_j) / j) over the top j, without its divisions and
  * square root: q(t) = sum_{l <= j} (c_(l) - t)^2 has q(c_(j)) = F_j and c_(j) <= mean_j, on the
  * branch where q decreases, so its smaller root tau_j is <= c_(j) iff q(c_(j)) <= 1 (no real root
- * means q > 1 everywhere). F_j is formed from the running sums s1, s2 of the top j - 1 as
- * s2 + c_(j) ((j - 1) c_(j) - 2 s1), within a few ulps of j; the two tests can only disagree on
- * a class within round-off of tau, whose p = (c_(j) - tau)^2 is then ~1e-32 either way.
+ * means q > 1 everywhere). With s1, s2 the sums of the top j - 1 (in order), F_j = s2 +
+ * c_(j) ((j - 1) c_(j) - 2 s1), tested as g_j = c_(j) ((j - 1) c_(j) - 2 s1) <= 1 - s2 (1 - s2
+ * carried down by subtraction), within a few ulps of j of F_j <= 1: the two tests can only
+ * disagree on a class within round-off of tau, whose p = (c_(j) - tau)^2 is ~1e-32 either way.
  * tau is then the closed form over the top n with the two-pass variance, the sum being s1 at n.
+ * ./entmax15-simd.ts computes the same doubles four rows at a time.
  */
 function sortedThreshold15(c: Float64Array, k: number): number {
   if (k === 0) return 0; // no candidate (a row whose maximum is +Infinity): nothing is read

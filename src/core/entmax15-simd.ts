@@ -1,45 +1,53 @@
 /**
  * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD: one module
- * per row length (built on first use), its code unrolled over the classes, so a row's values
- * live in locals (registers, or V8's spill slots) and every load and store has a constant
- * offset. Two f64x2 groups (lane 0 row r, lane 1 row r + 1) per iteration, four rows, their
- * code interleaved so that one group's chains overlap the other's. Per row it does what
- * ./entmax.ts does for such rows (at most SORT_MAX candidates: sortedThreshold15), operation for
- * operation, so the results are the same doubles (test/core/entmax15-simd.test.ts):
- *  - m = max z (pmax from -Infinity: a NaN is skipped); x = ((z - m) * invT or / T) * 0.5; the
- *    candidates x > -1 (the rest, NaN too, become -Infinity); a lane with m = -Infinity or
- *    +Infinity (no candidate) is masked to zeros and support 0, as that path leaves such rows;
- *  - the tied closed form (tiedSupport): with kt classes at x = 0 and c2 the largest other
- *    candidate, if (kt > 1 or a single candidate) and c2 <= -1 / sqrt(kt), each tied class gets
- *    1 / kt (blended in at the end);
- *  - the candidates in descending order by a sorting network (Batcher's odd-even merge sort,
- *    its comparators pmax / pmin, exact; the -Infinity non-candidates sink to the end, and equal
- *    values make the same sorted doubles whatever their order; ~4 n log^2 n / 4 comparators,
- *    29 for 10 classes, where insertion through memory took cols x k steps);
- *  - the support size n: the largest j with F_j = s2 + c_(j) ((j - 1) c_(j) - 2 s1) <= 1 (s1, s2
- *    the running sums of the top j - 1; no division or square root; a -Infinity place gives
- *    +Infinity or NaN, never <= 1); tau = the closed form over the top n (the sum is s1 at n,
- *    then the two-pass variance), as sortedThreshold15 and closedForm15;
- *  - p = [x - tau]_+^2 in index order, normalised by 1 / sum; support = the count of p > 0.
+ * per row length (built on first use), its code unrolled over the classes, so every load and
+ * store has a constant offset and no loop keeps per-class state. Two f64x2 pairs (lane 0 row r,
+ * lane 1 row r + 1) an iteration, four rows. Per row it does what ./entmax.ts does for rows of at
+ * most SORT_MAX candidates (sortedThreshold15, closedForm15), operation for operation, so the
+ * results are the same doubles (test/core/entmax15-simd.test.ts):
+ *  - m = max z (pmax from -Infinity: a NaN is skipped; two chains, then their maximum: the same
+ *    value, up to the sign of a zero maximum, which changes no result); x = ((z - m) * invT, or
+ *    / T, or as is when invT = 1) * 0.5; the candidates x > -1 (the rest, NaN too, become
+ *    -Infinity);
+ *  - the candidates in descending order by a sorting network (Batcher's odd-even merge sort, its
+ *    comparators pmax / pmin, exact; the -Infinity places sink to the end; equal values give the
+ *    same sorted doubles in any order): 32 comparators for 10 classes, 191 for 32;
+ *  - the support size n: the largest j with g_j = c_(j) ((j - 1) c_(j) - 2 s1) <= 1 - s2 (s1 and
+ *    s2 the sums of the top j - 1 in order; no division or square root; a -Infinity place gives
+ *    +Infinity or NaN, never <= 1), found with pmax / pmin of masked values (s1 never grows, as
+ *    every place is <= 0, so the smallest passing s1 is the one at n); tau = the closed form over
+ *    the top n (the sum is s1 at n, then the two-pass variance);
+ *  - p = [x - tau]_+^2 in index order, normalised by 1 / sum; support = the count of p > 0, i.e.
+ *    of y = x - tau > 0 in a live row (tau <= -1 / sqrt(n) there, so a positive y is >= ~1e-17
+ *    and its square does not underflow);
+ *  - rare rows: a tied maximum (the second place is 0), a single candidate or none (it is
+ *    -Infinity; m = +-Infinity leaves none) send their iteration to a branch that also forms
+ *    tiedSupport's closed form (with kt classes at x = 0 and c2 the largest other candidate, if
+ *    kt > 1 or there is one candidate, and c2 <= -1 / sqrt(kt), each tied class gets 1 / kt) and
+ *    zeros with support 0 where there is no candidate, as the JavaScript path leaves such rows.
+ *    Random logits never take it.
  * Masked sums add +0 where the JavaScript path adds nothing (from a +0 start, the same doubles);
- * counts are kept as 64-bit integers (subtracting all-ones masks). Memory (1 MiB, fixed), as
- * ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of a multiple of 4 rows; the
- * last tile's spare lanes read stale rows inside the tile area and are not copied out), the
- * supports (as 32-bit integers) at CNT. Export run(quads, cols, invT, T, mode): mode 1 = divide
- * by T; cols is the module's own.
+ * counts are 64-bit integers (all-ones masks subtracted). The chained sums (s1, the variance,
+ * sum p) of the two pairs are interleaved, so that one pair's chain runs while the other's
+ * waits: on 4096 x 10 that took the old kernel's ~0.43 ms (memory loops over every class,
+ * insertion sort, up to 16 power-mean passes, divisions and square roots in the support scan)
+ * to ~0.15 ms, of which ~0.014 ms is the copy in and out (measured; the kernel is bound by
+ * those chains and by V8's spills more than by its ~1500 instructions an iteration).
+ * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of a
+ * multiple of 4 rows; the last tile's spare lanes read stale rows inside the tile area and are
+ * not copied out), the supports (as 32-bit integers) at CNT, each pair's x, sorted places and p
+ * at WORK. Export run(quads, cols, invT, T, mode): mode 1 = divide by T; cols is the module's own.
  */
 import {
   BLOCK, br, brIf, ELSE, END, f64Const, f64x2Const, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LT, F64X2_MUL,
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set, simd,
   V128_AND, V128_ANDNOT, V128_BITSELECT, v128Load, v128Store,
 } from './wasm.js';
-const I32_OR = [0x72];
-const F64_EQ = [0x61];
-/** How x is formed from z - m: divided by T, multiplied by invT, or as is (invT = 1). */
-type Scale = 'divide' | 'multiply' | 'none';
-import { load64Lane, load64Zero, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
+import { GROUPS, load64Lane, load64Zero, ROWS_PER, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
 import { SHORT_ROW } from './sparsemax.js';
 
+const I32_OR = [0x72];
+const F64_EQ = [0x61];
 const F64X2_LE = simd(0x4b);
 const F64X2_SQRT = simd(0xef);
 const F64X2_ABS = simd(0xec);
@@ -53,10 +61,10 @@ const F64X2_CONVERT_LOW_I32X4_S = simd(0xfe);
 const LOW_WORDS = [...simd(0x0d), 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11];
 
 const CNT = 8 * TILE;
-/** Rows an iteration: GROUPS pairs. */
-const GROUPS = Number(process.env.E15_GROUPS ?? 2);
-const ROWS_PER = 2 * GROUPS;
 const WORK = CNT + 4 * TILE;
+
+/** How x is formed from z - m: divided by T, multiplied by invT, or as is (invT = 1). */
+type Scale = 'divide' | 'multiply' | 'none';
 
 /**
  * The comparators (i < j: the larger value to place i) of Batcher's odd-even merge sort for n
@@ -282,7 +290,7 @@ const kernels = new Map<number, ShortRowKernel | null>();
 function kernelFor(cols: number): ShortRowKernel | null {
   let k = kernels.get(cols);
   if (k === undefined) {
-    k = shortRowKernel(assemble(cols), CNT, ROWS_PER);
+    k = shortRowKernel(assemble(cols), CNT);
     kernels.set(cols, k);
   }
   return k;

@@ -5,7 +5,8 @@ import {
 
 /**
  * What the short-row WebAssembly kernels (./sparsemax-simd.ts, ./entmax15-simd.ts; ./entmax-simd.ts
- * the layout and the loops, with a module and driver of its own) share: four
+ * the layout and the loops, with a module and driver of its own; ./entmax15-simd.ts not the loops,
+ * which it unrolls for each row length) share: four
  * rows of at most 32 classes an iteration (two f64x2 groups, lane 0 row r, lane 1 row r + 1),
  * a fixed 1 MiB memory with the rows from byte 0 (TILE doubles, tiles of a multiple of four
  * rows) and each row's support count as a 32-bit integer at the kernel's own offset, one export
@@ -106,11 +107,8 @@ export type ShortRowKernel = (
   support: Int32Array,
 ) => boolean;
 
-/**
- * The driver of a kernel module whose support counts are at byte `countsAt` and whose run
- * handles `rowsPer` rows an iteration (its first argument counts iterations); null without SIMD.
- */
-export function shortRowKernel(bytes: Uint8Array, countsAt: number, rowsPer = ROWS_PER): ShortRowKernel | null {
+/** The driver of a kernel module whose support counts are at byte `countsAt`; null without SIMD. */
+export function shortRowKernel(bytes: Uint8Array, countsAt: number): ShortRowKernel | null {
   const exports = instantiate(bytes);
   if (exports === null) return null;
   const run = exports.run as (quads: number, cols: number, invT: number, T: number, mode: number) => void;
@@ -119,13 +117,13 @@ export function shortRowKernel(bytes: Uint8Array, countsAt: number, rowsPer = RO
   const counts = new Int32Array(memory.buffer, countsAt, TILE);
   return (data, rows, cols, temperature, invT, out, support) => {
     if (cols > 32 || cols < 1) return false;
-    const perTile = Math.floor(TILE / cols / rowsPer) * rowsPer;
+    const perTile = Math.floor(TILE / cols / ROWS_PER) * ROWS_PER;
     const mode = invT ? 0 : 1;
     for (let r = 0; r < rows; r += perTile) {
       const n = Math.min(perTile, rows - r);
       const from = r * cols;
       heap.set(data.subarray(from, from + n * cols), 0);
-      run(Math.ceil(n / rowsPer), cols, invT || 1, temperature, mode);
+      run(Math.ceil(n / ROWS_PER), cols, invT || 1, temperature, mode);
       out.set(heap.subarray(0, n * cols), from);
       support.set(counts.subarray(0, n), r);
     }
