@@ -65,6 +65,14 @@ const LOW_WORDS = [...simd(0x0d), 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10
 
 const CNT = 8 * TILE;
 const WORK = CNT + 4 * TILE;
+/**
+ * Pair g's pin slot: each step of a chained sum stores its running value there, a store never
+ * read. Without it TurboFan issues a section's scratch loads together at its start (only the
+ * order of memory operations is fixed; the arithmetic is placed late) and spills what it loaded;
+ * the store ties each step's arithmetic ahead of the next step's load (1150 instead of 1415
+ * instructions an iteration, ~11% faster on 4096 x 10; measured side by side in one process).
+ */
+const PIN_AT = (g: number) => WORK + 8192 + 16 * g;
 
 /** How x is formed from z - m: divided by T, multiplied by invT, or as is (invT = 1). */
 type Scale = 'divide' | 'multiply' | 'none';
@@ -188,9 +196,10 @@ function assemble(cols: number): Uint8Array {
         if (j < cols) e(get(S2), get(Y), get(Y), F64X2_MUL, F64X2_SUB, set(S2));
       });
       e(get(JV), ONE, F64X2_ADD, set(JV));
-      each(({ S1, OK, N, TOP }) => {
+      each(({ g, S1, OK, N, TOP }) => {
         e(get(N), get(JV), get(OK), V128_AND, F64X2_PMAX, set(N));
         e(get(TOP), get(S1), get(OK), V128_AND, F64X2_PMIN, set(TOP));
+        e(i32Const(0), get(TOP), v128Store(PIN_AT(g)));
       });
     }
     // closedForm15 over the top n
@@ -203,6 +212,7 @@ function assemble(cols: number): Uint8Array {
         e(get(MEAN), F64X2_SUB, set(Y), get(Y), get(Y), F64X2_MUL);
         if (j === 1) e(set(SS));
         else e(get(JV), get(N), F64X2_LE, V128_AND, get(SS), F64X2_ADD, set(SS));
+        e(i32Const(0), get(SS), v128Store(PIN_AT(g)));
       });
     }
     each(({ SS, N, DELTA, MEAN, TAU }) => {
@@ -218,6 +228,7 @@ function assemble(cols: number): Uint8Array {
         e(get(TAU), F64X2_SUB, set(Y), ZERO, get(Y), F64X2_LT, set(OK), get(Y), get(OK), V128_AND, set(Y));
         e(get(Y), get(Y), F64X2_MUL, set(Y), i32Const(0), get(Y), v128Store(PV(g, i)), get(SUM), get(Y), F64X2_ADD, set(SUM));
         e(get(SUP), get(OK), I64X2_SUB, set(SUP));
+        e(i32Const(0), get(SUM), v128Store(PIN_AT(g)));
       });
     }
     each(({ SUM, INV }) => e(ONE, get(SUM), F64X2_DIV, set(INV)));
