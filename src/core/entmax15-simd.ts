@@ -29,10 +29,11 @@
  * Masked sums add +0 where the JavaScript path adds nothing (from a +0 start, the same doubles);
  * counts are 64-bit integers (all-ones masks subtracted). The chained sums (s1, the variance,
  * sum p) of the two pairs are interleaved, so that one pair's chain runs while the other's
- * waits: on 4096 x 10 that took the old kernel's ~0.43 ms (memory loops over every class,
- * insertion sort, up to 16 power-mean passes, divisions and square roots in the support scan)
- * to ~0.15 ms, of which ~0.014 ms is the copy in and out (measured; the kernel is bound by
- * those chains and by V8's spills more than by its ~1500 instructions an iteration).
+ * waits (one pair at a time: ~20% slower; three or four: 5-7% slower, from spills; measured),
+ * and pinned step by step (PIN_AT). On 4096 x 10 that took the old kernel's ~0.43 ms (loops
+ * through memory over every class, an insertion sort, up to 16 power-mean passes, divisions and
+ * square roots in the support scan) to ~0.125 ms, of which ~0.014 ms is the copy in and out
+ * (measured in `npm run bench`; ~1150 x64 instructions an iteration of four rows).
  * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of a
  * multiple of 4 rows; the last tile's spare lanes read stale rows inside the tile area and are
  * not copied out), the supports (as 32-bit integers) at CNT, each pair's x, sorted places and p
