@@ -1,7 +1,8 @@
 /**
  * 1.5-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) on WebAssembly SIMD: one module
- * per row length (built on first use), its code unrolled over the classes, so every load and
- * store has a constant offset and no loop keeps per-class state. Two f64x2 pairs (lane 0 row r,
+ * per row length, built on its first use (~1 ms for 3 classes, ~10-13 ms for 10-32, mostly this
+ * assembler running cold), its code unrolled over the classes, so every load and store has a
+ * constant offset and no loop keeps per-class state. Two f64x2 pairs (lane 0 row r,
  * lane 1 row r + 1) an iteration, four rows. Per row it does what ./entmax.ts does for rows of at
  * most SORT_MAX candidates (sortedThreshold15, closedForm15), operation for operation, so the
  * results are the same doubles (test/core/entmax15-simd.test.ts):
@@ -34,14 +35,16 @@
  * through memory over every class, an insertion sort, up to 16 power-mean passes, divisions and
  * square roots in the support scan) to ~0.125 ms, of which ~0.014 ms is the copy in and out
  * (measured in `npm run bench`; ~1150 x64 instructions an iteration of four rows).
- * Memory (1 MiB, fixed), as ./sparsemax-simd.ts: rows from byte 0 (up to TILE doubles, tiles of a
- * multiple of 4 rows; the last tile's spare lanes read stale rows inside the tile area and are
- * not copied out), the supports (as 32-bit integers) at CNT, each pair's x, sorted places and p
- * at WORK. Export run(quads, cols, invT, T, mode): mode 1 = divide by T; cols is the module's own.
+ * Memory: one 1 MiB memory that every row length's module imports (calls are synchronous, so
+ * they can share it), laid out as ./sparsemax-simd.ts's: rows from byte 0 (up to TILE doubles,
+ * tiles of a multiple of 4 rows; the last tile's spare lanes read stale rows inside the tile
+ * area and are not copied out), the supports (as 32-bit integers) at CNT, each pair's x, sorted
+ * places and p at WORK. Export run(quads, cols, invT, T, mode): mode 1 = divide by T; cols is
+ * the module's own.
  */
 import {
   BLOCK, br, brIf, ELSE, END, f64Const, f64x2Const, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LT, F64X2_MUL,
-  F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set, simd,
+  F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, get as getLocal, i32Const, I32_ADD, I32_LT_U, I32_MUL, IF, LOOP, set as setLocal, simd,
   V128_AND, V128_ANDNOT, V128_BITSELECT, v128Load, v128Store,
 } from './wasm.js';
 import { GROUPS, load64Lane, load64Zero, ROWS_PER, V128_ANY_TRUE, shortRowKernel, shortRowModule, store64Lane, TILE, type ShortRowKernel } from './short-rows-simd.js';
@@ -63,6 +66,12 @@ const F64X2_CONVERT_LOW_I32X4_S = simd(0xfe);
 const SHUFFLE_LO = [...simd(0x0d), 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
 const SHUFFLE_HI = [...simd(0x0d), 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31];
 const LOW_WORDS = [...simd(0x0d), 0, 1, 2, 3, 8, 9, 10, 11, 0, 1, 2, 3, 8, 9, 10, 11];
+
+// local.get / local.set of a local, encoded once (the unrolled code uses them ~10^4 times)
+const GETS: number[][] = [];
+const SETS: number[][] = [];
+const get = (i: number) => (GETS[i] ??= getLocal(i));
+const set = (i: number) => (SETS[i] ??= setLocal(i));
 
 const CNT = 8 * TILE;
 const WORK = CNT + 4 * TILE;
@@ -120,13 +129,15 @@ function assemble(cols: number): Uint8Array {
   const nV128 = nv - 7;
   const c: number[] = [];
   const e = (...parts: number[][]) => {
-    for (const p of parts) c.push(...p);
+    for (const p of parts) for (let i = 0; i < p.length; i++) c.push(p[i]);
   };
   type Group = (typeof Gs)[number];
   const each = (f: (G: Group) => void) => Gs.forEach(f);
   const ONE = f64x2Const(1);
   const ZERO = f64x2Const(0);
   const NEG_INF = f64x2Const(-Infinity);
+  const HALF = f64x2Const(0.5);
+  const MINUS_ONE = f64x2Const(-1);
   /** Byte offsets of class i in group g's two rows, from BASE. */
   const at = (g: number, lane: number, i: number) => 8 * ((2 * g + lane) * cols + i);
   /** Group g's scratch vectors (from address 0): x (XV), the sorted places (SV), p (PV). */
@@ -165,8 +176,8 @@ function assemble(cols: number): Uint8Array {
         e(get(V[i]), get(M), F64X2_SUB);
         if (scale === 'divide') e(get(VT), F64X2_DIV);
         else if (scale === 'multiply') e(get(VINVT), F64X2_MUL);
-        e(f64x2Const(0.5), F64X2_MUL, set(V[i]));
-        e(get(V[i]), NEG_INF, f64x2Const(-1), get(V[i]), F64X2_LT, V128_BITSELECT, set(V[i])); // -1 < x: false for NaN
+        e(HALF, F64X2_MUL, set(V[i]));
+        e(get(V[i]), NEG_INF, MINUS_ONE, get(V[i]), F64X2_LT, V128_BITSELECT, set(V[i])); // -1 < x: false for NaN
         e(i32Const(0), get(V[i]), v128Store(XV(g, i)));
       }
       // the candidates in descending order
@@ -255,7 +266,7 @@ function assemble(cols: number): Uint8Array {
         e(get(KT), get(KT), LOW_WORDS, F64X2_CONVERT_LOW_I32X4_S, set(KTF));
         if (cols === 1) e(ZERO, ZERO, F64X2_EQ); // a live row's one class is its one candidate
         else e(ONE, get(KTF), F64X2_LT, get(SEC), NEG_INF, F64X2_EQ, V128_OR);
-        e(get(C2), f64x2Const(-1), get(KTF), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
+        e(get(C2), MINUS_ONE, get(KTF), F64X2_SQRT, F64X2_DIV, F64X2_LE, V128_AND, set(TIED));
         e(ONE, get(KTF), F64X2_DIV, set(PT));
       });
       // out: 1 / kt at x = 0 where tied, else p / sum; zeros for a dead lane
@@ -314,7 +325,19 @@ function assemble(cols: number): Uint8Array {
   e(ELSE);
   loop('multiply');
   e(END, END, END);
-  return shortRowModule(2, nV128, c);
+  return shortRowModule(2, nV128, c, true);
+}
+
+/** The memory every row length's module imports: 1 MiB a thread, not one per module. */
+const memory = newMemory();
+
+function newMemory(): object | null {
+  const wasm = (globalThis as unknown as { WebAssembly?: { Memory: new (d: { initial: number }) => object } }).WebAssembly;
+  try {
+    return wasm ? new wasm.Memory({ initial: 16 }) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The kernel for each row length, built on first use (null: no WebAssembly SIMD here). */
@@ -323,7 +346,7 @@ const kernels = new Map<number, ShortRowKernel | null>();
 function kernelFor(cols: number): ShortRowKernel | null {
   let k = kernels.get(cols);
   if (k === undefined) {
-    k = shortRowKernel(assemble(cols), CNT);
+    k = memory === null ? null : shortRowKernel(assemble(cols), CNT, { env: { memory } });
     kernels.set(cols, k);
   }
   return k;
