@@ -557,6 +557,9 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
  * the support Newton isolated, as the sort-based algorithm of Peters et al. computes it.
  */
 export function entmax15Threshold(c: Float64Array, k: number): number {
+  // Few candidates: sort them all (the bound would shed some but cost passes; ./entmax15-simd.ts
+  // does the same, so the two paths sort, test and sum the same doubles).
+  if (k <= SORT_MAX) return sortedThreshold15(c, k);
   k = powerMeanBound(c, k, 0.5, true);
   if (k <= SORT_MAX) return sortedThreshold15(c, k);
   let lo = bound;
@@ -616,16 +619,27 @@ export function entmax15Threshold(c: Float64Array, k: number): number {
   return Math.abs(exact - tau) <= 1e-12 ? exact : tau;
 }
 
-/** Up to this many classes left after the bound, sorting them beats Newton's passes (measured). */
+/** Up to this many candidates (left after the bound), sorting them beats Newton's passes (measured). */
 const SORT_MAX = 32;
 
 /**
  * The sort-based entmax15 threshold of Peters et al. on c[0..k) (k small: insertion sort,
- * descending): the support size is the largest n whose closed form tau_n = mean_n -
- * sqrt((1 - ss_n) / n) satisfies tau_n <= c_(n), as the entmax package selects it; tau is then
- * recomputed over that support with the two-pass variance, as the Newton path does.
+ * descending). The support is the top n, n the largest j whose class c_(j) passes
+ *   F_j = sum_{l < j} (c_(l) - c_(j))^2 <= 1,
+ * i.e. f(c_(j)) <= 0 for f(t) = sum_i [c_i - t]_+^2 - 1 (the classes below c_(j) add nothing),
+ * which holds iff c_(j) >= tau since f decreases. It is the entmax package's test
+ * tau_j <= c_(j), tau_j = mean_j - sqrt((1 - ss_j) / j) over the top j, without its divisions and
+ * square root: q(t) = sum_{l <= j} (c_(l) - t)^2 has q(c_(j)) = F_j and c_(j) <= mean_j, on the
+ * branch where q decreases, so its smaller root tau_j is <= c_(j) iff q(c_(j)) <= 1 (no real root
+ * means q > 1 everywhere). With s1, s2 the sums of the top j - 1 (in order), F_j = s2 +
+ * c_(j) ((j - 1) c_(j) - 2 s1), tested as g_j = c_(j) ((j - 1) c_(j) - 2 s1) <= 1 - s2 (1 - s2
+ * carried down by subtraction), within a few ulps of j of F_j <= 1: the two tests can only
+ * disagree on a class within round-off of tau, whose p = (c_(j) - tau)^2 is ~1e-32 either way.
+ * tau is then the closed form over the top n with the two-pass variance, the sum being s1 at n.
+ * ./entmax15-simd.ts computes the same doubles four rows at a time.
  */
 function sortedThreshold15(c: Float64Array, k: number): number {
+  if (k === 0) return 0; // no candidate (a row whose maximum is +Infinity): nothing is read
   for (let i = 1; i < k; i++) {
     const v = c[i];
     let j = i - 1;
@@ -636,24 +650,24 @@ function sortedThreshold15(c: Float64Array, k: number): number {
     c[j + 1] = v;
   }
   let n = 1;
-  let sum = 0;
-  let sumsq = 0;
-  for (let j = 1; j <= k; j++) {
+  let sum = c[0];
+  let rest = 1 - c[0] * c[0];
+  let top = sum;
+  for (let j = 2; j <= k; j++) {
     const v = c[j - 1];
+    const g = v * ((j - 1) * v - (sum + sum));
     sum += v;
-    sumsq += v * v;
-    const mean = sum / j;
-    const delta = (1 - j * (sumsq / j - mean * mean)) / j;
-    const t = mean - Math.sqrt(delta > 0 ? delta : 0);
-    if (t <= v) n = j;
+    if (g <= rest) {
+      n = j;
+      top = sum;
+    }
+    rest -= v * v;
   }
-  return closedForm15(c, n);
+  return closedForm15(c, n, top);
 }
 
-/** tau = mean - sqrt((1 - sum (c_i - mean)^2) / n) over c[0..n). */
-function closedForm15(c: Float64Array, n: number): number {
-  let sum = 0;
-  for (let i = 0; i < n; i++) sum += c[i];
+/** tau = mean - sqrt((1 - sum (c_i - mean)^2) / n) over c[0..n), whose sum (in order) is `sum`. */
+function closedForm15(c: Float64Array, n: number, sum: number): number {
   const mean = sum / n;
   let ss = 0;
   for (let i = 0; i < n; i++) {

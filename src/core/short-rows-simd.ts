@@ -5,7 +5,8 @@ import {
 
 /**
  * What the short-row WebAssembly kernels (./sparsemax-simd.ts, ./entmax15-simd.ts; ./entmax-simd.ts
- * the layout and the loops, with a module and driver of its own) share: four
+ * the layout and the loops, with a module and driver of its own; ./entmax15-simd.ts not the loops,
+ * which it unrolls for each row length) share: four
  * rows of at most 32 classes an iteration (two f64x2 groups, lane 0 row r, lane 1 row r + 1),
  * a fixed 1 MiB memory with the rows from byte 0 (TILE doubles, tiles of a multiple of four
  * rows) and each row's support count as a 32-bit integer at the kernel's own offset, one export
@@ -76,19 +77,32 @@ export function rowLoops(e: Emit, L: RowLoopLocals) {
   };
 }
 
-/** The module of a kernel: run's locals (i32 then v128 counts) and its code. */
-export function shortRowModule(i32Locals: number, v128Locals: number, code: number[]): Uint8Array {
-  const run = [2, i32Locals, I32, v128Locals, V128, ...code];
-  const fn = (body: number[]) => [...uleb(body.length), ...body];
+/**
+ * The module of a kernel: run's locals (i32 then v128 counts) and its code. With importMemory
+ * the module imports its memory (env.memory, 16 pages) instead of defining one, and exports it
+ * all the same, so that several kernels can share one (./entmax15-simd.ts: one module per row
+ * length). The code is copied in once (spreading an array of ~10^5 bytes into literals took
+ * ~65 ms).
+ */
+export function shortRowModule(i32Locals: number, v128Locals: number, code: number[], importMemory = false): Uint8Array {
+  const head = [2, i32Locals, I32, v128Locals, V128];
+  const bodyLength = head.length + code.length;
+  const codePrefix = [1, ...uleb(bodyLength), ...head]; // one function: its size, its locals
+  const codeLength = codePrefix.length + code.length;
   const F64 = 0x7c;
-  return new Uint8Array([
+  const before = [
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
     ...section(1, [1, 0x60, 5, I32, I32, F64, F64, I32, 0]), // (i32 i32 f64 f64 i32) -> ()
+    ...(importMemory ? section(2, [1, ...name('env'), ...name('memory'), 0x02, 0x00, 16]) : []),
     ...section(3, [1, 0]),
-    ...section(5, [1, 0x00, 16]), // memory: 16 pages (1 MiB)
+    ...(importMemory ? [] : section(5, [1, 0x00, 16])), // memory: 16 pages (1 MiB)
     ...section(7, [2, ...name('run'), 0x00, 0, ...name('memory'), 0x02, 0]),
-    ...section(10, [1, ...fn(run)]),
-  ]);
+    10, ...uleb(codeLength), ...codePrefix,
+  ];
+  const bytes = new Uint8Array(before.length + code.length);
+  bytes.set(before, 0);
+  bytes.set(code, before.length);
+  return bytes;
 }
 
 /**
@@ -106,9 +120,12 @@ export type ShortRowKernel = (
   support: Int32Array,
 ) => boolean;
 
-/** The driver of a kernel module whose support counts are at byte `countsAt`; null without SIMD. */
-export function shortRowKernel(bytes: Uint8Array, countsAt: number): ShortRowKernel | null {
-  const exports = instantiate(bytes);
+/**
+ * The driver of a kernel module whose support counts are at byte `countsAt` (instantiated with
+ * `imports`); null without SIMD.
+ */
+export function shortRowKernel(bytes: Uint8Array, countsAt: number, imports: object = {}): ShortRowKernel | null {
+  const exports = instantiate(bytes, imports);
   if (exports === null) return null;
   const run = exports.run as (quads: number, cols: number, invT: number, T: number, mode: number) => void;
   const memory = exports.memory as WasmMemory;
