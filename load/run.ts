@@ -45,6 +45,9 @@
  *                    /usr/bin/python3 that has them. Off unless asked for.
  *   --generator G    autocannon (default) or wrk, for the HTTP scenarios (./wrk.ts: its CPU a
  *                    request is a fraction of autocannon's, which shares the service's cores)
+ *   --grpc-generator G   grpc-js (default: ./grpc-load.ts) or h2load, for the gRPC scenarios
+ *                    (./h2load.ts; with --generator wrk, both sides of a gRPC / REST pair are
+ *                    loaded by a C generator; gRPC statuses are counted from the service's metrics)
  *   --json           one JSON object per scenario on stdout (progress goes to stderr)
  *   --build          always run `npm run build` first;  --no-build  never (dist must exist)
  *   --cpu-prof DIR   run both servers with `node --cpu-prof --cpu-prof-dir DIR`: a .cpuprofile of
@@ -76,6 +79,7 @@ import * as grpc from '@grpc/grpc-js';
 import { ensureBuilt } from './build.js';
 import { decodeAnswer, GrpcLoad, type GrpcRunResult } from './grpc-load.js';
 import { haveWrk, runWrk, type WrkResult } from './wrk.js';
+import { haveH2load, runH2load } from './h2load.js';
 import { scenarios, type Reply, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -100,6 +104,7 @@ interface Flags {
   peer: number;
   peerPython: string | undefined;
   generator: 'autocannon' | 'wrk';
+  grpcGenerator: 'grpc-js' | 'h2load';
 }
 
 function usage(msg?: string): never {
@@ -110,7 +115,7 @@ function usage(msg?: string): never {
 }
 
 function parseFlags(argv: string[]): Flags {
-  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined, peer: 0, peerPython: undefined, generator: 'autocannon' };
+  const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined, peer: 0, peerPython: undefined, generator: 'autocannon', grpcGenerator: 'grpc-js' };
   const num = (name: string, v: string | undefined, min: number): number => {
     const n = Number(v);
     if (v === undefined || !Number.isFinite(n) || n < min) usage(`${name} needs a number >= ${min}`);
@@ -142,6 +147,13 @@ function parseFlags(argv: string[]): Flags {
         if (g !== 'autocannon' && g !== 'wrk') usage('--generator needs autocannon or wrk');
         if (g === 'wrk' && !haveWrk()) usage('--generator wrk: wrk is not on the PATH (Debian: apt-get install wrk)');
         f.generator = g;
+        break;
+      }
+      case '--grpc-generator': {
+        const g = value();
+        if (g !== 'grpc-js' && g !== 'h2load') usage('--grpc-generator needs grpc-js or h2load');
+        if (g === 'h2load' && !haveH2load()) usage('--grpc-generator h2load: h2load is not on the PATH (Debian: apt-get install nghttp2-client)');
+        f.grpcGenerator = g;
         break;
       }
       case '--json': f.json = true; break;
@@ -518,6 +530,42 @@ function fromWrk(r: WrkResult): Window {
   };
 }
 
+/** ModelInfer calls the service has counted, by gRPC status name (its /metrics: every process of a cluster). */
+async function grpcStatuses(c: Child, route: string): Promise<Map<string, number>> {
+  const text = (await request(c.port, 'GET', '/metrics')).body.toString('utf8');
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('anymax_http_request_duration_seconds_count{') || !line.includes('protocol="grpc"') || !line.includes(`route="${route}"`)) continue;
+    const status = /status="([^"]*)"/.exec(line)?.[1] ?? '?';
+    out.set(status, (out.get(status) ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1)));
+  }
+  return out;
+}
+
+/** A window of h2load: its 2xx answers judged by the gRPC statuses the service counted meanwhile. */
+async function h2loadWindow(s: Scenario, c: Child, connections: number, channels: number, seconds: number): Promise<Window> {
+  const before = await grpcStatuses(c, s.path);
+  const r = await runH2load({ url: `http://${HOST}:${c.grpcPort}${s.path}`, message: s.body as Buffer, connections: channels, streams: Math.ceil(connections / channels), seconds });
+  const after = await grpcStatuses(c, s.path);
+  const statusCodes: Record<string, number> = {};
+  for (const [k, v] of after) if (v - (before.get(k) ?? 0) > 0) statusCodes[k] = v - (before.get(k) ?? 0);
+  const notOk = Object.entries(statusCodes).reduce((n, [k, v]) => n + (k === 'OK' ? 0 : v), 0);
+  return {
+    total: Math.max(0, r.succeeded - notOk),
+    rps: round(Math.max(0, r.succeeded - notOk) / r.durationS, 1),
+    p50Ms: round(r.meanMs),
+    p99Ms: NaN,
+    maxMs: round(r.maxMs),
+    durationS: r.durationS,
+    errors: r.errored,
+    timeouts: r.timeouts,
+    non2xx: r.failed + notOk,
+    statusCodes,
+    failures: r.failed + r.errored + r.timeouts + notOk,
+    generatorCpuMs: r.cpuMs,
+  };
+}
+
 /** The gRPC generator's window: non-OK statuses count as non-2xx, by their names. */
 function fromGrpc(r: GrpcRunResult): Window {
   const sorted = Float64Array.from(r.times).sort();
@@ -593,7 +641,9 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
 
     const load = async (seconds: number, times?: number[]): Promise<Window> =>
       gen
-        ? fromGrpc(await gen.run(s.body as Buffer, connections, seconds, times))
+        ? flags.grpcGenerator === 'h2load'
+          ? await h2loadWindow(s, c, connections, channels, seconds)
+          : fromGrpc(await gen.run(s.body as Buffer, connections, seconds, times))
         : flags.generator === 'wrk'
           ? fromWrk(await runWrk({ url: `http://${HOST}:${c.port}${s.path}`, headers: s.headers, body: s.body, connections, seconds }))
           : fromCannon(await cannon(s, c.port, connections, seconds, times));
@@ -680,7 +730,7 @@ function printTable(rows: Row[]): void {
     r.channels ? `${r.connections}/${r.channels}ch` : String(r.connections),
     r.rps.toFixed(1),
     r.medianMs.toFixed(2),
-    String(r.p99Ms),
+    Number.isNaN(r.p99Ms) ? '-' : String(r.p99Ms),
     String(r.errors),
     String(r.non2xx),
     r.ratioToHello === null ? '-' : `${(r.ratioToHello * 100).toFixed(1)}%`,
@@ -1008,6 +1058,7 @@ async function main(): Promise<number> {
   else if (rows.length) {
     printTable(rows);
     if (flags.generator === 'wrk') say(`\nreq/s: wrk's requests over its duration; p50 med and p99: its latency distribution (HTTP scenarios; gRPC ones as below).`);
+    if (flags.grpcGenerator === 'h2load') say(`gRPC with h2load: req/s its 2xx answers less the non-OK statuses the service counted, over its duration; p50 med its mean; no p99.`);
     else say(`\nreq/s: autocannon's mean of per-second counts; p50 med: the median of every measured response's time; p99 from`);
     say(`${flags.generator === 'wrk' ? '' : "autocannon's histogram (whole ms). "}vs twin: req/s over the req/s of the scenario its target names. cpu ms/req: CPU time of the`);
     say(`service's main thread + its other threads (pool workers, GC/compiler helpers) from /proc, over the measured window;`);

@@ -38,7 +38,8 @@ export function haveWrk(): boolean {
 
 const CLK_TCK = 100;
 
-function cpuMsOf(pid: number): number | undefined {
+/** A child's CPU so far (user + system), ms, from /proc; undefined once it has gone. */
+export function cpuMsOf(pid: number): number | undefined {
   try {
     const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
@@ -48,8 +49,8 @@ function cpuMsOf(pid: number): number | undefined {
   }
 }
 
-/** A wrk latency ("812.00us", "4.12ms", "1.02s") in ms. */
-function ms(text: string): number {
+/** A wrk or h2load time ("812.00us", "4.12ms", "1.02s") in ms. */
+export function latencyMs(text: string): number {
   const m = /^([\d.]+)(us|ms|s|m)$/.exec(text.trim());
   if (!m) return NaN;
   const v = Number(m[1]);
@@ -82,17 +83,17 @@ export async function runWrk(opts: { url: string; headers: Record<string, string
     clearInterval(poll);
     if (code !== 0) throw new Error(`wrk exited with code ${code}: ${out.trim()}`);
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
-    const dist = (pct: string) => ms(new RegExp(`^\\s*${pct}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? '');
+    const dist = (pct: string) => latencyMs(new RegExp(`^\\s*${pct}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? '');
     const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
     const requests = num(/(\d+) requests in ([\d.]+)(?:s|ms|m)/);
     const durationText = /\d+ requests in ([\d.]+\w+)/.exec(out)?.[1] ?? `${opts.seconds}s`;
-    const durationS = ms(durationText) / 1000;
+    const durationS = latencyMs(durationText) / 1000;
     return {
       requests,
       rps: num(/Requests\/sec:\s+([\d.]+)/),
       p50Ms: dist('50'),
       p99Ms: dist('99'),
-      maxMs: ms(/Latency\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? ''),
+      maxMs: latencyMs(/Latency\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? ''),
       durationS,
       errors: socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0,
       timeouts: socket ? Number(socket[4]) : 0,
