@@ -129,6 +129,14 @@ export interface Config {
   inlineMaxNs: number;
   /** Work at or above which one request's rows are split across the pool's workers. */
   splitMinWork: number;
+  /**
+   * How long a pool task goes on after its client has gone (a hang-up, a gRPC deadline or
+   * cancel) before it is stopped with its worker. A queued task is dropped at once; a running one
+   * can only be stopped by ending its thread, and a new worker costs ~200-300 ms of CPU (measured:
+   * its modules and WebAssembly compiled afresh), more than most tasks have left. So a task that
+   * ends within this is let finish (its answer is dropped), and only a longer one is stopped.
+   */
+  stopGraceMs: number;
   /** Whether /metrics carries prom-client's nodejs_version_info (with the exact version). */
   metricsNodeVersion: boolean;
   testCrashRoute: boolean;
@@ -214,6 +222,7 @@ export const DEFAULTS: Config = {
   // request keeps the event loop ~1-2 ms at most (bench/inline-cost.ts, load/lag.ts).
   inlineMaxNs: 1_000_000,
   splitMinWork: 1 << 20,
+  stopGraceMs: 250,
   metricsNodeVersion: false,
   testCrashRoute: false,
 };

@@ -18,7 +18,7 @@ import { onSharedMemory, outputElements, run, type Job, type OpName, type OutArr
  * between threads.
  */
 
-export type Task =
+export type Task = (
   /**
    * A raw body: parse and validate, then answer it whole, or hand a big job back. `data`, when
    * given, is shared memory (a slab of src/pool/slabs.ts) for the matrix, used if it fits;
@@ -33,7 +33,11 @@ export type Task =
   /** Elements [i0, i1) of an output on shared memory: their text (`other`: the output its part writes with it, Codec.chunk). */
   | { kind: 'format'; codec: CodecName; buf: OutArray; other?: OutArray; width: number; matrix: boolean; form: string; i0: number; i1: number; enqueuedAt: number }
   /** Test-only (ANYMAX_TEST_CRASH_ROUTE): the worker dies mid-task. */
-  | { kind: 'crash'; enqueuedAt: number };
+  | { kind: 'crash'; enqueuedAt: number }
+) & {
+  /** Set to 1 here as the task starts (src/pool/jobs.ts submit: a running task gets a grace). */
+  started?: Int32Array;
+};
 
 export type Result = { waitMs: number } & (
   /**
@@ -147,6 +151,7 @@ function move(r: Result & ({ kind: 'done'; body: Uint8Array } | { kind: 'text' }
 }
 
 export default function runTask(task: Task): Result {
+  if (task.started) Atomics.store(task.started, 0, 1);
   const waitMs = now() - task.enqueuedAt;
   try {
     switch (task.kind) {

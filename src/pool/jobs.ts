@@ -35,7 +35,8 @@ import { Slabs } from './slabs.js';
  * when the budget is spent.
  * Queue full -> 503 OVERLOADED, not done within requestTimeoutMs -> 503 TIMEOUT (a running job
  * is stopped with its worker), worker died -> 500 WORKER_CRASHED (piscina replaces the worker),
- * client gone -> its queued tasks are dropped and its running compute stopped.
+ * client gone -> its queued tasks are dropped, and its running ones stopped unless they end within
+ * Config.stopGraceMs (their answer then dropped: unlessGone).
  *
  * The queue limit is enforced here, per request, not by piscina's maxQueue: piscina keeps tasks
  * that carry an AbortSignal (all of ours, for the timeout) in a side queue that maxQueue does not
@@ -102,6 +103,18 @@ export class ClientGone extends ApiError {
   constructor() {
     super(499, 'CLIENT_GONE', 'the client closed the connection before its answer');
   }
+}
+
+/**
+ * An outcome whose client has gone meanwhile (its task was let finish: Config.stopGraceMs) is
+ * not sent: its room goes back, a stream of it is ended, and the request ends as a client gone
+ * (ClientGone), as it would have had its task been stopped.
+ */
+function unlessGone(out: JobOutcome, ctx: RunContext): JobOutcome {
+  if (!ctx.cancel.aborted) return out;
+  if (out.body instanceof Readable) out.body.destroy();
+  out.release?.();
+  throw ctx.cancel.reason;
 }
 
 function workerFile(): { filename: string; execArgv: string[] | undefined } {
@@ -191,13 +204,33 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
     }
   }
 
+  /**
+   * Runs a task on the pool. `signal` aborting (the job's timeout, or its client gone) drops a
+   * queued task at once; a running one is stopped with its worker (piscina ends the thread), at
+   * once on a timeout, but only after Config.stopGraceMs when its client has gone: most tasks
+   * finish sooner than a new worker starts (see there). The worker marks the task's `started`
+   * word as it begins; one handed to a worker but not begun yet is stopped as a queued one would
+   * be (piscina then ends that worker: a window of a message's latency).
+   */
   async function submit(task: Task, transferList: ArrayBuffer[], signal: AbortSignal): Promise<Result> {
     inFlight++;
+    const started = new Int32Array(new SharedArrayBuffer(4));
+    task.started = started;
+    const stop = new AbortController();
+    let grace: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      if (Atomics.load(started, 0) === 1 && signal.reason instanceof ClientGone) grace = setTimeout(() => stop.abort(signal.reason), config.stopGraceMs);
+      else stop.abort(signal.reason);
+    };
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
     try {
-      return (await pool.run(task, { transferList, signal })) as Result;
+      return (await pool.run(task, { transferList, signal: stop.signal })) as Result;
     } catch (e) {
       throw poolError(e, signal);
     } finally {
+      clearTimeout(grace);
+      signal.removeEventListener('abort', onAbort);
       inFlight--;
     }
   }
@@ -496,7 +529,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
       if (raw.length <= config.inlineMaxBytes && fewStrings(text, config.inlineMaxStrings)) {
         const job = c.decode(op, raw, limits, undefined, meta);
         if (jobCostNs(job, c) > config.inlineMaxNs || outputElements(job) >= config.streamMinElements) {
-          return withSlot(() => runShared(c, job, raw.length, ctx, timeout()));
+          return withSlot(() => runShared(c, job, raw.length, ctx, timeout())).then((out) => unlessGone(out, ctx));
         }
         const t0 = performance.now();
         const outs = run(job);
@@ -504,7 +537,7 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
         const answer = c.encode(job, outs);
         return { body: typeof answer.body === 'string' ? answer.body : Buffer.from(answer.body.buffer, answer.body.byteOffset, answer.body.byteLength), headers: answer.headers, rows: job.rows, cols: job.cols };
       }
-      return withSlot(() => runBody(c, op, raw, ctx, timeout(), meta));
+      return withSlot(() => runBody(c, op, raw, ctx, timeout(), meta)).then((out) => unlessGone(out, ctx));
     },
     async crash() {
       const signal = AbortSignal.timeout(config.requestTimeoutMs);

@@ -9,7 +9,8 @@ import { listenLocal, promValue, randomLogits, scrape, waitFor, within, type Lis
 /**
  * Clients that hang up (src/routes/v1.ts, src/pool/jobs.ts), over real sockets on 127.0.0.1:
  * their queued work is dropped and their slot freed at once, a running job is stopped with its
- * worker, a streamed answer stops asking for chunks, and every byte of the memory budget comes
+ * worker once Config.stopGraceMs has passed (let finish, and its answer dropped, if it ends
+ * sooner), a streamed answer stops asking for chunks, and every byte of the memory budget comes
  * back. Each is counted once (rejected{reason="client_gone"}), logged as status 499 at info
  * level (never as a server error), and the service goes on answering.
  */
@@ -164,27 +165,63 @@ describe('a client that hangs up while its job is queued', () => {
 });
 
 describe('a client that hangs up while its job runs', () => {
-  it('stops the job (its worker is replaced); the service stays ready and answers', async () => {
-    const { app, port, base } = await start({ ...ONE_TASK, queueLimit: 2 });
+  it('stops the job once the stop grace has passed (its worker is replaced); the service stays ready and answers', async () => {
+    const { app, port, base } = await start({ ...ONE_TASK, queueLimit: 2, stopGraceMs: 100 });
     const pool = app.jobs.pool;
     await waitFor(() => pool.threads.length === 1, 10_000, 'the worker to start');
+    // Loaded (a task handed to a worker still loading has not begun: it is stopped as a queued one).
+    expect((await fetchJson(base, '/v1/sample', HEAVY)).status).toBe(200);
     const thread = pool.threads[0].threadId;
 
     const c = open(port, '/v1/sample', SLOW, { id: 'gone-running' });
     await waitFor(async () => (await metric(app, 'anymax_busy_workers')) === 1, 10_000, 'the job to run');
+    await new Promise((r) => setTimeout(r, 200));
     c.socket.destroy();
     await waitFor(async () => (await metric(app, 'anymax_rejected_requests_total', { reason: 'client_gone' })) === 1, 5000, 'the hang-up to be seen');
     await waitFor(() => pool.threads.length === 1 && pool.threads[0].threadId !== thread, 10_000, 'a new worker');
-    // It was stopped, not finished: no queue wait or kernel time was recorded for it.
+    // It was stopped, not finished: only the first job's queue wait and kernel time were recorded.
     const m = await scrape(app);
-    expect(promValue(m, 'anymax_queue_wait_seconds_count', { kernel: 'sample' })).toBe(0);
-    expect(promValue(m, 'anymax_kernel_duration_seconds_count', { kernel: 'sample', where: 'pool' })).toBe(0);
+    expect(promValue(m, 'anymax_queue_wait_seconds_count', { kernel: 'sample' })).toBe(1);
+    expect(promValue(m, 'anymax_kernel_duration_seconds_count', { kernel: 'sample', where: 'pool' })).toBe(1);
 
     const r = await within(fetchJson(base, '/v1/sample', HEAVY), 30_000, 'a request after the hang-up');
     expect(r.status, r.text).toBe(200);
     expect(JSON.parse(r.text).samples).toHaveLength(4);
     await waitFor(() => log.access(499).length === 1, 5000, 'the access-log line');
     log.expectGone('gone-running', '/v1/sample');
+    await expectClean(app);
+  });
+});
+
+describe('a client that hangs up while its job runs, within the stop grace', () => {
+  it('lets the job finish (no worker replaced, its kernel time recorded); the service answers', async () => {
+    // A grace longer than the job: the running task is let finish (Config.stopGraceMs).
+    const { app, port, base } = await start({ ...ONE_TASK, queueLimit: 2, stopGraceMs: 120_000 });
+    const pool = app.jobs.pool;
+    await waitFor(() => pool.threads.length === 1, 10_000, 'the worker to start');
+    const thread = pool.threads[0].threadId;
+    // A first job loads the worker's modules: a task handed to a worker still loading them has
+    // not begun, and is stopped as a queued one is.
+    expect((await fetchJson(base, '/v1/sample', HEAVY)).status).toBe(200);
+
+    const c = open(port, '/v1/sample', SLOW, { id: 'gone-in-grace' });
+    await waitFor(async () => (await metric(app, 'anymax_busy_workers')) === 1, 10_000, 'the job to run');
+    // Begun by now: SLOW takes seconds, and a loaded worker starts a task within a millisecond.
+    await new Promise((r) => setTimeout(r, 200));
+    c.socket.destroy();
+    await c.closed;
+    await waitFor(async () => (await metric(app, 'anymax_busy_workers')) === 0, 60_000, 'the job to finish');
+    // Finished, not stopped: its kernel time was recorded, and its worker is the same thread.
+    const m = await scrape(app);
+    expect(promValue(m, 'anymax_kernel_duration_seconds_count', { kernel: 'sample', where: 'pool' })).toBe(2);
+    expect(pool.threads.map((t) => t.threadId)).toEqual([thread]);
+
+    const r = await within(fetchJson(base, '/v1/sample', HEAVY), 30_000, 'a request after the hang-up');
+    expect(r.status, r.text).toBe(200);
+    expect(pool.threads.map((t) => t.threadId)).toEqual([thread]);
+    // The request ended as a client gone: one access line (499), counted once, and no error.
+    log.expectGone('gone-in-grace', '/v1/sample');
+    expect(await metric(app, 'anymax_rejected_requests_total', { reason: 'client_gone' })).toBe(1);
     await expectClean(app);
   });
 });
