@@ -120,8 +120,10 @@ function unlessGone(out: JobOutcome, ctx: RunContext): JobOutcome {
 function workerFile(): { filename: string; execArgv: string[] | undefined } {
   // Under the TypeScript sources (tests, tsx) the worker is a .ts file that needs tsx's loader;
   // built (dist/), it is plain JS and inherits node's flags (--cpu-prof, --max-old-space-size).
+  // Built, the entry loads ../worker with import(), not piscina's require(): see
+  // ../worker-entry.cts (tsx's require() compiles the TypeScript worker as CommonJS).
   const ts = import.meta.url.endsWith('.ts');
-  const filename = new URL(`../worker.${ts ? 'ts' : 'js'}`, import.meta.url).href;
+  const filename = new URL(ts ? '../worker.ts' : '../worker-entry.cjs', import.meta.url).href;
   return { filename, execArgv: ts ? ['--import', 'tsx'] : undefined };
 }
 
