@@ -78,10 +78,19 @@ import { FRAC } from './exp.js';
 import { C, EXP2_B, INV_C, LOG2_A, LOG2_C, Z0_HIGH } from './pow.js';
 
 const I64X2_SHR_S = simd(0xcc);
+const i8x16Shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
+/** The low doubles of two vectors, and the high ones. */
+const LOW64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH64 = LOW64.map((b) => b + 8);
 
 const EPS = 2 ** -52;
 /** As ./entmax.ts: Newton passes before the JavaScript path bisects (here: hands the row back). */
 const NEWTON_PASSES = 24;
+
+/** The most powers simdPowers takes a call. */
+export const POWERS_CHUNK = 8192;
+const P_AT = 8 * (POWERS_CHUNK + 2);
+const R_AT = 2 * P_AT;
 
 const WORK = 8 * TILE;
 const XO = (g: number) => WORK + g * 3 * 512;
@@ -101,11 +110,9 @@ const FRAC_AT = WORK + GROUPS * (5 * 512 + 1280);
 const POWK_AT = FRAC_AT + 8 * 128;
 const CNT = POWK_AT + 8 * 64;
 const PASSES_AT = CNT + 4 * TILE;
-/** ./pow.ts's c_i, 1 / c_i and log2 c_i (256 each). */
-const C_AT = PASSES_AT + 4 * TILE;
-const INV_C_AT = C_AT + 8 * 256;
-const LOG2_C_AT = INV_C_AT + 8 * 256;
-const CONST_AT = LOG2_C_AT + 8 * 256;
+/** ./pow.ts's c_i, 1 / c_i, log2 c_i (and a spare double) at 32 i: one entry, two 16-byte loads. */
+const LOG_AT = PASSES_AT + 4 * TILE;
+const CONST_AT = LOG_AT + 32 * 256;
 
 // fdlibm's constants (e_log.c, s_log1p.c: Lp_i = Lg_i).
 const LN2_HI = 6.93147180369123816490e-1;
@@ -135,32 +142,29 @@ const INLINE: Consts = { f: f64x2Const, i: i64x2Const };
 
 /**
  * ./pow.ts's powUnit(y, q) of the lanes of local y (0 < y <= 1) and local vq onto the stack, in
- * its operations and order; t: 14 scratch v128 locals.
+ * its operations and order; t: 14 scratch v128 locals, a: 2 scratch i32 locals.
  */
-function vpow(e: Emit, y: number, vq: number, t: number[], k: Consts = INLINE): void {
-  const [SUB, B, D, EX, Z, R, R2, L, KB, KF, U, U2, TT, IX] = t;
+function vpow(e: Emit, y: number, vq: number, t: number[], a: number[], k: Consts = INLINE): void {
+  const [SUB, B, D, EX, Z, R, R2, L, KB, KF, U, U2, TT, T2] = t;
+  const [A0, A1] = a;
   const c = k.f;
   // Subnormal: scale by 2^54 and take 54 off the exponent (rare, so only when some lane has it).
   e(get(y), set(B), get(y), c(2 ** -1022), F64X2_LT, tee(SUB), V128_ANY_TRUE, IF);
   e(get(y), c(2 ** 54), F64X2_MUL, get(y), get(SUB), V128_BITSELECT, set(B), END);
-  // d = bits - (Z0_HIGH << 32): ex = d >> 52 (arithmetic), i = (d >> 44) & 255 (as 8 i bytes),
+  // d = bits - (Z0_HIGH << 32): ex = d >> 52 (arithmetic), i = (d >> 44) & 255 (as 32 i bytes),
   // z = bits - (ex << 52), ex as a double (added to the bits of 1.5 * 2^52), minus 54 if subnormal
   e(get(B), k.i(Z0_HIGH, 0), I64X2_SUB, tee(D), i32Const(52), I64X2_SHR_S, set(EX));
-  e(get(D), i32Const(41), I64X2_SHR_U, k.i(0, 255 << 3), V128_AND, set(IX));
+  e(get(D), i32Const(39), I64X2_SHR_U, k.i(0, 255 << 5), V128_AND, tee(D));
+  e(i32x4ExtractLane(0), set(A0), get(D), i32x4ExtractLane(2), set(A1));
   e(get(B), get(EX), i32Const(52), I64X2_SHL, I64X2_SUB, set(Z));
   e(get(EX), k.i(0x43380000, 0), I64X2_ADD, c(6755399441055744), F64X2_SUB);
   e(c(54), get(SUB), V128_AND, F64X2_SUB, set(EX));
-  const addr = (lane: number) => [get(IX), i32x4ExtractLane(lane)].flat();
-  const table = (at: number) => e(addr(0), load64Zero(at), set(TT), addr(2), get(TT), load64Lane(1, at));
+  // (c_i, 1 / c_i) and (log2 c_i, -) of each lane, paired up by lane
+  e(get(A0), v128Load(LOG_AT), set(TT), get(A1), v128Load(LOG_AT), set(T2));
   // r = (z - c_i) (1 / c_i)
-  e(get(Z));
-  table(C_AT);
-  e(F64X2_SUB);
-  table(INV_C_AT);
-  e(F64X2_MUL, tee(R), get(R), F64X2_MUL, set(R2));
+  e(get(Z), get(TT), get(T2), i8x16Shuffle(LOW64), F64X2_SUB, get(TT), get(T2), i8x16Shuffle(HIGH64), F64X2_MUL, tee(R), get(R), F64X2_MUL, set(R2));
   // l = ex + (log2 c_i + r ((A1 + r A2 + r2 (A3 + r A4)) + r2 r2 ((A5 + r A6) + r2 A7)))
-  e(get(EX));
-  table(LOG2_C_AT);
+  e(get(EX), get(A0), v128Load(LOG_AT + 16), get(A1), v128Load(LOG_AT + 16), i8x16Shuffle(LOW64));
   e(get(R), c(LOG2_A[0]), get(R), c(LOG2_A[1]), F64X2_MUL, F64X2_ADD);
   e(get(R2), c(LOG2_A[2]), get(R), c(LOG2_A[3]), F64X2_MUL, F64X2_ADD, F64X2_MUL, F64X2_ADD);
   e(get(R2), get(R2), F64X2_MUL, c(LOG2_A[4]), get(R), c(LOG2_A[5]), F64X2_MUL, F64X2_ADD, get(R2), c(LOG2_A[6]), F64X2_MUL, F64X2_ADD, F64X2_MUL, F64X2_ADD);
@@ -519,18 +523,18 @@ function assemble(consts: number[][]): Uint8Array {
   // powers(ys, pp, rs, bytes, q): pp[i] = powUnit(ys[i], q), rs[i] = 1 / ys[i] (byte offsets)
   const pw: number[] = [];
   {
-    const YA = 0, PA = 1, RA = 2, NB = 3, QQ = 4, O = 5, VQ2 = 6, Y2 = 7;
-    const T2 = Array.from({ length: 14 }, (_, i) => 8 + i);
+    const YA = 0, PA = 1, RA = 2, NB = 3, QQ = 4, O = 5, AI = [6, 7], VQ2 = 8, Y2 = 9;
+    const T2 = Array.from({ length: 14 }, (_, i) => 10 + i);
     const ep: Emit = (...parts) => {
       for (const p of parts) pw.push(...p);
     };
     ep(get(QQ), F64X2_SPLAT, set(VQ2), i32Const(0), set(O), BLOCK, LOOP, get(O), get(NB), I32_LT_U, I32_EQZ, brIf(1));
     ep(get(YA), get(O), I32_ADD, v128Load(), set(Y2), get(PA), get(O), I32_ADD);
-    vpow(ep, Y2, VQ2, T2, KC);
+    vpow(ep, Y2, VQ2, T2, AI, KC);
     ep(v128Store(), get(RA), get(O), I32_ADD, KC.f(1), get(Y2), F64X2_DIV, v128Store());
     ep(get(O), i32Const(16), I32_ADD, set(O), br(0), END, END, END);
   }
-  const powers = [2, 1, I32, 16, V128, ...pw];
+  const powers = [2, 3, I32, 16, V128, ...pw];
 
   // vpow(y, q): lane 0 of the vector power of (y, y), for tests.
   const vpow1: number[] = [];
@@ -538,11 +542,11 @@ function assemble(consts: number[][]): Uint8Array {
     const eb: Emit = (...parts) => {
       for (const p of parts) vpow1.push(...p);
     };
-    eb(get(0), F64X2_SPLAT, set(2), get(1), F64X2_SPLAT, set(3));
-    vpow(eb, 2, 3, Array.from({ length: 14 }, (_, i) => 4 + i));
+    eb(get(0), F64X2_SPLAT, set(4), get(1), F64X2_SPLAT, set(5));
+    vpow(eb, 4, 5, Array.from({ length: 14 }, (_, i) => 6 + i), [2, 3]);
     eb(f64x2ExtractLane(0), END);
   }
-  const vpowFn = [1, 16, V128, ...vpow1];
+  const vpowFn = [2, 2, I32, 16, V128, ...vpow1];
 
   const fn = (body: number[]) => [...uleb(body.length), ...body];
   return new Uint8Array([
@@ -553,7 +557,7 @@ function assemble(consts: number[][]): Uint8Array {
     ...section(1, [4, 0x60, 1, F64, 1, F64, 0x60, 9, I32, I32, F64, F64, I32, F64, F64, F64, I32, 0, 0x60, 5, I32, I32, I32, I32, F64, 0, 0x60, 2, F64, F64, 1, F64]),
     ...section(3, [4, 0, 1, 3, 2]), // log1p, run, vpow, powers
     ...section(5, [1, 0x00, 16]), // memory: 16 pages (1 MiB)
-    ...section(7, [4, ...name('log1p'), 0x00, 0, ...name('run'), 0x00, 1, ...name('vpow'), 0x00, 2, ...name('memory'), 0x02, 0]),
+    ...section(7, [5, ...name('log1p'), 0x00, 0, ...name('run'), 0x00, 1, ...name('vpow'), 0x00, 2, ...name('powers'), 0x00, 3, ...name('memory'), 0x02, 0]),
     ...section(10, [4, ...fn(log1pBody()), ...fn(run), ...fn(vpowFn), ...fn(powers)]),
   ]);
 }
@@ -562,6 +566,8 @@ interface Kernel {
   run(quads: number, cols: number, invT: number, T: number, mode: number, am1: number, q: number, qq1: number, bound: number): void;
   log1p(x: number): number;
   vpow(y: number, q: number): number;
+  powers(ys: number, pp: number, rs: number, bytes: number, q: number): void;
+  y: Float64Array;
   heap: Float64Array;
   counts: Int32Array;
   passes: Int32Array;
@@ -575,13 +581,13 @@ function load(): Kernel | null {
   const heap = new Float64Array(memory.buffer);
   consts.forEach((bytes, i) => new Uint8Array(memory.buffer).set(bytes, CONST_AT + 16 * i));
   heap.set(FRAC, FRAC_AT / 8);
-  heap.set(C, C_AT / 8);
-  heap.set(INV_C, INV_C_AT / 8);
-  heap.set(LOG2_C, LOG2_C_AT / 8);
+  for (let i = 0; i < 256; i++) heap.set([C[i], INV_C[i], LOG2_C[i], 0], (LOG_AT + 32 * i) / 8);
   return {
     run: exports.run as Kernel['run'],
     log1p: exports.log1p as Kernel['log1p'],
     vpow: exports.vpow as Kernel['vpow'],
+    powers: exports.powers as Kernel['powers'],
+    y: new Float64Array(memory.buffer, 0, POWERS_CHUNK + 2),
     heap,
     counts: new Int32Array(memory.buffer, CNT, TILE),
     passes: new Int32Array(memory.buffer, PASSES_AT, TILE),
@@ -589,6 +595,27 @@ function load(): Kernel | null {
 }
 
 const kernel = load();
+
+/**
+ * The kernel's powers for the JavaScript path's long rows (./entmax.ts entmaxThreshold):
+ * p[j] = powUnit(y[j], q) and r[j] = 1 / y[j] for j < n <= POWERS_CHUNK, two at a time, the
+ * doubles ./pow.ts and the division give. y, p and r are views of the kernel's memory (its row
+ * tile, free while no short-row call runs); null where WebAssembly SIMD is unavailable.
+ */
+export const powerBuffers =
+  kernel === null
+    ? null
+    : {
+        y: new Float64Array(kernel.heap.buffer, 0, POWERS_CHUNK + 2),
+        p: new Float64Array(kernel.heap.buffer, P_AT, POWERS_CHUNK + 2),
+        r: new Float64Array(kernel.heap.buffer, R_AT, POWERS_CHUNK + 2),
+      };
+
+export function simdPowers(n: number, q: number): void {
+  if (kernel === null) return;
+  kernel.y[n] = 0.75; // the odd lane past the end, if any: a plain argument
+  kernel.powers(0, P_AT, R_AT, 8 * n, q);
+}
 
 /** Whether the WebAssembly SIMD path is available here. */
 export const entmaxSimdAvailable = kernel !== null;

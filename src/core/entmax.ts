@@ -1,5 +1,5 @@
 import { entmax15ShortSimd } from './entmax15-simd.js';
-import { entmaxShortSimd } from './entmax-simd.js';
+import { entmaxShortSimd, POWERS_CHUNK, powerBuffers, simdPowers } from './entmax-simd.js';
 import { expNonPositive } from './exp.js';
 import { powUnit } from './pow.js';
 import { softmax } from './softmax.js';
@@ -178,26 +178,50 @@ function entmaxRows(
   const { vals, idx, xs, ids, work } = sc;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
-    const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
-    const k0 = COUNT[0];
-    zeroRow(out, base, end);
-    if (m === -Infinity) {
-      support[r] = 0;
-      continue;
-    }
-    // x = (alpha - 1) (z - m) / T, the same double as the old (z - m) * (1 / T) * (alpha - 1).
     let k = 0;
     let kt = 0;
-    for (let j = 0; j < k0; j++) {
-      const d = vals[j] - m;
-      const x = (invT ? d * invT : d / temperature) * am1;
-      const keep = +(x > -1);
-      xs[k] = x;
-      ids[k] = idx[j];
-      idx[k] = idx[j];
-      work[k] = x;
-      k += keep;
-      kt += +(x === 0);
+    zeroRow(out, base, end);
+    if (quadratic) {
+      const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
+      const k0 = COUNT[0];
+      if (m === -Infinity) {
+        support[r] = 0;
+        continue;
+      }
+      // x = (alpha - 1) (z - m) / T, the same double as the old (z - m) * (1 / T) * (alpha - 1).
+      for (let j = 0; j < k0; j++) {
+        const d = vals[j] - m;
+        const x = (invT ? d * invT : d / temperature) * am1;
+        const keep = +(x > -1);
+        xs[k] = x;
+        ids[k] = idx[j];
+        work[k] = x;
+        k += keep;
+        kt += +(x === 0);
+      }
+    } else {
+      // The same candidates (x > -1, in index order) and x without rowCandidates' data-dependent
+      // branch, which mispredicted on about half the classes of long rows: the maximum, then
+      // every class (idx is a copy of ids that the solver reorders).
+      let m = -Infinity;
+      for (let i = base; i < end; i++) {
+        const z = data[i];
+        if (z > m) m = z;
+      }
+      if (m === -Infinity) {
+        support[r] = 0;
+        continue;
+      }
+      for (let i = base; i < end; i++) {
+        const d = data[i] - m;
+        const x = (invT ? d * invT : d / temperature) * am1;
+        xs[k] = x;
+        ids[k] = i;
+        idx[k] = i;
+        work[k] = x;
+        k += +(x > -1);
+        kt += +(x === 0);
+      }
     }
     rowPasses = 0;
     // A single maximum takes all the mass only if it is the only candidate (the rest are > -1).
@@ -498,12 +522,39 @@ function tiedSupport(c: Float64Array, k: number, am1: number, quadratic: boolean
  * bound; returns the new k and leaves the bound in `bound`.
  */
 let bound = -1;
+/**
+ * On long rows the power-mean bound stops after a pass that sheds fewer than 1 / 2^STOP_SHIFT
+ * of its classes: a pass costs a few ns a class, a class left in costs a power or two in the
+ * solver's first passes (1024 x 1000 at alpha = 1.3: 8.5 passes a row before, measured faster
+ * with the stop at 1/8 than at 1/16, 1/4 or none).
+ */
+const STOP_SHIFT = 3;
+/** sum of c[0..k) in four partial sums. */
+function sum4(c: Float64Array, k: number): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 3 < k; i += 4) {
+    s0 += c[i];
+    s1 += c[i + 1];
+    s2 += c[i + 2];
+    s3 += c[i + 3];
+  }
+  for (; i < k; i++) s0 += c[i];
+  return s0 + s1 + (s2 + s3);
+}
+/** From this many candidates a pass takes its powers from the SIMD kernel (measured: below, the calls cost more than they save). */
+const SIMD_POWERS_MIN = 64;
 /** The classes entmaxThreshold left, with their powers (-1: it made no pass). */
 let lastK = -1;
 function powerMeanBound(c: Float64Array, k: number, am1: number, quadratic: boolean, at: Int32Array | null = null): number {
   let lo = -1;
   let sum = 0;
-  for (let i = 0; i < k; i++) sum += c[i];
+  const long = at !== null && k > SHORT_ROW;
+  if (long) sum = sum4(c, k);
+  else for (let i = 0; i < k; i++) sum += c[i];
   for (let pass = 0; pass < 16 && k > 1; pass++) {
     const t = sum / k - (quadratic ? 1 / Math.sqrt(k) : Math.pow(k, -am1)) - 2 * (k + 4) * EPS;
     if (!(t > lo)) break;
@@ -517,6 +568,57 @@ function powerMeanBound(c: Float64Array, k: number, am1: number, quadratic: bool
         c[w] = v;
         s += v * keep;
         w += keep;
+      }
+    } else if (long) {
+      // Four partial sums (one chain of adds was the pass's bound on long rows); rows of at most
+      // SHORT_ROW candidates keep one, as ./entmax-simd.ts does.
+      let s1 = 0;
+      let s2 = 0;
+      let s3 = 0;
+      let i = 0;
+      for (; i + 3 < k; i += 4) {
+        const v0 = c[i];
+        const v1 = c[i + 1];
+        const v2 = c[i + 2];
+        const v3 = c[i + 3];
+        const a0 = at[i];
+        const a1 = at[i + 1];
+        const a2 = at[i + 2];
+        const a3 = at[i + 3];
+        const k0 = +(v0 > lo);
+        const k1 = +(v1 > lo);
+        const k2 = +(v2 > lo);
+        const k3 = +(v3 > lo);
+        c[w] = v0;
+        at[w] = a0;
+        w += k0;
+        c[w] = v1;
+        at[w] = a1;
+        w += k1;
+        c[w] = v2;
+        at[w] = a2;
+        w += k2;
+        c[w] = v3;
+        at[w] = a3;
+        w += k3;
+        s += v0 * k0;
+        s1 += v1 * k1;
+        s2 += v2 * k2;
+        s3 += v3 * k3;
+      }
+      for (; i < k; i++) {
+        const v = c[i];
+        const keep = +(v > lo);
+        c[w] = v;
+        at[w] = at[i];
+        s += v * keep;
+        w += keep;
+      }
+      s = s + s1 + (s2 + s3);
+      if (w > k - (k >> STOP_SHIFT)) {
+        k = w;
+        sum = s;
+        break;
       }
     } else {
       for (let i = 0; i < k; i++) {
@@ -562,24 +664,60 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
     let d2 = 0;
     let d3 = 0;
     let w = 0;
-    for (let i = 0; i < k; i++) {
-      const ci = c[i];
-      if (ci <= lo) continue; // at or below a point with f >= 0: never in the support again
-      c[w] = ci;
-      at[w] = at[i];
-      const y = ci - tau;
-      let pi = 0;
-      if (y > 0) {
-        pi = powUnit(y, q);
-        const r = 1 / y;
-        const pr = pi * r;
-        const prr = pr * r;
-        f += pi;
-        d1 += pr;
-        d2 += prr;
-        d3 += prr * r;
+    if (k >= SIMD_POWERS_MIN && powerBuffers !== null) {
+      // The same pass with the powers (and 1 / y) taken by the SIMD kernel a chunk at a time:
+      // the same doubles (./pow.ts), summed in the same order.
+      const { y: Y, p: P, r: R } = powerBuffers;
+      for (let i = 0; i < k; ) {
+        const w0 = w;
+        // Without data-dependent branches (between two passes' tau, y > 0 is a coin toss):
+        // classes at or below lo are written over, and y <= 0 gets the power of 0.75 and a
+        // factor 0, so the sums add exact zeros where the loop below skips.
+        for (let n = 0; i < k && n < POWERS_CHUNK; i++) {
+          const ci = c[i];
+          const keep = +(ci > lo);
+          c[w] = ci;
+          at[w] = at[i];
+          const y = ci - tau;
+          const pos = +(y > 0);
+          Y[n] = y * pos + 0.75 * (1 - pos);
+          w += keep;
+          n += keep;
+        }
+        simdPowers(w - w0, q);
+        for (let j = w0; j < w; j++) {
+          const pos = +(c[j] - tau > 0);
+          const pi = P[j - w0] * pos;
+          const r = R[j - w0];
+          const pr = pi * r;
+          const prr = pr * r;
+          f += pi;
+          d1 += pr;
+          d2 += prr;
+          d3 += prr * r;
+          p[j] = pi;
+        }
       }
-      p[w++] = pi;
+    } else {
+      for (let i = 0; i < k; i++) {
+        const ci = c[i];
+        if (ci <= lo) continue; // at or below a point with f >= 0: never in the support again
+        c[w] = ci;
+        at[w] = at[i];
+        const y = ci - tau;
+        let pi = 0;
+        if (y > 0) {
+          pi = powUnit(y, q);
+          const r = 1 / y;
+          const pr = pi * r;
+          const prr = pr * r;
+          f += pi;
+          d1 += pr;
+          d2 += prr;
+          d3 += prr * r;
+        }
+        p[w++] = pi;
+      }
     }
     k = w;
     lastK = k;

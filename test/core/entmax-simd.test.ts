@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entmaxShortSimd, entmaxSimdAvailable, simdLog1p, simdPow } from '../../src/core/entmax-simd.js';
+import { entmaxShortSimd, entmaxSimdAvailable, POWERS_CHUNK, powerBuffers, simdLog1p, simdPow, simdPowers } from '../../src/core/entmax-simd.js';
 import { entmax, entmaxStats, NEAR_ONE, NEWTON_PASSES } from '../../src/core/entmax.js';
 import { powUnit } from '../../src/core/pow.js';
 import { entmaxExact } from '../helpers/entmax-oracle.js';
@@ -52,6 +52,21 @@ describe('the kernel power and log1p', () => {
         expect(Object.is(simdPow(y, q), powUnit(y, q))).toBe(true);
       }),
       { numRuns: 30_000 },
+    );
+  });
+
+  it("long rows' powers (simdPowers): powUnit's doubles and 1 / y, any count up to POWERS_CHUNK", () => {
+    const { y, p, r } = powerBuffers!;
+    fc.assert(
+      fc.property(fc.array(unit, { minLength: 1, maxLength: 40 }), fc.double({ min: 1 / 70, max: 70, noNaN: true }), fc.integer({ min: 0, max: POWERS_CHUNK }), (ys, q, len) => {
+        const n = Math.max(1, Math.min(len, POWERS_CHUNK));
+        for (let j = 0; j < n; j++) y[j] = ys[j % ys.length];
+        simdPowers(n, q);
+        for (let j = 0; j < n; j++) {
+          if (!Object.is(p[j], powUnit(y[j], q)) || !Object.is(r[j], 1 / y[j])) expect([j, y[j], p[j], r[j]]).toEqual([j, y[j], powUnit(y[j], q), 1 / y[j]]);
+        }
+      }),
+      { numRuns: 60 },
     );
   });
 
