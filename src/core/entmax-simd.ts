@@ -1,9 +1,9 @@
 /**
  * alpha-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) at a general alpha (the path
- * of ./entmax.ts that runs Newton / Halley on powers: alpha - 1 >= NEAR_ONE, alpha not 1.5 or 2)
- * on WebAssembly SIMD, four rows at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1),
- * as ./entmax15-simd.ts. Per row it performs the JavaScript path's operations, in the same order
- * on the same doubles, so the results are the same bits, supports and pass counts
+ * of ./entmax.ts that runs Householder / Halley / Newton on powers: alpha - 1 >= NEAR_ONE, alpha
+ * not 1.5 or 2) on WebAssembly SIMD, four rows at a time: two f64x2 groups (lane 0 row r, lane 1
+ * row r + 1), as ./entmax15-simd.ts. Per row it performs the JavaScript path's operations, in the
+ * same order on the same doubles, so the results are the same bits, supports and pass counts
  * (test/core/entmax-simd.test.ts); only the control flow differs: loops run over every class
  * (or every compacted place) with masks, and a lane that has finished keeps its state while the
  * others of its quad go on (a group whose two lanes are done skips its passes).
@@ -12,37 +12,28 @@
  *  - the classes above the bound are compacted lane by lane in index order (scalar code): the
  *    JavaScript path's working set, so every sum adds the same terms in the same order, and the
  *    passes run over the most places a lane of the quad uses, not over every class;
- *  - entmaxThreshold's safeguarded Halley passes, each in three loops: y = c - tau; the powers
- *    and 1 / y (a function of its own, with no loop-carried state); the sums f, d1, d2. Its step,
- *    bracket, next-double and midpoint rules per lane with masks;
+ *  - entmaxThreshold's safeguarded passes, each in three loops: y = c - tau; the powers and
+ *    1 / y (a function of its own, with no loop-carried state); the sums f, d1, d2, d3. Its
+ *    step (Householder's third order, else Halley's, else Newton's), bracket, next-double and
+ *    midpoint rules per lane with masks;
  *  - p is the last pass's (evaluated at the tau returned), normalised by 1 / sum.
  *
- * The powers y^q = expNonPositive(q Math.log(y)) (84% of the JavaScript path's time on 4096 x 10)
- * are evaluated two at a time by:
- *  - log: V8's Math.log is fdlibm's __ieee754_log (FreeBSD msun e_log.c; checked bit for bit on
- *    2.1e7 arguments), which is pure IEEE double arithmetic on the exponent and mantissa fields:
- *      x = 2^k (1 + f),  1 + f in [sqrt(2)/2, sqrt(2)),  s = f / (2 + f),
- *      log x = k ln2_hi - ((hfsq - (s (hfsq + R(s^2)) + k ln2_lo)) - f)   (and two variants)
- *    with R a degree-7 polynomial in s^2 split in odd and even halves (t1, t2). vlog below
- *    computes fdlibm's final formulas and selects per lane with fdlibm's own integer tests (the
- *    rare ones, |f| < 2^-20 and subnormal x, only when some lane needs them), so its result is
- *    Math.log's double for every positive finite argument. fdlibm's separate k = 0 formulas are
- *    the k != 0 ones with k ln2 = +0: (0 - (a - f)) and (f - a) are the same double in
- *    round-to-nearest.
- *  - exp: ./exp.ts's table scheme, as ./softmax-simd.ts evaluates it (the same constants and
- *    operations, the table read lane by lane), plus one step ./softmax-simd.ts leaves out: where
- *    ./exp.ts's 2^(k >> 7) table holds 0 (k >> 7 <= -1075, x in [-745.2, -744.4]) the result
- *    is 0, not the 5e-324 the exact scaling would give.
- * Math.log1p, once per row and Newton pass (the step works on log F, F = sum p), is fdlibm's
- * s_log1p.c as well; it is ported below as a scalar function with its branches, called per lane.
- * Math.pow(k, -(alpha - 1)) for the counts k = 0..32 is taken from a table the driver fills with
- * Math.pow itself.
+ * The powers y^q are ./pow.ts's powUnit (a table log2 and a table 2^t, no division), two at a
+ * time by vpow below in its operations and order: the bits of y split with 64-bit integer lane
+ * operations, the table entries (c_i, 1 / c_i, log2 c_i, interleaved here) and 2^((k & 127) / 128)
+ * read lane by lane, and where the 2^(k >> 7) table of ./exp.ts holds 0 (k >> 7 <= -1075) the
+ * result is 0, not the 5e-324 the exact scaling would give. (This kernel used to reproduce
+ * fdlibm's log, which is what V8's Math.log is, with its division; powUnit replaced it in both
+ * paths.) The same function, exported as powers, takes the JavaScript path's long rows' powers
+ * a chunk at a time (simdPowers). Math.log1p, once per row and pass (the step works on log F,
+ * F = sum p), is fdlibm's s_log1p.c, ported below as a scalar function with its branches,
+ * called per lane. Math.pow(k, -(alpha - 1)) for the counts k = 0..32 is taken from a table the
+ * driver fills with Math.pow itself.
  *
- * Cost (4096 x 10 at alpha = 1.3, 4 passes a quad): ~2.4 ms against the JavaScript path's ~6, of
- * which the powers take ~1.7 (log ~10 ns, exp ~4.5 ns, a pair of lanes at 3.7 GHz, measured);
- * fdlibm's log, with its division, is the floor of a design that keeps Math.log's bits. The
- * 0.995 ms target needs a cheaper power shared with the JavaScript path (a table log without
- * division, changing that path's last bits) or fewer passes (a stopping rule on the Halley step).
+ * Cost (4096 x 10 at alpha = 1.3, 3 passes on most quads): ~1.6 ms against 2.5 with fdlibm's log
+ * and Halley (4 passes a quad), of which the powers take about half (~12 ns a pair of lanes,
+ * with 1 / y) and the rest of run a third (measured). The 0.995 ms target needs about 1.6x
+ * more: see the report in the issue for what was tried.
  *
  * Rows that leave the common path (Newton's NEWTON_PASSES passes used up, so the JavaScript path
  * would bisect on the integer order of doubles; or a next-double step from tau = 0) are marked
@@ -51,13 +42,14 @@
  * get there (see ./entmax.ts on pass counts).
  *
  * Memory (1 MiB, fixed): rows from byte 0 (TILE doubles, tiles of a multiple of 4 rows; spare
- * lanes of the last tile read stale rows and are not copied out), then per group the candidates
- * x (XO; -Infinity for the others), the working set (XS; classes shed by the power-mean bound
- * become -Infinity), the last pass's p (PP), y and 1 / y (YS, RS), the compacted set (CS, MAP),
- * p by column (PCOL); the exp table, the power table, the supports and pass counts (32-bit
- * integers), the vector constants. Exports run(quads, cols, invT, T, mode, am1, q, q(q - 1),
- * bound) (mode 1 = divide by T; bound 1 = alpha < 2, run powerMeanBound), and for tests
- * log1p(x), vlog(x) and vexp(x) (lane 0 of the vector log and exp of (x, x)).
+ * lanes of the last tile read stale rows and are not copied out; simdPowers' y, p and 1 / y
+ * there too), then per group the candidates x (XO; -Infinity for the others), the working set
+ * (XS; classes shed by the power-mean bound become -Infinity), the last pass's p (PP), y and
+ * 1 / y (YS, RS), the compacted set (CS, MAP), p by column (PCOL); the 2^(i / 128) table, the
+ * power table, the supports and pass counts (32-bit integers), the log2 table, the vector
+ * constants. Exports run(quads, cols, invT, T, mode, am1, q, q(q - 1), bound) (mode 1 = divide
+ * by T; bound 1 = alpha < 2, run powerMeanBound), powers(ys, pp, rs, bytes, q), and for tests
+ * log1p(x) and vpow(y, q) (lane 0 of the vector power of (y, y)).
  */
 import {
   BLOCK, br, brIf, call, ELSE, END, F64, f64Const, f64x2Const, f64x2ExtractLane, f64x2ReplaceLane,
@@ -78,6 +70,8 @@ import { FRAC } from './exp.js';
 import { C, EXP2_B, INV_C, LOG2_A, LOG2_C, Z0_HIGH } from './pow.js';
 
 const I64X2_SHR_S = simd(0xcc);
+/** As ./entmax.ts (not imported: ./entmax.ts imports this module). */
+const HOUSEHOLDER_Q = 0.4;
 const i8x16Shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
 /** The low doubles of two vectors, and the high ones. */
 const LOW64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
@@ -256,7 +250,7 @@ function assemble(consts: number[][]): Uint8Array {
   const LV = 20, FV = 21; // f64
   let nv = 22;
   const v = () => nv++;
-  const VINVT = v(), VT = v(), VAM1 = v(), VQ = v(), VNEGQ = v(), VQQ1 = v(), VQQ2 = v();
+  const VINVT = v(), VT = v(), VAM1 = v(), VQ = v(), VNEGQ = v(), VQQ1 = v(), VQQ2 = v(), VH3 = v();
   const group = () => ({
     M: v(), Z: v(), X: v(), KEEP: v(), VV: v(), DEAD: v(), KT: v(), K: v(), C2: v(), TIED: v(), SUM: v(),
     LO: v(), HI: v(), TAU: v(), T: v(), W: v(), S: v(), OK: v(), F: v(), D1: v(), D2: v(), D3: v(), H3: v(), ACTIVE: v(),
@@ -303,6 +297,7 @@ function assemble(consts: number[][]): Uint8Array {
   e(get(Q), F64X2_SPLAT, tee(VQ), F64X2_NEG, set(VNEGQ), get(QQ1), F64X2_SPLAT, set(VQQ1));
   // -q (q - 1) (q - 2), as ./entmax.ts forms it
   e(get(Q), F64_NEG, get(Q), f64Const(1), F64_SUB, F64_MUL, get(Q), f64Const(2), F64_SUB, F64_MUL, F64X2_SPLAT, set(VQQ2));
+  e(KC.f(HOUSEHOLDER_Q), get(VQ), F64X2_LE, set(VH3)); // q >= HOUSEHOLDER_Q: Householder's step
   e(i32Const(0), set(P), i32Const(0), set(BASE));
   e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
   {
@@ -443,7 +438,7 @@ function assemble(consts: number[][]): Uint8Array {
         // Householder on h = log F: h1 = -q d1 / F, h2 = q (q - 1) d2 / F - h1^2,
         // h3 = -q (q - 1) (q - 2) d3 / F - 3 h1 h2 - h1^3,
         // s3 = -h (6 h1^2 - 3 h h2) / (6 h1^3 - 6 h h1 h2 + h^2 h3); den = 2 h1^2 - h h2;
-        // step = s3 h h1 < 0 ? s3 : den > 0 ? -2 h h1 / den : -h / h1
+        // step = q >= HOUSEHOLDER_Q and s3 h h1 < 0 ? s3 : den > 0 ? -2 h h1 / den : -h / h1
         e(get(F), ONE, F64X2_ADD, set(X)); // F
         e(get(F), f64x2ExtractLane(0), call(LOG1P), F64X2_SPLAT, get(F), f64x2ExtractLane(1), call(LOG1P), f64x2ReplaceLane(1), set(Y)); // h
         e(get(VNEGQ), get(D1), F64X2_MUL, get(X), F64X2_DIV, set(P)); // h1
@@ -453,7 +448,7 @@ function assemble(consts: number[][]): Uint8Array {
         e(get(Y), F64X2_NEG, KC.f(6), get(P), F64X2_MUL, get(P), F64X2_MUL, KC.f(3), get(Y), F64X2_MUL, get(RR), F64X2_MUL, F64X2_SUB, F64X2_MUL);
         e(KC.f(6), get(P), F64X2_MUL, get(P), F64X2_MUL, get(P), F64X2_MUL, KC.f(6), get(Y), F64X2_MUL, get(P), F64X2_MUL, get(RR), F64X2_MUL, F64X2_SUB);
         e(get(Y), get(Y), F64X2_MUL, get(H3), F64X2_MUL, F64X2_ADD, F64X2_DIV, set(H3)); // s3
-        e(get(H3), get(Y), F64X2_MUL, get(P), F64X2_MUL, ZERO, F64X2_LT, set(T)); // s3 h h1 < 0
+        e(get(H3), get(Y), F64X2_MUL, get(P), F64X2_MUL, ZERO, F64X2_LT, get(VH3), V128_AND, set(T)); // s3 h h1 < 0
         e(KC.f(2), get(P), F64X2_MUL, get(P), F64X2_MUL, get(Y), get(RR), F64X2_MUL, F64X2_SUB, set(VAL)); // den
         e(get(H3), KC.f(-2), get(Y), F64X2_MUL, get(P), F64X2_MUL, get(VAL), F64X2_DIV);
         e(get(Y), F64X2_NEG, get(P), F64X2_DIV, ZERO, get(VAL), F64X2_LT, V128_BITSELECT);
@@ -620,7 +615,7 @@ export function simdPowers(n: number, q: number): void {
 /** Whether the WebAssembly SIMD path is available here. */
 export const entmaxSimdAvailable = kernel !== null;
 
-/** The kernel's scalar log1p, vector log and vector exp at x (for tests); NaN without SIMD. */
+/** The kernel's scalar log1p at x and vector power y^q (for tests); NaN without SIMD. */
 export const simdLog1p = (x: number): number => (kernel ? kernel.log1p(x) : NaN);
 export const simdPow = (y: number, q: number): number => (kernel ? kernel.vpow(y, q) : NaN);
 
