@@ -212,15 +212,22 @@ function entmaxRows(
         support[r] = 0;
         continue;
       }
-      for (let i = base; i < end; i++) {
-        const d = data[i] - m;
-        const x = (invT ? d * invT : d / temperature) * am1;
-        xs[k] = x;
-        ids[k] = i;
-        idx[k] = i;
-        work[k] = x;
-        k += +(x > -1);
-        kt += +(x === 0);
+      if (invT) {
+        for (let i = base; i < end; i++) {
+          const x = (data[i] - m) * invT * am1;
+          idx[k] = i;
+          work[k] = x;
+          k += +(x > -1);
+          kt += +(x === 0);
+        }
+      } else {
+        for (let i = base; i < end; i++) {
+          const x = ((data[i] - m) / temperature) * am1;
+          idx[k] = i;
+          work[k] = x;
+          k += +(x > -1);
+          kt += +(x === 0);
+        }
       }
     }
     rowPasses = 0;
@@ -231,32 +238,33 @@ function entmaxRows(
       // The classes at the maximum share the mass: 1 / kt each, whatever alpha (for huge alpha
       // their y = -tau underflows, so no power is taken).
       const p = 1 / kt;
-      for (let j = 0; j < k; j++) if (xs[j] === 0) out[ids[j]] = p;
+      if (quadratic) {
+        for (let j = 0; j < k; j++) if (xs[j] === 0) out[ids[j]] = p;
+      } else {
+        for (let j = 0; j < k; j++) if (work[j] === 0) out[idx[j]] = p;
+      }
       support[r] = kt;
       continue;
     }
     if (!quadratic) {
-      // idx (a copy of ids) moves along with the classes the solver keeps, and their powers at
-      // its tau (in vals) are its last pass's, the same doubles the loop below would form; the
-      // sum adds them in the same order as over every candidate (the others add exact zeros).
-      const tau = entmaxThreshold(work, k, q, am1, idx, vals);
+      // The solver moves the columns (idx) along with the classes it keeps and leaves their
+      // powers at its tau (the last pass's) in vals; the sum adds them in the same order as over
+      // every candidate (the others add exact zeros).
+      entmaxThreshold(work, k, q, am1, idx, vals);
       if (rowPasses > entmaxStats.passes) entmaxStats.passes = rowPasses;
-      if (lastK >= 0) {
-        let sum = 0;
-        let s = 0;
-        for (let j = 0; j < lastK; j++) {
-          const p = vals[j];
-          sum += p;
-          s += +(p > 0);
-        }
-        const inv = 1 / sum;
-        for (let j = 0; j < lastK; j++) out[idx[j]] = vals[j] * inv;
-        support[r] = s;
-        continue;
+      let sum = 0;
+      let s = 0;
+      for (let j = 0; j < lastK; j++) {
+        const p = vals[j];
+        sum += p;
+        s += +(p > 0);
       }
-      lastTau = tau; // no pass: the powers below
+      const inv = 1 / sum;
+      for (let j = 0; j < lastK; j++) out[idx[j]] = vals[j] * inv;
+      support[r] = s;
+      continue;
     }
-    const tau = quadratic ? entmax15Threshold(work, k) : lastTau;
+    const tau = entmax15Threshold(work, k);
     if (rowPasses > entmaxStats.passes) entmaxStats.passes = rowPasses;
 
     // Unnormalised p of the candidates into work, then normalise (the sum is the same double as
@@ -265,11 +273,8 @@ function entmaxRows(
     let s = 0;
     for (let j = 0; j < k; j++) {
       const y = xs[j] - tau;
-      let p = 0;
-      if (quadratic) {
-        const yk = y * +(y > 0);
-        p = yk * yk;
-      } else if (y > 0) p = powUnit(y, q);
+      const yk = y * +(y > 0);
+      const p = yk * yk;
       work[j] = p;
       sum += p;
       s += +(p > 0);
@@ -282,7 +287,6 @@ function entmaxRows(
 
 let scratch = newScratch(1024);
 const COUNT = new Int32Array(1);
-let lastTau = 0;
 
 /**
  * 1 < alpha < 1 + NEAR_ONE: p_i = exp(E_i), E_i = q log1p(eps (u_i - s)), normalised by a
@@ -554,8 +558,8 @@ function sum4(c: Float64Array, k: number): number {
 export const HOUSEHOLDER_Q = 0.4;
 /** From this many candidates a pass takes its powers from the SIMD kernel (measured: below, the calls cost more than they save). */
 const SIMD_POWERS_MIN = 64;
-/** The classes entmaxThreshold left, with their powers (-1: it made no pass). */
-let lastK = -1;
+/** The classes entmaxThreshold left, with their powers. */
+let lastK = 0;
 function powerMeanBound(c: Float64Array, k: number, am1: number, quadratic: boolean, at: Int32Array | null = null): number {
   let lo = -1;
   let sum = 0;
@@ -649,19 +653,25 @@ function powerMeanBound(c: Float64Array, k: number, am1: number, quadratic: bool
  * Newton from the left, safeguarded by the bracket [lo, hi], for sum_i [c_i - tau]_+^q = 1
  * over candidates c[0..k) with maximum 0 (all > -1). Shrinks c to the classes above the last
  * lo (in their order) and moves their columns `at` along; leaves their powers at the tau
- * returned (the last pass's, 0 where c_i <= tau) in p and their count in `lastK`, or -1 in
- * lastK where it returns without a pass.
+ * returned (the last pass's, 0 where c_i <= tau) in p and their count in `lastK`.
  */
 export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: number, at: Int32Array, p: Float64Array): number {
   let lo = -1;
-  lastK = -1;
   if (am1 < 1) {
     k = powerMeanBound(c, k, am1, false, at);
     lo = bound;
   }
   // At tau = -k^(1 - alpha) each of the k classes left has p_i <= 1 / k, so f <= 0 there.
   let hi = -Math.pow(k, -am1);
-  if (!(hi > lo)) return lo; // k = 1 (or round-off): the single class takes all the mass
+  if (!(hi > lo)) {
+    // k = 1 (or round-off): the single class takes all the mass; no pass, the powers at lo
+    for (let i = 0; i < k; i++) {
+      const y = c[i] - lo;
+      p[i] = y > 0 ? powUnit(y, q) : 0;
+    }
+    lastK = k;
+    return lo;
+  }
   let tau = lo;
   const qq1 = q * (q - 1);
   const qq2 = -q * (q - 1) * (q - 2);
