@@ -31,9 +31,12 @@
  * driver fills with Math.pow itself.
  *
  * Cost (4096 x 10 at alpha = 1.3, 3 passes on most quads): ~1.6 ms against 2.5 with fdlibm's log
- * and Halley (4 passes a quad), of which the powers take about half (~12 ns a pair of lanes,
- * with 1 / y) and the rest of run a third (measured). The 0.995 ms target needs about 1.6x
- * more: see the report in the issue for what was tried.
+ * and Halley (4 passes a quad); the powers function takes ~54% of it (~12 ns a pair of lanes,
+ * with 1 / y), the rest of run ~33% and log1p ~5% (CPU profile). The 0.995 ms target needs
+ * ~1.6x more. Not the way there (measured on the JavaScript path): replacing the last pass's
+ * powers by a Taylor update from the pass before in tau_new - tau_old = d: over 10 classes the
+ * class nearest the threshold has d / y = 1.7e-4 at the median row, and 0 <= d / y <= 2^-20
+ * (where a cubic in d / y keeps the powers' accuracy) on 3% of rows, <= 2^-8 on 35%.
  *
  * Rows that leave the common path (Newton's NEWTON_PASSES passes used up, so the JavaScript path
  * would bisect on the integer order of doubles; or a next-double step from tau = 0) are marked
