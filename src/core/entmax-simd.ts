@@ -597,8 +597,9 @@ const kernel = load();
 /**
  * The kernel's powers for the JavaScript path's long rows (./entmax.ts entmaxThreshold):
  * p[j] = powUnit(y[j], q) and r[j] = 1 / y[j] for j < n <= POWERS_CHUNK, two at a time, the
- * doubles ./pow.ts and the division give. y, p and r are views of the kernel's memory (its row
- * tile, free while no short-row call runs); null where WebAssembly SIMD is unavailable.
+ * doubles ./pow.ts and the division give, and p[n], r[n] those of a pad y[n] = 0.75 (so that
+ * p[n] and r[n] are finite). y, p and r are views of the kernel's memory (its row tile, free
+ * while no short-row call runs); null where WebAssembly SIMD is unavailable.
  */
 export const powerBuffers =
   kernel === null
@@ -611,8 +612,9 @@ export const powerBuffers =
 
 export function simdPowers(n: number, q: number): void {
   if (kernel === null) return;
-  kernel.y[n] = 0.75; // the odd lane past the end, if any: a plain argument
-  kernel.powers(0, P_AT, R_AT, 8 * n, q);
+  kernel.y[n] = 0.75; // the pad, and the odd lane past it, if any: plain arguments
+  kernel.y[n + 1] = 0.75;
+  kernel.powers(0, P_AT, R_AT, 8 * (n + 1), q);
 }
 
 /** Whether the WebAssembly SIMD path is available here. */

@@ -702,24 +702,25 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
       for (let i = 0; i < k; ) {
         const w0 = w;
         // Without data-dependent branches (between two passes' tau, y > 0 is a coin toss):
-        // classes at or below lo are written over, and y <= 0 gets the power of 0.75 and a
-        // factor 0, so the sums add exact zeros where the loop below skips.
-        for (let n = 0; i < k && n < POWERS_CHUNK; i++) {
+        // classes at or below lo are written over, and so is y <= 0 in Y (whose power would
+        // be 0); below, a class with y <= 0 reads the next power (finite: one taken this call,
+        // or the pad's) times 0, so the sums add exact zeros where the scalar loop skips.
+        let n = 0;
+        for (; i < k && w - w0 < POWERS_CHUNK; i++) {
           const ci = c[i];
-          const keep = +(ci > lo);
           c[w] = ci;
           at[w] = at[i];
           const y = ci - tau;
-          const pos = +(y > 0);
-          Y[n] = y * pos + 0.75 * (1 - pos);
-          w += keep;
-          n += keep;
+          Y[n] = y;
+          w += +(ci > lo);
+          n += +(y > 0);
         }
-        simdPowers(w - w0, q);
-        for (let j = w0; j < w; j++) {
+        simdPowers(n, q);
+        for (let j = w0, m = 0; j < w; j++) {
           const pos = +(c[j] - tau > 0);
-          const pi = P[j - w0] * pos;
-          const r = R[j - w0];
+          const pi = P[m] * pos;
+          const r = R[m];
+          m += pos;
           const pr = pi * r;
           const prr = pr * r;
           f += pi;

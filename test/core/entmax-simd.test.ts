@@ -55,7 +55,7 @@ describe('the kernel power and log1p', () => {
     );
   });
 
-  it("long rows' powers (simdPowers): powUnit's doubles and 1 / y, any count up to POWERS_CHUNK", () => {
+  it("long rows' powers (simdPowers): powUnit's doubles and 1 / y, any count up to POWERS_CHUNK, and the pad's", () => {
     const { y, p, r } = powerBuffers!;
     fc.assert(
       fc.property(fc.array(unit, { minLength: 1, maxLength: 40 }), fc.double({ min: 1 / 70, max: 70, noNaN: true }), fc.integer({ min: 0, max: POWERS_CHUNK }), (ys, q, len) => {
@@ -65,6 +65,7 @@ describe('the kernel power and log1p', () => {
         for (let j = 0; j < n; j++) {
           if (!Object.is(p[j], powUnit(y[j], q)) || !Object.is(r[j], 1 / y[j])) expect([j, y[j], p[j], r[j]]).toEqual([j, y[j], powUnit(y[j], q), 1 / y[j]]);
         }
+        expect([p[n], r[n]]).toEqual([powUnit(0.75, q), 1 / 0.75]);
       }),
       { numRuns: 60 },
     );
