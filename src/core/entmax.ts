@@ -36,7 +36,7 @@ import { exactReciprocal } from './temperature.js';
  * so a class exactly on the threshold (entmax15 of [2, 0]) comes out exactly 0.
  *
  * Powers: y^q = 2^(q log2 y) with y = x_i - tau in (0, 1] by ./pow.ts's powUnit (a table log2
- * and a table 2^t, no division): ~11 ns where expNonPositive(q Math.log(y)) took ~16.5 and
+ * and a table 2^t, no division): ~11-12 ns where expNonPositive(q Math.log(y)) took ~16 and
  * Math.pow ~54 in V8, with relative error within (2 |q ln y| + 3) ulp (as before), which is
  * < 1e-13 wherever y^q is not negligible. q = 2 uses a multiply.
  * The result is normalised to sum to 1, as entmax_bisect does.

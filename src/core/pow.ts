@@ -4,8 +4,9 @@ import { FRAC, POW2, POW2_OFFSET } from './exp.js';
  * y^q for 0 < y <= 1 and q > 0, as 2^(q log2 y): the powers p_i = (x_i - tau)^q of alpha-entmax
  * (./entmax.ts), which ./entmax-simd.ts reproduces bit for bit on WebAssembly SIMD. Every step is
  * IEEE double arithmetic, a table read or an integer operation on the bits of y, with no division
- * and no call: ~11 ns a power against ~16.5 for expNonPositive(q Math.log(y)) in V8, and in the
- * SIMD kernel about half fdlibm's log (which is what Math.log is, and needs a division).
+ * and no call: ~11-12 ns a power against ~16 for expNonPositive(q Math.log(y)) in V8, and in the
+ * SIMD kernel ~13 ns a pair of lanes with 1 / y against ~21 with fdlibm's log (which is what
+ * Math.log is, and needs a division) and ./exp.ts's exp (measured).
  *
  * log2 y, table-driven (Tang 1990, "Table-driven implementation of the logarithm function in
  * IEEE floating-point arithmetic", in base 2). y = 2^e z with z in [z0, 2 z0), z0 = 0.70703...
