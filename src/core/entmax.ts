@@ -27,7 +27,7 @@ import { exactReciprocal } from './temperature.js';
  * below lo leaves later passes for good. Outside alpha = 1.5 the step is Householder's of third
  * order (Halley's or Newton's where it points the wrong way; see entmaxThreshold), which needs
  * one more sum, d3 = sum p / y^3: from the power-mean bound below, 3 passes on 94% of
- * standard-normal rows of 10 classes at alpha = 1.3 (Halley: 21%) and 31% of rows of 1000
+ * standard-normal rows of 10 classes at alpha = 1.3 (Halley: 21%) and 22% of rows of 1000
  * (Halley: 2%), the rest 4 (measured).
  *
  * alpha = 1.5 is then made exact like the sort-based entmax15: once Newton has isolated the
