@@ -65,12 +65,14 @@ import { exactReciprocal } from './temperature.js';
  * rare rows that would bisect are handed back to this path.
  *
  * Long rows, alpha not 1.5 (measured on standard-normal rows at alpha = 1.3; the doubles are
- * those of the plain loops, only the work differs): the candidates are found by the maximum and
- * one branch-free pass (a running threshold mispredicted on about half the classes); the
- * power-mean bound sums in four partial sums past SHORT_ROW candidates and stops once a pass
- * sheds under 1/8 of them (8.5 passes a row on 1000 classes before); a solver pass of at least
- * SIMD_POWERS_MIN classes takes its powers from the SIMD kernel a chunk at a time, its loops
- * without data-dependent branches; and the output is the last pass's p, not a pass of its own.
+ * those of the plain loops, only the work differs): after a row with at least 1/8 of its classes
+ * as candidates, the candidates are found by the maximum and one branch-free pass
+ * (rowCandidates' running threshold mispredicts on about half the classes there; with few
+ * candidates it is the cheaper); the power-mean bound sums in four partial sums past SHORT_ROW
+ * candidates and stops once a pass sheds under 1/8 of them (8.5 passes a row on 1000 classes
+ * before); a solver pass of at least entmaxTuning.simdPowersMin classes takes its powers (of
+ * y > 0 only) from the SIMD kernel a chunk at a time, its loops without data-dependent
+ * branches; and the output is the last pass's p, not a pass of its own.
  *
  * Near alpha = 1 (1 < alpha < 1 + NEAR_ONE, NEAR_ONE = 1/64). With eps = alpha - 1 the x form
  * is ill-conditioned: tau is within eps log k of -1, so its rounding (an ulp of 1) is raised to
@@ -184,6 +186,11 @@ function entmaxRows(
   const { use: sc, keep } = scratchFor(scratch, cols);
   scratch = keep;
   const { vals, idx, xs, ids, work } = sc;
+  // Whether the last row had at least 1/8 of its classes as candidates: then the branch-free
+  // scan (both scans give the same candidates and x; only their speed differs). The first row
+  // takes rowCandidates, which costs less where few are (1 x 50257 at alpha >= 1.7: 0.07 ms
+  // against 0.22 for the branch-free scan, measured).
+  let dense = false;
   for (let r = 0, base = 0; r < rows; r++, base += cols) {
     const end = base + cols;
     let k = 0;
@@ -207,10 +214,28 @@ function entmaxRows(
         k += keep;
         kt += +(x === 0);
       }
+    } else if (!dense) {
+      // Few candidates (as in the last row): rowCandidates' branch is rarely taken, so cheap.
+      const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
+      const k0 = COUNT[0];
+      zeroRow(out, base, end);
+      if (m === -Infinity) {
+        support[r] = 0;
+        continue;
+      }
+      for (let j = 0; j < k0; j++) {
+        const d = vals[j] - m;
+        const x = (invT ? d * invT : d / temperature) * am1;
+        idx[k] = idx[j];
+        work[k] = x;
+        k += +(x > -1);
+        kt += +(x === 0);
+      }
+      dense = 8 * k >= cols;
     } else {
       // The same candidates (x > -1, in index order) and x without rowCandidates' data-dependent
-      // branch, which mispredicted on about half the classes of long rows: the maximum, then
-      // every class (idx is a copy of ids that the solver reorders).
+      // branch, which mispredicts on about half the classes where many are candidates (alpha =
+      // 1.3 on standard-normal rows: 54%): the maximum, then every class.
       let m = -Infinity;
       for (let i = base; i < end; i++) {
         const z = data[i];
@@ -239,6 +264,7 @@ function entmaxRows(
         }
       }
       zeroRow(out, base, end); // after reading the row: out may be data
+      dense = 8 * k >= cols;
     }
     rowPasses = 0;
     // A single maximum takes all the mass only if it is the only candidate (the rest are > -1).
@@ -567,11 +593,11 @@ function sum4(c: Float64Array, k: number): number {
  */
 export const HOUSEHOLDER_Q = 0.4;
 /**
- * From this many candidates a pass takes its powers from the SIMD kernel: on rows of 40-500
- * classes (alpha = 1.3) 10-15% faster than the scalar loop with 16, about even with 32-128
- * (measured, noisily).
+ * simdPowersMin: from this many candidates a pass takes its powers from the SIMD kernel; on rows
+ * of 40-500 classes (alpha = 1.3) 10-15% faster than the scalar loop with 16, about even with
+ * 32-128 (measured, noisily). Tests set it to Infinity to compare with the scalar loop.
  */
-const SIMD_POWERS_MIN = 16;
+export const entmaxTuning = { simdPowersMin: 16 };
 /** The classes entmaxThreshold left, with their powers. */
 let lastK = 0;
 function powerMeanBound(c: Float64Array, k: number, am1: number, quadratic: boolean, at: Int32Array | null = null): number {
@@ -695,7 +721,7 @@ export function entmaxThreshold(c: Float64Array, k: number, q: number, am1: numb
     let d2 = 0;
     let d3 = 0;
     let w = 0;
-    if (k >= SIMD_POWERS_MIN && powerBuffers !== null) {
+    if (k >= entmaxTuning.simdPowersMin && powerBuffers !== null) {
       // The same pass with the powers (and 1 / y) taken by the SIMD kernel a chunk at a time:
       // the same doubles (./pow.ts), summed in the same order.
       const { y: Y, p: P, r: R } = powerBuffers;
