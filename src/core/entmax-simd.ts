@@ -1,9 +1,9 @@
 /**
  * alpha-entmax of short rows (cols <= SHORT_ROW of ./sparsemax.ts) at a general alpha (the path
- * of ./entmax.ts that runs Newton / Halley on powers: alpha - 1 >= NEAR_ONE, alpha not 1.5 or 2)
- * on WebAssembly SIMD, four rows at a time: two f64x2 groups (lane 0 row r, lane 1 row r + 1),
- * as ./entmax15-simd.ts. Per row it performs the JavaScript path's operations, in the same order
- * on the same doubles, so the results are the same bits, supports and pass counts
+ * of ./entmax.ts that runs Householder / Halley / Newton on powers: alpha - 1 >= NEAR_ONE, alpha
+ * not 1.5 or 2) on WebAssembly SIMD, four rows at a time: two f64x2 groups (lane 0 row r, lane 1
+ * row r + 1), as ./entmax15-simd.ts. Per row it performs the JavaScript path's operations, in the
+ * same order on the same doubles, so the results are the same bits, supports and pass counts
  * (test/core/entmax-simd.test.ts); only the control flow differs: loops run over every class
  * (or every compacted place) with masks, and a lane that has finished keeps its state while the
  * others of its quad go on (a group whose two lanes are done skips its passes).
@@ -12,37 +12,31 @@
  *  - the classes above the bound are compacted lane by lane in index order (scalar code): the
  *    JavaScript path's working set, so every sum adds the same terms in the same order, and the
  *    passes run over the most places a lane of the quad uses, not over every class;
- *  - entmaxThreshold's safeguarded Halley passes, each in three loops: y = c - tau; the powers
- *    and 1 / y (a function of its own, with no loop-carried state); the sums f, d1, d2. Its step,
- *    bracket, next-double and midpoint rules per lane with masks;
+ *  - entmaxThreshold's safeguarded passes, each in three loops: y = c - tau; the powers and
+ *    1 / y (a function of its own, with no loop-carried state); the sums f, d1, d2, d3. Its
+ *    step (Householder's third order, else Halley's, else Newton's), bracket, next-double and
+ *    midpoint rules per lane with masks;
  *  - p is the last pass's (evaluated at the tau returned), normalised by 1 / sum.
  *
- * The powers y^q = expNonPositive(q Math.log(y)) (84% of the JavaScript path's time on 4096 x 10)
- * are evaluated two at a time by:
- *  - log: V8's Math.log is fdlibm's __ieee754_log (FreeBSD msun e_log.c; checked bit for bit on
- *    2.1e7 arguments), which is pure IEEE double arithmetic on the exponent and mantissa fields:
- *      x = 2^k (1 + f),  1 + f in [sqrt(2)/2, sqrt(2)),  s = f / (2 + f),
- *      log x = k ln2_hi - ((hfsq - (s (hfsq + R(s^2)) + k ln2_lo)) - f)   (and two variants)
- *    with R a degree-7 polynomial in s^2 split in odd and even halves (t1, t2). vlog below
- *    computes fdlibm's final formulas and selects per lane with fdlibm's own integer tests (the
- *    rare ones, |f| < 2^-20 and subnormal x, only when some lane needs them), so its result is
- *    Math.log's double for every positive finite argument. fdlibm's separate k = 0 formulas are
- *    the k != 0 ones with k ln2 = +0: (0 - (a - f)) and (f - a) are the same double in
- *    round-to-nearest.
- *  - exp: ./exp.ts's table scheme, as ./softmax-simd.ts evaluates it (the same constants and
- *    operations, the table read lane by lane), plus one step ./softmax-simd.ts leaves out: where
- *    ./exp.ts's 2^(k >> 7) table holds 0 (k >> 7 <= -1075, x in [-745.2, -744.4]) the result
- *    is 0, not the 5e-324 the exact scaling would give.
- * Math.log1p, once per row and Newton pass (the step works on log F, F = sum p), is fdlibm's
- * s_log1p.c as well; it is ported below as a scalar function with its branches, called per lane.
- * Math.pow(k, -(alpha - 1)) for the counts k = 0..32 is taken from a table the driver fills with
- * Math.pow itself.
+ * The powers y^q are ./pow.ts's powUnit (a table log2 and a table 2^t, no division), two at a
+ * time by vpow below in its operations and order: the bits of y split with 64-bit integer lane
+ * operations, the table entries (c_i, 1 / c_i, log2 c_i, interleaved here) and 2^((k & 127) / 128)
+ * read lane by lane, and where the 2^(k >> 7) table of ./exp.ts holds 0 (k >> 7 <= -1075) the
+ * result is 0, not the 5e-324 the exact scaling would give. (This kernel used to reproduce
+ * fdlibm's log, which is what V8's Math.log is, with its division; powUnit replaced it in both
+ * paths.) The same function, exported as powers, takes the JavaScript path's long rows' powers
+ * a chunk at a time (simdPowers). Math.log1p, once per row and pass (the step works on log F,
+ * F = sum p), is fdlibm's s_log1p.c, ported below as a scalar function with its branches,
+ * called per lane. Math.pow(k, -(alpha - 1)) for the counts k = 0..32 is taken from a table the
+ * driver fills with Math.pow itself.
  *
- * Cost (4096 x 10 at alpha = 1.3, 4 passes a quad): ~2.4 ms against the JavaScript path's ~6, of
- * which the powers take ~1.7 (log ~10 ns, exp ~4.5 ns, a pair of lanes at 3.7 GHz, measured);
- * fdlibm's log, with its division, is the floor of a design that keeps Math.log's bits. The
- * 0.995 ms target needs a cheaper power shared with the JavaScript path (a table log without
- * division, changing that path's last bits) or fewer passes (a stopping rule on the Halley step).
+ * Cost (4096 x 10 at alpha = 1.3, 3 passes on most quads): ~1.6 ms against 2.5 with fdlibm's log
+ * and Halley (4 passes a quad); the powers function takes ~54% of it (~12 ns a pair of lanes,
+ * with 1 / y), the rest of run ~33% and log1p ~5% (CPU profile). The 0.995 ms target needs
+ * ~1.6x more. Not the way there (measured on the JavaScript path): replacing the last pass's
+ * powers by a Taylor update from the pass before in tau_new - tau_old = d: over 10 classes the
+ * class nearest the threshold has d / y = 1.7e-4 at the median row, and 0 <= d / y <= 2^-20
+ * (where a cubic in d / y keeps the powers' accuracy) on 3% of rows, <= 2^-8 on 35%.
  *
  * Rows that leave the common path (Newton's NEWTON_PASSES passes used up, so the JavaScript path
  * would bisect on the integer order of doubles; or a next-double step from tau = 0) are marked
@@ -51,19 +45,20 @@
  * get there (see ./entmax.ts on pass counts).
  *
  * Memory (1 MiB, fixed): rows from byte 0 (TILE doubles, tiles of a multiple of 4 rows; spare
- * lanes of the last tile read stale rows and are not copied out), then per group the candidates
- * x (XO; -Infinity for the others), the working set (XS; classes shed by the power-mean bound
- * become -Infinity), the last pass's p (PP), y and 1 / y (YS, RS), the compacted set (CS, MAP),
- * p by column (PCOL); the exp table, the power table, the supports and pass counts (32-bit
- * integers), the vector constants. Exports run(quads, cols, invT, T, mode, am1, q, q(q - 1),
- * bound) (mode 1 = divide by T; bound 1 = alpha < 2, run powerMeanBound), and for tests
- * log1p(x), vlog(x) and vexp(x) (lane 0 of the vector log and exp of (x, x)).
+ * lanes of the last tile read stale rows and are not copied out; simdPowers' y, p and 1 / y
+ * there too), then per group the candidates x (XO; -Infinity for the others), the working set
+ * (XS; classes shed by the power-mean bound become -Infinity), the last pass's p (PP), y and
+ * 1 / y (YS, RS), the compacted set (CS, MAP), p by column (PCOL); the 2^(i / 128) table, the
+ * power table, the supports and pass counts (32-bit integers), the log2 table, the vector
+ * constants. Exports run(quads, cols, invT, T, mode, am1, q, q(q - 1), bound) (mode 1 = divide
+ * by T; bound 1 = alpha < 2, run powerMeanBound), powers(ys, pp, rs, bytes, q), and for tests
+ * log1p(x) and vpow(y, q) (lane 0 of the vector power of (y, y)).
  */
 import {
   BLOCK, br, brIf, call, ELSE, END, F64, f64Const, f64x2Const, f64x2ExtractLane, f64x2ReplaceLane,
   F64X2_ABS, F64X2_ADD, F64X2_DIV, F64X2_EQ, F64X2_LE, F64X2_LT, F64X2_MUL, F64X2_NE, F64X2_NEG,
   F64X2_PMAX, F64X2_SPLAT, F64X2_SUB, F64_ADD, F64_CONVERT_I32_S, F64_DIV, F64_EQ, F64_MUL,
-  F64_REINTERPRET_I64, F64_SUB, get, I32, i32Const, i32x4ExtractLane, I32_ADD, I32_AND, I32_EQZ,
+  F64_NEG, F64_REINTERPRET_I64, F64_SUB, get, I32, i32Const, i32x4ExtractLane, I32_ADD, I32_AND, I32_EQZ,
   I32_EQ, I32_GE_S, I32_GT_S, I32_GT_U, i32Load, i32Store, f64Load, f64Store, F64_LT, I32_LE_S, I32_LT_S, I32_LT_U, I32_MUL, I32_OR, I32_SHL, I32_SHR_S, I32_SUB,
   I32_WRAP_I64, i64Const, i64x2Const, I64X2_ADD, I64X2_GT_S, I64X2_LT_S, I64X2_SHL, I64X2_SHR_U,
   I64X2_SUB, I64_AND, I64_EXTEND_I32_U, I64_OR, I64_REINTERPRET_F64, I64_SHL, I64_SHR_U, IF,
@@ -74,10 +69,25 @@ import {
 import {
   GROUPS, I32X4_TRUNC_SAT_F64X2_S_ZERO, load64Lane, load64Zero, ROWS_PER, rowLoops, store64Lane, TILE, type Emit,
 } from './short-rows-simd.js';
+import { FRAC } from './exp.js';
+import { C, EXP2_B, INV_C, LOG2_A, LOG2_C, Z0_HIGH } from './pow.js';
+
+const I64X2_SHR_S = simd(0xcc);
+/** As ./entmax.ts (not imported: ./entmax.ts imports this module). */
+const HOUSEHOLDER_Q = 0.4;
+const i8x16Shuffle = (lanes: number[]) => [...simd(0x0d), ...lanes];
+/** The low doubles of two vectors, and the high ones. */
+const LOW64 = [0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23];
+const HIGH64 = LOW64.map((b) => b + 8);
 
 const EPS = 2 ** -52;
 /** As ./entmax.ts: Newton passes before the JavaScript path bisects (here: hands the row back). */
 const NEWTON_PASSES = 24;
+
+/** The most powers simdPowers takes a call. */
+export const POWERS_CHUNK = 8192;
+const P_AT = 8 * (POWERS_CHUNK + 2);
+const R_AT = 2 * P_AT;
 
 const WORK = 8 * TILE;
 const XO = (g: number) => WORK + g * 3 * 512;
@@ -97,7 +107,9 @@ const FRAC_AT = WORK + GROUPS * (5 * 512 + 1280);
 const POWK_AT = FRAC_AT + 8 * 128;
 const CNT = POWK_AT + 8 * 64;
 const PASSES_AT = CNT + 4 * TILE;
-const CONST_AT = PASSES_AT + 4 * TILE;
+/** ./pow.ts's c_i, 1 / c_i, log2 c_i (and a spare double) at 32 i: one entry, two 16-byte loads. */
+const LOG_AT = PASSES_AT + 4 * TILE;
+const CONST_AT = LOG_AT + 32 * 256;
 
 // fdlibm's constants (e_log.c, s_log1p.c: Lp_i = Lg_i).
 const LN2_HI = 6.93147180369123816490e-1;
@@ -107,12 +119,9 @@ const LG = [
   1.818357216161805012e-1, 1.531383769920937332e-1, 1.479819860511658591e-1,
 ];
 
-// ./exp.ts's scheme with ./softmax-simd.ts's shifted rounding constant.
+// ./pow.ts's 2^t, k = round(128 t) by ./softmax-simd.ts's shifted rounding constant.
 const T_N = 128;
-const T_INV_LN2 = T_N / Math.LN2;
 const T_SHIFT = 6755399441055744 + 64 * T_N;
-const T_LN2_HI = 6.93147180369123816490e-1 / T_N;
-const T_LN2_LO = 1.90821492927058770002e-10 / T_N;
 /** k below this has k >> 7 <= -1075, where ./exp.ts's power-of-two table holds 0. */
 const K_ZERO = -1074 * T_N;
 
@@ -128,57 +137,44 @@ interface Consts {
 }
 const INLINE: Consts = { f: f64x2Const, i: i64x2Const };
 
-/** fdlibm's log of the positive finite lanes of local y onto the stack; t: 12 scratch v128 locals. */
-function vlog(e: Emit, y: number, t: number[], k: Consts = INLINE): void {
-  const [SUB, B, II, KK, F, S, Z, W, R, DK, HX, HF] = t;
+/**
+ * ./pow.ts's powUnit(y, q) of the lanes of local y (0 < y <= 1) and local vq onto the stack, in
+ * its operations and order; t: 14 scratch v128 locals, a: 2 scratch i32 locals.
+ */
+function vpow(e: Emit, y: number, vq: number, t: number[], a: number[], k: Consts = INLINE): void {
+  const [SUB, B, D, EX, Z, R, R2, L, KB, KF, U, U2, TT, T2] = t;
+  const [A0, A1] = a;
   const c = k.f;
-  // Subnormal: scale by 2^54 and take 54 off k (fdlibm: k -= 54; x *= two54).
+  // Subnormal: scale by 2^54 and take 54 off the exponent (rare, so only when some lane has it).
   e(get(y), set(B), get(y), c(2 ** -1022), F64X2_LT, tee(SUB), V128_ANY_TRUE, IF);
   e(get(y), c(2 ** 54), F64X2_MUL, get(y), get(SUB), V128_BITSELECT, set(B), END);
-  e(get(B), i32Const(52), I64X2_SHR_U, set(KK)); // biased exponent
-  e(get(B), k.i(0x000fffff, 0xffffffff), V128_AND, set(B)); // mantissa; hx = B >> 32
-  e(get(B), k.i(0x95f64, 0), I64X2_ADD, k.i(0x100000, 0), V128_AND, set(II)); // i
-  e(get(B), get(II), k.i(0x3ff00000, 0), V128_XOR, V128_OR, c(1), F64X2_SUB, set(F)); // f = x - 1
-  // k as a double: exponent - 1023 + (i >> 20) - 54 sub, added to the bits of 1.5 * 2^52.
-  e(get(KK), get(II), i32Const(52), I64X2_SHR_U, I64X2_ADD, k.i(0x4337ffff, 0xfffffc01), I64X2_ADD, set(DK));
-  e(get(SUB), V128_ANY_TRUE, IF, get(SUB), k.i(0xffffffff, 0xffffffca), V128_AND, get(DK), I64X2_ADD, set(DK), END);
-  e(get(DK), c(6755399441055744), F64X2_SUB, set(DK));
-  e(get(B), i32Const(32), I64X2_SHR_U, set(HX));
-  e(get(F), get(F), c(2), F64X2_ADD, F64X2_DIV, set(S)); // s = f / (2 + f)
-  e(get(S), get(S), F64X2_MUL, tee(Z), get(Z), F64X2_MUL, set(W));
-  // R = t2 + t1, t1 = w (Lg2 + w (Lg4 + w Lg6)), t2 = z (Lg1 + w (Lg3 + w (Lg5 + w Lg7)))
-  e(get(W), c(LG[7]), F64X2_MUL, c(LG[5]), F64X2_ADD, get(W), F64X2_MUL, c(LG[3]), F64X2_ADD, get(W), F64X2_MUL);
-  e(c(LG[1]), F64X2_ADD, get(Z), F64X2_MUL);
-  e(get(W), c(LG[6]), F64X2_MUL, c(LG[4]), F64X2_ADD, get(W), F64X2_MUL, c(LG[2]), F64X2_ADD, get(W), F64X2_MUL);
-  e(F64X2_ADD, set(R));
-  e(get(DK), c(LN2_LO), F64X2_MUL, set(KK)); // KK = k ln2_lo from here on
-  e(get(DK), c(LN2_HI), F64X2_MUL, set(DK)); // DK = k ln2_hi
-  // (hx - 0x6147a) | (0x6b851 - hx) > 0: dk ln2_hi - ((hfsq - (s (hfsq + R) + dk ln2_lo)) - f)
-  e(c(0.5), get(F), F64X2_MUL, get(F), F64X2_MUL, set(HF));
-  e(get(DK), get(HF), get(S), get(HF), get(R), F64X2_ADD, F64X2_MUL, get(KK), F64X2_ADD, F64X2_SUB, get(F), F64X2_SUB, F64X2_SUB);
-  // else: dk ln2_hi - ((s (f - R) - dk ln2_lo) - f)
-  e(get(DK), get(S), get(F), get(R), F64X2_SUB, F64X2_MUL, get(KK), F64X2_SUB, get(F), F64X2_SUB, F64X2_SUB);
-  e(get(HX), k.i(0, 0x6147a), I64X2_SUB, k.i(0, 0x6b851), get(HX), I64X2_SUB, V128_OR);
-  e(k.i(0, 0), I64X2_GT_S, V128_BITSELECT, set(R));
-  // |f| < 2^-20 ((2 + hx) & 0xfffff < 3; rare, so only when some lane has it):
-  // dk ln2_hi - ((f f (0.5 - f / 3) - dk ln2_lo) - f)
-  e(get(HX), k.i(0, 2), I64X2_ADD, k.i(0, 0xfffff), V128_AND, k.i(0, 3), I64X2_LT_S, tee(SUB), V128_ANY_TRUE, IF);
-  e(get(DK), get(F), get(F), F64X2_MUL, c(0.5), c(0.33333333333333333), get(F), F64X2_MUL, F64X2_SUB, F64X2_MUL);
-  e(get(KK), F64X2_SUB, get(F), F64X2_SUB, F64X2_SUB, get(R), get(SUB), V128_BITSELECT, set(R), END);
-  e(get(R));
-}
-
-/** ./exp.ts's expNonPositive of the lanes of local x (x <= 0, > -1e12) onto the stack. */
-function vexp(e: Emit, x: number, t: number[], k: Consts = INLINE): void {
-  const [KB, KF, R, TT] = t;
-  const c = k.f;
-  e(get(x), c(T_INV_LN2), F64X2_MUL, c(T_SHIFT), F64X2_ADD, tee(KB), c(T_SHIFT), F64X2_SUB, set(KF));
-  e(get(x), get(KF), c(T_LN2_HI), F64X2_MUL, F64X2_SUB, get(KF), c(T_LN2_LO), F64X2_MUL, F64X2_SUB, set(R));
-  const addr = (lane: number) => [get(KB), i32x4ExtractLane(lane), i32Const(T_N - 1), I32_AND, i32Const(3), I32_SHL].flat();
-  e(addr(0), load64Zero(FRAC_AT), set(TT), addr(2), get(TT), load64Lane(1, FRAC_AT), set(TT));
-  // e^r - 1 = r (1 + r (1/2 + r (1/6 + r (1/24 + r / 120))))
-  e(get(R), c(1 / 120), F64X2_MUL, c(1 / 24), F64X2_ADD, get(R), F64X2_MUL, c(1 / 6), F64X2_ADD);
-  e(get(R), F64X2_MUL, c(0.5), F64X2_ADD, get(R), F64X2_MUL, c(1), F64X2_ADD, get(R), F64X2_MUL);
+  // d = bits - (Z0_HIGH << 32): ex = d >> 52 (arithmetic), i = (d >> 44) & 255 (as 32 i bytes),
+  // z = bits - (ex << 52), ex as a double (added to the bits of 1.5 * 2^52), minus 54 if subnormal
+  e(get(B), k.i(Z0_HIGH, 0), I64X2_SUB, tee(D), i32Const(52), I64X2_SHR_S, set(EX));
+  e(get(D), i32Const(39), I64X2_SHR_U, k.i(0, 255 << 5), V128_AND, tee(D));
+  e(i32x4ExtractLane(0), set(A0), get(D), i32x4ExtractLane(2), set(A1));
+  e(get(B), get(EX), i32Const(52), I64X2_SHL, I64X2_SUB, set(Z));
+  e(get(EX), k.i(0x43380000, 0), I64X2_ADD, c(6755399441055744), F64X2_SUB);
+  e(c(54), get(SUB), V128_AND, F64X2_SUB, set(EX));
+  // (c_i, 1 / c_i) and (log2 c_i, -) of each lane, paired up by lane
+  e(get(A0), v128Load(LOG_AT), set(TT), get(A1), v128Load(LOG_AT), set(T2));
+  // r = (z - c_i) (1 / c_i)
+  e(get(Z), get(TT), get(T2), i8x16Shuffle(LOW64), F64X2_SUB, get(TT), get(T2), i8x16Shuffle(HIGH64), F64X2_MUL, tee(R), get(R), F64X2_MUL, set(R2));
+  // l = ex + (log2 c_i + r ((A1 + r A2 + r2 (A3 + r A4)) + r2 r2 ((A5 + r A6) + r2 A7)))
+  e(get(EX), get(A0), v128Load(LOG_AT + 16), get(A1), v128Load(LOG_AT + 16), i8x16Shuffle(LOW64));
+  e(get(R), c(LOG2_A[0]), get(R), c(LOG2_A[1]), F64X2_MUL, F64X2_ADD);
+  e(get(R2), c(LOG2_A[2]), get(R), c(LOG2_A[3]), F64X2_MUL, F64X2_ADD, F64X2_MUL, F64X2_ADD);
+  e(get(R2), get(R2), F64X2_MUL, c(LOG2_A[4]), get(R), c(LOG2_A[5]), F64X2_MUL, F64X2_ADD, get(R2), c(LOG2_A[6]), F64X2_MUL, F64X2_ADD, F64X2_MUL, F64X2_ADD);
+  e(F64X2_MUL, F64X2_ADD, F64X2_ADD, set(L));
+  // t = q l; k = round(128 t) (in the low bits of kb), u = t - k / 128
+  e(get(vq), get(L), F64X2_MUL, tee(L), c(128), F64X2_MUL, c(T_SHIFT), F64X2_ADD, tee(KB), c(T_SHIFT), F64X2_SUB, set(KF));
+  e(get(L), get(KF), c(1 / 128), F64X2_MUL, F64X2_SUB, tee(U), get(U), F64X2_MUL, set(U2));
+  // 2^((k & 127) / 128)
+  const fr = (lane: number) => [get(KB), i32x4ExtractLane(lane), i32Const(T_N - 1), I32_AND, i32Const(3), I32_SHL].flat();
+  e(fr(0), load64Zero(FRAC_AT), set(TT), fr(2), get(TT), load64Lane(1, FRAC_AT), set(TT));
+  // pm1 = u B1 + u2 ((B2 + u B3) + u2 (B4 + u B5)); (f + f pm1) 2^(k >> 7), 0 where that underflows
+  e(get(U), c(EXP2_B[0]), F64X2_MUL, get(U2), c(EXP2_B[1]), get(U), c(EXP2_B[2]), F64X2_MUL, F64X2_ADD);
+  e(get(U2), c(EXP2_B[3]), get(U), c(EXP2_B[4]), F64X2_MUL, F64X2_ADD, F64X2_MUL, F64X2_ADD, F64X2_MUL, F64X2_ADD);
   e(get(TT), F64X2_MUL, get(TT), F64X2_ADD);
   e(get(KB), i32Const(7), I64X2_SHR_U, i32Const(52), I64X2_SHL, I64X2_ADD, c(2 ** -64), F64X2_MUL);
   e(get(KF), c(K_ZERO), F64X2_LT, V128_ANDNOT);
@@ -251,16 +247,16 @@ function log1pBody(): number[] {
 
 function assemble(consts: number[][]): Uint8Array {
   const LOG1P = 0;
-  const POWERS = 4;
+  const POWERS = 3;
   const QUADS = 0, COLS = 1, INVT = 2, TT = 3, MODE = 4, AM1 = 5, Q = 6, QQ1 = 7, BOUNDF = 8; // params
   const P = 9, BASE = 10, I = 11, A = 12, STRIDE = 13, PASS = 14, XA = 15, IT = 16, ANY = 17, J = 18, KM = 19; // i32
   const LV = 20, FV = 21; // f64
   let nv = 22;
   const v = () => nv++;
-  const VINVT = v(), VT = v(), VAM1 = v(), VQ = v(), VNEGQ = v(), VQQ1 = v();
+  const VINVT = v(), VT = v(), VAM1 = v(), VQ = v(), VNEGQ = v(), VQQ1 = v(), VQQ2 = v(), VH3 = v();
   const group = () => ({
     M: v(), Z: v(), X: v(), KEEP: v(), VV: v(), DEAD: v(), KT: v(), K: v(), C2: v(), TIED: v(), SUM: v(),
-    LO: v(), HI: v(), TAU: v(), T: v(), W: v(), S: v(), OK: v(), F: v(), D1: v(), D2: v(), ACTIVE: v(),
+    LO: v(), HI: v(), TAU: v(), T: v(), W: v(), S: v(), OK: v(), F: v(), D1: v(), D2: v(), D3: v(), H3: v(), ACTIVE: v(),
     REDO: v(), ITS: v(), Y: v(), VAL: v(), P: v(), RR: v(), INV: v(), SUP: v(), PTIED: v(),
   });
   const Gs = Array.from({ length: GROUPS }, (_, g) => ({ g, ...group() }));
@@ -302,6 +298,9 @@ function assemble(consts: number[][]): Uint8Array {
   e(get(COLS), i32Const(8), I32_MUL, set(STRIDE));
   e(get(INVT), F64X2_SPLAT, set(VINVT), get(TT), F64X2_SPLAT, set(VT), get(AM1), F64X2_SPLAT, set(VAM1));
   e(get(Q), F64X2_SPLAT, tee(VQ), F64X2_NEG, set(VNEGQ), get(QQ1), F64X2_SPLAT, set(VQQ1));
+  // -q (q - 1) (q - 2), as ./entmax.ts forms it
+  e(get(Q), F64_NEG, get(Q), f64Const(1), F64_SUB, F64_MUL, get(Q), f64Const(2), F64_SUB, F64_MUL, F64X2_SPLAT, set(VQQ2));
+  e(KC.f(HOUSEHOLDER_Q), get(VQ), F64X2_LE, set(VH3)); // q >= HOUSEHOLDER_Q: Householder's step
   e(i32Const(0), set(P), i32Const(0), set(BASE));
   e(BLOCK, LOOP, get(P), get(QUADS), I32_LT_U, I32_EQZ, brIf(1));
   {
@@ -396,15 +395,15 @@ function assemble(consts: number[][]): Uint8Array {
     e(i32Const(0), set(IT), BLOCK, LOOP);
     {
       e(get(IT), i32Const(1), I32_ADD, set(IT));
-      each(({ ITS, ACTIVE, F, D1, D2, W }) => {
+      each(({ ITS, ACTIVE, F, D1, D2, D3, W }) => {
         e(and1(ACTIVE), get(ITS), F64X2_ADD, set(ITS));
-        e(KC.f(-1), set(F), ZERO, set(D1), ZERO, set(D2), ZERO, set(W));
+        e(KC.f(-1), set(F), ZERO, set(D1), ZERO, set(D2), ZERO, set(D3), ZERO, set(W));
       });
       // Per group, only while one of its lanes is active (or on the first pass, which also
       // gives p at tau = lo for a row without passes): a finished lane's p stays from its last
       // pass. In three loops, so that the long chain of log and exp has no loop-carried state
       // and consecutive classes overlap (one loop doing everything ran ~3x slower).
-      each(({ g, LO, TAU, W, VV, T, Y, ACTIVE, F, D1, D2, P, RR }) => {
+      each(({ g, LO, TAU, W, VV, T, Y, ACTIVE, F, D1, D2, D3, P, RR }) => {
         e(get(ACTIVE), V128_ANY_TRUE, get(IT), i32Const(1), I32_EQ, I32_OR, IF);
         // A: y = c - tau where c > tau, else 0.75 (not 1: a mantissa of 0 takes the log's rare
         // branch); k counts the classes above lo (the JavaScript path's compacted set)
@@ -415,17 +414,19 @@ function assemble(consts: number[][]): Uint8Array {
         // B: exp(q log y) and 1 / y (a function of its own: inside this one, with its many live
         // vectors, the same loop ran ~1.5x slower)
         e(i32Const(YS(g)), i32Const(PP(g)), i32Const(RS(g)), get(KM), i32Const(16), I32_MUL, get(Q), call(POWERS));
-        // C: p where y > 0, else +0 (kept for the output); f += p, d1 += p r, d2 += p r r
+        // C: p where y > 0, else +0 (kept for the output); f += p, d1 += p r, d2 += p r r,
+        // d3 += p r r r
         forPlaces(() => {
           e(get(XA), get(XA), v128Load(PP(g)), ZERO, get(XA), v128Load(CS(g)), get(TAU), F64X2_SUB, F64X2_LT, V128_AND, tee(P), v128Store(PP(g)));
           e(get(XA), v128Load(RS(g)), set(RR), get(P), get(RR), F64X2_MUL, set(T));
           e(get(F), get(P), F64X2_ADD, set(F), get(D1), get(T), F64X2_ADD, set(D1));
-          e(get(D2), get(T), get(RR), F64X2_MUL, F64X2_ADD, set(D2));
+          e(get(T), get(RR), F64X2_MUL, set(T), get(D2), get(T), F64X2_ADD, set(D2));
+          e(get(D3), get(T), get(RR), F64X2_MUL, F64X2_ADD, set(D3));
         });
         e(END);
       });
       e(i32Const(0), set(ANY));
-      each(({ W, F, ACTIVE, T, OK, LO, HI, TAU, REDO, D1, D2, Y, X, P, RR, VAL, VV }) => {
+      each(({ W, F, ACTIVE, T, OK, LO, HI, TAU, REDO, D1, D2, D3, H3, Y, X, P, RR, VAL, VV }) => {
         // |f| <= (k + 4) eps: converged. Else the bracket moves to tau, and a bracket of a few
         // ulps ends the row too.
         e(get(ACTIVE), V128_ANY_TRUE, IF); // (nothing to do for a group whose lanes are done)
@@ -437,15 +438,24 @@ function assemble(consts: number[][]): Uint8Array {
         e(get(ACTIVE), get(HI), get(LO), F64X2_SUB, KC.f(2 * EPS), get(LO), F64X2_ABS, F64X2_MUL, F64X2_LE, V128_ANDNOT, set(ACTIVE));
         // Past NEWTON_PASSES the JavaScript path bisects: the row goes back to it.
         e(get(IT), i32Const(NEWTON_PASSES), I32_GE_S, IF, get(REDO), get(ACTIVE), V128_OR, set(REDO), ZERO, set(ACTIVE), END);
-        // Halley on h = log F: h1 = -q d1 / F, h2 = q (q - 1) d2 / F - h1^2, den = 2 h1^2 - h h2;
-        // step = den > 0 ? -2 h h1 / den : -h / h1
+        // Householder on h = log F: h1 = -q d1 / F, h2 = q (q - 1) d2 / F - h1^2,
+        // h3 = -q (q - 1) (q - 2) d3 / F - 3 h1 h2 - h1^3,
+        // s3 = -h (6 h1^2 - 3 h h2) / (6 h1^3 - 6 h h1 h2 + h^2 h3); den = 2 h1^2 - h h2;
+        // step = q >= HOUSEHOLDER_Q and s3 h h1 < 0 ? s3 : den > 0 ? -2 h h1 / den : -h / h1
         e(get(F), ONE, F64X2_ADD, set(X)); // F
         e(get(F), f64x2ExtractLane(0), call(LOG1P), F64X2_SPLAT, get(F), f64x2ExtractLane(1), call(LOG1P), f64x2ReplaceLane(1), set(Y)); // h
         e(get(VNEGQ), get(D1), F64X2_MUL, get(X), F64X2_DIV, set(P)); // h1
         e(get(VQQ1), get(D2), F64X2_MUL, get(X), F64X2_DIV, get(P), get(P), F64X2_MUL, F64X2_SUB, set(RR)); // h2
+        e(get(VQQ2), get(D3), F64X2_MUL, get(X), F64X2_DIV, KC.f(3), get(P), F64X2_MUL, get(RR), F64X2_MUL, F64X2_SUB);
+        e(get(P), get(P), F64X2_MUL, get(P), F64X2_MUL, F64X2_SUB, set(H3)); // h3
+        e(get(Y), F64X2_NEG, KC.f(6), get(P), F64X2_MUL, get(P), F64X2_MUL, KC.f(3), get(Y), F64X2_MUL, get(RR), F64X2_MUL, F64X2_SUB, F64X2_MUL);
+        e(KC.f(6), get(P), F64X2_MUL, get(P), F64X2_MUL, get(P), F64X2_MUL, KC.f(6), get(Y), F64X2_MUL, get(P), F64X2_MUL, get(RR), F64X2_MUL, F64X2_SUB);
+        e(get(Y), get(Y), F64X2_MUL, get(H3), F64X2_MUL, F64X2_ADD, F64X2_DIV, set(H3)); // s3
+        e(get(H3), get(Y), F64X2_MUL, get(P), F64X2_MUL, ZERO, F64X2_LT, get(VH3), V128_AND, set(T)); // s3 h h1 < 0
         e(KC.f(2), get(P), F64X2_MUL, get(P), F64X2_MUL, get(Y), get(RR), F64X2_MUL, F64X2_SUB, set(VAL)); // den
-        e(KC.f(-2), get(Y), F64X2_MUL, get(P), F64X2_MUL, get(VAL), F64X2_DIV);
-        e(get(Y), F64X2_NEG, get(P), F64X2_DIV, ZERO, get(VAL), F64X2_LT, V128_BITSELECT, set(RR)); // step
+        e(get(H3), KC.f(-2), get(Y), F64X2_MUL, get(P), F64X2_MUL, get(VAL), F64X2_DIV);
+        e(get(Y), F64X2_NEG, get(P), F64X2_DIV, ZERO, get(VAL), F64X2_LT, V128_BITSELECT);
+        e(get(T), V128_BITSELECT, set(RR)); // step
         // newtonOrBisect: tau + step inside (lo, hi) and not tau; else if it rounds back to tau,
         // the next double towards the root (tau < 0: its bits - 1 upwards, + 1 downwards);
         // else the midpoint lo + (hi - lo) / 2
@@ -508,58 +518,54 @@ function assemble(consts: number[][]): Uint8Array {
   const nV128 = nv - 22;
   const run = [3, 11, I32, 2, F64, ...uleb(nV128), V128, ...code];
 
-  // powers(ys, pp, rs, bytes, q): pp[i] = exp(q log ys[i]), rs[i] = 1 / ys[i] (byte offsets)
+  // powers(ys, pp, rs, bytes, q): pp[i] = powUnit(ys[i], q), rs[i] = 1 / ys[i] (byte offsets)
   const pw: number[] = [];
   {
-    const YA = 0, PA = 1, RA = 2, NB = 3, QQ = 4, O = 5, VQ2 = 6, Y2 = 7, X2 = 8;
-    const T2 = Array.from({ length: 12 }, (_, i) => 9 + i);
+    const YA = 0, PA = 1, RA = 2, NB = 3, QQ = 4, O = 5, AI = [6, 7], VQ2 = 8, Y2 = 9;
+    const T2 = Array.from({ length: 14 }, (_, i) => 10 + i);
     const ep: Emit = (...parts) => {
       for (const p of parts) pw.push(...p);
     };
     ep(get(QQ), F64X2_SPLAT, set(VQ2), i32Const(0), set(O), BLOCK, LOOP, get(O), get(NB), I32_LT_U, I32_EQZ, brIf(1));
-    ep(get(YA), get(O), I32_ADD, v128Load(), set(Y2));
-    vlog(ep, Y2, T2, KC);
-    ep(get(VQ2), F64X2_MUL, set(X2), get(PA), get(O), I32_ADD);
-    vexp(ep, X2, T2, KC);
+    ep(get(YA), get(O), I32_ADD, v128Load(), set(Y2), get(PA), get(O), I32_ADD);
+    vpow(ep, Y2, VQ2, T2, AI, KC);
     ep(v128Store(), get(RA), get(O), I32_ADD, KC.f(1), get(Y2), F64X2_DIV, v128Store());
     ep(get(O), i32Const(16), I32_ADD, set(O), br(0), END, END, END);
   }
-  const powers = [2, 1, I32, 15, V128, ...pw];
+  const powers = [2, 3, I32, 16, V128, ...pw];
 
-  // vlog(x), vexp(x): lane 0 of the vector functions of (x, x), for tests.
-  const one = (f: (e: Emit) => void) => {
-    const b: number[] = [];
+  // vpow(y, q): lane 0 of the vector power of (y, y), for tests.
+  const vpow1: number[] = [];
+  {
     const eb: Emit = (...parts) => {
-      for (const p of parts) b.push(...p);
+      for (const p of parts) vpow1.push(...p);
     };
-    eb(get(0), F64X2_SPLAT, set(1));
-    f(eb);
+    eb(get(0), F64X2_SPLAT, set(4), get(1), F64X2_SPLAT, set(5));
+    vpow(eb, 4, 5, Array.from({ length: 14 }, (_, i) => 6 + i), [2, 3]);
     eb(f64x2ExtractLane(0), END);
-    return [1, 13, V128, ...b];
-  };
-  const tmp = Array.from({ length: 12 }, (_, i) => 2 + i);
-  const vlog1 = one((eb) => vlog(eb, 1, tmp));
-  const vexp1 = one((eb) => vexp(eb, 1, tmp));
+  }
+  const vpowFn = [2, 2, I32, 16, V128, ...vpow1];
 
   const fn = (body: number[]) => [...uleb(body.length), ...body];
   return new Uint8Array([
 
     0x00, 0x61, 0x73, 0x6d, 0x01, 0x00, 0x00, 0x00,
-    // types: 0 = (f64) -> f64, 1 = (i32 i32 f64 f64 i32 f64 f64 f64 i32) -> ()
-    // types: 0 = (f64) -> f64, 1 = run's, 2 = (i32 i32 i32 i32 f64) -> ()
-    ...section(1, [3, 0x60, 1, F64, 1, F64, 0x60, 9, I32, I32, F64, F64, I32, F64, F64, F64, I32, 0, 0x60, 5, I32, I32, I32, I32, F64, 0]),
-    ...section(3, [5, 0, 1, 0, 0, 2]), // log1p, run, vlog, vexp, powers
+    // types: 0 = (f64) -> f64, 1 = run's (i32 i32 f64 f64 i32 f64 f64 f64 i32) -> (),
+    // 2 = powers' (i32 i32 i32 i32 f64) -> (), 3 = (f64 f64) -> f64
+    ...section(1, [4, 0x60, 1, F64, 1, F64, 0x60, 9, I32, I32, F64, F64, I32, F64, F64, F64, I32, 0, 0x60, 5, I32, I32, I32, I32, F64, 0, 0x60, 2, F64, F64, 1, F64]),
+    ...section(3, [4, 0, 1, 3, 2]), // log1p, run, vpow, powers
     ...section(5, [1, 0x00, 16]), // memory: 16 pages (1 MiB)
-    ...section(7, [5, ...name('log1p'), 0x00, 0, ...name('run'), 0x00, 1, ...name('vlog'), 0x00, 2, ...name('vexp'), 0x00, 3, ...name('memory'), 0x02, 0]),
-    ...section(10, [5, ...fn(log1pBody()), ...fn(run), ...fn(vlog1), ...fn(vexp1), ...fn(powers)]),
+    ...section(7, [5, ...name('log1p'), 0x00, 0, ...name('run'), 0x00, 1, ...name('vpow'), 0x00, 2, ...name('powers'), 0x00, 3, ...name('memory'), 0x02, 0]),
+    ...section(10, [4, ...fn(log1pBody()), ...fn(run), ...fn(vpowFn), ...fn(powers)]),
   ]);
 }
 
 interface Kernel {
   run(quads: number, cols: number, invT: number, T: number, mode: number, am1: number, q: number, qq1: number, bound: number): void;
   log1p(x: number): number;
-  vlog(x: number): number;
-  vexp(x: number): number;
+  vpow(y: number, q: number): number;
+  powers(ys: number, pp: number, rs: number, bytes: number, q: number): void;
+  y: Float64Array;
   heap: Float64Array;
   counts: Int32Array;
   passes: Int32Array;
@@ -572,12 +578,14 @@ function load(): Kernel | null {
   const memory = exports.memory as WasmMemory;
   const heap = new Float64Array(memory.buffer);
   consts.forEach((bytes, i) => new Uint8Array(memory.buffer).set(bytes, CONST_AT + 16 * i));
-  for (let i = 0; i < T_N; i++) heap[FRAC_AT / 8 + i] = Math.pow(2, i / T_N); // ./exp.ts's FRAC
+  heap.set(FRAC, FRAC_AT / 8);
+  for (let i = 0; i < 256; i++) heap.set([C[i], INV_C[i], LOG2_C[i], 0], (LOG_AT + 32 * i) / 8);
   return {
     run: exports.run as Kernel['run'],
     log1p: exports.log1p as Kernel['log1p'],
-    vlog: exports.vlog as Kernel['vlog'],
-    vexp: exports.vexp as Kernel['vexp'],
+    vpow: exports.vpow as Kernel['vpow'],
+    powers: exports.powers as Kernel['powers'],
+    y: new Float64Array(memory.buffer, 0, POWERS_CHUNK + 2),
     heap,
     counts: new Int32Array(memory.buffer, CNT, TILE),
     passes: new Int32Array(memory.buffer, PASSES_AT, TILE),
@@ -586,13 +594,35 @@ function load(): Kernel | null {
 
 const kernel = load();
 
+/**
+ * The kernel's powers for the JavaScript path's long rows (./entmax.ts entmaxThreshold):
+ * p[j] = powUnit(y[j], q) and r[j] = 1 / y[j] for j < n <= POWERS_CHUNK, two at a time, the
+ * doubles ./pow.ts and the division give, and p[n], r[n] those of a pad y[n] = 0.75 (so that
+ * p[n] and r[n] are finite). y, p and r are views of the kernel's memory (its row tile, free
+ * while no short-row call runs); null where WebAssembly SIMD is unavailable.
+ */
+export const powerBuffers =
+  kernel === null
+    ? null
+    : {
+        y: new Float64Array(kernel.heap.buffer, 0, POWERS_CHUNK + 2),
+        p: new Float64Array(kernel.heap.buffer, P_AT, POWERS_CHUNK + 2),
+        r: new Float64Array(kernel.heap.buffer, R_AT, POWERS_CHUNK + 2),
+      };
+
+export function simdPowers(n: number, q: number): void {
+  if (kernel === null) return;
+  kernel.y[n] = 0.75; // the pad, and the odd lane past it, if any: plain arguments
+  kernel.y[n + 1] = 0.75;
+  kernel.powers(0, P_AT, R_AT, 8 * (n + 1), q);
+}
+
 /** Whether the WebAssembly SIMD path is available here. */
 export const entmaxSimdAvailable = kernel !== null;
 
-/** The kernel's scalar log1p, vector log and vector exp at x (for tests); NaN without SIMD. */
+/** The kernel's scalar log1p at x and vector power y^q (for tests); NaN without SIMD. */
 export const simdLog1p = (x: number): number => (kernel ? kernel.log1p(x) : NaN);
-export const simdLog = (x: number): number => (kernel ? kernel.vlog(x) : NaN);
-export const simdExp = (x: number): number => (kernel ? kernel.vexp(x) : NaN);
+export const simdPow = (y: number, q: number): number => (kernel ? kernel.vpow(y, q) : NaN);
 
 /**
  * alpha-entmax (alpha - 1 = am1 >= NEAR_ONE of ./entmax.ts, alpha not 1.5 or 2) of rows of at

@@ -19,12 +19,12 @@ const INV_LN2_N = N / Math.LN2;
 const LN2_HI = 6.93147180369123816490e-1 / N;
 const LN2_LO = 1.90821492927058770002e-10 / N;
 const ROUND = 6755399441055744; // 1.5 * 2^52
-const POW2_OFFSET = 1100;
+export const POW2_OFFSET = 1100;
 
 /** 2^(i / 128) for i = 0..127. */
-const FRAC = new Float64Array(N);
+export const FRAC = new Float64Array(N);
 /** 2^(j - 1100) for j = 0..1100, so index (k >> 7) + 1100 covers every non-positive argument. */
-const POW2 = new Float64Array(POW2_OFFSET + 1);
+export const POW2 = new Float64Array(POW2_OFFSET + 1);
 for (let i = 0; i < N; i++) FRAC[i] = Math.pow(2, i / N);
 for (let j = 0; j <= POW2_OFFSET; j++) POW2[j] = Math.pow(2, j - POW2_OFFSET);
 

@@ -1,16 +1,16 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { entmaxShortSimd, entmaxSimdAvailable, simdExp, simdLog, simdLog1p } from '../../src/core/entmax-simd.js';
+import { entmaxShortSimd, entmaxSimdAvailable, POWERS_CHUNK, powerBuffers, simdLog1p, simdPow, simdPowers } from '../../src/core/entmax-simd.js';
 import { entmax, entmaxStats, NEAR_ONE, NEWTON_PASSES } from '../../src/core/entmax.js';
-import { expNonPositive } from '../../src/core/exp.js';
+import { powUnit } from '../../src/core/pow.js';
 import { entmaxExact } from '../helpers/entmax-oracle.js';
 import { expectSameBits, shortRows, temperatures, viaGeneralPath } from '../helpers/short-rows.js';
 
 /**
  * The short-row kernel for a general alpha (WebAssembly SIMD, four rows at a time) must give the
  * JavaScript path's doubles, supports and pass counts, reached by padding each row past
- * SHORT_ROW (test/helpers/short-rows.ts); its log, log1p and exp must be Math.log's,
- * Math.log1p's and ./exp.ts's doubles.
+ * SHORT_ROW (test/helpers/short-rows.ts); its powers and log1p must be ./pow.ts's and
+ * Math.log1p's doubles.
  */
 
 function check(data: Float64Array, rows: number, cols: number, alpha: number, T: number) {
@@ -28,25 +28,46 @@ const anyPositive = fc
   .map(([hi, lo]) => new Float64Array(new Uint32Array([lo, hi]).buffer)[0])
   .filter((x) => x > 0);
 
-describe('the kernel log, log1p and exp', () => {
+/** y in (0, 1]: every exponent (subnormals too) and mantissa, and values just below 1. */
+const unit = fc.oneof(
+  anyPositive.filter((y) => y <= 1),
+  fc.double({ min: 0, max: 1, noNaN: true }).filter((y) => y > 0),
+  fc.double({ min: 0, max: 2 ** -20, noNaN: true }).map((d) => 1 - d),
+);
+
+describe('the kernel power and log1p', () => {
   it('uses WebAssembly SIMD on Node 20', () => {
     expect(entmaxSimdAvailable).toBe(true);
   });
 
-  it("vector log: Math.log's double for every positive finite argument", () => {
+  it("vector power: ./pow.ts's double for every y in (0, 1] and q > 0", () => {
     const special = [
-      1, 0.5, 2, Math.SQRT1_2, Math.SQRT2, 1 - 2 ** -53, 1 + 2 ** -52, 1 - 2 ** -20, 1 + 2 ** -20, 1 - 2 ** -21,
-      2 ** -1022, 2 ** -1022 - 2 ** -1074, 5e-324, 1e-310, Number.MAX_VALUE, 0.7071067811865476, 0.7071067811865475,
-      // fdlibm's branch points: the mantissa's top 20 bits at 0x6147a and 0x6b851, and |f| < 2^-20
-      1 + 0x6147a / 2 ** 20, 1 + 0x6147b / 2 ** 20, 1 + 0x6b851 / 2 ** 20, 1 + 0x6b850 / 2 ** 20, 0.5 + 0x6147a / 2 ** 21,
-      (1 + 0xfffff / 2 ** 20) / 2, 1 + 2 / 2 ** 20, 1 + 3 / 2 ** 20,
+      1, 0.5, Math.SQRT1_2, 1 - 2 ** -53, 2 ** -1022, 2 ** -1022 - 2 ** -1074, 5e-324, 1e-310, 0.70703125,
+      0.70703125 - 2 ** -53, 1 - 2 ** -9, 1 - 2 ** -10, 1e-300, 1e-200,
     ];
-    for (const x of special) expect(Object.is(simdLog(x), Math.log(x)), `log(${x})`).toBe(true);
+    const qs = [1 / 64, 0.1, 0.5, 1, 1 / 0.3, 1 / 0.7, 2, 64, 1 / (NEAR_ONE + 2 ** -40)];
+    for (const y of special) for (const q of qs) expect(Object.is(simdPow(y, q), powUnit(y, q)), `${y}^${q}`).toBe(true);
     fc.assert(
-      fc.property(fc.oneof(anyPositive, fc.double({ min: 0, max: 1, noNaN: true }).filter((x) => x > 0)), (x) => {
-        expect(simdLog(x)).toBe(Math.log(x));
+      fc.property(unit, fc.oneof(fc.constantFrom(...qs), fc.double({ min: 1 / 1024, max: 70, noNaN: true })), (y, q) => {
+        expect(Object.is(simdPow(y, q), powUnit(y, q))).toBe(true);
       }),
       { numRuns: 30_000 },
+    );
+  });
+
+  it("long rows' powers (simdPowers): powUnit's doubles and 1 / y, any count up to POWERS_CHUNK, and the pad's", () => {
+    const { y, p, r } = powerBuffers!;
+    fc.assert(
+      fc.property(fc.array(unit, { minLength: 1, maxLength: 40 }), fc.double({ min: 1 / 70, max: 70, noNaN: true }), fc.integer({ min: 0, max: POWERS_CHUNK }), (ys, q, len) => {
+        const n = Math.max(1, Math.min(len, POWERS_CHUNK));
+        for (let j = 0; j < n; j++) y[j] = ys[j % ys.length];
+        simdPowers(n, q);
+        for (let j = 0; j < n; j++) {
+          if (!Object.is(p[j], powUnit(y[j], q)) || !Object.is(r[j], 1 / y[j])) expect([j, y[j], p[j], r[j]]).toEqual([j, y[j], powUnit(y[j], q), 1 / y[j]]);
+        }
+        expect([p[n], r[n]]).toEqual([powUnit(0.75, q), 1 / 0.75]);
+      }),
+      { numRuns: 60 },
     );
   });
 
@@ -66,18 +87,6 @@ describe('the kernel log, log1p and exp', () => {
           expect(Object.is(simdLog1p(x), Math.log1p(x))).toBe(true);
         },
       ),
-      { numRuns: 30_000 },
-    );
-  });
-
-  it("vector exp: ./exp.ts's double for x <= 0, including 0 where its power-of-two table underflows", () => {
-    for (const x of [0, -0, -1e-300, -Math.LN2, -744.4, -744.5, -745, -745.1, -745.13, -745.2, -745.3, -746, -1e4]) {
-      expect(Object.is(simdExp(x), expNonPositive(x)), `exp(${x})`).toBe(true);
-    }
-    fc.assert(
-      fc.property(fc.oneof(fc.double({ min: -800, max: 0, noNaN: true }), fc.double({ min: -745.3, max: -744.3, noNaN: true })), (x) => {
-        expect(Object.is(simdExp(x), expNonPositive(x))).toBe(true);
-      }),
       { numRuns: 30_000 },
     );
   });

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   entmax,
   entmaxStats,
+  entmaxTuning,
   keyMidpoint,
   MAX_SOLVER_PASSES,
   NEAR_ONE,
@@ -154,6 +155,44 @@ describe('entmax closed forms and the solver bound', () => {
             s += p;
           }
           expect(Math.abs(s - 1)).toBeLessThanOrEqual(1e-12);
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('entmax at a general alpha, long rows', () => {
+  it('gives each row the same doubles alone with scalar powers as in a matrix (scans and powers differ, the answers must not)', () => {
+    // A row alone takes rowCandidates (and here the scalar powers); in a matrix, rows after one
+    // with many candidates take the branch-free scan, and passes of 16 candidates or more the
+    // SIMD kernel's powers.
+    const logit = fc.oneof(
+      { weight: 8, arbitrary: fc.double({ min: -4, max: 4, noNaN: true }) },
+      { weight: 1, arbitrary: fc.constantFrom(-Infinity, NaN, 0) },
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 33, max: 90 }).chain((cols) => fc.tuple(fc.constant(cols), fc.array(fc.array(logit, { minLength: cols, maxLength: cols }), { minLength: 2, maxLength: 5 }))),
+        fc.constantFrom(1.05, 1.3, 1.7, 2.5, 3, 6),
+        fc.constantFrom(1, 0.3, 3),
+        ([cols, rows], alpha, T) => {
+          const data = Float64Array.from(rows.flat());
+          const all = entmax(data, rows.length, cols, alpha, T);
+          rows.forEach((row, r) => {
+            // The row alone also with the scalar powers (./pow.ts in JavaScript).
+            const before = entmaxTuning.simdPowersMin;
+            entmaxTuning.simdPowersMin = Infinity;
+            let one;
+            try {
+              one = entmax(Float64Array.from(row), 1, cols, alpha, T);
+            } finally {
+              entmaxTuning.simdPowersMin = before;
+            }
+            const got = all.probs.subarray(r * cols, (r + 1) * cols);
+            for (let j = 0; j < cols; j++) expect(Object.is(got[j], one.probs[j]), `row ${r} class ${j}`).toBe(true);
+            expect(all.support[r]).toBe(one.support[0]);
+          });
         },
       ),
       { numRuns: 300 },
