@@ -12,11 +12,11 @@
  * (load/run.ts). h2load reports no latency percentiles: `meanMs` is its mean time per request.
  * Needs h2load on the PATH (Debian: apt-get install nghttp2-client).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { cpuMsOf, latencyMs } from './wrk.js';
+import { latencyMs, runGenerator } from './wrk.js';
 
 export interface H2loadResult {
   /** Calls answered with an HTTP 2xx (gRPC statuses are the caller's to count). */
@@ -46,15 +46,7 @@ export async function runH2load(opts: { url: string; message: Buffer; connection
     const file = path.join(dir, 'message');
     writeFileSync(file, framed);
     const args = [`-c${opts.connections}`, `-m${opts.streams}`, '-D', String(opts.seconds), '-d', file, '-H', 'content-type: application/grpc', '-H', 'te: trailers', opts.url];
-    const proc = spawn('h2load', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    proc.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    let cpuMs = 0;
-    const poll = setInterval(() => (cpuMs = cpuMsOf(proc.pid!) ?? cpuMs), 50);
-    const code = await new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
-    clearInterval(poll);
-    if (code !== 0) throw new Error(`h2load exited with code ${code}: ${out.trim()}`);
+    const { out, cpuMs } = await runGenerator('h2load', args);
     const finished = /finished in ([\d.]+\w+), ([\d.]+) req\/s/.exec(out);
     const counts = /requests: \d+ total, \d+ started, \d+ done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out);
     const request = /time for request:\s+(\S+)\s+(\S+)\s+(\S+)/.exec(out);

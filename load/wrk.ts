@@ -57,6 +57,21 @@ export function latencyMs(text: string): number {
   return m[2] === 'us' ? v / 1000 : m[2] === 'ms' ? v : m[2] === 's' ? v * 1000 : v * 60_000;
 }
 
+/** Runs a load generator to its end: its output (stdout and stderr) and CPU; throws unless it exits 0. */
+export async function runGenerator(command: string, args: string[]): Promise<{ out: string; cpuMs: number }> {
+  const proc = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  proc.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
+  // Its CPU, read until it exits (the last reading is within 50 ms of its end).
+  let cpuMs = 0;
+  const poll = setInterval(() => (cpuMs = cpuMsOf(proc.pid!) ?? cpuMs), 50);
+  const code = await new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
+  clearInterval(poll);
+  if (code !== 0) throw new Error(`${command} exited with code ${code}: ${out.trim()}`);
+  return { out, cpuMs };
+}
+
 export async function runWrk(opts: { url: string; headers: Record<string, string>; body: string | Buffer; connections: number; seconds: number; timeoutS?: number }): Promise<WrkResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'anymax-wrk-'));
   try {
@@ -72,16 +87,7 @@ export async function runWrk(opts: { url: string; headers: Record<string, string
     const script = path.join(dir, 'request.lua');
     writeFileSync(script, lua);
     const args = ['-t1', `-c${opts.connections}`, `-d${opts.seconds}s`, `--timeout`, `${opts.timeoutS ?? 10}s`, '--latency', '-s', script, opts.url];
-    const proc = spawn('wrk', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    proc.stdout.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    proc.stderr.on('data', (d: Buffer) => (out += d.toString('utf8')));
-    // Its CPU, read until it exits (the last reading is within 50 ms of its end).
-    let cpuMs = 0;
-    const poll = setInterval(() => (cpuMs = cpuMsOf(proc.pid!) ?? cpuMs), 50);
-    const code = await new Promise<number | null>((resolve) => proc.on('exit', (c) => resolve(c)));
-    clearInterval(poll);
-    if (code !== 0) throw new Error(`wrk exited with code ${code}: ${out.trim()}`);
+    const { out, cpuMs } = await runGenerator('wrk', args);
     const num = (re: RegExp) => Number(re.exec(out)?.[1] ?? NaN);
     const dist = (pct: string) => latencyMs(new RegExp(`^\\s*${pct}%\\s+(\\S+)`, 'm').exec(out)?.[1] ?? '');
     const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);

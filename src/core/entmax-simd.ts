@@ -8,7 +8,7 @@
  * (or every compacted place) with masks, and a lane that has finished keeps its state while the
  * others of its quad go on (a group whose two lanes are done skips its passes).
  *  - m, x = ((z - m) * invT or / T) * (alpha - 1), the candidates x > -1, tiedSupport's closed
- *    form, powerMeanBound (up to 16 passes of sums), as ./entmax15-simd.ts does them;
+ *    form, powerMeanBound (up to 16 passes of sums), as the JavaScript path does them;
  *  - the classes above the bound are compacted lane by lane in index order (scalar code): the
  *    JavaScript path's working set, so every sum adds the same terms in the same order, and the
  *    passes run over the most places a lane of the quad uses, not over every class;

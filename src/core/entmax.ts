@@ -195,7 +195,9 @@ function entmaxRows(
     const end = base + cols;
     let k = 0;
     let kt = 0;
-    if (quadratic) {
+    if (quadratic || !dense) {
+      // alpha = 1.5, or few candidates (as in the last row): rowCandidates' branch is rarely
+      // taken, so cheap.
       const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
       const k0 = COUNT[0];
       zeroRow(out, base, end);
@@ -204,34 +206,28 @@ function entmaxRows(
         continue;
       }
       // x = (alpha - 1) (z - m) / T, the same double as the old (z - m) * (1 / T) * (alpha - 1).
-      for (let j = 0; j < k0; j++) {
-        const d = vals[j] - m;
-        const x = (invT ? d * invT : d / temperature) * am1;
-        const keep = +(x > -1);
-        xs[k] = x;
-        ids[k] = idx[j];
-        work[k] = x;
-        k += keep;
-        kt += +(x === 0);
+      if (quadratic) {
+        for (let j = 0; j < k0; j++) {
+          const d = vals[j] - m;
+          const x = (invT ? d * invT : d / temperature) * am1;
+          const keep = +(x > -1);
+          xs[k] = x;
+          ids[k] = idx[j];
+          work[k] = x;
+          k += keep;
+          kt += +(x === 0);
+        }
+      } else {
+        for (let j = 0; j < k0; j++) {
+          const d = vals[j] - m;
+          const x = (invT ? d * invT : d / temperature) * am1;
+          idx[k] = idx[j];
+          work[k] = x;
+          k += +(x > -1);
+          kt += +(x === 0);
+        }
+        dense = 8 * k >= cols;
       }
-    } else if (!dense) {
-      // Few candidates (as in the last row): rowCandidates' branch is rarely taken, so cheap.
-      const m = rowCandidates(data, base, end, span, vals, idx, COUNT);
-      const k0 = COUNT[0];
-      zeroRow(out, base, end);
-      if (m === -Infinity) {
-        support[r] = 0;
-        continue;
-      }
-      for (let j = 0; j < k0; j++) {
-        const d = vals[j] - m;
-        const x = (invT ? d * invT : d / temperature) * am1;
-        idx[k] = idx[j];
-        work[k] = x;
-        k += +(x > -1);
-        kt += +(x === 0);
-      }
-      dense = 8 * k >= cols;
     } else {
       // The same candidates (x > -1, in index order) and x without rowCandidates' data-dependent
       // branch, which mispredicts on about half the classes where many are candidates (alpha =
