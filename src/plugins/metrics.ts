@@ -19,6 +19,7 @@ export interface Metrics {
   rows: Counter<'kernel'>;
   elements: Counter<'kernel'>;
   rejected: Counter<'reason'>;
+  workerRestarts: Counter;
   /**
    * Observes a request's duration in requestDuration (seconds); its protocol is its route's, or,
    * for an unmatched request, its URL's; gRPC calls give theirs ('grpc', the status a code's name).
@@ -91,6 +92,11 @@ export default fp(
         name: 'anymax_rejected_requests_total',
         help: 'Requests refused, by reason (invalid, too_large, overloaded, memory, timeout, client_gone, not_found, crashed, ...)',
         labelNames: ['reason'],
+        registers,
+      }),
+      workerRestarts: new Counter({
+        name: 'anymax_worker_restarts_total',
+        help: 'Pool worker threads started in place of one that was stopped (a job past its timeout, or its client gone for longer than the stop grace) or died; each costs ~200-300 ms of CPU',
         registers,
       }),
     };

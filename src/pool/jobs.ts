@@ -150,6 +150,12 @@ export function createJobs(config: Config, m: Metrics, log: FastifyBaseLogger): 
   });
   // A worker that dies with no task of ours in flight is replaced by piscina; log, don't crash.
   pool.on('error', (err) => log.error({ err }, 'worker error'));
+  // piscina reports its first workers too (in a microtask, for listeners like this one); the
+  // pool is fixed at config.workers threads, so every worker past those replaces one.
+  let created = 0;
+  pool.on('workerCreate', () => {
+    if (++created > config.workers) m.workerRestarts.inc();
+  });
   // 503s are counted where they arise; the 413 of a request that can never fit, by the error handler.
   const budget = new MemoryBudget(config.memoryBudgetBytes, config.memoryWaitMs, (reason) => {
     if (reason === 'memory') m.rejected.inc({ reason });

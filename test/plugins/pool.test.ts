@@ -55,6 +55,7 @@ describe('worker crash', () => {
     expect(after.body).toBe(expected);
     const m = await scrape(a);
     expect(promValue(m, 'anymax_rejected_requests_total', { reason: 'crashed' })).toBe(1);
+    expect(promValue(m, 'anymax_worker_restarts_total')).toBe(1);
     expect(promValue(m, 'anymax_http_request_duration_seconds_count', { route: '/v1/_test/crash', status: '500' })).toBe(1);
   });
 

@@ -154,6 +154,7 @@ describe('a client that hangs up while its job is queued', () => {
     expect(promValue(m, 'anymax_rejected_requests_total', { reason: 'overloaded' })).toBe(1);
     // A task that was only queued costs no worker.
     expect(pool.threads.map((t) => t.threadId)).toEqual([thread]);
+    expect(promValue(m, 'anymax_worker_restarts_total')).toBe(0);
 
     await waitFor(() => log.access(499).length === 2, 5000, 'the two access-log lines');
     log.expectGone('gone-1', '/v1/sample');
@@ -179,6 +180,8 @@ describe('a client that hangs up while its job runs', () => {
     c.socket.destroy();
     await waitFor(async () => (await metric(app, 'anymax_rejected_requests_total', { reason: 'client_gone' })) === 1, 5000, 'the hang-up to be seen');
     await waitFor(() => pool.threads.length === 1 && pool.threads[0].threadId !== thread, 10_000, 'a new worker');
+    // Counted once the new worker is ready.
+    await waitFor(async () => (await metric(app, 'anymax_worker_restarts_total')) === 1, 10_000, 'the restart to be counted');
     // It was stopped, not finished: only the first job's queue wait and kernel time were recorded.
     const m = await scrape(app);
     expect(promValue(m, 'anymax_queue_wait_seconds_count', { kernel: 'sample' })).toBe(1);
@@ -219,6 +222,7 @@ describe('a client that hangs up while its job runs, within the stop grace', () 
     const r = await within(fetchJson(base, '/v1/sample', HEAVY), 30_000, 'a request after the hang-up');
     expect(r.status, r.text).toBe(200);
     expect(pool.threads.map((t) => t.threadId)).toEqual([thread]);
+    expect(await metric(app, 'anymax_worker_restarts_total')).toBe(0);
     // The request ended as a client gone: one access line (499), counted once, and no error.
     log.expectGone('gone-in-grace', '/v1/sample');
     expect(await metric(app, 'anymax_rejected_requests_total', { reason: 'client_gone' })).toBe(1);
