@@ -48,10 +48,11 @@ import { exactReciprocal } from './temperature.js';
  * most BISECT_PASSES = 62 more passes reach adjacent doubles. Hence <= MAX_SOLVER_PASSES = 86
  * passes over at most k <= cols candidates per row, plus the candidate scan, at most 16
  * power-mean passes (sums only) and the final pass forming p. Standard-normal rows of 10-1000
- * classes take 3-5 passes on average below alpha = 2 and never bisect; above 2 the root often
- * sits within an ulp of a kink, where |f'| is unbounded: 7 passes on average at alpha = 3, 16
- * at 5 and 39 at 10, where 18% of rows reach the bisection phase (measured; a reparametrisation
- * by the smallest p in the support would be well-conditioned there, and is not done yet).
+ * classes take 3-4 passes on average below alpha = 2 and never bisect; above 2 the root often
+ * sits within an ulp of a kink, where |f'| is unbounded: 3.6-5.6 passes on average at alpha = 3,
+ * 5.2-8.7 at 5 and 6.1-11.9 at 10, where 12-22% of rows reach the bisection phase (measured
+ * one row at a time, 500-2000 rows a shape; a reparametrisation by the smallest p in the
+ * support would be well-conditioned there, and is not done yet).
  *
  * Closed forms (no solver pass): with kt candidates tied at the maximum and every other one at
  * or below tau_t = -kt^(1 - alpha), tau_t is the root and the tied classes get exactly 1 / kt.
