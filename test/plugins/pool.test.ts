@@ -53,6 +53,8 @@ describe('worker crash', () => {
     const after = await post(a, '/v1/softmax', LIGHT);
     expect(after.statusCode).toBe(200);
     expect(after.body).toBe(expected);
+    // Counted when the new worker is ready (piscina's workerCreate), which may come after its thread is listed.
+    await waitFor(async () => promValue(await scrape(a), 'anymax_worker_restarts_total') === 1, 15_000, 'the restart to be counted');
     const m = await scrape(a);
     expect(promValue(m, 'anymax_rejected_requests_total', { reason: 'crashed' })).toBe(1);
     expect(promValue(m, 'anymax_worker_restarts_total')).toBe(1);
