@@ -59,3 +59,37 @@ export function specials(): number[] {
   }
   return out.filter((x) => Number.isFinite(x));
 }
+
+/**
+ * Doubles and their JSON.stringify text (ECMAScript Number::toString): zeros, non-finite values,
+ * the layout switches at 1e-7 and 1e21, subnormal and normal extremes, the 2^53 boundary, ties.
+ */
+export const SPECIAL_TEXTS: readonly [number, string][] = [
+  [0, '0'],
+  [-0, '0'],
+  [Number.NaN, 'null'],
+  [Infinity, 'null'],
+  [-Infinity, 'null'],
+  [1e21, '1e+21'],
+  [1e-7, '1e-7'],
+  [123e-9, '1.23e-7'],
+  [0.000001, '0.000001'],
+  [1.5e-6, '0.0000015'],
+  [999999999999999900000, '999999999999999900000'],
+  [Number.MIN_VALUE, '5e-324'],
+  [2 ** -1022 - 2 ** -1074, '2.225073858507201e-308'], // the largest subnormal
+  [Number.MAX_VALUE, '1.7976931348623157e+308'],
+  [-Number.MAX_VALUE, '-1.7976931348623157e+308'],
+  [2 ** -1022, '2.2250738585072014e-308'],
+  [2 ** 53 - 1, '9007199254740991'],
+  [2 ** 53, '9007199254740992'],
+  [2 ** 53 + 2, '9007199254740994'],
+  [2 ** 60, '1152921504606847000'],
+  [0.1 + 0.2, '0.30000000000000004'],
+  [-1 / 3, '-0.3333333333333333'],
+  [1125899906842624.25, '1125899906842624.2'], // an exact tie at 17 digits: the even one
+  [5e-324 * 3, '1.5e-323'],
+  [100, '100'],
+  [1e20, '100000000000000000000'],
+  [123456789012345680000, '123456789012345680000'],
+];
