@@ -12,7 +12,6 @@
  * (load/run.ts). h2load reports no latency percentiles: `meanMs` is its mean time per request.
  * Needs h2load on the PATH (Debian: apt-get install nghttp2-client).
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -30,10 +29,6 @@ export interface H2loadResult {
   durationS: number;
   /** h2load's CPU over the run, ms (user + system). */
   cpuMs: number;
-}
-
-export function haveH2load(): boolean {
-  return spawnSync('h2load', ['--version'], { stdio: 'ignore' }).error === undefined;
 }
 
 /** `message` is the serialised request; `connections` HTTP/2 connections, `streams` calls in flight on each. */

@@ -78,8 +78,9 @@ import autocannon, { type Result } from 'autocannon';
 import * as grpc from '@grpc/grpc-js';
 import { ensureBuilt } from './build.js';
 import { decodeAnswer, GrpcLoad, type GrpcRunResult } from './grpc-load.js';
-import { haveWrk, runWrk, type WrkResult } from './wrk.js';
-import { haveH2load, runH2load } from './h2load.js';
+import { onPath, runWrk } from './wrk.js';
+import { runH2load } from './h2load.js';
+import type { Window } from './window.js';
 import { scenarios, type Reply, type Scenario } from './scenarios.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -114,6 +115,13 @@ function usage(msg?: string): never {
   process.exit(msg ? 2 : 0);
 }
 
+/** A generator flag's value: the harness's own generator, or a program that must be on the PATH. */
+function generatorFlag<B extends string, E extends string>(name: string, v: string | undefined, own: B, external: E, debianPackage: string): B | E {
+  if (v !== own && v !== external) usage(`${name} needs ${own} or ${external}`);
+  if (v === external && !onPath(external)) usage(`${name} ${external}: ${external} is not on the PATH (Debian: apt-get install ${debianPackage})`);
+  return v as B | E;
+}
+
 function parseFlags(argv: string[]): Flags {
   const f: Flags = { duration: 10, warmup: 3, only: undefined, connections: undefined, channels: undefined, workers: undefined, processes: undefined, cores: 3, coresLayouts: ['1', 'default'], coresScenario: 'sample-1x50', json: false, build: 'auto', cpuProf: undefined, strict: false, server: undefined, peer: 0, peerPython: undefined, generator: 'autocannon', grpcGenerator: 'grpc-js' };
   const num = (name: string, v: string | undefined, min: number): number => {
@@ -142,20 +150,8 @@ function parseFlags(argv: string[]): Flags {
       }
       case '--peer': f.peer = Math.floor(num(name, value(), 0)); break;
       case '--peer-python': f.peerPython = value() ?? usage('--peer-python needs a command'); break;
-      case '--generator': {
-        const g = value();
-        if (g !== 'autocannon' && g !== 'wrk') usage('--generator needs autocannon or wrk');
-        if (g === 'wrk' && !haveWrk()) usage('--generator wrk: wrk is not on the PATH (Debian: apt-get install wrk)');
-        f.generator = g;
-        break;
-      }
-      case '--grpc-generator': {
-        const g = value();
-        if (g !== 'grpc-js' && g !== 'h2load') usage('--grpc-generator needs grpc-js or h2load');
-        if (g === 'h2load' && !haveH2load()) usage('--grpc-generator h2load: h2load is not on the PATH (Debian: apt-get install nghttp2-client)');
-        f.grpcGenerator = g;
-        break;
-      }
+      case '--generator': f.generator = generatorFlag(name, value(), 'autocannon', 'wrk', 'wrk'); break;
+      case '--grpc-generator': f.grpcGenerator = generatorFlag(name, value(), 'grpc-js', 'h2load', 'nghttp2-client'); break;
       case '--json': f.json = true; break;
       case '--build': f.build = 'always'; break;
       case '--no-build': f.build = 'never'; break;
@@ -478,23 +474,6 @@ const round = (x: number, d = 2) => Number(x.toFixed(d));
 let made: Scenario[] | undefined;
 const allScenarios = () => (made ??= scenarios());
 
-/** What one load window gave, from autocannon or the gRPC generator. */
-interface Window {
-  total: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  durationS: number;
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  statusCodes: Record<string, number>;
-  failures: number;
-  /** A generator in a process of its own (wrk): its CPU over the window, ms. */
-  generatorCpuMs?: number;
-}
-
 function fromCannon(r: Result): Window {
   const statusCodes: Record<string, number> = {};
   for (const [k, v] of Object.entries(r.statusCodeStats ?? {})) statusCodes[k] = Number(v.count);
@@ -510,23 +489,6 @@ function fromCannon(r: Result): Window {
     non2xx: r.non2xx,
     statusCodes,
     failures: failures(r),
-  };
-}
-
-function fromWrk(r: WrkResult): Window {
-  return {
-    total: r.requests,
-    rps: round(r.rps, 1),
-    p50Ms: round(r.p50Ms),
-    p99Ms: round(r.p99Ms),
-    maxMs: round(r.maxMs),
-    durationS: r.durationS,
-    errors: r.errors,
-    timeouts: r.timeouts,
-    non2xx: r.non2xx,
-    statusCodes: {},
-    failures: r.errors + r.timeouts + r.non2xx,
-    generatorCpuMs: r.cpuMs,
   };
 }
 
@@ -647,7 +609,7 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
           ? await h2loadWindow(s, c, connections, channels, seconds)
           : fromGrpc(await gen.run(s.body as Buffer, connections, seconds, times))
         : flags.generator === 'wrk'
-          ? fromWrk(await runWrk({ url: `http://${HOST}:${c.port}${s.path}`, headers: s.headers, body: s.body, connections, seconds }))
+          ? await runWrk({ url: `http://${HOST}:${c.port}${s.path}`, headers: s.headers, body: s.body, connections, seconds })
           : fromCannon(await cannon(s, c.port, connections, seconds, times));
     let warm: Window | undefined;
     if (flags.warmup > 0) {

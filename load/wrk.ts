@@ -15,25 +15,11 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import type { Window } from './window.js';
 
-export interface WrkResult {
-  requests: number;
-  rps: number;
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  durationS: number;
-  /** Socket errors (connect, read, write) and timeouts, as wrk counts them. */
-  errors: number;
-  timeouts: number;
-  non2xx: number;
-  /** wrk's CPU over the run, ms (user + system). */
-  cpuMs: number;
-}
-
-/** Whether wrk can be run. */
-export function haveWrk(): boolean {
-  return spawnSync('wrk', ['--version'], { stdio: 'ignore' }).error === undefined;
+/** Whether a command (a load generator) can be run. */
+export function onPath(command: string): boolean {
+  return spawnSync(command, ['--version'], { stdio: 'ignore' }).error === undefined;
 }
 
 const CLK_TCK = 100;
@@ -72,7 +58,7 @@ export async function runGenerator(command: string, args: string[]): Promise<{ o
   return { out, cpuMs };
 }
 
-export async function runWrk(opts: { url: string; headers: Record<string, string>; body: string | Buffer; connections: number; seconds: number; timeoutS?: number }): Promise<WrkResult> {
+export async function runWrk(opts: { url: string; headers: Record<string, string>; body: string | Buffer; connections: number; seconds: number; timeoutS?: number }): Promise<Window> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'anymax-wrk-'));
   try {
     const bodyFile = path.join(dir, 'body');
@@ -94,17 +80,24 @@ export async function runWrk(opts: { url: string; headers: Record<string, string
     const requests = num(/(\d+) requests in ([\d.]+)(?:s|ms|m)/);
     const durationText = /\d+ requests in ([\d.]+\w+)/.exec(out)?.[1] ?? `${opts.seconds}s`;
     const durationS = latencyMs(durationText) / 1000;
+    // Socket errors (connect, read, write) and timeouts, as wrk counts them.
+    const errors = socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0;
+    const timeouts = socket ? Number(socket[4]) : 0;
+    const non2xx = num(/Non-2xx or 3xx responses: (\d+)/) || 0;
+    const round2 = (x: number) => Number(x.toFixed(2));
     return {
-      requests,
-      rps: num(/Requests\/sec:\s+([\d.]+)/),
-      p50Ms: dist('50'),
-      p99Ms: dist('99'),
-      maxMs: latencyMs(/Latency\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? ''),
+      total: requests,
+      rps: Number(num(/Requests\/sec:\s+([\d.]+)/).toFixed(1)),
+      p50Ms: round2(dist('50')),
+      p99Ms: round2(dist('99')),
+      maxMs: round2(latencyMs(/Latency\s+\S+\s+\S+\s+(\S+)/.exec(out)?.[1] ?? '')),
       durationS,
-      errors: socket ? Number(socket[1]) + Number(socket[2]) + Number(socket[3]) : 0,
-      timeouts: socket ? Number(socket[4]) : 0,
-      non2xx: num(/Non-2xx or 3xx responses: (\d+)/) || 0,
-      cpuMs,
+      errors,
+      timeouts,
+      non2xx,
+      statusCodes: {},
+      failures: errors + timeouts + non2xx,
+      generatorCpuMs: cpuMs,
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
