@@ -9,7 +9,7 @@
  * Logits are standard normal (as torch.randn), from a fixed seed. The PyTorch 1.13 + entmax
  * figures quoted in the kernels issue are printed beside ours for the ratio; with --torch,
  * softmax's ratio is to PyTorch measured here instead (the quoted figures are from another
- * machine: this one's PyTorch 1.13.1 (Debian, AVX2) measured 1.3-2x slower than they are).
+ * machine: this one's PyTorch 1.13.1 (Debian, AVX2) measured 1.3-2.3x slower than they are, in two runs).
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
