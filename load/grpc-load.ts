@@ -14,6 +14,11 @@
  *   processes each connection lands on one process, so channels >= processes.
  * - Retries and channelz off (grpc.enable_retries, grpc.enable_channelz): the retry layer
  *   buffers every message and channelz counts every call; a load generator needs neither.
+ * - A receive window of FLOW_CONTROL_WINDOW a stream (grpc-node.flow_control_window): grpc-js
+ *   keeps HTTP/2's 64 KiB, so an 8 MB answer took ~128 window updates and the answer's chunks
+ *   lived long enough to be collected as old objects (measured: generator 38 -> 27-29 ms and
+ *   service 76 -> 64-66 ms of CPU a softmax 64x32000 call). The clients the service has (gRPC
+ *   C-core in tritonclient, grpc-go) grow their windows by bandwidth-delay probing instead.
  */
 
 import * as grpc from '@grpc/grpc-js';
@@ -52,6 +57,9 @@ export function decodeAnswer(bytes: Buffer): ModelInferAnswer {
 
 const identity = (b: Buffer) => b;
 
+/** grpc-go's ceiling for the window its BDP probing grows (bdpLimit, 16 MiB). */
+const FLOW_CONTROL_WINDOW = 16 << 20;
+
 export interface GrpcRunResult {
   /** Answers with status OK inside the window. */
   ok: number;
@@ -77,6 +85,7 @@ export class GrpcLoad {
           'grpc.max_send_message_length': -1,
           'grpc.enable_retries': 0,
           'grpc.enable_channelz': 0,
+          'grpc-node.flow_control_window': FLOW_CONTROL_WINDOW,
           'anymax.channel': k,
         }),
     );

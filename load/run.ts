@@ -21,8 +21,9 @@
  *   --duration S     measured seconds per scenario (default 10)
  *   --warmup S       warm-up seconds per scenario, not measured (default 3; 0 skips)
  *   --only K,K       scenario keys: hello, sample-1x50, sample-1x50-v2, sample-1x50-v2-fp32,
- *                    sample-1x50-grpc, sample-8x32000, sample-8x32000-v2, softmax-64x1000,
- *                    softmax-64x32000, softmax-64x32000-v2, softmax-64x32000-grpc,
+ *                    grpc-hello-1x50, sample-1x50-grpc, sample-8x32000, sample-8x32000-v2,
+ *                    softmax-64x1000, softmax-64x32000, softmax-64x32000-v2,
+ *                    grpc-hello-64x32000, softmax-64x32000-grpc,
  *                    sample-1x128256-bf16 (a 'vs' target is judged only when its twin ran too);
  *                    cores: the cores table alone (below)
  *   --connections N  override every scenario's connection count (gRPC: calls in flight)
@@ -62,7 +63,11 @@
  * gRPC scenarios (*-grpc): the service also listens on GRPC_PORT, and ModelInfer is loaded by
  * load/grpc-load.ts (a bounded grpc-js generator) instead of autocannon, into the same table and
  * columns (cannon ms/req is then the generator's CPU); their check compares the answer with their
- * REST v2 binary twin's byte for byte. `npm run load:grpc` runs those and their twins.
+ * REST v2 binary twin's byte for byte. `npm run load:grpc` runs those, their twins and their
+ * ceilings: grpc-hello-* load a bare grpc-js server that echoes each request (load/grpc-hello.mjs,
+ * started as a child like hello) with the same generator, and the gRPC rows' `vs hello` column is
+ * their share of it; when that ceiling is below the REST v2 twin, the table says that no grpc-js
+ * service can meet the `>= 1x` target under this generator on these cores.
  *
  * Traffic goes only to 127.0.0.1, each scenario is bounded by --warmup + --duration seconds
  * (a gRPC call still open 10 s after its window is cancelled and counted as a timeout).
@@ -504,11 +509,15 @@ async function grpcStatuses(c: Child, route: string): Promise<Map<string, number
   return out;
 }
 
-/** A window of h2load: its 2xx answers judged by the gRPC statuses the service counted meanwhile. */
+/**
+ * A window of h2load: its 2xx answers judged by the gRPC statuses the service counted meanwhile
+ * (the grpc-hello ceiling counts none: it answers every call OK).
+ */
 async function h2loadWindow(s: Scenario, c: Child, connections: number, channels: number, seconds: number): Promise<Window> {
-  const before = await grpcStatuses(c, s.path);
+  const statuses = async () => (s.server === 'service' ? await grpcStatuses(c, s.path) : new Map<string, number>());
+  const before = await statuses();
   const r = await runH2load({ url: `http://${HOST}:${c.grpcPort}${s.path}`, message: s.body as Buffer, connections: channels, streams: Math.ceil(connections / channels), seconds });
-  const after = await grpcStatuses(c, s.path);
+  const after = await statuses();
   const statusCodes: Record<string, number> = {};
   for (const [k, v] of after) if (v - (before.get(k) ?? 0) > 0) statusCodes[k] = v - (before.get(k) ?? 0);
   // CANCELLED: calls h2load left open when its time was up (it does not wait for them); the
@@ -555,11 +564,17 @@ function fromGrpc(r: GrpcRunResult): Window {
  * outputs (names, datatypes, shapes) and its binary outputs byte for byte.
  */
 async function checkGrpc(s: Scenario, c: Child, gen: GrpcLoad): Promise<number> {
+  const body = s.body as Buffer;
+  if (!s.grpc!.twin) {
+    // The ceiling (load/grpc-hello.mjs) echoes: its answers are the request's bytes.
+    const echo = await gen.call(body);
+    if (!echo.equals(body)) throw new Error(`${s.name}: the answer is not the request's bytes (${echo.length} B)`);
+    return echo.length;
+  }
   const twin = allScenarios().find((x) => x.key === s.grpc!.twin);
   if (!twin) throw new Error(`${s.name}: no twin scenario ${s.grpc!.twin}`);
   const rest = await request(c.port, 'POST', twin.path, twin.body, twin.headers);
   twin.check(rest);
-  const body = s.body as Buffer;
   let a: Buffer | undefined;
   // The gRPC listener may bind a moment after /health/ready answers: UNAVAILABLE is retried.
   for (let i = 0; !a; i++) {
@@ -601,7 +616,8 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
       if (!b.body.equals(a.body)) throw new Error(`${s.name}: two identical requests got different answers`);
       answerBytes = a.body.length;
     }
-    say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer${gen ? ', the same outputs as REST v2 binary' : ''})`);
+    const same = !gen ? '' : s.grpc?.twin ? ', the same outputs as REST v2 binary' : ', the request echoed';
+    say(`   check ok (${answerBytes < 10240 ? `${answerBytes} B` : `${(answerBytes / 1024).toFixed(1)} KiB`} answer${same})`);
 
     const load = async (seconds: number, times?: number[]): Promise<Window> =>
       gen
@@ -672,6 +688,11 @@ async function runScenario(s: Scenario, c: Child): Promise<Row> {
   }
 }
 
+/** The scenarios other rows are measured against: the bare servers (hello, grpc-hello-*). */
+function isCeiling(key: string): boolean {
+  return allScenarios().some((s) => s.key === key && s.server !== 'service');
+}
+
 function targetText(s: Scenario): string {
   const t = s.target;
   switch (t.kind) {
@@ -699,7 +720,7 @@ function printTable(rows: Row[]): void {
     String(r.non2xx),
     r.ratioToHello === null ? '-' : `${(r.ratioToHello * 100).toFixed(1)}%`,
     r.vs ? `${r.vs.ratio.toFixed(2)}x` : '-',
-    r.target || (r.key === 'hello' ? '(ceiling)' : '-'),
+    r.target || (isCeiling(r.key) ? '(ceiling)' : '-'),
     r.targetMet === null ? (r.target ? '?' : '') : r.targetMet ? 'met' : 'MISSED',
     r.serverCpuMsPerReq ? `${r.serverCpuMsPerReq.main.toFixed(3)}+${r.serverCpuMsPerReq.other.toFixed(3)}` : '-',
     r.harnessCpuMsPerReq.toFixed(3),
@@ -936,6 +957,26 @@ function printPeer(rows: PeerRow[]): void {
   say(`cpu ms/req: CPU of each side's processes (and their threads) per request, from /proc; both sides and the load generator share the cores.`);
 }
 
+/**
+ * A `vs` target no service on this stack can meet: the row's own ceiling (the bare server of its
+ * protocol, loaded by the same generator in the same run) is already below the twin it must match.
+ */
+function outOfReach(rows: Row[], chosen: Scenario[]): string[] {
+  const out: string[] = [];
+  for (const s of chosen) {
+    const row = rows.find((r) => r.key === s.key);
+    const ceiling = rows.find((r) => r.key === s.ceiling);
+    if (!row || !ceiling || s.target.kind !== 'vs') continue;
+    const twin = rows.find((r) => r.key === (s.target as { key: string }).key);
+    if (!twin || ceiling.rps >= twin.rps * s.target.min) continue;
+    out.push(
+      `${s.name}: its ceiling, ${ceiling.scenario}, made ${ceiling.rps.toFixed(1)} req/s, below the ${(twin.rps * s.target.min).toFixed(1)} that "${targetText(s)}" asks: ` +
+        `out of reach of any service on this stack with this generator on these cores (the service made ${(row.ratioToHello! * 100).toFixed(1)}% of the ceiling).`,
+    );
+  }
+  return out;
+}
+
 async function main(): Promise<number> {
   const all = allScenarios();
   // --peer alone (or with --only peer) runs only the peer table.
@@ -947,6 +988,7 @@ async function main(): Promise<number> {
   say(`load: ${os.cpus().length} CPUs, node ${process.version}, load average ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const needService = chosen.some((s) => s.server === 'service');
   const needHello = chosen.some((s) => s.server === 'hello');
+  const needGrpcHello = chosen.some((s) => s.server === 'grpc-hello');
   // The cores table runs with the whole list, or when --cores is given with --only.
   const runCores = !peerOnly && flags.cores > 0 && (!flags.only || flags.only.includes('cores') || process.argv.some((a) => a.startsWith('--cores')));
   const runPeer = flags.peer > 0;
@@ -955,6 +997,7 @@ async function main(): Promise<number> {
 
   let service: Child | undefined;
   let hello: Child | undefined;
+  let grpcHello: Child | undefined;
   const rows: Row[] = [];
   const coreRows: CoreRow[] = [];
   const peerRows: PeerRow[] = [];
@@ -966,6 +1009,12 @@ async function main(): Promise<number> {
       await waitReady(hello, '/health');
       say(`hello server: pid ${hello.proc.pid}, http://${HOST}:${hello.port}`);
     }
+    if (needGrpcHello) {
+      const prof = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf] : [];
+      grpcHello = await startChild('grpc-hello', [...prof, path.join('load', 'grpc-hello.mjs')], { NODE_ENV: 'production', GRPC_PORT: String(await freePort()) });
+      await waitReady(grpcHello, '/health');
+      say(`grpc-hello server: pid ${grpcHello.proc.pid}, ${HOST}:${grpcHello.grpcPort}`);
+    }
     if (needService) {
       const env: Record<string, string> = {};
       if (flags.processes) env.PROCESSES = String(flags.processes);
@@ -974,7 +1023,7 @@ async function main(): Promise<number> {
       service = await startService(serverJs, env);
     }
     for (const s of chosen) {
-      const row = await runScenario(s, s.server === 'hello' ? hello! : service!);
+      const row = await runScenario(s, s.server === 'hello' ? hello! : s.server === 'grpc-hello' ? grpcHello! : service!);
       rows.push(row);
       sayRow(row);
     }
@@ -988,11 +1037,11 @@ async function main(): Promise<number> {
     failed = true;
     say(`\nload: FAILED: ${(e as Error).message}`);
   } finally {
-    for (const c of [hello, service, ...coresChildren.splice(0), ...peerChildren.splice(0)]) {
+    for (const c of [hello, grpcHello, service, ...coresChildren.splice(0), ...peerChildren.splice(0)]) {
       if (!c || c.stopping) continue;
       const wasDead = c.exit !== undefined && !c.stopping;
       const e = await stopChild(c);
-      const clean = e.code === 0 || ((c.name === 'hello' || c.name === 'peer') && e.signal === 'SIGTERM');
+      const clean = e.code === 0 || ((c.name === 'hello' || c.name === 'grpc-hello' || c.name === 'peer') && e.signal === 'SIGTERM');
       if (wasDead || !clean) {
         failed = true;
         say(`${c.name} ended with code ${e.code} signal ${e.signal}; its last output:\n  ${c.tail.join('\n  ') || '(none)'}`);
@@ -1001,11 +1050,12 @@ async function main(): Promise<number> {
     if (flags.cpuProf) say(`cpu profiles in ${flags.cpuProf} (summarise: npx tsx load/cpuprofile-top.ts ${flags.cpuProf}/*.cpuprofile)`);
   }
 
-  const ceiling = rows.find((r) => r.key === 'hello')?.rps;
   const targets = new Map(chosen.map((s) => [s.key, s.target]));
+  const ceilings = new Map(chosen.map((s) => [s.key, s.ceiling ?? 'hello']));
   for (const r of rows) {
     const t = targets.get(r.key)!;
-    if (ceiling && r.key !== 'hello') r.ratioToHello = round(r.rps / ceiling, 4);
+    const ceiling = isCeiling(r.key) ? undefined : rows.find((x) => x.key === ceilings.get(r.key))?.rps;
+    if (ceiling) r.ratioToHello = round(r.rps / ceiling, 4);
     if (t.kind === 'rps') r.targetMet = r.rps >= t.min;
     if (t.kind === 'ratio' && r.ratioToHello !== null) r.targetMet = r.ratioToHello >= t.min;
     if (t.kind === 'p50') r.targetMet = r.medianMs <= t.maxMs;
@@ -1029,6 +1079,7 @@ async function main(): Promise<number> {
     say(`cannon ms/req: CPU of this process (autocannon, the load generator, on the same cores; with wrk, plus wrk's). others: cores used by`);
     say(`other processes during the window (a shared machine; above ~0.2 the numbers are contended). load1: before the window.`);
   }
+  if (!flags.json) for (const line of outOfReach(rows, chosen)) say(line);
   if (!flags.json && coreRows.length) printCores(coreRows);
   if (!flags.json && peerRows.length) printPeer(peerRows);
   if (!flags.json && (rows.length || coreRows.length || peerRows.length)) say(`load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);

@@ -47,8 +47,8 @@ export interface Scenario {
   key: string;
   /** Name printed in the table. */
   name: string;
-  /** Which child process it loads. */
-  server: 'hello' | 'service';
+  /** Which child process it loads (grpc-hello: load/grpc-hello.mjs, gRPC's ceiling). */
+  server: 'hello' | 'grpc-hello' | 'service';
   path: string;
   body: string | Buffer;
   /** Request headers (the /v1 scenarios: Content-Type application/json). */
@@ -62,9 +62,12 @@ export interface Scenario {
    * serialised ModelInferRequest, `connections` the calls in flight over `channels` HTTP/2
    * connections. Its check is against `twin`, a REST v2 binary scenario of the same matrix: the
    * twin's answer is checked as usual, and the gRPC answer's raw_output_contents must be its
-   * binary outputs byte for byte.
+   * binary outputs byte for byte. Without a twin (the grpc-hello ceiling), the answer must be
+   * the request's bytes.
    */
-  grpc?: { twin: string; channels: number };
+  grpc?: { twin?: string; channels: number };
+  /** The key of the scenario whose req/s the table's `vs hello` column divides by (default hello). */
+  ceiling?: string;
 }
 
 const JSON_HEADERS = { 'content-type': 'application/json' };
@@ -303,6 +306,8 @@ export function scenarios(): Scenario[] {
   const big = logits(8, 32000, 2);
   const sm = logits(64, 1000, 3);
   const wide = logits(64, 32000, 4);
+  const smallGrpc = grpcBody('sample', { n: 1, seed: 1 }, 'FP32', [1, 50], fp32Bytes(small));
+  const wideGrpc = grpcBody('softmax', {}, 'FP32', [64, 32000], fp32Bytes(wide));
   return [
     {
       key: 'hello',
@@ -351,12 +356,23 @@ export function scenarios(): Scenario[] {
       check: checkOipSample('sample 1x50 v2 FP32', 1, 50, 1, 1, true),
     },
     {
+      key: 'grpc-hello-1x50',
+      name: 'grpc hello 1x50 (bare grpc-js)',
+      server: 'grpc-hello',
+      ...smallGrpc,
+      connections: 64,
+      grpc: { channels: GRPC_CHANNELS },
+      target: { kind: 'none' },
+      check: grpcCheck,
+    },
+    {
       key: 'sample-1x50-grpc',
       name: 'sample 1x50 gRPC FP32',
       server: 'service',
-      ...grpcBody('sample', { n: 1, seed: 1 }, 'FP32', [1, 50], fp32Bytes(small)),
+      ...smallGrpc,
       connections: 64,
       grpc: { twin: 'sample-1x50-v2-fp32', channels: GRPC_CHANNELS },
+      ceiling: 'grpc-hello-1x50',
       target: { kind: 'vs', key: 'sample-1x50-v2-fp32', min: 1 },
       check: grpcCheck,
     },
@@ -412,12 +428,23 @@ export function scenarios(): Scenario[] {
       check: checkOipSoftmaxFp32('softmax 64x32000 v2 FP32', wide),
     },
     {
+      key: 'grpc-hello-64x32000',
+      name: 'grpc hello 64x32000 (bare grpc-js)',
+      server: 'grpc-hello',
+      ...wideGrpc,
+      connections: 4,
+      grpc: { channels: GRPC_CHANNELS },
+      target: { kind: 'none' },
+      check: grpcCheck,
+    },
+    {
       key: 'softmax-64x32000-grpc',
       name: 'softmax 64x32000 gRPC FP32',
       server: 'service',
-      ...grpcBody('softmax', {}, 'FP32', [64, 32000], fp32Bytes(wide)),
+      ...wideGrpc,
       connections: 4,
       grpc: { twin: 'softmax-64x32000-v2', channels: GRPC_CHANNELS },
+      ceiling: 'grpc-hello-64x32000',
       target: { kind: 'vs', key: 'softmax-64x32000-v2', min: 1 },
       check: grpcCheck,
     },
