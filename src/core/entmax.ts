@@ -1,5 +1,5 @@
 import { entmax15ShortSimd } from './entmax15-simd.js';
-import { entmaxShortSimd, POWERS_CHUNK, powerBuffers, simdPowers } from './entmax-simd.js';
+import { entmaxShortSimd, HOUSEHOLDER_Q, POWERS_CHUNK, powerBuffers, simdPowers } from './entmax-simd.js';
 import { expNonPositive } from './exp.js';
 import { powUnit } from './pow.js';
 import { softmax } from './softmax.js';
@@ -582,13 +582,6 @@ function sum4(c: Float64Array, k: number): number {
   for (; i < k; i++) s0 += c[i];
   return s0 + s1 + (s2 + s3);
 }
-/**
- * Householder's third-order step from q = 1 / (alpha - 1) >= 0.4 (alpha <= 3.5): fewer passes
- * than Halley's up to alpha = 3 (standard-normal rows of 10 and 100 classes: 3.6 and 4.8 on
- * average at alpha = 3, Halley 4.1 and 5.5), more from alpha = 4 (the roots near kinks of
- * [x - tau]_+^q, q < 1; at alpha = 5, 7.1 and 9.4 against 5.5 and 7.4), measured.
- */
-export const HOUSEHOLDER_Q = 0.4;
 /**
  * simdPowersMin: from this many candidates a pass takes its powers from the SIMD kernel; on rows
  * of 40-500 classes (alpha = 1.3) 10-15% faster than the scalar loop with 16, about even with
