@@ -13,18 +13,27 @@
  * 1.14 has no server option for them; grpc/grpc-node pull request 3058 proposes one), so a
  * client sends a request's bytes 64 KiB per round trip; TCP under REST grows its window instead.
  *
- * Flags: --delays 0,1,5 (ms each way)  --calls N (per protocol and delay, default 5)
- * All traffic goes to 127.0.0.1; every call has a 120 s deadline; the child is stopped at the end.
+ * With --nginx, also through nginx as deploy/nginx/nginx.conf sets it up (rendered for this one
+ * replica as test/deploy/scale-out.test.ts renders it), the relay in front of nginx: the client's
+ * round trips are then to nginx, whose windows it sets (http2_body_preread_size), and nginx's to
+ * the service are local.
+ *
+ * Flags: --delays 0,1,5 (ms each way)  --calls N (per protocol and delay, default 5)  --nginx
+ * All traffic goes to 127.0.0.1; every call has a 120 s deadline; the children are stopped at the end.
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ensureBuilt } from './build.js';
 import { GrpcLoad, encodeRequest } from './grpc-load.js';
+import { findNginx, renderNginxConf } from '../test/deploy/procs.js';
 
-const { values: flags } = parseArgs({ options: { delays: { type: 'string', default: '0,1,5' }, calls: { type: 'string', default: '5' } } });
+const { values: flags } = parseArgs({ options: { delays: { type: 'string', default: '0,1,5' }, calls: { type: 'string', default: '5' }, nginx: { type: 'boolean', default: false } } });
 const delays = flags.delays.split(',').map(Number);
 if (delays.some((d) => !(d >= 0 && d <= 100))) throw new Error('--delays: milliseconds in [0, 100], comma-separated');
 const calls = Number(flags.calls);
@@ -95,6 +104,59 @@ function restCall(port: number, body: Buffer, headerLength: number): Promise<num
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+async function waitReady(port: number, what: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    const ok = await new Promise<boolean>((r) => http.get({ host: HOST, port, path: '/health/ready' }, (res) => (res.resume(), r(res.statusCode === 200))).on('error', () => r(false)));
+    if (ok) return;
+    if (i > 100) throw new Error(`${what} did not get ready`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** nginx as deploy/nginx/nginx.conf sets it up, for this one replica: its HTTP and gRPC ports. */
+async function startNginx(port: number, grpcPort: number, dir: string): Promise<{ proc: ChildProcess; port: number; grpcPort: number }> {
+  const bin = findNginx();
+  if (!bin) throw new Error('--nginx: no nginx on PATH or in /usr/sbin (apt-get install nginx)');
+  const [lbPort, lbGrpcPort] = await Promise.all([freePort(), freePort()]);
+  const conf = renderNginxConf(readFileSync('deploy/nginx/nginx.conf', 'utf8'), {
+    upstreamPorts: [port],
+    grpcUpstreamPorts: [grpcPort],
+    listenPort: lbPort,
+    grpcListenPort: lbGrpcPort,
+    dir,
+    asRoot: process.getuid?.() === 0,
+  });
+  writeFileSync(path.join(dir, 'nginx.conf'), conf);
+  const proc = spawn(bin, ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
+  await waitReady(lbPort, 'nginx');
+  return { proc, port: lbPort, grpcPort: lbGrpcPort };
+}
+
+/** calls x (a REST call, a gRPC call) through relays with `delay` ms each way to these ports. */
+async function timeBoth(delay: number, ports: { port: number; grpcPort: number }, restBody: Buffer, headerLength: number, grpcBody: Buffer): Promise<{ rest: number[]; grpc: number[] }> {
+  const [restRelay, grpcRelay] = await Promise.all([relay(ports.port, delay), relay(ports.grpcPort, delay)]);
+  const gen = new GrpcLoad(HOST, grpcRelay.port, 1);
+  try {
+    const rest: number[] = [];
+    const grpcTimes: number[] = [];
+    await restCall(restRelay.port, restBody, headerLength); // connections, compilation
+    await gen.call(grpcBody, 0, 120_000);
+    for (let k = 0; k < calls; k++) {
+      rest.push(await restCall(restRelay.port, restBody, headerLength));
+      const t0 = performance.now();
+      await gen.call(grpcBody, 0, 120_000).catch((e: grpc.ServiceError) => {
+        throw new Error(`gRPC: ${e.message}`);
+      });
+      grpcTimes.push(performance.now() - t0);
+    }
+    return { rest, grpc: grpcTimes };
+  } finally {
+    gen.close();
+    restRelay.close();
+    grpcRelay.close();
+  }
+}
+
 async function main(): Promise<void> {
   ensureBuilt('auto', (s) => console.error(s));
   const tensor = Buffer.alloc(ROWS * COLS * 4);
@@ -107,41 +169,29 @@ async function main(): Promise<void> {
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), HOST, PROCESSES: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' };
   delete env.NODE_OPTIONS;
   const child = spawn(process.execPath, ['dist/server.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'anymax-rtt-'));
+  let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   try {
-    for (let i = 0; ; i++) {
-      const ok = await new Promise<boolean>((r) => http.get({ host: HOST, port, path: '/health/ready' }, (res) => (res.resume(), r(res.statusCode === 200))).on('error', () => r(false)));
-      if (ok) break;
-      if (i > 100) throw new Error('the service did not get ready');
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    await waitReady(port, 'the service');
+    if (flags.nginx) nginx = await startNginx(port, grpcPort, dir);
     console.log(`softmax 64x32000 FP32 (8 MB each way), ${calls} calls one at a time per protocol and delay, through a relay that holds each chunk`);
-    console.log('delay each way  round trip  REST v2 binary: median / max ms  gRPC: median / max ms  gRPC / REST (medians)');
+    const head = ['delay each way', 'round trip', 'REST v2 binary: median / max ms', 'gRPC: median / max ms', 'gRPC / REST'];
+    if (nginx) head.push('REST via nginx', 'gRPC via nginx', 'gRPC via nginx / REST');
+    console.log(head.join('  '));
+    const f = (xs: number[]) => `${median(xs).toFixed(1)} / ${Math.max(...xs).toFixed(1)}`;
     for (const delay of delays) {
-      const [restRelay, grpcRelay] = await Promise.all([relay(port, delay), relay(grpcPort, delay)]);
-      const gen = new GrpcLoad(HOST, grpcRelay.port, 1);
-      try {
-        const rest: number[] = [];
-        const grpcTimes: number[] = [];
-        await restCall(restRelay.port, restBody, header.length); // connections, compilation
-        await gen.call(grpcBody, 0, 120_000);
-        for (let k = 0; k < calls; k++) {
-          rest.push(await restCall(restRelay.port, restBody, header.length));
-          const t0 = performance.now();
-          await gen.call(grpcBody, 0, 120_000).catch((e: grpc.ServiceError) => {
-            throw new Error(`gRPC: ${e.message}`);
-          });
-          grpcTimes.push(performance.now() - t0);
-        }
-        const f = (xs: number[]) => `${median(xs).toFixed(1)} / ${Math.max(...xs).toFixed(1)}`;
-        console.log(`${`${delay} ms`.padEnd(14)}  ${`${2 * delay} ms`.padEnd(10)}  ${f(rest).padEnd(31)}  ${f(grpcTimes).padEnd(21)}  ${(median(grpcTimes) / median(rest)).toFixed(2)}x`);
-      } finally {
-        gen.close();
-        restRelay.close();
-        grpcRelay.close();
+      const direct = await timeBoth(delay, { port, grpcPort }, restBody, header.length, grpcBody);
+      const cells = [`${delay} ms`, `${2 * delay} ms`, f(direct.rest), f(direct.grpc), `${(median(direct.grpc) / median(direct.rest)).toFixed(2)}x`];
+      if (nginx) {
+        const via = await timeBoth(delay, nginx, restBody, header.length, grpcBody);
+        cells.push(f(via.rest), f(via.grpc), `${(median(via.grpc) / median(direct.rest)).toFixed(2)}x`);
       }
+      console.log(cells.map((c, i) => c.padEnd(head[i].length)).join('  '));
     }
   } finally {
+    nginx?.proc.kill('SIGTERM');
     child.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   }
 }
 
