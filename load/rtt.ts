@@ -21,7 +21,6 @@
  * Flags: --delays 0,1,5 (ms each way)  --calls N (per protocol and delay, default 5)  --nginx
  * All traffic goes to 127.0.0.1; every call has a 120 s deadline; the children are stopped at the end.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import net from 'node:net';
@@ -31,7 +30,7 @@ import { parseArgs } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
 import { ensureBuilt } from './build.js';
 import { GrpcLoad, encodeRequest } from './grpc-load.js';
-import { findNginx, renderNginxConf } from '../test/deploy/procs.js';
+import { findNginx, freePort, launch, LOOPBACK as HOST, renderNginxConf, stop, waitHttp200, type Proc } from '../test/deploy/procs.js';
 
 const { values: flags } = parseArgs({ options: { delays: { type: 'string', default: '0,1,5' }, calls: { type: 'string', default: '5' }, nginx: { type: 'boolean', default: false } } });
 const delays = flags.delays.split(',').map(Number);
@@ -39,18 +38,7 @@ if (delays.some((d) => !(d >= 0 && d <= 100))) throw new Error('--delays: millis
 const calls = Number(flags.calls);
 if (!Number.isInteger(calls) || calls < 1 || calls > 100) throw new Error('--calls must be an integer in [1, 100]');
 
-const HOST = '127.0.0.1';
 const [ROWS, COLS] = [64, 32000];
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer().listen(0, HOST, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-    s.on('error', reject);
-  });
-}
 
 /** A relay to `target` that holds each chunk `delayMs` in each direction (order kept: timers of one delay fire in order). */
 function relay(target: number, delayMs: number): Promise<{ port: number; close(): void }> {
@@ -104,17 +92,8 @@ function restCall(port: number, body: Buffer, headerLength: number): Promise<num
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-async function waitReady(port: number, what: string): Promise<void> {
-  for (let i = 0; ; i++) {
-    const ok = await new Promise<boolean>((r) => http.get({ host: HOST, port, path: '/health/ready' }, (res) => (res.resume(), r(res.statusCode === 200))).on('error', () => r(false)));
-    if (ok) return;
-    if (i > 100) throw new Error(`${what} did not get ready`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
 /** nginx as deploy/nginx/nginx.conf sets it up, for this one replica: its HTTP and gRPC ports. */
-async function startNginx(port: number, grpcPort: number, dir: string): Promise<{ proc: ChildProcess; port: number; grpcPort: number }> {
+async function startNginx(port: number, grpcPort: number, dir: string): Promise<{ p: Proc; port: number; grpcPort: number }> {
   const bin = findNginx();
   if (!bin) throw new Error('--nginx: no nginx on PATH or in /usr/sbin (apt-get install nginx)');
   const [lbPort, lbGrpcPort] = await Promise.all([freePort(), freePort()]);
@@ -127,9 +106,9 @@ async function startNginx(port: number, grpcPort: number, dir: string): Promise<
     asRoot: process.getuid?.() === 0,
   });
   writeFileSync(path.join(dir, 'nginx.conf'), conf);
-  const proc = spawn(bin, ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], { stdio: 'ignore' });
-  await waitReady(lbPort, 'nginx');
-  return { proc, port: lbPort, grpcPort: lbGrpcPort };
+  const p = launch('nginx', bin, ['-p', `${dir}/`, '-c', path.join(dir, 'nginx.conf'), '-e', path.join(dir, 'error.log'), '-g', 'daemon off;'], { cwd: dir, env: { PATH: process.env.PATH ?? '' } });
+  await waitHttp200(p, lbPort, '/health/ready', 20_000);
+  return { p, port: lbPort, grpcPort: lbGrpcPort };
 }
 
 /** calls x (a REST call, a gRPC call) through relays with `delay` ms each way to these ports. */
@@ -166,13 +145,12 @@ async function main(): Promise<void> {
   const grpcBody = encodeRequest({ model_name: 'softmax', inputs: [{ name: 'logits', datatype: 'FP32', shape: [String(ROWS), String(COLS)] }], raw_input_contents: [tensor] });
 
   const [port, grpcPort] = await Promise.all([freePort(), freePort()]);
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: String(port), GRPC_PORT: String(grpcPort), HOST, PROCESSES: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' };
-  delete env.NODE_OPTIONS;
-  const child = spawn(process.execPath, ['dist/server.js'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
+  const env = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', PORT: String(port), GRPC_PORT: String(grpcPort), HOST, PROCESSES: '1', LOG_LEVEL: 'warn', NODE_ENV: 'production' };
+  const service = launch('service', process.execPath, ['dist/server.js'], { cwd: process.cwd(), env });
   const dir = mkdtempSync(path.join(os.tmpdir(), 'anymax-rtt-'));
   let nginx: Awaited<ReturnType<typeof startNginx>> | undefined;
   try {
-    await waitReady(port, 'the service');
+    await waitHttp200(service, port, '/health/ready', 30_000);
     if (flags.nginx) nginx = await startNginx(port, grpcPort, dir);
     console.log(`softmax 64x32000 FP32 (8 MB each way), ${calls} calls one at a time per protocol and delay, through a relay that holds each chunk`);
     const head = ['delay each way', 'round trip', 'REST v2 binary: median / max ms', 'gRPC: median / max ms', 'gRPC / REST'];
@@ -189,8 +167,7 @@ async function main(): Promise<void> {
       console.log(cells.map((c, i) => c.padEnd(head[i].length)).join('  '));
     }
   } finally {
-    nginx?.proc.kill('SIGTERM');
-    child.kill('SIGTERM');
+    await Promise.all([nginx && stop(nginx.p), stop(service)]);
     rmSync(dir, { recursive: true, force: true });
   }
 }

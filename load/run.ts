@@ -51,11 +51,10 @@
  *                    loaded by a C generator; gRPC statuses are counted from the service's metrics)
  *   --json           one JSON object per scenario on stdout (progress goes to stderr)
  *   --build          always run `npm run build` first;  --no-build  never (dist must exist)
- *   --cpu-prof DIR   run both servers with `node --cpu-prof --cpu-prof-dir DIR`: a .cpuprofile of
- *                    each main thread, named by pid, written at exit (summarise with
- *                    load/cpuprofile-top.ts). The pool's worker threads get none: the service
- *                    starts them with execArgv [] (src/plugins/pool.ts), so they do not inherit
- *                    --cpu-prof; profile their work with load/worker-phases.ts.
+ *   --cpu-prof DIR   run every server (the service, hello, grpc-hello) with `node --cpu-prof
+ *                    --cpu-prof-dir DIR`: a .cpuprofile of each thread, named by pid, written at
+ *                    exit (summarise with load/cpuprofile-top.ts); the built service's pool
+ *                    workers inherit node's flags (src/pool/jobs.ts), so they write one too.
  *   --strict         also exit 1 when a target is MISSED
  *   --server FILE    run this built server.js instead of dist/server.js (no build check), e.g. a
  *                    patched copy of the service for an A/B comparison
@@ -171,6 +170,8 @@ function parseFlags(argv: string[]): Flags {
 }
 
 const flags = parseFlags(process.argv.slice(2));
+/** node's flags for every child server (the service and the bare ones): --cpu-prof DIR. */
+const PROF = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf] : [];
 /** Progress and diagnostics: stderr with --json (stdout is the JSON lines), else stdout. */
 const say = (s: string) => (flags.json ? process.stderr : process.stdout).write(`${s}\n`);
 
@@ -742,7 +743,7 @@ function sayRow(row: Row): void {
 
 /** Starts the built service with LOG_LEVEL=warn NODE_ENV=production plus env; resolves once ready. */
 async function startService(serverJs: string, env: Record<string, string>, name = 'service'): Promise<Child> {
-  const args = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf, serverJs] : [serverJs];
+  const args = [...PROF, serverJs];
   const c = await startChild(name, args, { LOG_LEVEL: 'warn', NODE_ENV: 'production', ...env });
   await waitReady(c, '/health/ready');
   const shown = Object.entries(env).map(([k, v]) => `${k}=${v}`).join(' ');
@@ -967,10 +968,11 @@ function outOfReach(rows: Row[], chosen: Scenario[]): string[] {
     const row = rows.find((r) => r.key === s.key);
     const ceiling = rows.find((r) => r.key === s.ceiling);
     if (!row || !ceiling || s.target.kind !== 'vs') continue;
-    const twin = rows.find((r) => r.key === (s.target as { key: string }).key);
-    if (!twin || ceiling.rps >= twin.rps * s.target.min) continue;
+    const { key, min } = s.target;
+    const twin = rows.find((r) => r.key === key);
+    if (!twin || ceiling.rps >= twin.rps * min) continue;
     out.push(
-      `${s.name}: its ceiling, ${ceiling.scenario}, made ${ceiling.rps.toFixed(1)} req/s, below the ${(twin.rps * s.target.min).toFixed(1)} that "${targetText(s)}" asks: ` +
+      `${s.name}: its ceiling, ${ceiling.scenario}, made ${ceiling.rps.toFixed(1)} req/s, below the ${(twin.rps * min).toFixed(1)} that "${targetText(s)}" asks: ` +
         `out of reach of any service on this stack with this generator on these cores (the service made ${(row.ratioToHello! * 100).toFixed(1)}% of the ceiling).`,
     );
   }
@@ -1004,14 +1006,12 @@ async function main(): Promise<number> {
   let failed = false;
   try {
     if (needHello) {
-      const prof = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf] : [];
-      hello = await startChild('hello', [...prof, path.join('load', 'hello.mjs')], { NODE_ENV: 'production' });
+      hello = await startChild('hello', [...PROF, path.join('load', 'hello.mjs')], { NODE_ENV: 'production' });
       await waitReady(hello, '/health');
       say(`hello server: pid ${hello.proc.pid}, http://${HOST}:${hello.port}`);
     }
     if (needGrpcHello) {
-      const prof = flags.cpuProf ? ['--cpu-prof', '--cpu-prof-dir', flags.cpuProf] : [];
-      grpcHello = await startChild('grpc-hello', [...prof, path.join('load', 'grpc-hello.mjs')], { NODE_ENV: 'production', GRPC_PORT: String(await freePort()) });
+      grpcHello = await startChild('grpc-hello', [...PROF, path.join('load', 'grpc-hello.mjs')], { NODE_ENV: 'production', GRPC_PORT: String(await freePort()) });
       await waitReady(grpcHello, '/health');
       say(`grpc-hello server: pid ${grpcHello.proc.pid}, ${HOST}:${grpcHello.grpcPort}`);
     }

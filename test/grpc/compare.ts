@@ -56,6 +56,11 @@ export const PARAMS: Record<string, Record<string, number | boolean | string>> =
   score: { mapping: 'sparsemax' },
 };
 
+/** REST v2 inputs whose tensors are sent in binary: each input's binary_data_size is its tensor's length. */
+export function sized<T extends object>(inputs: T[], tensors: Uint8Array[]): (T & { parameters: { binary_data_size: number } })[] {
+  return inputs.map((input, k) => ({ ...input, parameters: { binary_data_size: tensors[k].length } }));
+}
+
 /** The same request over REST v2 (binary tensors, every output binary): its outputs' headers and bytes. */
 export async function rest(app: FastifyInstance, model: string, header: Record<string, unknown>, tensors: Buffer[]) {
   const json = Buffer.from(JSON.stringify(header));

@@ -9,7 +9,8 @@ import { buildApp } from '../../src/app.js';
 import { OPERATIONS, OP_NAMES } from '../../src/ops/index.js';
 import { SERVICE } from '../../src/grpc/server.js';
 import { tensorBytes, type Reply } from './client.js';
-import { expectSame, inject, logitsOf, PARAMS, rest } from './compare.js';
+import { binaryRequest } from '../helpers/oip.js';
+import { expectSame, grpcParams, inject, logitsOf, PARAMS, rest, sized } from './compare.js';
 
 /**
  * The gRPC service through a client that is not ours: Python's grpcio (gRPC's C core, the
@@ -94,18 +95,6 @@ function decoded(r: Outcome['results'][number]): Reply {
   return { ...r.ok, raw_output_contents: (r.ok.raw_output_contents as string[]).map((s) => Buffer.from(s, 'base64')) };
 }
 
-/** The REST v2 header of an input list with binary tensors. */
-function restInputs(inputs: { name: string; datatype: string; shape: number[] }[], tensors: Buffer[]) {
-  return inputs.map((input, k) => ({ ...input, parameters: { binary_data_size: tensors[k].length } }));
-}
-
-/** InferParameters in protobuf's JSON mapping (an integer as int64_param, as tritonclient sends it). */
-function params(p: Record<string, number | boolean | string>) {
-  return Object.fromEntries(
-    Object.entries(p).map(([k, v]) => [k, typeof v === 'boolean' ? { bool_param: v } : typeof v === 'string' ? { string_param: v } : Number.isInteger(v) ? { int64_param: String(v) } : { double_param: v }]),
-  );
-}
-
 /** README's Python example (the block after "Python with grpcio"), and what README says it prints. */
 function readmeExample(): { code: string; printed: string } {
   const readme = readFileSync(path.join(ROOT, 'README.md'), 'utf8');
@@ -155,14 +144,11 @@ describe.skipIf(!python)('grpcio (gRPC C core) with stubs generated from proto/g
 
   it('ModelInfer, every model: FP32 and BF16 raw_input_contents, FP64 in contents; the same outputs, bytes and seeds as REST v2', async () => {
     const [rows, cols] = [3, 7];
-    const cases: { op: string; datatype: 'FP32' | 'BF16' | 'FP64'; typed: boolean }[] = OPERATIONS.flatMap((op) => [
-      { op: op.name, datatype: 'FP32' as const, typed: false },
-      { op: op.name, datatype: 'BF16' as const, typed: false },
-      { op: op.name, datatype: 'FP64' as const, typed: true },
-    ]);
+    const cases = OPERATIONS.flatMap((op) =>
+      ([['FP32', false], ['BF16', false], ['FP64', true]] as const).map(([datatype, typed]) => ({ op: op.name, datatype, typed, ...logitsOf(rows, cols, datatype, 11) })),
+    );
     const targets = Buffer.from(new BigInt64Array([2n, 0n, 6n]).buffer);
-    const calls: Call[] = cases.map(({ op, datatype, typed }) => {
-      const { bytes, values } = logitsOf(rows, cols, datatype, 11);
+    const calls: Call[] = cases.map(({ op, datatype, typed, bytes, values }) => {
       const score = op === 'score';
       const logits = { name: 'logits', datatype, shape: [String(rows), String(cols)], ...(typed ? { contents: { fp64_contents: values } } : {}) };
       const target = { name: 'targets', datatype: 'INT64', shape: [String(rows)], ...(typed ? { contents: { int64_contents: ['2', '0', '6'] } } : {}) };
@@ -171,22 +157,21 @@ describe.skipIf(!python)('grpcio (gRPC C core) with stubs generated from proto/g
         request: {
           model_name: op,
           id: `py-${op}-${datatype}`,
-          parameters: params(PARAMS[op]),
+          parameters: grpcParams(PARAMS[op]),
           inputs: score ? [logits, target] : [logits],
           ...(typed ? {} : { raw_input_contents: [b64(bytes), ...(score ? [b64(targets)] : [])] }),
         },
       };
     });
     const out = await grpcio(port, calls);
-    for (const [k, { op, datatype }] of cases.entries()) {
+    for (const [k, { op, datatype, bytes }] of cases.entries()) {
       const g = decoded(out.results[k]);
       expect(g.model_name).toBe(op);
       expect(g.model_version).toBe('1');
       expect(g.id).toBe(`py-${op}-${datatype}`);
-      const { bytes } = logitsOf(rows, cols, datatype, 11);
       const tensors = op === 'score' ? [bytes, targets] : [bytes];
       const inputs = [{ name: 'logits', datatype, shape: [rows, cols] }, ...(op === 'score' ? [{ name: 'targets', datatype: 'INT64', shape: [rows] }] : [])];
-      const r = await rest(app, op, { parameters: { ...PARAMS[op], binary_data_output: true }, inputs: restInputs(inputs, tensors) }, tensors);
+      const r = await rest(app, op, { parameters: { ...PARAMS[op], binary_data_output: true }, inputs: sized(inputs, tensors) }, tensors);
       expectSame(g, r);
       const seeded = OPERATIONS.find((o) => o.name === op)!.seeded;
       expect(g.parameters, `${op} ${datatype}`).toEqual(seeded ? { seed: { int64_param: String(PARAMS[op].seed) } } : undefined);
@@ -196,9 +181,9 @@ describe.skipIf(!python)('grpcio (gRPC C core) with stubs generated from proto/g
   it('an 8 MB answer (softmax 64x32000 FP32, encoded into reused memory) parses, and is REST v2 binary\'s bytes', async () => {
     const [rows, cols] = [64, 32000];
     const bytes = tensorBytes(Float32Array.from({ length: rows * cols }, (_, j) => Math.sin(j * 0.37) * 6), 'FP32');
-    const request = { model_name: 'softmax', parameters: params({ temperature: 0.5 }), inputs: [{ name: 'logits', datatype: 'FP32', shape: [String(rows), String(cols)] }], raw_input_contents: [b64(bytes)] };
+    const request = { model_name: 'softmax', parameters: grpcParams({ temperature: 0.5 }), inputs: [{ name: 'logits', datatype: 'FP32', shape: [String(rows), String(cols)] }], raw_input_contents: [b64(bytes)] };
     const out = await grpcio(port, [{ method: 'ModelInfer', request, timeout: 60 }, { method: 'ModelInfer', request, timeout: 60 }]);
-    const r = await rest(app, 'softmax', { parameters: { temperature: 0.5, binary_data_output: true }, inputs: restInputs([{ name: 'logits', datatype: 'FP32', shape: [rows, cols] }], [bytes]) }, [bytes]);
+    const r = await rest(app, 'softmax', { parameters: { temperature: 0.5, binary_data_output: true }, inputs: sized([{ name: 'logits', datatype: 'FP32', shape: [rows, cols] }], [bytes]) }, [bytes]);
     for (const result of out.results) expectSame(decoded(result), r);
   }, 120_000);
 
@@ -211,7 +196,7 @@ describe.skipIf(!python)('grpcio (gRPC C core) with stubs generated from proto/g
     const out = await grpcio(port, [
       { method: 'ModelInfer', request: { model_name: 'nope', inputs: [logits], raw_input_contents: [b64(two)] } },
       { method: 'ModelInfer', request: { model_name: 'softmax', inputs: [logits], raw_input_contents: [b64(two.subarray(4))] } },
-      { method: 'ModelInfer', request: { model_name: 'softmax', parameters: params({ temprature: 1.5 }), inputs: [logits], raw_input_contents: [b64(two)] } },
+      { method: 'ModelInfer', request: { model_name: 'softmax', parameters: grpcParams({ temprature: 1.5 }), inputs: [logits], raw_input_contents: [b64(two)] } },
       { method: 'ModelInfer', request: { model_name: 'softmax', inputs: [logits], raw_input_contents: [b64(nan)] } },
       // 1 ms for an 8 MB call: the deadline passes before the answer (C core's grpc-timeout).
       { method: 'ModelInfer', request: { model_name: 'softmax', inputs: [{ name: 'logits', datatype: 'FP32', shape: ['64', '32000'] }], raw_input_contents: [b64(big)] }, timeout: 0.001 },
@@ -223,12 +208,8 @@ describe.skipIf(!python)('grpcio (gRPC C core) with stubs generated from proto/g
     expect(misspelt.code).toBe('INVALID_ARGUMENT');
     expect(misspelt.details).toMatch(/^unknown parameter\(s\): temprature /);
     // REST v2's message for the same body, word for word.
-    const restNan = await inject(app, {
-      method: 'POST',
-      url: '/v2/models/softmax/infer',
-      headers: { 'inference-header-content-length': String(Buffer.byteLength(JSON.stringify({ inputs: [{ ...logits, shape: [2, 5], parameters: { binary_data_size: 40 } }] }))) },
-      payload: Buffer.concat([Buffer.from(JSON.stringify({ inputs: [{ ...logits, shape: [2, 5], parameters: { binary_data_size: 40 } }] })), nan]),
-    });
+    const { body, headers } = binaryRequest({ inputs: sized([{ ...logits, shape: [2, 5] }], [nan]) }, [nan]);
+    const restNan = await inject(app, { method: 'POST', url: '/v2/models/softmax/infer', headers, payload: body });
     expect(restNan.statusCode).toBe(400);
     expect(notFinite).toEqual({ code: 'INVALID_ARGUMENT', details: JSON.parse(restNan.body).error });
     expect(late.code).toBe('DEADLINE_EXCEEDED');

@@ -8,7 +8,7 @@ import { buildApp } from '../../src/app.js';
 import { OPERATIONS, OP_NAMES } from '../../src/ops/index.js';
 import { parseProm } from '../helpers/http.js';
 import { healthClient, inferenceClient, param, tensorBytes, type InferenceClient, type Reply } from './client.js';
-import { expectSame, grpcParams, inject, logitsOf, PARAMS, rest, type Datatype } from './compare.js';
+import { expectSame, grpcParams, inject, logitsOf, PARAMS, rest, sized, type Datatype } from './compare.js';
 
 /**
  * The gRPC service (src/grpc) with the project's grpc-js client: every RPC, every model, the four
@@ -115,8 +115,7 @@ describe('ModelInfer against REST v2', () => {
       expect(g.model_name).toBe(op.name);
       expect(g.model_version).toBe('1');
       expect(g.id).toBe(`req-${op.name}`);
-      const restInputs = inputs.map((i, k) => ({ ...i, parameters: { binary_data_size: [bytes, ...targets][k].length } }));
-      const r = await rest(main.app, op.name, { parameters: { ...params, binary_data_output: true }, inputs: restInputs }, [bytes, ...targets]);
+      const r = await rest(main.app, op.name, { parameters: { ...params, binary_data_output: true }, inputs: sized(inputs, [bytes, ...targets]) }, [bytes, ...targets]);
       expectSame(g, r);
       if (op.seeded) expect(g.parameters.seed).toEqual({ int64_param: String(params.seed), parameter_choice: 'int64_param' });
       else expect(g.parameters).toEqual({});
@@ -213,8 +212,7 @@ describe('ModelInfer against REST v2', () => {
       ],
     });
     expect(typed.raw_output_contents).toEqual(g.raw_output_contents);
-    const restInputs = inputs.map((i, k) => ({ ...i, parameters: { binary_data_size: [bytes, rawT, rawS][k].length } }));
-    expectSame(g, await rest(main.app, 'sample', { parameters: { n: 4, binary_data_output: true }, inputs: restInputs }, [bytes, rawT, rawS]));
+    expectSame(g, await rest(main.app, 'sample', { parameters: { n: 4, binary_data_output: true }, inputs: sized(inputs, [bytes, rawT, rawS]) }, [bytes, rawT, rawS]));
   });
 
   it('requested outputs in their order; a classification output in Triton\'s raw BYTES form', async () => {
